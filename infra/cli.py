@@ -1,0 +1,244 @@
+"""`radar`: the one command-line entry point.
+
+User mistakes (bad config, unreachable broker, locked store) end as one red line on
+stderr and a non-zero exit code, never a traceback; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from infra.config import ConfigError, Settings, load_settings
+
+__all__ = ["app", "main"]
+
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+app = typer.Typer(
+    name="radar",
+    help=(
+        "frontier-radar: AI-industry sources -> Kafka -> Beam -> DuckDB -> alerts and a daily digest.\n\n"
+        "Start with `radar demo` (bundled sample sources, embedded broker, no network), "
+        "or point `--config` at your TOML file (see README)."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+broker_app = typer.Typer(help="Run the embedded Kafka-compatible broker (Tansu).", no_args_is_help=True)
+schemas_app = typer.Typer(help="Message contracts.", no_args_is_help=True)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+store_app = typer.Typer(help="The DuckDB store.", no_args_is_help=True)
+app.add_typer(broker_app, name="broker")
+app.add_typer(schemas_app, name="schemas")
+app.add_typer(config_app, name="config")
+app.add_typer(store_app, name="store")
+
+
+class _State:
+    def __init__(self, config: Path | None, debug: bool) -> None:
+        self.config = config
+        self.debug = debug
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config)
+        return self._settings
+
+
+def _state(ctx: typer.Context) -> _State:
+    return ctx.obj
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", envvar="RADAR_CONFIG", help="TOML config file (or $RADAR_CONFIG)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # kafka-python logs connection chatter at WARNING while a broker starts.
+    logging.getLogger("kafka").setLevel(logging.DEBUG if debug else logging.CRITICAL)
+    ctx.obj = _State(config, debug)
+
+
+# --- broker -----------------------------------------------------------------------------------
+
+
+@broker_app.command("start")
+def broker_start(ctx: typer.Context) -> None:
+    """Start the embedded broker (if not running) and create the topics."""
+    from infra.broker import EmbeddedBroker
+    from infra.kafka import ensure_topics
+
+    settings = _state(ctx).settings
+    if not settings.kafka.embedded:
+        raise ConfigError(f"kafka.bootstrap is {settings.kafka.bootstrap!r}: nothing embedded to start")
+    state, started = EmbeddedBroker(settings.data_dir, settings.kafka.embedded_port).ensure_running()
+    created = ensure_topics(state.bootstrap, settings.kafka)
+    verb = "started" if started else "already running"
+    console.print(f"embedded broker {verb}: {state.bootstrap} (pid {state.pid}, log {state.log_path})")
+    if created:
+        console.print(f"created topics: {', '.join(created)}")
+
+
+@broker_app.command("stop")
+def broker_stop(ctx: typer.Context) -> None:
+    """Stop the embedded broker (its in-memory data is gone afterwards)."""
+    from infra.broker import EmbeddedBroker
+
+    settings = _state(ctx).settings
+    stopped = EmbeddedBroker(settings.data_dir).stop()
+    if stopped is None:
+        console.print("embedded broker is not running")
+    else:
+        console.print(f"embedded broker stopped (pid {stopped.pid}, port {stopped.port})")
+
+
+@broker_app.command("status")
+def broker_status(ctx: typer.Context) -> None:
+    """Say whether the embedded broker runs and answers; exit 1 when it does not."""
+    from infra.broker import EmbeddedBroker
+
+    settings = _state(ctx).settings
+    state, answering = EmbeddedBroker(settings.data_dir).status()
+    if state is None:
+        console.print("embedded broker is not running")
+        raise typer.Exit(1)
+    health = "answering" if answering else "NOT answering"
+    console.print(f"embedded broker running: {state.bootstrap} (pid {state.pid}), {health}")
+    if not answering:
+        raise typer.Exit(1)
+
+
+# --- schemas ----------------------------------------------------------------------------------
+
+
+@schemas_app.command("export")
+def schemas_export(out_dir: Annotated[Path, typer.Argument(help="Directory to write JSON Schemas into.")]) -> None:
+    """Write a JSON Schema file for every contract (raw post/page, dead letter, item, event, alert, digest)."""
+    from schemas.export import export_json_schemas
+
+    for path in export_json_schemas(out_dir):
+        console.print(f"wrote {path}")
+
+
+# --- config -----------------------------------------------------------------------------------
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context) -> None:
+    """Print the effective configuration as JSON (secrets masked)."""
+    console.print_json(json.dumps(_state(ctx).settings.redacted()))
+
+
+@config_app.command("check")
+def config_check(ctx: typer.Context) -> None:
+    """Validate the configuration and say what it configures."""
+    settings = _state(ctx).settings
+    origin = settings.config_file or "defaults + environment"
+    console.print(
+        f"configuration OK ({origin}): kafka {settings.kafka.bootstrap}, store {settings.store.path}, "
+        f"{len(settings.sources)} source(s)"
+    )
+
+
+# --- store ------------------------------------------------------------------------------------
+
+
+@store_app.command("migrate")
+def store_migrate(ctx: typer.Context) -> None:
+    """Create the DuckDB file if needed and apply pending migrations."""
+    from infra.store import Store
+
+    settings = _state(ctx).settings
+    store = Store(settings.store.path, settings.store.lock_timeout_s)
+    applied = store.migrate()
+    console.print(f"{settings.store.path}: schema version {store.version()}; applied {len(applied)} migration(s)")
+
+
+@store_app.command("info")
+def store_info(ctx: typer.Context) -> None:
+    """Row counts per table."""
+    from infra.store import Store
+
+    settings = _state(ctx).settings
+    store = Store(settings.store.path, settings.store.lock_timeout_s)
+    table = Table(title=f"{settings.store.path} (schema v{store.version()})")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, count in store.table_counts().items():
+        table.add_row(name, str(count))
+    console.print(table)
+
+
+# --- demo -------------------------------------------------------------------------------------
+
+
+@app.command("demo")
+def demo(ctx: typer.Context) -> None:
+    """Run the pipeline on the bundled sample sources (embedded broker, local files, no network)."""
+    from flows.demo import run_demo
+
+    run_demo(_state(ctx).config, console)
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from kafka.errors import KafkaError
+
+    from infra.broker import BrokerError
+    from infra.store import StoreError
+    from schemas.envelope import EnvelopeError
+
+    return (ConfigError, BrokerError, StoreError, EnvelopeError, KafkaError, OSError)
+
+
+def main(argv: list[str] | None = None) -> None:
+    debug = "--debug" in (argv if argv is not None else sys.argv)
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    try:
+        # standalone_mode=False hands back typer.Exit codes as the return value.
+        result = app(args=argv, standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("[red]aborted[/red]")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except _user_errors() as exc:
+        if debug:
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        err_console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+        sys.exit(1)
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

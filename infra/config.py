@@ -1,0 +1,288 @@
+"""The one configuration model: a TOML file plus `RADAR_<SECTION>__<KEY>` env vars.
+
+Precedence (highest first): explicit overrides, environment, TOML file, defaults.
+The keys of DESIGN.md §6 are a contract read by outside checks; everything else
+has a default so a file holding only those keys works.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = [
+    "AlertSettings",
+    "ConfigError",
+    "DigestSettings",
+    "FetchSettings",
+    "KafkaSettings",
+    "LlmSettings",
+    "ProcessorSettings",
+    "Settings",
+    "SourceConfig",
+    "StoreSettings",
+    "load_settings",
+]
+
+SourceKind = Literal["feed", "html", "arxiv", "x", "jsonl"]
+SourceTier = Literal["official", "media", "research", "social", "community"]
+
+
+class _Section(BaseModel):
+    # A typo in a key must fail loudly, not be silently ignored.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class KafkaSettings(_Section):
+    bootstrap: str = "embedded"
+    embedded_port: int = Field(0, ge=0, le=65535, description="0 = pick a free port")
+    raw_topic: str = "radar.raw.v1"
+    dlq_topic: str = "radar.dlq.v1"
+    alerts_topic: str = "radar.alerts.v1"
+    raw_partitions: int = Field(3, ge=1, le=1024)
+    dlq_partitions: int = Field(1, ge=1, le=1024)
+    alerts_partitions: int = Field(1, ge=1, le=1024)
+    replication_factor: int = Field(1, ge=1, le=16)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    request_timeout_ms: int = Field(30_000, ge=1_000)
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _bootstrap_shape(cls, value: str) -> str:
+        value = value.strip()
+        if value == "embedded":
+            return value
+        for hostport in value.split(","):
+            host, sep, port = hostport.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected 'embedded' or 'host:port[,host:port]', got {hostport!r}")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        return self.bootstrap == "embedded"
+
+
+class StoreSettings(_Section):
+    path: Path = Path("data/radar.duckdb")
+    lock_timeout_s: float = Field(60.0, gt=0, description="how long to wait for the DuckDB file lock")
+
+
+class DigestSettings(_Section):
+    timezone: str = "Asia/Shanghai"
+    language: Literal["zh", "en"] = "zh"
+    lookback_days: int = Field(14, ge=0, le=365)
+    window_days: int = Field(7, ge=1, le=31)
+    top_events: int = Field(5, ge=1, le=5)
+    out_dir: Path = Path("out")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA timezone {value!r}") from exc
+        return value
+
+
+class FetchSettings(_Section):
+    timeout_s: float = Field(15.0, gt=0, le=300)
+    max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="cap on raw response bytes")
+    max_decompressed_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    max_redirects: int = Field(5, ge=0, le=20)
+    retries: int = Field(3, ge=0, le=10)
+    backoff_s: float = Field(1.0, ge=0)
+    per_host_interval_s: float = Field(1.0, ge=0, description="minimum gap between requests to one host")
+    per_host_concurrency: int = Field(1, ge=1, le=16)
+    robots_cache_s: int = Field(24 * 3600, ge=0, le=24 * 3600)
+    max_rate_limit_wait_s: float = Field(900.0, ge=0)
+    user_agent: str = "frontier-radar/0.1 (+https://github.com/frontier-radar)"
+    follow_links: bool = True
+
+
+class ProcessorSettings(_Section):
+    batch_max_records: int = Field(10_000, ge=1)
+    poll_interval_s: float = Field(1.0, gt=0)
+    runner: str = "FnApiRunner"
+    near_duplicate_threshold: float = Field(0.8, gt=0, le=1)
+    event_window_days: int = Field(7, ge=1)
+    dedupe_horizon_days: int = Field(30, ge=1)
+
+
+class AlertSettings(_Section):
+    min_score: float = Field(70.0, ge=0, le=100)
+    webhooks: list[str] = Field(default_factory=list)
+
+
+class LlmSettings(_Section):
+    endpoint: str | None = None
+    model: str = "gpt-4o-mini"
+    api_key: SecretStr | None = None
+    timeout_s: float = Field(30.0, gt=0)
+
+
+class SourceConfig(_Section):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    kind: SourceKind
+    url: str
+    tier: SourceTier
+    publisher: str | None = None
+    organisation: str | None = None
+    language: str | None = None
+    token_env: str | None = None
+    local: bool = Field(False, description="explicitly allow private/loopback addresses for this source")
+    enabled: bool = True
+    max_pages: int = Field(20, ge=1, le=1000)
+    page_size: int = Field(100, ge=1, le=2000)
+
+    @field_validator("url")
+    @classmethod
+    def _url_scheme(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://", "file://")):
+            raise ValueError("must start with http://, https:// or file://")
+        return value
+
+    @property
+    def display_publisher(self) -> str:
+        return self.publisher or self.name
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RADAR_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    data_dir: Path = Path("data")
+    kafka: KafkaSettings = KafkaSettings()
+    store: StoreSettings = StoreSettings()
+    digest: DigestSettings = DigestSettings()
+    fetch: FetchSettings = FetchSettings()
+    processor: ProcessorSettings = ProcessorSettings()
+    alerts: AlertSettings = AlertSettings()
+    llm: LlmSettings = LlmSettings()
+    sources: list[SourceConfig] = Field(default_factory=list)
+
+    # Not a setting: where the TOML came from, for messages and relative paths.
+    config_file: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_source_names(self) -> Settings:
+        seen: set[str] = set()
+        for source in self.sources:
+            if source.name in seen:
+                raise ValueError(f"duplicate source name {source.name!r}")
+            seen.add(source.name)
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _TOML_FILE_FOR_LOAD.get("path")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none configured"
+        raise ConfigError(f"no source named {name!r} (known: {known})")
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.data_dir / "prefect"
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as plain data with every secret masked, for `radar config show`."""
+        return self.model_dump(mode="json")
+
+
+# pydantic-settings builds sources from the class, so the file path travels via this slot.
+_TOML_FILE_FOR_LOAD: dict[str, Path | None] = {"path": None}
+
+
+class ConfigError(Exception):
+    """A user mistake in configuration: reported as one line, never with a traceback."""
+
+
+def _format_validation_error(exc: ValidationError, origin: str) -> str:
+    # Never include `input`: pydantic echoes offending values, which may be secrets
+    # (pydantic/pydantic-settings#256). Key path and message are enough to fix it.
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        parts.append(f"{loc}: {msg}")
+    return f"invalid configuration ({origin}): " + "; ".join(parts)
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Load settings from `config_file` (or $RADAR_CONFIG) and the environment.
+
+    Raises ConfigError with one line naming the offending key(s).
+    """
+    path_str = str(config_file) if config_file is not None else os.environ.get("RADAR_CONFIG")
+    path = Path(path_str) if path_str else None
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        import tomllib
+
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    origin = f"{path} + environment" if path else "environment"
+    # RADAR_CONFIG names the file; it is not a setting, so hide it from the env source.
+    saved = os.environ.pop("RADAR_CONFIG", None)
+    _TOML_FILE_FOR_LOAD["path"] = path
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, origin)) from None
+    except (ValueError, TypeError) as exc:
+        # pydantic-settings raises SettingsError (a ValueError) for unparsable env JSON;
+        # its message names the field but not the value.
+        raise ConfigError(f"invalid configuration ({origin}): {str(exc).splitlines()[0]}") from None
+    finally:
+        _TOML_FILE_FOR_LOAD["path"] = None
+        if saved is not None:
+            os.environ["RADAR_CONFIG"] = saved
+    settings.config_file = path
+    return settings

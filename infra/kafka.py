@@ -1,0 +1,188 @@
+"""Plain kafka-python clients configured from settings.
+
+Nothing here may depend on the embedded broker's quirks: the same code runs against
+Apache Kafka. Two quirks shape the design (DESIGN.md §7): consumers never join a group
+(joins take ~23 s on Tansu; we assign partitions by hand and keep offsets in DuckDB),
+and partition ends come from `highwater()` after a poll, because Tansu's
+`end_offsets()` is wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from infra.config import KafkaSettings
+
+__all__ = [
+    "KafkaRecord",
+    "TopicSpec",
+    "end_offsets",
+    "ensure_topics",
+    "make_consumer",
+    "make_producer",
+    "read_range",
+    "topic_specs",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+
+
+@dataclass(frozen=True)
+class KafkaRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+
+
+def topic_specs(kafka: KafkaSettings) -> list[TopicSpec]:
+    return [
+        TopicSpec(kafka.raw_topic, kafka.raw_partitions),
+        TopicSpec(kafka.dlq_topic, kafka.dlq_partitions),
+        TopicSpec(kafka.alerts_topic, kafka.alerts_partitions),
+    ]
+
+
+def _security(kafka: KafkaSettings) -> dict[str, Any]:
+    opts: dict[str, Any] = {"security_protocol": kafka.security_protocol}
+    if kafka.sasl_mechanism:
+        opts["sasl_mechanism"] = kafka.sasl_mechanism
+        opts["sasl_plain_username"] = kafka.sasl_username
+        opts["sasl_plain_password"] = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
+    return opts
+
+
+def ensure_topics(bootstrap: str, kafka: KafkaSettings, specs: Iterable[TopicSpec] | None = None) -> list[str]:
+    """Create missing topics; existing ones are left alone. Returns the names created."""
+    specs = list(specs if specs is not None else topic_specs(kafka))
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=kafka.request_timeout_ms, **_security(kafka)
+    )
+    created: list[str] = []
+    try:
+        existing = set(admin.list_topics())
+        for spec in specs:
+            if spec.name in existing:
+                continue
+            try:
+                admin.create_topics(
+                    [NewTopic(spec.name, spec.partitions, kafka.replication_factor)],
+                    timeout_ms=kafka.request_timeout_ms,
+                )
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                # Another process won the race: that is the idempotent outcome we want.
+                pass
+    finally:
+        admin.close()
+    return created
+
+
+def make_producer(bootstrap: str, kafka: KafkaSettings, **overrides: Any) -> KafkaProducer:
+    opts: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "acks": "all",
+        "retries": 5,
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "batch_size": 262_144,
+        "max_request_size": 16 * 1024 * 1024,
+        "request_timeout_ms": kafka.request_timeout_ms,
+        **_security(kafka),
+    }
+    opts.update(overrides)
+    return KafkaProducer(**opts)
+
+
+def make_consumer(bootstrap: str, kafka: KafkaSettings, **overrides: Any) -> KafkaConsumer:
+    opts: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "group_id": None,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        # 500 ms default wait adds ~100 ms latency per poll on the embedded broker.
+        "fetch_max_wait_ms": 10,
+        "max_partition_fetch_bytes": 16 * 1024 * 1024,
+        "fetch_max_bytes": 64 * 1024 * 1024,
+        "request_timeout_ms": max(kafka.request_timeout_ms, 31_000),
+        **_security(kafka),
+    }
+    opts.update(overrides)
+    return KafkaConsumer(**opts)
+
+
+def partitions_of(consumer: KafkaConsumer, topic: str, timeout_s: float = 10.0) -> list[TopicPartition]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        parts = consumer.partitions_for_topic(topic)
+        if parts:
+            return [TopicPartition(topic, p) for p in sorted(parts)]
+        if time.monotonic() > deadline:
+            raise KafkaError(f"topic {topic!r} has no partitions (does it exist?)")
+        time.sleep(0.05)
+
+
+def end_offsets(consumer: KafkaConsumer, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    """High-water marks, learned from a fetch (see module docstring)."""
+    saved = {tp: consumer.position(tp) for tp in consumer.assignment()}
+    consumer.assign(tps)
+    for tp in tps:
+        consumer.seek(tp, 0)
+    # One poll that returns records fills highwater for the partitions that have any.
+    deadline = time.monotonic() + 5.0
+    ends: dict[TopicPartition, int | None] = {tp: None for tp in tps}
+    while time.monotonic() < deadline:
+        consumer.poll(timeout_ms=100, max_records=1, update_offsets=False)
+        for tp in tps:
+            ends[tp] = consumer.highwater(tp)
+        if all(v is not None for v in ends.values()):
+            break
+    for tp, pos in saved.items():
+        if tp in tps:
+            consumer.seek(tp, pos)
+    return {tp: int(v or 0) for tp, v in ends.items()}
+
+
+def read_range(
+    consumer: KafkaConsumer, tp: TopicPartition, start: int, stop: int, max_poll_records: int = 5000
+) -> Iterator[KafkaRecord]:
+    """Yield records of one partition with start <= offset < stop, in order."""
+    if stop <= start:
+        return
+    consumer.assign([tp])
+    consumer.seek(tp, start)
+    idle_deadline = time.monotonic() + 30.0
+    while True:
+        batch = consumer.poll(timeout_ms=200, max_records=max_poll_records)
+        got = False
+        for rec in batch.get(tp, []):
+            got = True
+            if rec.offset >= stop:
+                return
+            if rec.offset < start:
+                continue
+            yield KafkaRecord(rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.timestamp)
+            if rec.offset + 1 >= stop:
+                return
+        if got:
+            idle_deadline = time.monotonic() + 30.0
+        elif consumer.position(tp) >= stop:
+            return
+        elif time.monotonic() > idle_deadline:
+            raise KafkaError(f"{tp.topic}[{tp.partition}] gave no records between {start} and {stop} for 30 s")

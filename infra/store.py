@@ -1,0 +1,165 @@
+"""The DuckDB store: versioned migrations, and how writers and readers share one file.
+
+DuckDB lets one process hold a file read-write and no other process open it at all,
+not even read-only (it fails at once with "Could not set lock"). So nobody keeps the
+file open: every unit of work opens it, does its transaction, and closes it.
+
+- The writer (the processor) opens read-write for each micro-batch: it reads its state,
+  closes, runs the Beam batch with the file free, then reopens to write results and
+  offsets in one transaction. The file is held only for those short transactions.
+- Readers (digest and rollup flows, `radar dlq list`) open read-only; several can read
+  at once.
+- Whoever finds the file locked retries with jittered backoff up to
+  `store.lock_timeout_s`, then fails with a clear error. Both sides make progress
+  because neither holds the lock across slow work (tests/test_store.py proves it
+  with two processes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+__all__ = ["MIGRATIONS", "Store", "StoreError", "StoreLocked"]
+
+log = logging.getLogger(__name__)
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used (bad file, migration failure)."""
+
+
+class StoreLocked(StoreError):
+    """Another process held the DuckDB file for longer than the lock timeout."""
+
+
+def _load_migrations() -> list[tuple[int, str, str]]:
+    found = []
+    for entry in resources.files("infra.migrations").iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:3].isdigit():
+            found.append((int(name[:3]), name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+MIGRATIONS = _load_migrations()
+LATEST_VERSION = MIGRATIONS[-1][0] if MIGRATIONS else 0
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc)
+    return "Could not set lock" in text or "Conflicting lock" in text
+
+
+class Store:
+    def __init__(self, path: str | Path, lock_timeout_s: float = 60.0) -> None:
+        self.path = Path(path)
+        self.lock_timeout_s = lock_timeout_s
+        self._migrated = False
+
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.005
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as exc:
+                if not _is_lock_error(exc):
+                    raise StoreError(f"cannot open {self.path}: {exc}") from None
+                if time.monotonic() + delay > deadline:
+                    raise StoreLocked(
+                        f"{self.path} stayed locked by another process for {self.lock_timeout_s:.0f} s"
+                    ) from None
+                # Jitter keeps a reader and a writer from retrying in lockstep.
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.2)
+            except duckdb.Error as exc:
+                raise StoreError(f"cannot open {self.path}: {exc}") from None
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection inside one transaction: commit on success, rollback on error."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = self._connect(read_only=False)
+        try:
+            if not self._migrated:
+                self._migrate(con)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        finally:
+            con.close()
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection; creates and migrates the file first if needed."""
+        if not self._migrated:
+            self.migrate()
+        con = self._connect(read_only=True)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; return the names applied."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = self._connect(read_only=False)
+        try:
+            return self._migrate(con)
+        finally:
+            con.close()
+
+    def _migrate(self, con: duckdb.DuckDBPyConnection) -> list[str]:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
+            " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        current = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+        if current > LATEST_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {current}, newer than this program ({LATEST_VERSION})"
+            )
+        applied = []
+        for version, name, sql in MIGRATIONS:
+            if version <= current:
+                continue
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(sql)
+                con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
+                con.execute("COMMIT")
+            except duckdb.Error as exc:
+                con.execute("ROLLBACK")
+                raise StoreError(f"migration {name} failed: {exc}") from None
+            applied.append(name)
+            log.info("applied migration %s to %s", name, self.path)
+        self._migrated = True
+        return applied
+
+    def version(self) -> int:
+        with self.read() as con:
+            return int(con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0])
+
+    def table_counts(self) -> dict[str, int]:
+        with self.read() as con:
+            tables = [
+                r[0]
+                for r in con.execute(
+                    "SELECT table_name FROM information_schema.tables"
+                    " WHERE table_schema = 'main' ORDER BY table_name"
+                ).fetchall()
+            ]
+            return {t: int(con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in tables}

@@ -1,0 +1,105 @@
+"""Parse and serialise every versioned envelope through one discriminated union.
+
+The tag is "<schema>/<version>", so an unknown version fails with an error that
+names the tag it saw and the tags it knows.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
+
+from schemas.alert import Alert
+from schemas.dead_letter import DeadLetter
+from schemas.digest import Digest
+from schemas.event import Event
+from schemas.item import Item
+from schemas.raw import RawPage, RawPost
+
+__all__ = [
+    "CONTRACTS",
+    "Envelope",
+    "EnvelopeError",
+    "dump_envelope",
+    "envelope_tag",
+    "parse_envelope",
+]
+
+CONTRACTS: dict[str, type] = {
+    "raw.post/1": RawPost,
+    "raw.page/1": RawPage,
+    "dead_letter/1": DeadLetter,
+    "item/1": Item,
+    "event/1": Event,
+    "alert/1": Alert,
+    "digest/1": Digest,
+}
+
+
+def envelope_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        schema, version = value.get("schema"), value.get("version")
+    else:
+        schema, version = getattr(value, "schema_", None), getattr(value, "version", None)
+    if schema is None or version is None:
+        return None
+    return f"{schema}/{version}"
+
+
+Envelope = Annotated[
+    Annotated[RawPost, Tag("raw.post/1")]
+    | Annotated[RawPage, Tag("raw.page/1")]
+    | Annotated[DeadLetter, Tag("dead_letter/1")]
+    | Annotated[Item, Tag("item/1")]
+    | Annotated[Event, Tag("event/1")]
+    | Annotated[Alert, Tag("alert/1")]
+    | Annotated[Digest, Tag("digest/1")],
+    Discriminator(
+        envelope_tag,
+        custom_error_type="unknown_envelope",
+        custom_error_message="envelope needs a known 'schema' and 'version'",
+    ),
+]
+
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(Envelope)
+
+
+class EnvelopeError(ValueError):
+    """Bytes that are not a valid envelope; the message is one line fit for a DLQ reason."""
+
+
+def parse_envelope(raw: bytes | str) -> Any:
+    """Parse JSON bytes into the contract its (schema, version) names."""
+    try:
+        return _ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        raise EnvelopeError(_one_line(exc, raw)) from None
+
+
+def _one_line(exc: ValidationError, raw: bytes | str) -> str:
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    if first["type"] == "unknown_envelope":
+        tag = _peek_tag(raw)
+        known = ", ".join(CONTRACTS)
+        return f"unknown envelope {tag or '(no schema/version)'}; known: {known}"
+    if first["type"] == "json_invalid":
+        return f"invalid JSON: {first['msg']}"
+    loc = ".".join(str(p) for p in first["loc"][1:]) or "(root)"
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{loc}: {first['msg']}{more}"
+
+
+def _peek_tag(raw: bytes | str) -> str | None:
+    import json
+
+    try:
+        value = json.loads(raw)
+    except (ValueError, TypeError):
+        return None
+    return envelope_tag(value) if isinstance(value, dict) else None
+
+
+def dump_envelope(model: Any) -> bytes:
+    return model.model_dump_json(by_alias=True).encode()

@@ -1,0 +1,62 @@
+"""A normalized, deduplicated, classified item: what the Beam pipeline lands in DuckDB."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from schemas.common import Category, Contract, ItemType, KafkaCoordinates, SourceRef
+
+__all__ = ["Amount", "CategoryScore", "Entities", "Item"]
+
+
+class Amount(Contract):
+    """A number normalized across languages and units ("$122 billion" = "1220 亿美元")."""
+
+    text: str = Field(description="as written")
+    value: float
+    unit: Literal["USD", "CNY", "EUR", "JPY", "count", "ratio", "percent", "other"]
+
+
+class Entities(Contract):
+    organisations: tuple[str, ...] = ()
+    products: tuple[str, ...] = ()
+    people: tuple[str, ...] = ()
+    handles: tuple[str, ...] = ()
+    amounts: tuple[Amount, ...] = ()
+    dates: tuple[str, ...] = Field((), description="ISO dates mentioned in the text")
+
+
+class CategoryScore(Contract):
+    category: Category
+    confidence: float = Field(ge=0, le=1)
+
+
+class Item(Contract):
+    schema_: Literal["item"] = Field("item", alias="schema")
+    version: Literal[1] = 1
+    item_id: str = Field(min_length=1, description="the raw envelope key")
+    kind: Literal["post", "page"]
+    source: SourceRef
+    url: str | None = None
+    canonical_url: str | None = None
+    title: str = ""
+    text: str = ""
+    lang: str = "und"
+    published_at: AwareDatetime | None = Field(None, description="UTC")
+    published_offset_minutes: int | None = Field(None, description="the source's UTC offset, kept")
+    updated_at: AwareDatetime | None = None
+    author: str | None = None
+    handle: str | None = None
+    linked_urls: tuple[str, ...] = ()
+    content_hash: str = ""
+    duplicate_of: str | None = None
+    duplicate_kind: Literal["url", "native-id", "content", "near"] | None = None
+    category: Category | None = None
+    secondary: tuple[CategoryScore, ...] = ()
+    item_type: ItemType | None = None
+    entities: Entities = Entities()
+    event_id: str | None = None
+    engagement: int = Field(0, ge=0, description="likes+retweets+quotes+replies for social posts")
+    coordinates: KafkaCoordinates | None = None
