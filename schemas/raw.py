@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from schemas.common import Contract, SourceRef
+from schemas.common import Contract, KafkaCoordinates, SourceRef
 
-__all__ = ["Fetch", "PaperMeta", "RawPage", "RawPost", "ReferencedPost", "SocialMeta"]
+__all__ = ["Fetch", "PaperMeta", "RawPage", "RawPost", "ReceivedRaw", "ReferencedPost", "SocialMeta"]
 
 
 class Fetch(Contract):
@@ -101,3 +101,13 @@ class RawPage(Contract):
     title: str | None = None
     lang_hints: tuple[str, ...] = ()
     html: str = Field(description="the decoded page")
+
+
+class ReceivedRaw(Contract):
+    """A raw envelope as the pipeline received it: the input of `transforms.normalize`.
+
+    Travels only inside the Beam pipeline, so it carries no schema/version of its own.
+    """
+
+    envelope: RawPost | RawPage = Field(discriminator="schema_")
+    coordinates: KafkaCoordinates
