@@ -41,10 +41,12 @@ broker_app = typer.Typer(help="Run the embedded Kafka-compatible broker (Tansu).
 schemas_app = typer.Typer(help="Message contracts.", no_args_is_help=True)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 store_app = typer.Typer(help="The DuckDB store.", no_args_is_help=True)
+dlq_app = typer.Typer(help="Dead letters: records any stage could not use.", no_args_is_help=True)
 app.add_typer(broker_app, name="broker")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(config_app, name="config")
 app.add_typer(store_app, name="store")
+app.add_typer(dlq_app, name="dlq")
 
 
 class _State:
@@ -193,6 +195,88 @@ def store_info(ctx: typer.Context) -> None:
     console.print(table)
 
 
+# --- process ----------------------------------------------------------------------------------
+
+
+@app.command("process")
+def process(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="Process up to the current end offsets, then exit.")] = False,
+    follow: Annotated[bool, typer.Option("--follow", help="Keep processing new records (Ctrl-C stops).")] = False,
+) -> None:
+    """Turn raw envelopes on radar.raw.v1 into deduplicated, scored events in DuckDB."""
+    import signal
+
+    from infra.processor import BatchReport, Processor
+
+    if once == follow:
+        raise click.UsageError("choose exactly one of --once or --follow")
+    settings = _state(ctx).settings
+
+    def show(batch: BatchReport) -> None:
+        console.print(
+            f"batch: {batch.records} records -> {batch.items} items, {batch.events} events, "
+            f"{batch.dead_letters} dead letters, {batch.alerts} alerts in {batch.seconds:.2f} s (lag {batch.lag_after})"
+        )
+
+    with Processor(settings) as processor:
+        if once:
+            report = processor.run_once(progress=show)
+            console.print(
+                f"processed {report.records} records in {len(report.batches)} batch(es): "
+                f"{report.total('items')} items, {report.total('events')} event updates, "
+                f"{report.total('dead_letters')} dead letters; lag now {sum(processor.lag().values())}"
+            )
+            return
+        stop = {"flag": False}
+
+        def request_stop(*_: object) -> None:
+            stop["flag"] = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        console.print(f"following {settings.kafka.raw_topic} (Ctrl-C stops after the current batch)")
+        processor.follow(lambda: stop["flag"], progress=show)
+
+
+# --- dlq --------------------------------------------------------------------------------------
+
+
+@dlq_app.command("list")
+def dlq_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="Newest N dead letters.")] = 50,
+    stage: Annotated[str | None, typer.Option(help="Only this stage.")] = None,
+) -> None:
+    """Show recorded dead letters, newest first, with stage, reason and where they came from."""
+    from infra.dlq import list_dead_letters
+
+    settings = _state(ctx).settings
+    rows = list_dead_letters(settings, limit=limit, stage=stage)
+    table = Table(title=f"dead letters ({len(rows)} shown)")
+    for column in ("when", "stage", "source / coordinates", "reason", "replayed"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row.when, row.stage, row.where, row.reason, row.replayed)
+    console.print(table)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    ctx: typer.Context,
+    stage: Annotated[str | None, typer.Option(help="Only dead letters of this stage.")] = None,
+) -> None:
+    """Re-send dead-lettered raw records to radar.raw.v1 (after a fix); then run `radar process --once`."""
+    from infra.dlq import replay_dead_letters
+
+    settings = _state(ctx).settings
+    result = replay_dead_letters(settings, stage=stage)
+    console.print(
+        f"replayed {result.replayed} record(s) to {settings.kafka.raw_topic}; "
+        f"{result.skipped} skipped ({result.skip_reason or 'none'})"
+    )
+
+
 # --- demo -------------------------------------------------------------------------------------
 
 
@@ -202,6 +286,23 @@ def demo(ctx: typer.Context) -> None:
     from flows.demo import run_demo
 
     run_demo(_state(ctx).config, console)
+
+
+def _register_plugins() -> None:
+    """Subcommands that live beside the code they drive (connectors, digest)."""
+    import importlib
+
+    for module_name in ("connectors.commands", "flows.commands"):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.register(app)
+
+
+_register_plugins()
 
 
 # --- entry point ------------------------------------------------------------------------------

@@ -9,15 +9,25 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from kafka import KafkaProducer
 
+from infra.config import Settings
 from schemas.common import KafkaCoordinates
 from schemas.dead_letter import DeadLetter, Stage
 from schemas.envelope import dump_envelope
 
-__all__ = ["MAX_ORIGINAL_BYTES", "DeadLetterProducer", "make_dead_letter"]
+__all__ = [
+    "MAX_ORIGINAL_BYTES",
+    "DeadLetterProducer",
+    "DeadLetterRow",
+    "ReplayResult",
+    "list_dead_letters",
+    "make_dead_letter",
+    "replay_dead_letters",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,3 +89,86 @@ class DeadLetterProducer:
             future.get(timeout=30)
         self.sent += len(futures)
         return len(futures)
+
+
+@dataclass(frozen=True)
+class DeadLetterRow:
+    when: str
+    stage: str
+    where: str
+    reason: str
+    replayed: str
+
+
+def list_dead_letters(settings: Settings, *, limit: int = 50, stage: str | None = None) -> list[DeadLetterRow]:
+    from infra.store import Store
+
+    sql = (
+        "SELECT strftime(occurred_at, '%Y-%m-%d %H:%M:%S'), stage, source_name, url, kafka_topic, kafka_partition,"
+        " kafka_offset, reason, replayed_at IS NOT NULL FROM dead_letters"
+        + (" WHERE stage = ?" if stage else "")
+        + " ORDER BY occurred_at DESC LIMIT ?"
+    )
+    params: list[object] = [stage, limit] if stage else [limit]
+    with Store(settings.store.path, settings.store.lock_timeout_s).read() as con:
+        rows = con.execute(sql, params).fetchall()
+    out = []
+    for when, stg, source, url, topic, partition, offset, reason, replayed in rows:
+        where = f"{topic}[{partition}]@{offset}" if topic is not None else (source or "") + (f" {url}" if url else "")
+        out.append(DeadLetterRow(when, stg, where.strip(), reason, "yes" if replayed else ""))
+    return out
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    replayed: int
+    skipped: int
+    skip_reason: str | None
+
+
+def replay_dead_letters(settings: Settings, *, stage: str | None = None) -> ReplayResult:
+    """Re-send the original bytes of dead letters that came off the raw topic, once each."""
+    from infra.broker import resolve_bootstrap
+    from infra.kafka import end_offsets, make_consumer, make_producer, partitions_of, read_range
+    from infra.store import Store
+    from schemas.envelope import parse_envelope
+
+    store = Store(settings.store.path, settings.store.lock_timeout_s)
+    with store.read() as con:
+        done = {r[0] for r in con.execute("SELECT dead_letter_id FROM dead_letters WHERE replayed_at IS NOT NULL")}
+    bootstrap, _ = resolve_bootstrap(settings)
+    consumer = make_consumer(bootstrap, settings.kafka)
+    producer = make_producer(bootstrap, settings.kafka)
+    replayed: list[str] = []
+    skipped: dict[str, int] = {}
+    try:
+        tps = partitions_of(consumer, settings.kafka.dlq_topic)
+        ends = end_offsets(consumer, tps)
+        for tp in tps:
+            for record in read_range(consumer, tp, 0, ends[tp]):
+                letter = parse_envelope(record.value or b"")
+                if not isinstance(letter, DeadLetter) or letter.id in done or letter.id in replayed:
+                    continue
+                if stage is not None and letter.stage != stage:
+                    continue
+                if letter.coordinates is None or letter.coordinates.topic != settings.kafka.raw_topic:
+                    skipped["not from the raw topic: re-run `radar ingest`"] = (
+                        skipped.get("not from the raw topic: re-run `radar ingest`", 0) + 1
+                    )
+                    continue
+                if letter.original_size > len(letter.original):
+                    skipped["original truncated in the DLQ"] = skipped.get("original truncated in the DLQ", 0) + 1
+                    continue
+                key = letter.coordinates.key.encode() if letter.coordinates.key is not None else None
+                producer.send(settings.kafka.raw_topic, key=key, value=letter.original)
+                replayed.append(letter.id)
+        producer.flush()
+    finally:
+        consumer.close()
+        producer.close()
+    if replayed:
+        with store.write() as con:
+            con.execute("UPDATE dead_letters SET replayed_at = now() WHERE dead_letter_id IN (SELECT unnest(?))",
+                        [replayed])
+    reason = "; ".join(f"{n} {why}" for why, n in skipped.items()) or None
+    return ReplayResult(len(replayed), sum(skipped.values()), reason)
