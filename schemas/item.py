@@ -60,3 +60,13 @@ class Item(Contract):
     event_id: str | None = None
     engagement: int = Field(0, ge=0, description="likes+retweets+quotes+replies for social posts")
     coordinates: KafkaCoordinates | None = None
+    # Added by the processing stages (additive; defaults keep older item/1 records valid).
+    native_id: str | None = Field(None, description="namespaced native id: 'x:<post id>', 'arxiv:<id>'")
+    retweet_of: str | None = Field(None, description="native id of the post this one retweets")
+    quote_of: str | None = Field(None, description="native id of the post this one quotes")
+    category_confidence: float = Field(0.0, ge=0, le=1, description="confidence of `category`")
+    relevance: float = Field(0.0, ge=0, le=1, description="how much the item is about AI at all")
+    off_topic: bool = Field(False, description="not about AI: the digest drops it")
+    # Dedupe's flags + MinHash bytes, kept so the next batch need not recompute them.
+    # Stored in items.dedupe_signature (migration 002), not in the JSON record.
+    dedupe_signature: bytes = Field(b"", exclude=True, repr=False)
