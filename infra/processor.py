@@ -132,7 +132,9 @@ class Processor:
             if not ranges:
                 return None
             state = BatchState(
-                dedupe_index=load_dedupe_index(con, proc.dedupe_horizon_days, as_of),
+                dedupe_index=load_dedupe_index(
+                    con, proc.dedupe_horizon_days, as_of, threshold=proc.near_duplicate_threshold
+                ),
                 event_index=load_event_index(con, proc.event_window_days, as_of),
                 as_of=as_of,
             )

@@ -57,17 +57,18 @@ class ProcessBatch(beam.PTransform):
     def expand(self, ranges: beam.PCollection) -> dict[str, beam.PCollection]:
         p = ranges.pipeline
         proc = self._settings.processor
-        dedupe_side = beam.pvalue.AsSingleton(p | "DedupeIndex" >> beam.Create([self._state.dedupe_index]))
-        event_side = beam.pvalue.AsSingleton(p | "EventIndex" >> beam.Create([self._state.event_index]))
+        # One-element PCollections; the stages wrap them as singleton side inputs.
+        dedupe_index = p | "DedupeIndex" >> beam.Create([self._state.dedupe_index])
+        event_index = p | "EventIndex" >> beam.Create([self._state.event_index])
 
         records = ranges | "Read" >> ReadOffsetRanges(self._bootstrap, self._settings.kafka)
         parsed = records | "Parse" >> ParseEnvelopes()
         normalized = parsed.good | "Normalize" >> Normalize()
-        deduped = normalized.good | "Dedupe" >> Dedupe(dedupe_side, threshold=proc.near_duplicate_threshold)
+        deduped = normalized.good | "Dedupe" >> Dedupe(dedupe_index, threshold=proc.near_duplicate_threshold)
         classified = deduped.good | "Classify" >> Classify()
         extracted = classified.good | "Extract" >> Extract()
-        clustered = extracted.good | "Cluster" >> ClusterIntoEvents(event_side)
-        scored = clustered.good | "Score" >> ScoreEvents(event_side, as_of=self._state.as_of)
+        clustered = extracted.good | "Cluster" >> ClusterIntoEvents(event_index)
+        scored = clustered.good | "Score" >> ScoreEvents(event_index, as_of=self._state.as_of)
 
         dead_letters = (
             parsed.dead_letter,

@@ -1,0 +1,155 @@
+"""The processor end to end against the real broker and DuckDB: exactly once, poison, crash."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+from kafka import TopicPartition
+
+from infra.config import Settings
+from infra.kafka import end_offsets, make_consumer, make_producer, partitions_of, read_range
+from infra.processor import Processor
+from schemas.dead_letter import DeadLetter
+from schemas.envelope import dump_envelope, parse_envelope
+from tests.factories import raw_post
+
+AS_OF = datetime(2026, 4, 20, tzinfo=UTC)
+
+
+def _produce(settings: Settings, values: list[tuple[bytes, bytes]]) -> list[tuple[int, int]]:
+    producer = make_producer(settings.kafka.bootstrap, settings.kafka)
+    futures = [producer.send(settings.kafka.raw_topic, key=k, value=v) for k, v in values]
+    producer.flush()
+    metas = [(f.get(30).partition, f.get(30).offset) for f in futures]
+    producer.close()
+    return metas
+
+
+def _dlq(settings: Settings) -> list[DeadLetter]:
+    consumer = make_consumer(settings.kafka.bootstrap, settings.kafka)
+    try:
+        tps = partitions_of(consumer, settings.kafka.dlq_topic)
+        ends = end_offsets(consumer, tps)
+        return [parse_envelope(r.value) for tp in tps for r in read_range(consumer, tp, 0, ends[tp])]
+    finally:
+        consumer.close()
+
+
+def _items(settings: Settings) -> list[tuple[str, int, int]]:
+    with duckdb.connect(str(settings.store.path), read_only=True) as con:
+        return con.execute("SELECT item_id, kafka_partition, kafka_offset FROM items").fetchall()
+
+
+def test_process_once_lands_each_record_once_and_is_idempotent(settings: Settings) -> None:
+    posts = [raw_post(i) for i in range(60)] + [raw_post(i, social=True) for i in range(40)]
+    _produce(settings, [(p.key.encode(), dump_envelope(p)) for p in posts])
+    with Processor(settings, bootstrap=settings.kafka.bootstrap, as_of=AS_OF) as processor:
+        report = processor.run_once()
+        assert report.records == 100
+        assert sum(processor.lag().values()) == 0
+        assert processor.run_once().records == 0
+    rows = _items(settings)
+    assert sorted(r[0] for r in rows) == sorted(p.key for p in posts)
+    with duckdb.connect(str(settings.store.path), read_only=True) as con:
+        events = con.execute("SELECT count(*) FROM events").fetchone()[0]
+        members = con.execute("SELECT count(DISTINCT item_id) FROM event_items").fetchone()[0]
+    assert events > 0 and members > 0
+
+
+def test_poison_records_go_to_the_dlq_with_coordinates(settings: Settings) -> None:
+    good = [raw_post(i) for i in range(30)]
+    poison = [
+        (b"bad-json", b'{"schema": "raw.post", "version": 1, "key": '),
+        (b"unknown-version", json.dumps({"schema": "raw.post", "version": 7, "key": "k"}).encode()),
+        (b"huge", b'{"schema": "raw.post", "version": 1, "key": "' + b"x" * (10 * 1024 * 1024) + b'"}'),
+        (b"bad-utf8", b'{"schema": "raw.post", "version": 1, "key": "\xff\xfe\xfa"}'),
+        (b"not-raw", (Path(__file__).parent / "golden" / "alert.v1.json").read_bytes()),
+    ]
+    values = [(p.key.encode(), dump_envelope(p)) for p in good[:15]] + poison + [
+        (p.key.encode(), dump_envelope(p)) for p in good[15:]
+    ]
+    metas = _produce(settings, values)
+    poison_coords = {(metas[15 + i][0], metas[15 + i][1]): key for i, (key, _) in enumerate(poison)}
+    with Processor(settings, bootstrap=settings.kafka.bootstrap, as_of=AS_OF) as processor:
+        processor.run_once()
+        assert sum(processor.lag().values()) == 0
+    assert sorted(r[0] for r in _items(settings)) == sorted(p.key for p in good)
+    letters = _dlq(settings)
+    by_coords = {(d.coordinates.partition, d.coordinates.offset): d for d in letters if d.coordinates}
+    assert set(by_coords) == set(poison_coords)
+    for coords, key in poison_coords.items():
+        letter = by_coords[coords]
+        assert letter.stage == "envelope" and letter.reason
+        assert letter.coordinates.key == key.decode()
+        assert letter.coordinates.topic == settings.kafka.raw_topic
+    assert by_coords[next(c for c, k in poison_coords.items() if k == b"huge")].original_size > 10 * 1024 * 1024
+    with duckdb.connect(str(settings.store.path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == len(poison)
+
+
+CRASH_RECORDS = 20_000
+
+
+def test_sigkill_at_random_moments_loses_and_doubles_nothing(settings: Settings, tmp_path: Path) -> None:
+    rng = random.Random(20260420)
+    posts = [raw_post(i, social=i % 3 == 0) for i in range(CRASH_RECORDS)]
+    metas = _produce(settings, [(p.key.encode(), dump_envelope(p)) for p in posts])
+    key_of = {m: p.key for m, p in zip(metas, posts, strict=True)}
+    config = tmp_path / "crash.toml"
+    config.write_text(
+        f'data_dir = "{settings.data_dir}"\n'
+        f'[kafka]\nbootstrap = "{settings.kafka.bootstrap}"\nraw_topic = "{settings.kafka.raw_topic}"\n'
+        f'dlq_topic = "{settings.kafka.dlq_topic}"\nalerts_topic = "{settings.kafka.alerts_topic}"\n'
+        f'[store]\npath = "{settings.store.path}"\n[processor]\nbatch_max_records = 1500\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
+    env["RADAR_CONFIG"] = str(config)
+    command = [sys.executable, "-m", "infra.cli", "process", "--once"]
+    kills = 0
+    while kills < 10:
+        child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(1.5, 6.0))  # the random moment of the crash, not a wait for a condition
+        if child.poll() is not None:
+            break  # finished before we could kill it: the run is complete
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        kills += 1
+    final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr
+    assert kills >= 10, f"only {kills} kills happened before the work finished; raise the record count"
+
+    rows = _items(settings)
+    ids = [r[0] for r in rows]
+    assert len(ids) == len(set(ids)), "no item doubled"
+    assert set(ids) == {p.key for p in posts}, "no item lost"
+    # every row came from the Kafka coordinates its key was produced to: per-partition order kept
+    for item_id, partition, offset in rows:
+        assert key_of[(partition, offset)] == item_id
+    with duckdb.connect(str(settings.store.path), read_only=True) as con:
+        stored = dict(con.execute("SELECT partition, next_offset FROM consumer_offsets").fetchall())
+    consumer = make_consumer(settings.kafka.bootstrap, settings.kafka)
+    ends = end_offsets(consumer, [TopicPartition(settings.kafka.raw_topic, p) for p in stored])
+    consumer.close()
+    assert {tp.partition: e for tp, e in ends.items()} == stored
+
+
+@pytest.mark.parametrize("count", [3])
+def test_offsets_advance_only_with_results(settings: Settings, count: int) -> None:
+    posts = [raw_post(i) for i in range(count)]
+    _produce(settings, [(p.key.encode(), dump_envelope(p)) for p in posts])
+    with Processor(settings, bootstrap=settings.kafka.bootstrap, as_of=AS_OF) as processor:
+        processor.run_once()
+    with duckdb.connect(str(settings.store.path), read_only=True) as con:
+        offsets = sum(r[0] for r in con.execute("SELECT next_offset FROM consumer_offsets").fetchall())
+        items = con.execute("SELECT count(*) FROM items").fetchone()[0]
+    assert offsets == items == count
