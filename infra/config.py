@@ -121,6 +121,7 @@ class FetchSettings(_Section):
     max_rate_limit_wait_s: float = Field(900.0, ge=0)
     user_agent: str = "frontier-radar/0.1 (+https://github.com/frontier-radar)"
     follow_links: bool = True
+    arxiv_interval_s: float = Field(3.0, ge=0, description="arXiv API terms: at most one request per 3 s")
 
 
 class ProcessorSettings(_Section):

@@ -1,0 +1,312 @@
+"""What every connector shares: one run of one source, its outputs and its counters.
+
+A connector receives a `SourceRun`, fetches through it (so fetch failures become
+dead letters in one place), emits envelopes and dead letters into it, and records
+the cursor it would like stored. `connectors.ingest` produces the outputs and only
+then commits the cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+from connectors.cursors import CursorUpdate, SourceCursor
+from connectors.encoding import DecodedText
+from connectors.fetch import Fetcher, FetchError, FetchResult
+from connectors.urlsafety import check_url_syntax
+from infra.config import FetchSettings, SourceConfig
+from infra.dlq import make_dead_letter
+from schemas.common import SourceRef
+from schemas.dead_letter import DeadLetter, Stage
+from schemas.raw import Fetch, RawPage, RawPost
+
+__all__ = [
+    "FETCH_REASON_TEXT",
+    "LinkOutcome",
+    "SourceRun",
+    "describe_fetch_error",
+    "parse_date",
+]
+
+log = logging.getLogger(__name__)
+
+# Dead-letter reasons start with words a person (and the hostile-case table) can
+# search for, rather than the fetcher's short codes.
+FETCH_REASON_TEXT: dict[str, str] = {
+    "unsafe-url": "unsafe url",
+    "too-large": "size cap exceeded",
+    "timeout": "timeout",
+    "http-error": "http error",
+    "connection": "connection failed",
+    "bad-encoding": "bad content encoding",
+    "robots-disallowed": "disallowed by robots.txt",
+    "redirect-loop": "redirect loop",
+}
+
+
+def describe_fetch_error(exc: FetchError) -> str:
+    return f"{FETCH_REASON_TEXT.get(exc.reason, exc.reason)}: {exc.detail} [{exc.url}]"
+
+
+def parse_date(value: str | None) -> datetime | None:
+    """RFC 822 or ISO 8601 as written, keeping its offset; None when unparsable or naive."""
+    if not value:
+        return None
+    text = value.strip()
+    parsed: datetime | None = None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            parsed = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+    if parsed is None or parsed.tzinfo is None:
+        # A date without an offset is ambiguous; the raw string stays in `published`.
+        return None
+    return parsed
+
+
+@dataclass(frozen=True)
+class LinkOutcome:
+    """What following one untrusted link gave: the page key, or why it was refused."""
+
+    page_key: str | None = None
+    unsafe: bool = False
+    failed: bool = False
+
+
+@dataclass
+class SourceRun:
+    """One run of one source: inputs, outputs and counters."""
+
+    source: SourceConfig
+    fetcher: Fetcher
+    fetch_settings: FetchSettings
+    cursor: SourceCursor
+    # Pages fetched by any source in this ingest run: url -> page key (None when the
+    # fetch failed), so two entries linking the same article fetch it once.
+    page_cache: dict[str, str | None] = field(default_factory=dict)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    envelopes: list[RawPost | RawPage] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    update: CursorUpdate = field(init=False)
+    fetched: int = 0
+    unchanged: int = 0
+    skipped_links: int = 0
+    errors: int = 0
+    requests: int = 0
+    not_modified: bool = False
+    notes: list[str] = field(default_factory=list)
+    _keys_this_run: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.update = CursorUpdate(self.source.name)
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def ref(self) -> SourceRef:
+        return SourceRef(
+            name=self.source.name,
+            kind=self.source.kind,
+            tier=self.source.tier,
+            publisher=self.source.display_publisher,
+            organisation=self.source.organisation,
+            url=self.source.url,
+        )
+
+    @property
+    def produced(self) -> int:
+        return len(self.envelopes)
+
+    # ------------------------------------------------------------------ outputs
+
+    def dead_letter(
+        self,
+        stage: Stage,
+        reason: str,
+        *,
+        original: bytes = b"",
+        url: str | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        self.dead_letters.append(
+            make_dead_letter(
+                stage=stage,
+                reason=reason,
+                original=original,
+                source_name=self.source.name,
+                url=url or self.source.url,
+                error=error,
+            )
+        )
+
+    def is_new(self, key: str, content_fingerprint: str, *, page: bool = False) -> bool:
+        """Count an item as fetched; True when it must be produced (new or edited).
+
+        Pages are tracked apart from posts: an entry and the page it links to share
+        their key (the canonical URL) but are two envelopes.
+        """
+        key = _seen_key(key, page)
+        if key in self._keys_this_run:
+            # The same entry twice in one document (or linked twice): one envelope.
+            return False
+        self._keys_this_run.add(key)
+        self.fetched += 1
+        if self.cursor.seen.get(key) == content_fingerprint:
+            self.unchanged += 1
+            return False
+        return True
+
+    def emit(self, envelope: RawPost | RawPage, content_fingerprint: str) -> None:
+        self.envelopes.append(envelope)
+        self.update.seen[_seen_key(envelope.key, isinstance(envelope, RawPage))] = content_fingerprint
+
+    # ------------------------------------------------------------------ fetching
+
+    def fetch(
+        self,
+        url: str,
+        *,
+        trusted: bool,
+        conditional: bool = False,
+        check_robots: bool = False,
+        extra_headers: dict[str, str] | None = None,
+        dead_letter_errors: bool = True,
+    ) -> FetchResult | None:
+        """Fetch through the shared Fetcher; a failure becomes a dead letter and None."""
+        self.requests += 1
+        etag = self.cursor.etag if conditional else None
+        last_modified = self.cursor.last_modified if conditional else None
+        try:
+            if url.startswith("file://"):
+                return self._read_file(url, etag)
+            return self.fetcher.fetch(
+                url,
+                trusted=trusted,
+                etag=etag,
+                last_modified=last_modified,
+                check_robots=check_robots,
+                extra_headers=extra_headers,
+            )
+        except FetchError as exc:
+            if dead_letter_errors:
+                self.errors += 1
+                self.dead_letter("fetch", describe_fetch_error(exc), url=url, error=exc)
+            else:
+                raise
+        return None
+
+    def _read_file(self, url: str, etag: str | None) -> FetchResult:
+        # file:// is only ever a configured source URL (links never reach here: the
+        # syntax check refuses non-http schemes), so reading it is the user's choice.
+        path = Path(unquote(urlsplit(url).path))
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise FetchError("connection", url, f"cannot read file ({exc.strerror})") from None
+        validator = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+        headers = {"content-type": mimetypes.guess_type(path.name)[0] or "application/octet-stream"}
+        headers["etag"] = validator
+        if etag == validator:
+            return FetchResult(url, url, 304, headers, b"", None, (), True, 0.0)
+        if stat.st_size > self.fetch_settings.max_bytes:
+            raise FetchError("too-large", url, f"file exceeds {self.fetch_settings.max_bytes} bytes")
+        with open(path, "rb") as handle:
+            body = handle.read(self.fetch_settings.max_bytes + 1)
+        return FetchResult(url, url, 200, headers, body, None, (), False, 0.0)
+
+    def follow_link(
+        self,
+        link: str,
+        *,
+        base_url: str,
+        linked_from: str,
+        post_unsafe: list[str],
+        follow_refresh: bool = True,
+    ) -> LinkOutcome:
+        """Fetch the page an untrusted link points at, as an html source would.
+
+        The link is trusted only when this source is marked local and the link stays
+        on the source's own origin; anything else must reach a public address. A
+        refused link is recorded on the post and dead-lettered, never requested.
+        """
+        from connectors.html import page_from_fetch
+
+        absolute = urljoin(base_url, link.strip())
+        if absolute in self.page_cache:
+            cached = self.page_cache[absolute]
+            return LinkOutcome(page_key=cached, failed=cached is None)
+        try:
+            target = check_url_syntax(absolute)
+            source_origin = check_url_syntax(self.source.url).origin if self.source.url.startswith("http") else None
+            trusted = self.source.local and target.origin == source_origin
+            result = self.fetch(target.url, trusted=trusted, check_robots=True, dead_letter_errors=False)
+        except FetchError as exc:
+            if exc.reason == "unsafe-url":
+                return self._refuse_link(link, exc, post_unsafe)
+            self.errors += 1
+            self.page_cache[absolute] = None
+            self.dead_letter("fetch", describe_fetch_error(exc), url=absolute, error=exc)
+            return LinkOutcome(failed=True)
+        assert result is not None
+        page = page_from_fetch(
+            self, result, linked_from=linked_from, post_unsafe=post_unsafe, follow_refresh=follow_refresh
+        )
+        self.page_cache[absolute] = page.key if page else None
+        return LinkOutcome(page_key=page.key if page else None, failed=page is None)
+
+    def _refuse_link(self, link: str, exc: FetchError, post_unsafe: list[str]) -> LinkOutcome:
+        self.skipped_links += 1
+        post_unsafe.append(link)
+        # No `original`: the link itself is the evidence, and the URL field carries it.
+        self.dead_letter("fetch", f"unsafe url refused, never fetched: {exc.detail}", url=link[:2000], error=exc)
+        log.info("refused unsafe link %r from source %s", link[:200], self.source.name)
+        return LinkOutcome(unsafe=True)
+
+    # ------------------------------------------------------------------ provenance
+
+    def provenance(self, result: FetchResult, decoded: DecodedText | None = None) -> Fetch:
+        headers = result.headers
+        encoding = None
+        if decoded is not None:
+            encoding = f"{decoded.encoding} ({decoded.source}{', repaired' if decoded.repaired else ''})"
+        return Fetch(
+            requested_url=result.requested_url,
+            final_url=result.final_url,
+            status=result.status,
+            fetched_at=self.clock(),
+            content_type=headers.get("content-type"),
+            etag=headers.get("etag"),
+            last_modified=headers.get("last-modified"),
+            encoding=encoding,
+            redirects=result.redirects,
+        )
+
+    def remember_validators(self, result: FetchResult) -> None:
+        """Keep ETag/Last-Modified of the source URL for the next conditional request."""
+        self.update.etag = result.headers.get("etag") or self.update.etag
+        self.update.last_modified = result.headers.get("last-modified") or self.update.last_modified
+
+
+def _seen_key(key: str, page: bool) -> str:
+    return f"page:{key}" if page else key
+
+
+def token_from_env(token_env: str | None) -> str | None:
+    """The bearer token named by `token_env`; an empty name or value means none."""
+    if not token_env:
+        return None
+    value = os.environ.get(token_env, "").strip()
+    return value or None

@@ -1,0 +1,158 @@
+"""Article pages -> `RawPage`: final URL, canonical/og:url, published time, title, language hints.
+
+Parsing is lxml.html with no network access; HTML has no external entities, and the
+parser only ever sees bytes we re-encoded as UTF-8 after `decode_text`, so a page's
+own charset claims cannot make lxml decode it differently from what we stored.
+A `<meta http-equiv=refresh>` target is an untrusted link: checked like any other,
+followed at most one hop, and refused (recorded, never requested) when unsafe.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from urllib.parse import urljoin
+
+import lxml.etree
+import lxml.html
+
+from connectors.base import SourceRun
+from connectors.cursors import fingerprint
+from connectors.encoding import decode_text
+from connectors.fetch import FetchError, FetchResult
+from connectors.urlsafety import check_url_syntax
+from schemas.raw import RawPage
+
+__all__ = ["ParsedPage", "collect_html", "page_from_fetch", "parse_page"]
+
+log = logging.getLogger(__name__)
+
+_REFRESH_URL = re.compile(r"""^\s*\d*(?:\.\d*)?\s*[;,]?\s*(?:url\s*=\s*)?['"]?([^'"]*)['"]?\s*$""", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ParsedPage:
+    canonical_url: str | None
+    og_url: str | None
+    published_time: str | None
+    title: str | None
+    lang_hints: tuple[str, ...]
+    refresh_target: str | None
+
+
+def _parser() -> lxml.html.HTMLParser:
+    # A fresh parser per page: lxml parsers are not thread-safe, and these options
+    # keep it from touching the network or building unbounded trees.
+    return lxml.html.HTMLParser(encoding="utf-8", no_network=True, remove_comments=False, huge_tree=False)
+
+
+def _http_url(value: str | None, base: str) -> str | None:
+    """An absolute http(s) URL from an attribute, or None (javascript:, data:, junk)."""
+    if not value or not value.strip():
+        return None
+    absolute = urljoin(base, value.strip())
+    try:
+        return check_url_syntax(absolute).url
+    except FetchError:
+        return None
+
+
+def parse_page(html_text: str, *, url: str, content_language: str | None = None) -> ParsedPage:
+    """Read the head metadata of a decoded page; never raises on junk markup."""
+    try:
+        root = lxml.html.document_fromstring(html_text.encode("utf-8"), parser=_parser())
+    except (lxml.etree.ParserError, lxml.etree.XMLSyntaxError, ValueError):
+        return ParsedPage(None, None, None, None, (), None)
+
+    canonical = og_url = published = refresh = None
+    og_title = None
+    langs: list[str] = []
+    html_lang = root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang")
+    if html_lang:
+        langs.append(html_lang.strip())
+    for link in root.iter("link"):
+        rels = (link.get("rel") or "").lower().split()
+        if "canonical" in rels and canonical is None:
+            canonical = _http_url(link.get("href"), url)
+    for meta in root.iter("meta"):
+        prop = (meta.get("property") or meta.get("name") or "").strip().lower()
+        equiv = (meta.get("http-equiv") or "").strip().lower()
+        content = meta.get("content")
+        if content is None:
+            continue
+        if prop == "og:url" and og_url is None:
+            og_url = _http_url(content, url)
+        elif prop == "article:published_time" and published is None:
+            published = content.strip()
+        elif prop == "og:title" and og_title is None:
+            og_title = content.strip()
+        elif prop == "og:locale" or equiv == "content-language":
+            langs.append(content.strip())
+        elif equiv == "refresh" and refresh is None:
+            match = _REFRESH_URL.match(content)
+            if match and match.group(1).strip():
+                refresh = urljoin(url, match.group(1).strip())
+    if content_language:
+        langs.append(content_language.strip())
+    title_el = root.find(".//title")
+    title = title_el.text_content().strip() if title_el is not None else None
+    hints = tuple(dict.fromkeys(h for h in langs if h and len(h) <= 35))
+    return ParsedPage(canonical, og_url, published, title or og_title or None, hints, refresh)
+
+
+def page_from_fetch(
+    run: SourceRun,
+    result: FetchResult,
+    *,
+    linked_from: str | None,
+    post_unsafe: list[str],
+    follow_refresh: bool = True,
+) -> RawPage | None:
+    """Turn a fetched page into a RawPage (emitted unless unchanged); None when unusable."""
+    url = result.final_url
+    if not result.body.strip():
+        run.dead_letter("parse", "empty body: page has no content", url=url)
+        return None
+    try:
+        decoded = decode_text(result.body, content_type=result.headers.get("content-type"), kind="html", url=url)
+    except FetchError as exc:
+        run.dead_letter("decode", f"encoding: {exc.detail}", original=result.body, url=url, error=exc)
+        return None
+    parsed = parse_page(decoded.text, url=url, content_language=result.headers.get("content-language"))
+    key = parsed.canonical_url or parsed.og_url or url
+    page = RawPage(
+        key=key,
+        source=run.ref,
+        fetch=run.provenance(result, decoded),
+        linked_from=linked_from,
+        canonical_url=parsed.canonical_url,
+        og_url=parsed.og_url,
+        published_time=parsed.published_time,
+        title=parsed.title,
+        lang_hints=parsed.lang_hints,
+        html=decoded.text,
+    )
+    content = fingerprint(decoded.text)
+    if run.is_new(key, content, page=True):
+        run.emit(page, content)
+    if follow_refresh and parsed.refresh_target and parsed.refresh_target != url:
+        # One hop only: a page reached through a refresh does not follow another.
+        run.follow_link(
+            parsed.refresh_target, base_url=url, linked_from=key, post_unsafe=post_unsafe, follow_refresh=False
+        )
+    return page
+
+
+def collect_html(run: SourceRun) -> None:
+    """An `html` source: the configured page itself, conditionally re-fetched."""
+    result = run.fetch(run.source.url, trusted=run.source.local, conditional=True, check_robots=True)
+    if result is None:
+        return
+    if result.not_modified:
+        run.not_modified = True
+        return
+    unsafe: list[str] = []
+    page = page_from_fetch(run, result, linked_from=None, post_unsafe=unsafe)
+    if page is not None:
+        run.remember_validators(result)

@@ -1,0 +1,96 @@
+"""Helpers shared by the connector tests: fast settings, topic read-back, scripted servers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from infra.config import FetchSettings, KafkaSettings, Settings, SourceConfig
+from infra.kafka import KafkaRecord, end_offsets, make_consumer, partitions_of, read_range
+from schemas.envelope import parse_envelope
+
+FAST_FETCH = FetchSettings(per_host_interval_s=0, retries=0, backoff_s=0, timeout_s=5, max_rate_limit_wait_s=2)
+
+
+def with_sources(settings: Settings, sources: list[SourceConfig], **fetch: Any) -> Settings:
+    """The test settings with these sources and a fetcher that never waits."""
+    return settings.model_copy(update={"sources": sources, "fetch": FAST_FETCH.model_copy(update=fetch)})
+
+
+def source(name: str, kind: str, url: str, *, local: bool = True, **extra: Any) -> SourceConfig:
+    return SourceConfig(name=name, kind=kind, url=url, tier=extra.pop("tier", "media"), local=local, **extra)
+
+
+def read_topic(bootstrap: str, kafka: KafkaSettings, topic: str) -> list[KafkaRecord]:
+    consumer = make_consumer(bootstrap, kafka)
+    try:
+        records: list[KafkaRecord] = []
+        tps = partitions_of(consumer, topic)
+        for tp, end in end_offsets(consumer, tps).items():
+            records.extend(read_range(consumer, tp, 0, end))
+        return records
+    finally:
+        consumer.close()
+
+
+def envelopes(bootstrap: str, kafka: KafkaSettings, topic: str) -> list[Any]:
+    return [parse_envelope(record.value) for record in read_topic(bootstrap, kafka, topic)]
+
+
+@dataclass
+class Scripted:
+    """Responses per path, served in order; the last one repeats."""
+
+    responses: dict[str, list[tuple[int, dict[str, str], bytes]]]
+    base_url: str = ""
+    hits: Counter[str] = field(default_factory=Counter)
+    requests: list[tuple[str, dict[str, str], float]] = field(default_factory=list)
+
+    def headers_of(self, path: str) -> list[dict[str, str]]:
+        return [headers for full, headers, _t in self.requests if full.split("?", 1)[0] == path]
+
+
+@contextmanager
+def scripted_server(responses: dict[str, list[tuple[int, dict[str, str], bytes]]]) -> Iterator[Scripted]:
+    """A purpose-built server on 127.0.0.1 for status codes, 429s and counting hits."""
+    state = Scripted(responses)
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+            return
+
+        def do_GET(self) -> None:  # noqa: N802 - stdlib name
+            path = self.path.split("?", 1)[0]
+            with lock:
+                count = state.hits[path]
+                state.hits[path] += 1
+                state.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}, time.monotonic()))
+            script = state.responses.get(path) or [(404, {"Content-Type": "text/plain"}, b"not found")]
+            status, headers, body = script[min(count, len(script) - 1)]
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
