@@ -66,6 +66,11 @@ def _state(ctx: typer.Context) -> _State:
     return ctx.obj
 
 
+def _drop_beam_root_chatter(record: logging.LogRecord) -> bool:
+    # Beam's GCP module logs this on the root logger at import; it concerns Dataflow users only.
+    return not (record.name == "root" and str(record.msg).startswith("apitools not found"))
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
@@ -82,6 +87,11 @@ def _root(
     )
     # kafka-python logs connection chatter at WARNING while a broker starts.
     logging.getLogger("kafka").setLevel(logging.DEBUG if debug else logging.CRITICAL)
+    # Beam warns about optional cloud clients and DoFn style on every run; not the user's concern.
+    if not (verbose or debug):
+        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_drop_beam_root_chatter)
     ctx.obj = _State(config, debug)
 
 
@@ -275,17 +285,6 @@ def dlq_replay(
         f"replayed {result.replayed} record(s) to {settings.kafka.raw_topic}; "
         f"{result.skipped} skipped ({result.skip_reason or 'none'})"
     )
-
-
-# --- demo -------------------------------------------------------------------------------------
-
-
-@app.command("demo")
-def demo(ctx: typer.Context) -> None:
-    """Run the pipeline on the bundled sample sources (embedded broker, local files, no network)."""
-    from flows.demo import run_demo
-
-    run_demo(_state(ctx).config, console)
 
 
 def _register_plugins() -> None:

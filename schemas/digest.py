@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, Field
 from schemas.common import Category, Contract, ItemType, Tier, Verification
 
 __all__ = [
+    "CategorySignal",
     "Digest",
     "DigestSource",
     "DigestStats",
@@ -32,6 +33,8 @@ class DigestSource(Contract):
     publisher: str
     tier: Tier
     published_at: AwareDatetime | None = None
+    # Additive: the item's headline for readers; omitted from the JSON when unknown.
+    title: str | None = Field(None, exclude_if=lambda v: v is None)
 
 
 class TopEvent(Contract):
@@ -56,6 +59,9 @@ class XSignal(Contract):
     verification: Verification
     judgment: str
     sources: list[DigestSource] = Field(default_factory=list)
+    # Additive: the post's words and the event it belongs to; omitted from the JSON when empty.
+    text: str = Field("", exclude_if=lambda v: not v)
+    event_title: str | None = Field(None, exclude_if=lambda v: v is None)
 
 
 class ResearchHighlight(Contract):
@@ -75,6 +81,14 @@ class DigestStats(Contract):
     events: int = Field(ge=0)
 
 
+class CategorySignal(Contract):
+    """Summed signal of the window's eligible events in one category (the HTML chart's data)."""
+
+    category: Category
+    signal: float = Field(ge=0)
+    events: int = Field(ge=0)
+
+
 class Digest(Contract):
     schema_: Literal["digest"] = Field("digest", alias="schema")
     version: Literal[1] = 1
@@ -88,3 +102,5 @@ class Digest(Contract):
     research: list[ResearchHighlight] = Field(default_factory=list)
     business_analysis: str
     stats: DigestStats
+    # Additive (v1 stays v1): omitted from the JSON when empty, so older digests reserialise unchanged.
+    category_signal: list[CategorySignal] = Field(default_factory=list, exclude_if=lambda v: not v)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -190,9 +191,24 @@ def test_score_stage_good_and_dead_letter() -> None:
             equal_to([
                 (new_event_id("openai-round"), "verified-by-official", 3, "capital", True),
                 (new_event_id(RUMOUR.item_id), "unverified", 2, "product", True),
+                # no category term matched: filed under [category].fallback, not lost
+                ("ev-unclassified", "unverified", 1, "product", True),
             ]),
             label="CheckGood",
         )
+        assert_that(result.dead_letter, equal_to([]), label="CheckNoDeadLetter")
+
+
+def test_score_stage_dead_letters_an_event_it_cannot_categorise() -> None:
+    text = (Path(__file__).parent.parent / "transforms" / "data" / "scoring.toml").read_text(encoding="utf-8")
+    rules = ScoringRules(tomllib.loads(text.replace('fallback = "product"', "")))
+    clustered, _ = assign_events([OFFICIAL_ROUND])
+    unclassified = make_item("no-category", "aiwire", title="Unclassified", category=None).model_copy(
+        update={"event_id": "ev-unclassified"})
+    with TestPipeline(runner="FnApiRunner") as p:
+        result = p | beam.Create([*clustered, unclassified]) | "Score" >> ScoreEvents(as_of=AS_OF, rules=rules)
+        assert_that(result.good | beam.Map(lambda e: e.event_id), equal_to([new_event_id("openai-round")]),
+                    label="CheckGood")
         assert_that(
             result.dead_letter | beam.Map(lambda d: (d.stage, "ev-unclassified" in d.reason, d.source_name)),
             equal_to([("score", True, "ai-wire")]),

@@ -42,6 +42,7 @@ from apache_beam import pvalue
 from infra.dlq import make_dead_letter
 from schemas.dead_letter import DeadLetter
 from schemas.item import Item
+from transforms.normalize import copy_with
 
 __all__ = [
     "ClusterIntoEvents",
@@ -678,7 +679,7 @@ def assign_events(
     second_pass = [it for it in ordered if it.duplicate_of is not None]
     for item in first_pass + second_pass:
         if is_off_topic(item):
-            out.append(item if item.event_id is None else item.model_copy(update={"event_id": None}))
+            out.append(item if item.event_id is None else copy_with(item, {"event_id": None}))
             continue
         try:
             features = member_from_item(item, "", rules)
@@ -689,7 +690,7 @@ def assign_events(
         # `features` is ours alone (just built), so setting its event id in place is safe.
         object.__setattr__(features, "event_id", event_id)
         working.add(features)
-        out.append(item if item.event_id == event_id else item.model_copy(update={"event_id": event_id}))
+        out.append(item if item.event_id == event_id else copy_with(item, {"event_id": event_id}))
     out.sort(key=_sort_key)
     return out, dead
 

@@ -35,6 +35,7 @@ __all__ = [
     "ParsedDate",
     "canonical_url",
     "content_hash",
+    "copy_with",
     "detect_language",
     "extract_text",
     "fingerprint_text",
@@ -48,6 +49,32 @@ DEAD_LETTER = "dead_letter"
 
 class NormalizeError(ValueError):
     """A record normalize cannot turn into an item; the message becomes the dead letter's reason."""
+
+
+# --------------------------------------------------------------------------- model copies
+
+_set_attr = object.__setattr__
+
+
+def copy_with(model: Any, update: dict[str, Any]) -> Any:
+    """`model.model_copy(update=update)` without its generic detours (copy.copy three times).
+
+    Same result: a shallow copy with `update` written over the fields (not validated, as with
+    model_copy) and added to the fields set. The stages copy every item four times, so it counts.
+    """
+    if model.__pydantic_extra__ is not None or model.__pydantic_private__ is not None:
+        return model.model_copy(update=update)
+    cls = type(model)
+    copied = cls.__new__(cls)
+    values = model.__dict__.copy()
+    values.update(update)
+    _set_attr(copied, "__dict__", values)
+    _set_attr(copied, "__pydantic_extra__", None)
+    fields_set = set(model.__pydantic_fields_set__)
+    fields_set.update(update)
+    _set_attr(copied, "__pydantic_fields_set__", fields_set)
+    _set_attr(copied, "__pydantic_private__", None)
+    return copied
 
 
 # --------------------------------------------------------------------------- canonical URLs

@@ -87,7 +87,8 @@ def run_batch(
 ) -> None:
     """Run one bounded micro-batch; its outputs land as NDJSON files in `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    options = PipelineOptions(runner=settings.processor.runner)
+    # flags=[]: otherwise Beam parses the CLI's own sys.argv as pipeline options.
+    options = PipelineOptions(flags=[], runner=settings.processor.runner)
     with beam.Pipeline(options=options) as p:
         outputs = (
             p

@@ -300,7 +300,12 @@ def _category(members: Sequence[EventMember], rules: ScoringRules) -> tuple[str,
             votes[member.category] += float(weights.get(member.tier, 1.0))
             confidence[member.category] += member.category_confidence
     if not votes:
-        raise ValueError("no member has a category: classify must run before score")
+        # An on-topic item no category term matched is still news: file it under the
+        # configured fallback rather than losing the event to the dead-letter queue.
+        fallback = section.get("fallback")
+        if fallback is None:
+            raise ValueError("no member has a category and [category].fallback is not set")
+        return str(fallback), ()
     # Equal votes go to the more confident category, then to the order of CATEGORIES (deterministic).
     ranked = sorted(
         votes,

@@ -1,0 +1,403 @@
+"""Processing throughput: normalize -> score in a plain loop vs. the Beam pipeline, and follow-mode latency.
+
+Prints, for short posts and for full HTML pages:
+  (a) items/s through normalize -> dedupe -> classify -> extract -> cluster -> score in a plain
+      Python loop calling the same stage functions the Beam DoFns call (with a per-stage split);
+  (b) items/s through the Beam pipeline on FnApiRunner, reading the records from a real embedded
+      broker: `run_batch` alone ("pipeline only") and `Processor.run_once` ("pipeline + DuckDB
+      commit", which adds offset/state loading, alert/DLQ sends and the DuckDB transaction);
+  (c) the ratio plain-loop rate / Beam rate (the Beam overhead; 1.0 = none);
+  (d) p50/p99 latency in follow mode: a producer thread writes posts at a steady rate while
+      `Processor.follow` runs; latency = commit time of the batch holding a record - its produce time.
+
+    .venv/bin/python bench/pipeline_throughput.py [--quick] [--posts N] [--pages N] [--rate R] [--seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+from infra.broker import EmbeddedBroker  # noqa: E402
+from infra.config import KafkaSettings, ProcessorSettings, Settings, StoreSettings  # noqa: E402
+from infra.kafka import TopicSpec, end_offsets, ensure_topics, make_consumer, make_producer, partitions_of  # noqa: E402
+from infra.processor import Processor  # noqa: E402
+from schemas.common import KafkaCoordinates, SourceRef  # noqa: E402
+from schemas.dead_letter import DeadLetter  # noqa: E402
+from schemas.envelope import dump_envelope  # noqa: E402
+from schemas.raw import Fetch, RawPage, ReceivedRaw  # noqa: E402
+from tests.factories import WEEK_START, raw_post  # noqa: E402
+from transforms import cluster, normalize  # noqa: E402
+from transforms.classify import classify_item, load_classification_rules  # noqa: E402
+from transforms.cluster import EventIndex, assign_events  # noqa: E402
+from transforms.dedupe import DedupeIndex, dedupe_items  # noqa: E402
+from transforms.extract import extract_item, load_entity_rules  # noqa: E402
+from transforms.normalize import normalize_record  # noqa: E402
+from transforms.pipeline import BatchState, run_batch  # noqa: E402
+from transforms.read import OffsetRange  # noqa: E402
+from transforms.score import _earlier_events, _event_product_firsts, event_members, score_event  # noqa: E402
+
+AS_OF = datetime(2026, 4, 20, tzinfo=UTC)
+THRESHOLD = 0.8
+PAGES_DIR = Path(__file__).resolve().parent.parent / "connectors" / "sample_corpus" / "site" / "pages"
+STAGES = ("normalize", "dedupe", "classify", "extract", "cluster", "score")
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def make_posts(n: int) -> list[Any]:
+    """Distinct feed entries and X posts (one in three social), as the crash test produces them."""
+    return [raw_post(i, social=i % 3 == 0) for i in range(n)]
+
+
+def _decode(body: bytes) -> str:
+    # Two sample pages are GB-encoded on purpose (the connectors repair charsets before Kafka).
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("gb18030", errors="replace")
+
+
+def make_pages(n: int) -> list[RawPage]:
+    """The sample corpus pages, each copy made distinct (own URL, own lead sentence)."""
+    files = sorted(PAGES_DIR.rglob("*.html"))
+    if not files:
+        raise SystemExit(f"no sample pages under {PAGES_DIR}")
+    bodies = [(f, _decode(f.read_bytes())) for f in files]
+    source = SourceRef(name="bench-pages", kind="html", tier="media", publisher="Bench Pages",
+                       url="http://127.0.0.1/pages/")
+    pages = []
+    for i in range(n):
+        path, html = bodies[i % len(bodies)]
+        note = f"<p>Bench copy {i} with serial {i * 7919 % 1000003} keeps this copy distinct.</p>"
+        marker = "<article" if "<article" in html else "<body"
+        at = html.find(">", html.find(marker)) + 1 if marker in html else 0
+        html = html[:at] + note + html[at:]
+        url = f"http://127.0.0.1/pages/{path.relative_to(PAGES_DIR).as_posix()}?copy={i}"
+        fetch = Fetch(requested_url=url, final_url=url, status=200, fetched_at=WEEK_START,
+                      content_type="text/html; charset=utf-8")
+        pages.append(RawPage(key=url, source=source, fetch=fetch, html=html))
+    return pages
+
+
+def received(envelopes: Sequence[Any]) -> list[ReceivedRaw]:
+    return [
+        ReceivedRaw(envelope=e, coordinates=KafkaCoordinates(topic="bench", partition=0, offset=i, key=e.key,
+                                                             timestamp=WEEK_START))
+        for i, e in enumerate(envelopes)
+    ]
+
+
+def _clear_item_caches() -> None:
+    # Per-item caches must not carry over from one timed run to the next (rule loaders may).
+    normalize.canonical_url.cache_clear()
+    cluster.product_key.cache_clear()
+    cluster._cached_slug.cache_clear()
+
+
+# --------------------------------------------------------------------------- plain loop
+
+
+def plain_batch(records: Sequence[ReceivedRaw], as_of: datetime, times: dict[str, float]) -> tuple[int, int, int]:
+    """One batch through the stage functions the DoFns call, in the pipeline's order. -> (items, events, dead)."""
+    clock = time.perf_counter
+    dedupe_index = DedupeIndex(threshold=THRESHOLD)
+    event_index = EventIndex()
+    class_rules = load_classification_rules()
+    entity_rules = load_entity_rules()
+
+    t0 = clock()
+    items, dead = [], 0
+    for record in records:
+        result = normalize_record(record)
+        if isinstance(result, DeadLetter):
+            dead += 1
+        else:
+            items.append(result)
+    t1 = clock()
+    items = dedupe_items(items, dedupe_index, THRESHOLD)
+    t2 = clock()
+    items = [classify_item(item, class_rules) for item in items]
+    t3 = clock()
+    items = [extract_item(item, entity_rules) for item in items]
+    t4 = clock()
+    items, letters = assign_events(items, event_index)
+    dead += len(letters)
+    t5 = clock()
+    by_event: dict[str, list[Any]] = defaultdict(list)
+    for item in items:
+        if item.event_id is not None:
+            by_event[item.event_id].append(item)
+    # ProductFirstSeen + EarliestPerProduct, as the Beam stage computes them.
+    firsts: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+    for keyed in by_event.items():
+        for product, value in _event_product_firsts(keyed, event_index):
+            firsts[product] = sorted({*firsts[product], value})[:2]
+    events = 0
+    for event_id, members_items in by_event.items():
+        ordered = sorted(members_items, key=lambda it: it.item_id)
+        members = event_members(event_id, ordered, event_index)
+        try:
+            earlier = _earlier_events(event_id, members, firsts, event_index)
+            score_event(event_id, members, as_of=as_of, earlier_events=earlier)
+            events += 1
+        except ValueError:
+            dead += 1  # the Beam stage dead-letters it (stage "score")
+    t6 = clock()
+    for name, (a, b) in zip(STAGES, ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t5, t6)), strict=True):
+        times[name] += b - a
+    return len(items), events, dead
+
+
+def bench_plain(records: Sequence[ReceivedRaw], label: str) -> float:
+    plain_batch(records[: min(200, len(records))], AS_OF, defaultdict(float))  # warm-up: rules, imports
+    _clear_item_caches()
+    times: dict[str, float] = defaultdict(float)
+    started = time.perf_counter()
+    n_items, n_events, n_dead = plain_batch(records, AS_OF, times)
+    elapsed = time.perf_counter() - started
+    rate = len(records) / elapsed
+    print(f"  plain loop   {label:<6} {len(records):>7,} in {elapsed:6.2f} s = {rate:>9,.0f} items/s"
+          f"   ({n_items:,} items, {n_events:,} events, {n_dead} dead letters)")
+    split = "  ".join(f"{name} {times[name] / len(records) * 1e6:,.0f}" for name in STAGES)
+    print(f"      µs/item: {split}")
+    return rate
+
+
+# --------------------------------------------------------------------------- Beam
+
+
+class _Env:
+    """A fresh set of topics and a fresh DuckDB file on the shared embedded broker."""
+
+    def __init__(self, bootstrap: str, root: Path, **processor: Any) -> None:
+        suffix = uuid.uuid4().hex[:8]
+        self.kafka = KafkaSettings(bootstrap=bootstrap, raw_topic=f"bench.raw.{suffix}",
+                                   dlq_topic=f"bench.dlq.{suffix}", alerts_topic=f"bench.alerts.{suffix}")
+        ensure_topics(bootstrap, self.kafka, [TopicSpec(self.kafka.raw_topic, self.kafka.raw_partitions),
+                                             TopicSpec(self.kafka.dlq_topic, self.kafka.dlq_partitions),
+                                             TopicSpec(self.kafka.alerts_topic, self.kafka.alerts_partitions)])
+        data = root / suffix
+        self.settings = Settings(data_dir=data, kafka=self.kafka,
+                                 store=StoreSettings(path=data / "radar.duckdb", lock_timeout_s=30),
+                                 processor=ProcessorSettings(**processor))
+
+    def produce(self, envelopes: Sequence[Any]) -> None:
+        producer = make_producer(self.kafka.bootstrap, self.kafka, linger_ms=20)
+        for envelope in envelopes:
+            producer.send(self.kafka.raw_topic, key=envelope.key.encode(), value=dump_envelope(envelope))
+        producer.flush()
+        producer.close()
+
+    def ranges(self) -> list[OffsetRange]:
+        consumer = make_consumer(self.kafka.bootstrap, self.kafka)
+        try:
+            tps = partitions_of(consumer, self.kafka.raw_topic)
+            ends = end_offsets(consumer, tps)
+        finally:
+            consumer.close()
+        return [OffsetRange(tp.topic, tp.partition, 0, ends[tp]) for tp in tps if ends[tp] > 0]
+
+
+def _empty_state() -> BatchState:
+    return BatchState(dedupe_index=DedupeIndex(threshold=THRESHOLD), event_index=EventIndex(), as_of=AS_OF)
+
+
+def bench_beam(bootstrap: str, root: Path, envelopes: Sequence[Any], label: str) -> tuple[float, float]:
+    n = len(envelopes)
+    env = _Env(bootstrap, root, batch_max_records=3 * n)  # one batch: _plan shares it over partitions
+    started = time.perf_counter()
+    env.produce(envelopes)
+    produce_s = time.perf_counter() - started
+    ranges = env.ranges()
+    assert sum(r.stop - r.start for r in ranges) == n, "broker holds a different record count"
+
+    # Warm-up: Beam imports and the first pipeline's one-off costs are not part of a batch.
+    warm = [OffsetRange(r.topic, r.partition, r.start, min(r.stop, r.start + 50)) for r in ranges]
+    run_batch(warm, bootstrap=bootstrap, settings=env.settings, state=_empty_state(), out_dir=root / "warm")
+
+    _clear_item_caches()
+    started = time.perf_counter()
+    run_batch(ranges, bootstrap=bootstrap, settings=env.settings, state=_empty_state(),
+              out_dir=root / f"out-{label}")
+    pipeline_s = time.perf_counter() - started
+    pipeline_rate = n / pipeline_s
+
+    _clear_item_caches()
+    with Processor(env.settings, bootstrap=bootstrap, as_of=AS_OF) as processor:
+        started = time.perf_counter()
+        report = processor.run_once()
+        commit_s = time.perf_counter() - started
+    assert report.records == n, f"processor consumed {report.records} of {n}"
+    commit_rate = n / commit_s
+    print(f"  produce      {label:<6} {n:>7,} in {produce_s:6.2f} s = {n / produce_s:>9,.0f} msg/s (setup, not timed)")
+    print(f"  Beam         {label:<6} {n:>7,} in {pipeline_s:6.2f} s = {pipeline_rate:>9,.0f} items/s   pipeline only")
+    print(f"  Beam+DuckDB  {label:<6} {n:>7,} in {commit_s:6.2f} s = {commit_rate:>9,.0f} items/s   "
+          f"Processor.run_once ({len(report.batches)} batch, {report.total('items'):,} items, "
+          f"{report.total('events'):,} events)")
+    return pipeline_rate, commit_rate
+
+
+# --------------------------------------------------------------------------- follow mode
+
+
+class _TracingProcessor(Processor):
+    """Remembers the offset ranges of the batch in flight, so a commit can be matched to records."""
+
+    planned: list[OffsetRange] = []
+
+    def _plan(self, stored: dict[int, int], ends: dict[Any, int]) -> list[OffsetRange]:
+        ranges = super()._plan(stored, ends)
+        self.planned = ranges
+        return ranges
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def bench_follow(bootstrap: str, root: Path, rate: float, seconds: float, poll_s: float) -> None:
+    env = _Env(bootstrap, root, poll_interval_s=poll_s)
+    total = int(rate * seconds)
+    posts = make_posts(total)
+    values = [(p.key.encode(), dump_envelope(p)) for p in posts]
+    produced: dict[tuple[int, int], float] = {}
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def on_sent(meta: Any) -> None:
+        produced[(meta.partition, meta.offset)] = meta.timestamp / 1000
+
+    def produce() -> None:
+        try:
+            producer = make_producer(bootstrap, env.kafka, linger_ms=2)
+            start = time.time()
+            for i, (key, value) in enumerate(values):
+                delay = start + i / rate - time.time()
+                if delay > 0:
+                    time.sleep(delay)
+                producer.send(env.kafka.raw_topic, key=key, value=value,
+                              timestamp_ms=int(time.time() * 1000)).add_callback(on_sent)
+            producer.flush()
+            producer.close()
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+        finally:
+            done.set()
+
+    commits: list[tuple[float, list[OffsetRange], float]] = []
+    committed = 0
+
+    def progress(batch: Any) -> None:
+        nonlocal committed
+        commits.append((time.time(), list(processor.planned), batch.seconds))
+        committed += batch.records
+
+    processor = _TracingProcessor(env.settings, bootstrap=bootstrap)
+    # Warm-up batch so the first measured batch does not pay Beam's import and set-up costs.
+    warm_env = _Env(bootstrap, root)
+    warm_env.produce(make_posts(20))
+    with Processor(warm_env.settings, bootstrap=bootstrap) as warm:
+        warm.run_once()
+
+    thread = threading.Thread(target=produce, daemon=True)
+    deadline = time.monotonic() + seconds * 4 + 60
+    thread.start()
+    try:
+        processor.follow(lambda: (done.is_set() and committed >= total) or time.monotonic() > deadline or
+                         bool(errors), progress)
+    finally:
+        processor.close()
+        thread.join(timeout=30)
+    if errors:
+        raise errors[0]
+    latencies: list[float] = []
+    batch_latency: list[float] = []
+    for when, ranges, _ in commits:
+        oldest = None
+        for r in ranges:
+            for offset in range(r.start, r.stop):
+                sent = produced.get((r.partition, offset))
+                if sent is not None:
+                    latencies.append(when - sent)
+                    oldest = sent if oldest is None else min(oldest, sent)
+        if oldest is not None:
+            batch_latency.append(when - oldest)
+    sizes = [sum(r.stop - r.start for r in ranges) for _, ranges, _ in commits]
+    durations = [s for _, _, s in commits]
+    print(f"  follow: {total:,} posts at {rate:,.0f}/s for {seconds:g} s, poll_interval_s={poll_s}; "
+          f"{len(commits)} batches, {committed:,} records committed, mean batch {statistics.mean(sizes):,.0f}")
+    print(f"  latency per record (commit - produce): p50 {_percentile(latencies, 50) * 1000:,.0f} ms"
+          f"   p99 {_percentile(latencies, 99) * 1000:,.0f} ms   max {max(latencies) * 1000:,.0f} ms")
+    print(f"  latency per batch (commit - oldest record): p50 {_percentile(batch_latency, 50) * 1000:,.0f} ms"
+          f"   p99 {_percentile(batch_latency, 99) * 1000:,.0f} ms;  batch run time p50 "
+          f"{_percentile(durations, 50) * 1000:,.0f} ms  p99 {_percentile(durations, 99) * 1000:,.0f} ms")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small inputs, short follow run")
+    parser.add_argument("--posts", type=int, default=None)
+    parser.add_argument("--pages", type=int, default=None)
+    parser.add_argument("--rate", type=float, default=2000.0, help="follow mode: posts/s produced")
+    parser.add_argument("--seconds", type=float, default=None, help="follow mode: how long to produce")
+    parser.add_argument("--poll", type=float, default=0.05, help="follow mode: poll_interval_s")
+    parser.add_argument("--skip-beam", action="store_true", help="plain loop only (profiling)")
+    args = parser.parse_args(argv)
+    n_posts = args.posts or (4_000 if args.quick else 20_000)
+    n_pages = args.pages or (200 if args.quick else 1_000)
+    seconds = args.seconds or (5.0 if args.quick else 15.0)
+
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+
+    posts, pages = make_posts(n_posts), make_pages(n_pages)
+    print(f"== pipeline throughput ({os.cpu_count()} cores, Python {sys.version.split()[0]}): "
+          f"{n_posts:,} posts, {n_pages:,} pages")
+    print("(a) plain Python loop, normalize -> score")
+    plain = {"posts": bench_plain(received(posts), "posts"), "pages": bench_plain(received(pages), "pages")}
+    if args.skip_beam:
+        return
+
+    with tempfile.TemporaryDirectory(prefix="radar-bench-") as tmp_name:
+        root = Path(tmp_name)
+        broker = EmbeddedBroker(root / "broker")
+        state, _ = broker.ensure_running()
+        try:
+            print(f"(b) Beam pipeline, FnApiRunner, embedded broker at {state.bootstrap}")
+            beam_rates = {"posts": bench_beam(state.bootstrap, root, posts, "posts"),
+                          "pages": bench_beam(state.bootstrap, root, pages, "pages")}
+            print("(c) Beam overhead = plain-loop rate / Beam rate (1.0 = none; goal <= 1.5)")
+            for label in ("posts", "pages"):
+                only, commit = beam_rates[label]
+                print(f"  {label:<6} pipeline only {plain[label] / only:5.2f}x   "
+                      f"pipeline + DuckDB commit {plain[label] / commit:5.2f}x")
+            print("(d) follow mode")
+            bench_follow(state.bootstrap, root, args.rate, seconds, args.poll)
+        finally:
+            broker.stop()
+
+
+if __name__ == "__main__":
+    main()

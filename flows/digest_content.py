@@ -1,0 +1,539 @@
+"""Grounded, deterministic digest prose (zh and en) from the events' own items.
+
+Every fact a sentence states (amount, date, name, count, link) is taken from an item
+of the event or computed from the store; the playbooks in `flows/playbooks/*.toml`
+contribute framing and judgement only. The output is plain text: escaping for
+Markdown/HTML is the renderer's job, so the JSON stays readable.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from flows.digest_select import Candidate, WindowSpec
+from schemas.digest import DigestSource, ResearchHighlight, TopEvent, XSignal
+
+__all__ = [
+    "TIER_RANK",
+    "Playbook",
+    "SourceItem",
+    "business_analysis",
+    "conclusions",
+    "lead_of",
+    "overview",
+    "research_highlight",
+    "signal_reasons",
+    "top_event",
+    "x_signal",
+]
+
+Lang = Literal["zh", "en"]
+PLAYBOOK_DIR = Path(__file__).parent / "playbooks"
+# Lower is stronger: whose words we quote first.
+TIER_RANK = {"official": 0, "research": 1, "media": 2, "community": 3, "social": 4}
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])|(?<=[。！？])")
+_ARXIV_ID = re.compile(r"arxiv\.org/(?:abs|pdf)/(\d{4}\.\d{4,5})")
+_NOVELTY = re.compile(
+    r"(?i)\b(we (propose|introduce|present|show|find)|novel|first|unlike|instead of|outperform|"
+    r"state-of-the-art|surpass)|我们提出|首次|不同于"
+)
+
+
+class _Blank(dict[str, Any]):
+    # A playbook may omit a placeholder's value; an empty string beats a KeyError mid-digest.
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+@dataclass(frozen=True)
+class Playbook:
+    lang: Lang
+    data: dict[str, Any]
+
+    @classmethod
+    @lru_cache(maxsize=4)
+    def load(cls, lang: Lang) -> Playbook:
+        with (PLAYBOOK_DIR / f"{lang}.toml").open("rb") as fh:
+            return cls(lang, tomllib.load(fh))
+
+    def text(self, section: str, key: str, **values: Any) -> str:
+        node: Any = self.data
+        for part in section.split("."):
+            node = node[part]
+        return str(node[key]).format_map(_Blank(values))
+
+    def label(self, key: str, **values: Any) -> str:
+        return self.text("labels", key, **values)
+
+    def category(self, category: str, key: str, **values: Any) -> str:
+        return self.text(f"categories.{category}", key, **values)
+
+    def category_name(self, category: str) -> str:
+        return self.category(category, "name")
+
+    def join(self, parts: Iterable[str]) -> str:
+        return self.label("list_sep").join(parts)
+
+    def quote(self, title: str) -> str:
+        return f"「{title}」" if self.lang == "zh" else f"“{title}”"
+
+    def number(self, n: int) -> str:
+        if self.lang == "zh":
+            return f"{n / 10000:.1f} 万" if n >= 10000 else str(n)
+        return f"{n:,}"
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """The fields of an item row the digest reads (plus entities from its `record`)."""
+
+    item_id: str
+    event_id: str | None
+    source_kind: str
+    tier: str
+    publisher: str
+    url: str | None
+    canonical_url: str | None
+    title: str
+    text: str
+    lang: str
+    published_at: datetime | None
+    handle: str | None = None
+    item_type: str | None = None
+    engagement: int = 0
+    duplicate_of: str | None = None
+    entities: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def link(self) -> str | None:
+        """The item's web address when it is one a reader can follow (http/https only)."""
+        for candidate in (self.url, self.canonical_url):
+            if candidate and candidate.lower().startswith(("https://", "http://")):
+                return candidate
+        return None
+
+    @property
+    def is_social(self) -> bool:
+        return self.tier == "social" or self.source_kind == "x"
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split())
+
+
+def lead_of(item: SourceItem, max_chars: int = 260) -> str:
+    """The first sentence or two of an item's body (its title when the body is empty)."""
+    text = _clean(item.text)
+    title = _clean(item.title)
+    if title and text.startswith(title):
+        text = text[len(title) :].lstrip(" :.-—|")
+    if not text:
+        return title
+    sentences = [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+    lead = ""
+    for sentence in sentences[:2]:
+        lead = f"{lead} {sentence}".strip() if lead and not lead.endswith(("。", "！", "？")) else lead + sentence
+        if len(lead) >= 80:
+            break
+    if len(lead) > max_chars:
+        cut = lead[:max_chars]
+        space = cut.rfind(" ")
+        lead = (cut[:space] if space > max_chars // 2 else cut).rstrip(",;:，；：") + "…"
+    return lead
+
+
+def _local_date(moment: datetime | None, window: WindowSpec) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(ZoneInfo(window.timezone)).date().isoformat()
+
+
+def order_by_tier(items: Iterable[SourceItem]) -> list[SourceItem]:
+    """Strongest tier first, then earliest (the original before its rewrites)."""
+    far = datetime.max.replace(tzinfo=ZoneInfo("UTC"))
+    return sorted(items, key=lambda i: (TIER_RANK.get(i.tier, 9), i.published_at or far, i.item_id))
+
+
+def _usable(items: Iterable[SourceItem]) -> list[SourceItem]:
+    # Exact re-sends (same URL or native id) are the same document: count them once.
+    return [i for i in items if i.duplicate_of is None]
+
+
+def signal_reasons(cand: Candidate, items: Sequence[SourceItem], book: Playbook, window: WindowSpec) -> str:
+    """Why the event ranks, in words: official confirmation, corroboration, social reach."""
+    items = _usable(items)
+    parts: list[str] = []
+    official = order_by_tier(i for i in items if i.tier == "official")
+    official_publishers = list(dict.fromkeys(i.publisher for i in official))
+    if len(official_publishers) == 1:
+        parts.append(book.text("reasons", "official", publisher=official_publishers[0]))
+    elif official_publishers:
+        parts.append(
+            book.text("reasons", "official_many", publisher=official_publishers[0], count=len(official_publishers))
+        )
+    independent = [i for i in items if i.tier in ("media", "community", "research") and i.published_at]
+    publishers = {i.publisher for i in independent}
+    if len(publishers) == 1:
+        parts.append(book.text("reasons", "corroboration_one"))
+    elif publishers:
+        moments = [i.published_at for i in independent if i.published_at]
+        days = max(1, math.ceil((max(moments) - min(moments)).total_seconds() / 86400))
+        key = "corroboration" if days > 1 else "corroboration_day"
+        parts.append(book.text("reasons", key, count=len(publishers), days=days))
+    social = [i for i in items if i.is_social]
+    if social:
+        engagement = book.number(sum(i.engagement for i in social))
+        key = "social" if len(social) > 1 else "social_one"
+        parts.append(book.text("reasons", key, count=len(social), engagement=engagement))
+    if cand.verification == "unverified":
+        parts.append(book.text("reasons", "unverified"))
+    if cand.carried_over:
+        parts.append(book.text("reasons", "carried", date=_local_date(cand.first_seen, window)))
+    return book.label("sep").join(parts)
+
+
+def _amount_label(unit: str, book: Playbook) -> str:
+    if unit in ("USD", "CNY", "EUR", "JPY"):
+        return book.text("facts", "amount")
+    if unit in ("percent", "ratio"):
+        return book.text("facts", unit)
+    return book.text("facts", unit if unit in ("count", "other") else "other")
+
+
+def _amounts(items: Sequence[SourceItem], book: Playbook, limit: int = 4) -> list[tuple[str, str]]:
+    """(label, text as written) for distinct amounts, in the digest language when a source has it."""
+    by_value: dict[tuple[str, float], list[tuple[bool, int, str]]] = {}
+    for rank, item in enumerate(order_by_tier(items)):
+        in_lang = item.lang.startswith("zh") == (book.lang == "zh")
+        for amount in item.entities.get("amounts", ()) or ():
+            try:
+                key = (str(amount["unit"]), float(f"{float(amount['value']):.6g}"))
+                text = _clean(str(amount["text"]))
+            except (KeyError, TypeError, ValueError):
+                continue
+            if text:
+                by_value.setdefault(key, []).append((not in_lang, rank, text))
+    ordered = sorted(by_value.items(), key=lambda kv: min(r for _, r, _ in kv[1]))
+    return [(_amount_label(unit, book), min(choices)[2]) for (unit, _), choices in ordered[:limit]]
+
+
+def _names(items: Sequence[SourceItem], limit: int = 6) -> list[str]:
+    counts: Counter[str] = Counter()
+    first: dict[str, int] = {}
+    for rank, item in enumerate(order_by_tier(items)):
+        for kind in ("organisations", "products", "people"):
+            for name in item.entities.get(kind, ()) or ():
+                name = _clean(str(name))
+                if name:
+                    counts[name] += 1
+                    first.setdefault(name, rank)
+    return sorted(counts, key=lambda n: (-counts[n], first[n], n))[:limit]
+
+
+def key_facts(cand: Candidate, items: Sequence[SourceItem], book: Playbook, window: WindowSpec) -> list[str]:
+    items = _usable(items)
+    colon = book.label("colon")
+    facts = [f"{label}{colon}{text}" for label, text in _amounts(items, book)]
+    lead = order_by_tier(items)[0] if items else None
+    first = _local_date(cand.first_seen, window)
+    facts.append(book.text("facts", "first", date=first, publisher=lead.publisher if lead else ""))
+    mentioned = sorted({str(d) for i in items for d in (i.entities.get("dates", ()) or ())} - {first})
+    if mentioned:
+        facts.append(book.text("facts", "dates") + colon + book.join(mentioned[:3]))
+    names = _names(items)
+    if names:
+        facts.append(book.text("facts", "names") + colon + book.join(names))
+    facts.append(book.text("facts", "coverage", items=len(items), publishers=len({i.publisher for i in items})))
+    return facts
+
+
+def _sources(items: Sequence[SourceItem], limit: int = 4) -> list[DigestSource]:
+    ordered = order_by_tier(_usable(items))
+    chosen: list[SourceItem] = []
+    seen: set[str] = set()
+    non_social = [i for i in ordered if not i.is_social]
+    pool = non_social if len(non_social) >= 2 else ordered
+    for item in pool:
+        link = item.link
+        if link is None or link in seen or (item.canonical_url and item.canonical_url in seen):
+            continue
+        seen.update(u for u in (link, item.canonical_url) if u)
+        chosen.append(item)
+        if len(chosen) == limit:
+            break
+    return [_digest_source(i) for i in chosen]
+
+
+def _digest_source(item: SourceItem) -> DigestSource:
+    return DigestSource(
+        url=item.link or "",
+        canonical_url=item.canonical_url,
+        publisher=item.publisher,
+        tier=item.tier,  # type: ignore[arg-type]
+        published_at=item.published_at,
+        title=_clean(item.title) or None,
+    )
+
+
+def _what_happened(items: Sequence[SourceItem], book: Playbook, window: WindowSpec) -> str:
+    ordered = order_by_tier(_usable(items))
+    if not ordered:
+        return ""
+    lead_item = ordered[0]
+    parts = [
+        book.text("what", "published", publisher=lead_item.publisher,
+                  date=_local_date(lead_item.published_at, window), title=_clean(lead_item.title)),
+    ]
+    lead = lead_of(lead_item)
+    if lead and lead != _clean(lead_item.title):
+        parts.append(book.text("what", "lead", lead=lead))
+    if book.lang == "zh" and not lead_item.lang.startswith("zh"):
+        # A Chinese reader gets a Chinese-language source's own words when one exists.
+        zh = [i for i in ordered if i.lang.startswith("zh") and not i.is_social]
+        if zh:
+            parts.append(book.text("what", "zh_lead", publisher=zh[0].publisher, lead=lead_of(zh[0])))
+    return _join_sentences(parts)
+
+
+def _join_sentences(parts: Sequence[str]) -> str:
+    """Join sentences; a space only after Latin text (Chinese punctuation carries its own spacing)."""
+    out = ""
+    for part in parts:
+        if out and not out.endswith(("。", "！", "？", "；", "：", "」", "）")):
+            out += " "
+        out += part
+    return out
+
+
+def _facts_clause(items: Sequence[SourceItem], book: Playbook) -> str:
+    amounts = [text for _, text in _amounts(_usable(items), book, limit=3)]
+    if not amounts:
+        return ""
+    joined = book.join(amounts)
+    return f"关键数字：{joined}。" if book.lang == "zh" else f"Key figures: {joined}. "
+
+
+def top_event(cand: Candidate, items: Sequence[SourceItem], book: Playbook, window: WindowSpec) -> TopEvent:
+    reasons = signal_reasons(cand, items, book, window)
+    ordered = order_by_tier(_usable(items))
+    org = ordered[0].publisher if ordered else ""
+    values = {"title": cand.title, "org": org, "reasons": reasons, "facts": _facts_clause(items, book),
+              "date": _local_date(cand.first_seen, window)}
+    why = book.category(cand.category, "why", **values)
+    if book.lang == "en" and why[:1].islower():
+        why = why[0].upper() + why[1:]
+    return TopEvent(
+        id=cand.event_id,
+        title=cand.title,
+        category=cand.category,  # type: ignore[arg-type]
+        signal_score=round(cand.signal_score, 1),
+        verification=cand.verification,  # type: ignore[arg-type]
+        what_happened=_what_happened(items, book, window),
+        key_facts=key_facts(cand, items, book, window),
+        why_it_matters=why,
+        implications=book.category(cand.category, "implications", **values),
+        sources=_sources(items),
+        carried_over=cand.carried_over,
+    )
+
+
+def _handle(post: SourceItem) -> str:
+    handle = (post.handle or post.publisher or "").strip().lstrip("@")
+    return f"@{handle}" if handle else "@unknown"
+
+
+def _tweet_id(post: SourceItem) -> str:
+    if post.item_id.isdigit():
+        return post.item_id
+    match = re.search(r"/status(?:es)?/(\d+)", post.link or "")
+    return match.group(1) if match else post.item_id
+
+
+def x_signal(
+    post: SourceItem,
+    event: Candidate | None,
+    event_items: Sequence[SourceItem],
+    book: Playbook,
+) -> XSignal:
+    """A post on X with its type, the verification of its event, and a one-line judgement."""
+    verification = event.verification if event is not None else "unverified"
+    kind = post.item_type if post.item_type in ("fact", "trend", "opinion") else "opinion"
+    if event is None:
+        judgment = book.text("x", "loose")
+    elif verification == "unverified":
+        judgment = book.text("x", "unverified")
+    else:
+        judgment = book.text("x", kind, event=event.title)
+    sources = [_digest_source(post)] if post.link else []
+    backing = [i for i in order_by_tier(_usable(event_items)) if not i.is_social and i.link]
+    if backing and verification != "unverified":
+        sources.append(_digest_source(backing[0]))
+    link = post.link or f"https://x.com/{_handle(post)[1:]}/status/{_tweet_id(post)}"
+    return XSignal(
+        handle=_handle(post),
+        url=link,
+        tweet_id=_tweet_id(post),
+        type=kind,  # type: ignore[arg-type]
+        verification=verification,  # type: ignore[arg-type]
+        judgment=judgment,
+        sources=sources,
+        text=lead_of(post, max_chars=280),
+        event_title=event.title if event is not None else None,
+    )
+
+
+def x_verification_text(signal: XSignal, book: Playbook) -> str:
+    if signal.event_title is None:
+        return book.text("x", "verification_loose")
+    return book.text("x", "verification_event", verification=book.text("verification", signal.verification),
+                     event=signal.event_title)
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(_clean(text)) if s.strip()]
+
+
+def research_highlight(
+    item: SourceItem,
+    event: Candidate | None,
+    event_items: Sequence[SourceItem],
+    book: Playbook,
+    window: WindowSpec,
+) -> ResearchHighlight:
+    """What a paper (or technical report) did, what is new, where it applies, and a judgement."""
+    lead = lead_of(item)
+    date = _local_date(item.published_at, window)
+    is_paper = item.source_kind == "arxiv" or item.tier == "research"
+    what = book.text("research", "what" if is_paper else "what_report", date=date, publisher=item.publisher, lead=lead)
+    body = _clean(item.text)
+    title = _clean(item.title)
+    if title and body.startswith(title):
+        body = body[len(title) :]
+    novelty = next((s for s in _sentences(body) if _NOVELTY.search(s) and s not in lead), "")
+    if not novelty:
+        rest = [s for s in _sentences(body) if s not in lead]
+        novelty = rest[0] if rest else book.text("research", "novelty_fallback", title=title)
+    if len(novelty) > 300:
+        novelty = novelty[:299].rstrip() + "…"
+    haystack = f"{title} {body}"
+    applications = [
+        text for pattern, text in book.data["research"]["applications"].items() if re.search(pattern, haystack, re.I)
+    ]
+    if event is not None:
+        reasons = signal_reasons(event, event_items, book, window)
+        category = book.category_name(event.category if event.category != "research" else "product")
+    else:
+        reasons, category = "", book.category_name("product")
+    judgment = book.text("research", "judgement", reasons=reasons or book.text("tier", item.tier), category=category)
+    arxiv = _ARXIV_ID.search(item.link or "") or _ARXIV_ID.search(item.canonical_url or "")
+    arxiv_id = arxiv.group(1) if arxiv else (item.item_id if item.source_kind == "arxiv" else None)
+    return ResearchHighlight(
+        title=title,
+        url=item.link or "",
+        arxiv_id=arxiv_id,
+        what=what,
+        novelty=novelty,
+        applications=book.join(applications[:3]) if applications else book.text("research", "applications_fallback"),
+        judgment=judgment,
+    )
+
+
+@dataclass(frozen=True)
+class CategoryMix:
+    """Eligible events and summed signal per category over the window, strongest first."""
+
+    rows: list[tuple[str, int, float]]
+
+    @classmethod
+    def of(cls, candidates: Sequence[Candidate]) -> CategoryMix:
+        events: Counter[str] = Counter()
+        signal: Counter[str] = Counter()
+        for c in candidates:
+            events[c.category] += 1
+            signal[c.category] += c.signal_score
+        rows = sorted(((k, events[k], signal[k]) for k in events), key=lambda r: (-r[2], r[0]))
+        return cls(rows)
+
+
+def overview(
+    top: Sequence[TopEvent],
+    mix: CategoryMix,
+    window: WindowSpec,
+    stats: dict[str, int],
+    book: Playbook,
+) -> str:
+    """Two or three paragraphs: the window in numbers, the category mix, the leading events, a reading."""
+    first = book.text("overview", "window", **{"from": window.from_.isoformat()}, to=window.to.isoformat(),
+                      timezone=window.timezone, items_in=stats["items_in"], events=stats["events"])
+    if not top:
+        return first + ("" if book.lang == "zh" else " ") + book.text("overview", "empty")
+    cats = [f"{book.category_name(c)}（{n}）" if book.lang == "zh" else f"{book.category_name(c)} ({n})"
+            for c, n, _ in mix.rows[:3]]
+    sep = "" if book.lang == "zh" else " "
+    para1 = sep.join(
+        [
+            first,
+            book.text("overview", "mix", categories=book.join(cats)),
+            book.text("overview", "top", events=book.join(book.quote(t.title) for t in top[:3])),
+        ]
+    )
+    carried = sum(1 for t in top if t.carried_over)
+    counts = Counter(t.verification for t in top)
+    para2_parts = [
+        book.text("overview", "verification", count=len(top), official=counts["verified-by-official"],
+                  corroborated=counts["corroborated"], unverified=counts["unverified"])
+    ]
+    if carried:
+        para2_parts.append(book.text("overview", "carry", count=carried))
+    para3 = book.text("overview", "judgement", judgement=book.category(top[0].category, "judgement"))
+    return "\n\n".join([para1, sep.join(para2_parts), para3])
+
+
+def conclusions(top: Sequence[TopEvent], research_count: int, book: Playbook) -> list[str]:
+    """Exactly three: one per leading category of the Top-N, then verification/research/quiet fillers."""
+    found: list[str] = []
+    seen: set[str] = set()
+    for event in top:
+        if event.category in seen:
+            continue
+        seen.add(event.category)
+        found.append(book.category(event.category, "conclusion", title=book.quote(event.title)))
+        if len(found) == 3:
+            return found
+    official = sum(1 for t in top if t.verification == "verified-by-official")
+    if top and len(found) < 3:
+        found.append(book.text("conclusions", "verification", official=official))
+    if research_count and len(found) < 3:
+        found.append(book.text("conclusions", "research", count=research_count))
+    while len(found) < 3:
+        found.append(book.text("conclusions", "quiet"))
+    return found[:3]
+
+
+def business_analysis(
+    top: Sequence[TopEvent], others: Sequence[Candidate], book: Playbook, max_paragraphs: int = 4
+) -> str:
+    """A paragraph per leading category: its events (Top-N first, then the rest of the week)."""
+    by_category: dict[str, list[str]] = {}
+    for event in top:
+        by_category.setdefault(event.category, []).append(event.title)
+    for cand in others:
+        if cand.verification != "unverified" and cand.category != "research":
+            titles = by_category.setdefault(cand.category, [])
+            if cand.title not in titles and len(titles) < 3:
+                titles.append(cand.title)
+    paragraphs = [
+        book.category(category, "business", events=book.join(book.quote(t) for t in titles[:3]))
+        for category, titles in list(by_category.items())[:max_paragraphs]
+    ]
+    return "\n\n".join(paragraphs) if paragraphs else book.label("none")

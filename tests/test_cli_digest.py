@@ -1,0 +1,76 @@
+"""`radar digest` as outside checks call it (DESIGN.md §6), on the sample corpus served locally."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from connectors.sample_server import sample_sources, serve_corpus
+from schemas.digest import Digest
+
+
+def _config(tmp_path: Path, base_url: str) -> Path:
+    lines = [
+        f'data_dir = "{tmp_path / "data"}"',
+        "[kafka]", 'bootstrap = "embedded"',
+        "[store]", f'path = "{tmp_path / "data" / "radar.duckdb"}"',
+        "[digest]", 'timezone = "Asia/Shanghai"', 'language = "zh"', "lookback_days = 14",
+        "[fetch]", "per_host_interval_s = 0", "arxiv_interval_s = 0",
+    ]
+    for source in sample_sources(base_url):
+        lines += ["[[sources]]", f'name = "{source.name}"', f'kind = "{source.kind}"', f'url = "{source.url}"',
+                  f'tier = "{source.tier}"', "local = true"]
+        if source.publisher:
+            lines.append(f'publisher = "{source.publisher}"')
+        if source.organisation:
+            lines.append(f'organisation = "{source.organisation}"')
+    path = tmp_path / "radar.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _radar(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
+    return subprocess.run([sys.executable, "-m", "infra.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=600)
+
+
+def test_digest_contract_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with serve_corpus() as server:
+        config = _config(tmp_path, server.base_url)
+        result = _radar(["digest", "--config", str(config), "--from", "2026-04-13", "--to", "2026-04-19",
+                         "--out", str(out), "--lang", "en"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (out / "digest-2026-04-19.md").read_text(encoding="utf-8").strip()
+    digest = Digest.model_validate_json((out / "digest-2026-04-19.json").read_bytes())
+    raw = json.loads((out / "digest-2026-04-19.json").read_text(encoding="utf-8"))
+    assert raw["window"] == {"from": "2026-04-13", "to": "2026-04-19", "timezone": "Asia/Shanghai"}
+    assert digest.language == "en" and len(digest.conclusions) == 3
+    assert 1 <= len(digest.top_events) <= 5
+    assert digest.stats.items_in > 0 and digest.stats.events > 0
+    # the one-shot command stopped the broker it started
+    assert not (tmp_path / "data" / "broker" / "broker.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from", "2026-13-01", "--to", "2026-04-19"], "--from must be YYYY-MM-DD"),
+        (["--from", "2026-04-19", "--to", "2026-04-13"], "is before --from"),
+        (["--from", "2026-04-13", "--to", "2026-04-19", "--lang", "fr"], "--lang must be zh or en"),
+    ],
+    ids=["bad-date", "reversed", "bad-lang"],
+)
+def test_digest_user_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    config = tmp_path / "radar.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n[kafka]\nbootstrap = "embedded"\n', encoding="utf-8")
+    result = _radar(["digest", "--config", str(config), "--out", str(tmp_path / "out"), *args], tmp_path)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.strip().count("\n") == 0
