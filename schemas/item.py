@@ -57,6 +57,9 @@ class Item(Contract):
     secondary: tuple[CategoryScore, ...] = ()
     item_type: ItemType | None = None
     entities: Entities = Entities()
+    official_for: str | None = Field(
+        None, description="organisation whose own voice this is (official blog, or its X account)"
+    )
     event_id: str | None = None
     engagement: int = Field(0, ge=0, description="likes+retweets+quotes+replies for social posts")
     coordinates: KafkaCoordinates | None = None

@@ -306,10 +306,11 @@ def member_from_item(item: Item, event_id: str, rules: ClusterRules | None = Non
         event_id=event_id,
         published_at=when,
         kind=item.kind,
-        tier=item.source.tier,
-        publisher=item.source.publisher,
+        # An organisation's own X account speaks with the authority of its official blog.
+        tier="official" if item.official_for else item.source.tier,
+        publisher=item.official_for or item.source.publisher,
         source_name=item.source.name,
-        source_organisation=item.source.organisation,
+        source_organisation=organisation_slug(item.official_for) if item.official_for else item.source.organisation,
         canonical_url=item.canonical_url,
         linked_urls=item.linked_urls,
         duplicate_of=item.duplicate_of,
@@ -477,7 +478,8 @@ def load_event_index(
                i.category, i.title, left(i.text, 400), i.engagement,
                json_extract_string(i.record, '$.native_id'), json_extract_string(i.record, '$.retweet_of'),
                json_extract_string(i.record, '$.quote_of'),
-               TRY_CAST(json_extract_string(i.record, '$.category_confidence') AS DOUBLE)
+               TRY_CAST(json_extract_string(i.record, '$.category_confidence') AS DOUBLE),
+               json_extract_string(i.record, '$.official_for')
         FROM items i JOIN open_events USING (event_id)
         ORDER BY {_MEMBER_TIME_SQL}, i.item_id
         """,
@@ -486,7 +488,7 @@ def load_event_index(
     members = []
     for (item_id, event_id, published_ms, kind, tier, publisher, source_name, organisation, canonical_url,
          linked_json, duplicate_of, orgs_json, products_json, amounts_json, category, title, text,
-         engagement, native_id, retweet_of, quote_of, category_confidence) in rows:
+         engagement, native_id, retweet_of, quote_of, category_confidence, official_for) in rows:
         amounts = json.loads(amounts_json) if amounts_json else []
         members.append(
             _member(
@@ -494,10 +496,10 @@ def load_event_index(
                 event_id=event_id,
                 published_at=datetime.fromtimestamp(published_ms / 1000, tz=UTC),
                 kind=kind,
-                tier=tier,
-                publisher=publisher,
+                tier="official" if official_for else tier,
+                publisher=official_for or publisher,
                 source_name=source_name,
-                source_organisation=organisation,
+                source_organisation=organisation_slug(official_for) if official_for else organisation,
                 canonical_url=canonical_url,
                 linked_urls=json.loads(linked_json) if linked_json else (),
                 duplicate_of=duplicate_of,

@@ -12,7 +12,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
 
@@ -200,6 +200,10 @@ class EntityRules:
     # (anchor, pattern): the regex runs only when its literal anchor occurs in the text, since a
     # dozen `\b...` patterns scanning every tweet would cost more than everything else here.
     models: tuple[tuple[str, re.Pattern[str]], ...]
+    # lower-cased X handle -> canonical organisation name, for the organisation's own accounts
+    official_handles: dict[str, str] = field(default_factory=dict)
+    # lower-cased alias -> canonical organisation name, to read a source's publisher
+    organisation_names: dict[str, str] = field(default_factory=dict)
 
 
 _ANCHOR = re.compile(r"^(?:\\b)?([A-Za-z]+)")
@@ -221,11 +225,17 @@ def load_entity_rules(path: str | None = None) -> EntityRules:
     for name, aliases in data.get("people", {}).items():
         names.update((alias, ("person", name)) for alias in aliases)
     # Organisations last: "PyTorch Foundation" is an organisation even though "PyTorch" is a product.
+    official_handles: dict[str, str] = {}
+    organisation_names: dict[str, str] = {}
     for name, spec in data["organisations"].items():
         names.update((alias, ("organisation", name)) for alias in spec["aliases"])
+        official_handles.update((h.lstrip("@").lower(), name) for h in spec.get("handles", []))
+        organisation_names.update((alias.lower(), name) for alias in [name, *spec["aliases"]])
     return EntityRules(
         names=TermMatcher(names, case_sensitive=True),
         models=tuple((_anchor(pattern), re.compile(pattern)) for pattern in products.get("patterns", [])),
+        official_handles=official_handles,
+        organisation_names=organisation_names,
     )
 
 
@@ -255,12 +265,26 @@ def extract_entities(
     )
 
 
+def official_voice(item: Item, rules: EntityRules) -> str | None:
+    """The organisation speaking for itself: an official-tier source, or one of its own X accounts."""
+    if item.source.tier == "official":
+        return rules.organisation_names.get(item.source.publisher.lower())
+    if item.handle:
+        return rules.official_handles.get(item.handle.lstrip("@").lower())
+    return None
+
+
 def extract_item(item: Item, rules: EntityRules | None = None) -> Item:
+    rules = rules or load_entity_rules()
     published: datetime | None = item.published_at
     entities = extract_entities(
         f"{item.title}\n{item.text}", item.lang, published.year if published else None, rules
     )
-    return copy_with(item, {"entities": entities})
+    official = official_voice(item, rules)
+    if official is not None and official not in entities.organisations:
+        # An official blog says "we", not its own name: the organisation concerned is the speaker.
+        entities = copy_with(entities, {"organisations": (official, *entities.organisations)})
+    return copy_with(item, {"entities": entities, "official_for": official})
 
 
 class _ExtractFn(beam.DoFn):
