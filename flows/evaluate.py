@@ -12,6 +12,7 @@ import tomllib
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from infra.store import Store
 from schemas.digest import Digest
@@ -27,11 +28,13 @@ class Quality:
     dedupe_recall: float
     dedupe_pairs: tuple[int, int, int]  # true positives, predicted, expected
     cluster_purity: float
+    cluster_completeness: float
     verification_accuracy: float
     top5_match: float
     top5_noise: int
     research_recall: float
     x_signal_verification_accuracy: float
+    x_signal_coverage: tuple[int, int]  # labelled signals in the digest, labelled signals
     unmatched_truth_items: tuple[str, ...]
 
     def rows(self) -> list[tuple[str, str]]:
@@ -40,11 +43,13 @@ class Quality:
             ("dedupe precision (pairs)", f"{self.dedupe_precision:.2f} ({tp}/{predicted})"),
             ("dedupe recall (pairs)", f"{self.dedupe_recall:.2f} ({tp}/{expected})"),
             ("event clustering purity", f"{self.cluster_purity:.2f}"),
+            ("event clustering completeness (not split)", f"{self.cluster_completeness:.2f}"),
             ("verification accuracy (events)", f"{self.verification_accuracy:.2f}"),
             ("Top-5 match with ground truth", f"{self.top5_match:.2f}"),
             ("noise / out-of-window in Top-5", str(self.top5_noise)),
             ("research recall", f"{self.research_recall:.2f}"),
-            ("X signal verification accuracy", f"{self.x_signal_verification_accuracy:.2f}"),
+            ("X signal verification accuracy (labelled ones shown)", f"{self.x_signal_verification_accuracy:.2f}"),
+            ("labelled X signals shown", f"{self.x_signal_coverage[0]}/{self.x_signal_coverage[1]}"),
             ("truth items not found in DuckDB", str(len(self.unmatched_truth_items))),
         ]
 
@@ -55,6 +60,8 @@ def _aliases(item_id: str, url: str | None, canonical: str | None, native: str |
         if value:
             names.add(value)
             names.add(value.rstrip("/"))
+            # pages of an `html` source are labelled by their path under the corpus's site/
+            names.add(urlsplit(value).path.lstrip("/"))
     for prefix in ("x:", "arxiv:", "tweet:"):
         if item_id.startswith(prefix):
             names.add(item_id[len(prefix):])
@@ -133,8 +140,19 @@ def evaluate(store: Store, digest: Digest | None, truth_path: Path = GROUND_TRUT
     labelled = sum(len(v) for v in event_members.values())
     purity = (sum(Counter(v).most_common(1)[0][1] for v in event_members.values()) / labelled) if labelled else 0.0
 
-    # Verification: the predicted event holding most of a truth event's items.
+    # Completeness: the share of each truth event's found items that sit in its largest predicted
+    # event (1.0 = never split), weighted by items. Purity alone would reward splitting everything.
     item_event = {r[0]: r[5] for r in rows}
+    kept = found = 0
+    for event in truth.get("event", []):
+        placed = Counter(item_event.get(item) for item in (resolve(k) for k in event["items"]) if item)
+        placed.pop(None, None)
+        if placed:
+            kept += placed.most_common(1)[0][1]
+            found += sum(placed.values())
+    completeness = kept / found if found else 0.0
+
+    # Verification: the predicted event holding most of a truth event's items.
     correct = total = 0
     truth_to_predicted: dict[str, str] = {}
     for event in truth.get("event", []):
@@ -150,7 +168,8 @@ def evaluate(store: Store, digest: Digest | None, truth_path: Path = GROUND_TRUT
     verification_accuracy = correct / total if total else 0.0
 
     top5_match = research_recall = x_accuracy = 0.0
-    noise_in_top = 0
+    noise_in_top = shown = 0
+    labelled_signals = truth.get("x_signal", [])
     if digest is not None:
         expected_top = [truth_to_predicted.get(t) for t in truth.get("top5", [])]
         got_top = [e.id for e in digest.top_events]
@@ -161,9 +180,10 @@ def evaluate(store: Store, digest: Digest | None, truth_path: Path = GROUND_TRUT
         got_research = {r.arxiv_id for r in digest.research if r.arxiv_id}
         research_recall = len(wanted & got_research) / len(wanted) if wanted else 1.0
         signals = {s.tweet_id: s for s in digest.x_signals}
-        labelled_signals = truth.get("x_signal", [])
-        hits = sum(1 for s in labelled_signals
-                   if s["tweet_id"] in signals and signals[s["tweet_id"]].verification == s["verification"])
-        x_accuracy = hits / len(labelled_signals) if labelled_signals else 1.0
-    return Quality(precision, recall, (tp, len(predicted_counted), len(expected)), purity,
-                   verification_accuracy, top5_match, noise_in_top, research_recall, x_accuracy, tuple(unmatched))
+        shown_labelled = [s for s in labelled_signals if s["tweet_id"] in signals]
+        shown = len(shown_labelled)
+        hits = sum(1 for s in shown_labelled if signals[s["tweet_id"]].verification == s["verification"])
+        x_accuracy = hits / shown if shown else 0.0
+    return Quality(precision, recall, (tp, len(predicted_counted), len(expected)), purity, completeness,
+                   verification_accuracy, top5_match, noise_in_top, research_recall, x_accuracy,
+                   (shown, len(labelled_signals)), tuple(unmatched))

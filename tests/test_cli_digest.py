@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from connectors.sample_server import sample_sources, serve_corpus
+from flows.evaluate import evaluate
+from infra.store import Store
 from schemas.digest import Digest
 
 
@@ -56,6 +58,16 @@ def test_digest_contract_end_to_end(tmp_path: Path) -> None:
     assert digest.stats.items_in > 0 and digest.stats.events > 0
     # the one-shot command stopped the broker it started
     assert not (tmp_path / "data" / "broker" / "broker.json").exists()
+
+    # quality floors on the labelled corpus (README lists the current figures): a regression gate
+    quality = evaluate(Store(tmp_path / "data" / "radar.duckdb"), digest)
+    assert quality.dedupe_precision == 1.0
+    assert quality.cluster_purity >= 0.95
+    assert quality.cluster_completeness >= 0.85
+    assert quality.verification_accuracy >= 0.85
+    assert quality.top5_noise == 0, "no noise or out-of-window event in the Top-5"
+    assert quality.top5_match >= 0.6
+    assert not quality.unmatched_truth_items or len(quality.unmatched_truth_items) <= 1
 
 
 @pytest.mark.parametrize(
