@@ -27,7 +27,10 @@ def _parse_day(value: str, option: str) -> date:
         raise ConfigError(f"{option} must be YYYY-MM-DD, got {value!r}") from None
 
 
-def _run_with_progress(settings: Settings, start: date, end: date, out: Path, lang: str | None) -> list[Path]:
+def _run_with_progress(
+    settings: Settings, start: date, end: date, out: Path, lang: str | None,
+    prefect: bool = False, config_path: Path | None = None,
+) -> list[Path]:
     from flows.window import StepReport, run_window
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
@@ -40,8 +43,8 @@ def _run_with_progress(settings: Settings, start: date, end: date, out: Path, la
         def finished(step: StepReport) -> None:
             progress.console.print(f"[green]✓[/green] {step.name:<8} {step.seconds:6.1f} s  {step.summary}")
 
-        report = run_window(settings, start=start, end=end, out_dir=out, lang=lang,
-                            on_step_start=started, on_step=finished)
+        report = run_window(settings, start=start, end=end, out_dir=out, lang=lang, prefect=prefect,
+                            config_path=config_path, on_step_start=started, on_step=finished)
     return report.files
 
 
@@ -54,13 +57,19 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out", help="Directory for digest-<to>.md/.json/.html.")],
         config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config (or $RADAR_CONFIG).")] = None,
         lang: Annotated[str | None, typer.Option("--lang", help="zh or en (default: digest.language).")] = None,
+        prefect: Annotated[
+            bool, typer.Option("--prefect", help="Build the digest through the daily-digest Prefect flow.")
+        ] = False,
     ) -> None:
         """Ingest, process and roll up the window, then write DIR/digest-<to>.{md,json,html}."""
         if lang is not None and lang not in ("zh", "en"):
             raise ConfigError(f"--lang must be zh or en, got {lang!r}")
-        settings = load_settings(config if config is not None else ctx.obj.config)
+        config_path = config if config is not None else ctx.obj.config
+        if prefect and config_path is None:
+            raise ConfigError("--prefect needs --config (a flow run reads its configuration from the file)")
+        settings = load_settings(config_path)
         start, end = _parse_day(date_from, "--from"), _parse_day(date_to, "--to")
-        files = _run_with_progress(settings, start, end, out, lang)
+        files = _run_with_progress(settings, start, end, out, lang, prefect=prefect, config_path=config_path)
         for path in files:
             console.print(f"wrote {path}")
 

@@ -31,6 +31,9 @@ _FORCED = {
 _DEFAULTS = {
     "PREFECT_LOGGING_LEVEL": "WARNING",
     "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+    # The first ephemeral server in a fresh PREFECT_HOME migrates its database (~26 s measured
+    # on 2 cores, DESIGN.md §7): Prefect's 20 s default gives up before it is ready.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }
 
 

@@ -56,10 +56,21 @@ def run_window(
     out_dir: Path,
     lang: str | None = None,
     ingest: bool = True,
+    prefect: bool = False,
+    config_path: Path | None = None,
     on_step: Callable[[StepReport], None] | None = None,
     on_step_start: Callable[[str], None] | None = None,
 ) -> WindowReport:
-    """Run ingest, processing, rollup and digest for the window [start, end] (inclusive dates)."""
+    """Run ingest, processing, rollup and digest for the window [start, end] (inclusive dates).
+
+    With `prefect=True` the digest step runs as the `daily-digest` Prefect flow (ephemeral
+    mode: task retries, caching by window, the Markdown artifact); it needs `config_path`,
+    because a flow run re-reads its configuration rather than receiving live objects.
+    """
+    from flows.prefect_env import configure_prefect
+
+    # flows.digest and flows.rollup import prefect, which reads its settings at import time.
+    configure_prefect(settings)
     from connectors.ingest import run_ingest
     from flows.digest import build_digest, write_digest
     from flows.rollup import rollup_hours
@@ -108,7 +119,15 @@ def run_window(
         step("rollup", do_rollup)
 
         def do_digest() -> str:
-            digest = build_digest(store, settings, window_end=end, days=(end - start).days + 1, lang=lang)
+            days = (end - start).days + 1
+            if prefect:
+                from flows.digest import daily_digest
+
+                paths = daily_digest(window_end=end, days=days, lang=lang,
+                                     config_path=str(config_path) if config_path else None, out_dir=str(out_dir))
+                report.files = [Path(p) for p in paths]
+                return f"daily-digest flow run wrote {len(paths)} files"
+            digest = build_digest(store, settings, window_end=end, days=days, lang=lang)
             report.files = write_digest(digest, out_dir, store=store)
             return (f"{len(digest.top_events)} top events, {len(digest.x_signals)} X signals, "
                     f"{len(digest.research)} research highlights")

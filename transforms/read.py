@@ -20,10 +20,11 @@ from infra.config import KafkaSettings
 from infra.dlq import make_dead_letter
 from infra.kafka import KafkaRecord, make_consumer, read_range
 from schemas.common import KafkaCoordinates
+from schemas.dead_letter import DeadLetter
 from schemas.envelope import EnvelopeError, parse_envelope
 from schemas.raw import RawPage, RawPost, ReceivedRaw
 
-__all__ = ["OffsetRange", "ParseEnvelopes", "ReadOffsetRanges", "coordinates_of"]
+__all__ = ["OffsetRange", "ParseEnvelopes", "ReadOffsetRanges", "coordinates_of", "parse_record"]
 
 DEAD_LETTER = "dead_letter"
 
@@ -83,28 +84,29 @@ class ReadOffsetRanges(beam.PTransform):
         )
 
 
+def parse_record(record: KafkaRecord) -> ReceivedRaw | DeadLetter:
+    """What the parse step does to one record: a ReceivedRaw, or a dead letter saying why not."""
+    coordinates = coordinates_of(record)
+    value = record.value or b""
+    try:
+        envelope = parse_envelope(value)
+    except EnvelopeError as exc:
+        return make_dead_letter(
+            stage="envelope", reason=str(exc), original=value, coordinates=coordinates, error=exc
+        )
+    if not isinstance(envelope, RawPost | RawPage):
+        reason = f"{envelope.schema_}/{envelope.version} does not belong on the raw topic"
+        return make_dead_letter(stage="envelope", reason=reason, original=value, coordinates=coordinates)
+    return ReceivedRaw(envelope=envelope, coordinates=coordinates)
+
+
 class _ParseFn(beam.DoFn):
     def process(self, record: KafkaRecord) -> Iterator[Any]:
-        coordinates = coordinates_of(record)
-        value = record.value or b""
-        try:
-            envelope = parse_envelope(value)
-        except EnvelopeError as exc:
-            yield beam.pvalue.TaggedOutput(
-                DEAD_LETTER,
-                make_dead_letter(
-                    stage="envelope", reason=str(exc), original=value, coordinates=coordinates, error=exc
-                ),
-            )
-            return
-        if not isinstance(envelope, RawPost | RawPage):
-            reason = f"{envelope.schema_}/{envelope.version} does not belong on the raw topic"
-            yield beam.pvalue.TaggedOutput(
-                DEAD_LETTER,
-                make_dead_letter(stage="envelope", reason=reason, original=value, coordinates=coordinates),
-            )
-            return
-        yield ReceivedRaw(envelope=envelope, coordinates=coordinates)
+        result = parse_record(record)
+        if isinstance(result, DeadLetter):
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, result)
+        else:
+            yield result
 
 
 class ParseEnvelopes(beam.PTransform):
