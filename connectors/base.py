@@ -175,6 +175,16 @@ class SourceRun:
 
     # ------------------------------------------------------------------ fetching
 
+    def fetch_source_if_changed(self, *, check_robots: bool = False) -> FetchResult | None:
+        """The configured URL, conditionally: None when it failed (dead-lettered) or is unchanged (304)."""
+        result = self.fetch(self.source.url, trusted=self.source.local, conditional=True, check_robots=check_robots)
+        if result is None:
+            return None
+        if result.not_modified:
+            self.not_modified = True
+            return None
+        return result
+
     def fetch(
         self,
         url: str,

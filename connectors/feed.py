@@ -263,11 +263,8 @@ def _text(value: Any) -> str | None:
 
 def collect_feed(run: SourceRun) -> None:
     """A `feed` source: conditional fetch, split into entries, follow summary-only links."""
-    result = run.fetch(run.source.url, trusted=run.source.local, conditional=True)
+    result = run.fetch_source_if_changed()
     if result is None:
-        return
-    if result.not_modified:
-        run.not_modified = True
         return
     produce_entries(run, result)
     run.remember_validators(result)

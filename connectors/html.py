@@ -146,11 +146,8 @@ def page_from_fetch(
 
 def collect_html(run: SourceRun) -> None:
     """An `html` source: the configured page itself, conditionally re-fetched."""
-    result = run.fetch(run.source.url, trusted=run.source.local, conditional=True, check_robots=True)
+    result = run.fetch_source_if_changed(check_robots=True)
     if result is None:
-        return
-    if result.not_modified:
-        run.not_modified = True
         return
     unsafe: list[str] = []
     page = page_from_fetch(run, result, linked_from=None, post_unsafe=unsafe)

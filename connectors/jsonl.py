@@ -30,11 +30,8 @@ def parse_jsonl_line(line: bytes) -> RawPost | RawPage:
 
 def collect_jsonl(run: SourceRun) -> None:
     """A `jsonl` source (file:// or http): every line replayed once per content."""
-    result = run.fetch(run.source.url, trusted=run.source.local, conditional=True)
+    result = run.fetch_source_if_changed()
     if result is None:
-        return
-    if result.not_modified:
-        run.not_modified = True
         return
     body = result.body
     lines = body.split(b"\n")

@@ -250,13 +250,20 @@ def serve_corpus(
     """Serve the corpus until the block ends; yields the server with `.base_url` and `.hits`."""
     state = CorpusServer(root=Path(root or CORPUS_DIR), canary=canary, hostile=hostile)
     routes = _hostile_routes(state.root) if hostile else {}
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(state, routes))
+    with serve_in_thread(_handler(state, routes), port) as base_url:
+        state.base_url = base_url
+        yield state
+
+
+@contextmanager
+def serve_in_thread(handler: type[BaseHTTPRequestHandler], port: int = 0) -> Iterator[str]:
+    """Serve `handler` on 127.0.0.1 from a daemon thread until the block ends; yields the base URL."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
     httpd.daemon_threads = True
-    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, name="corpus-server", daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, name="local-http", daemon=True)
     thread.start()
     try:
-        yield state
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
     finally:
         httpd.shutdown()
         httpd.server_close()

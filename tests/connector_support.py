@@ -8,9 +8,10 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from connectors.sample_server import serve_in_thread
 from infra.config import FetchSettings, KafkaSettings, Settings, SourceConfig
 from infra.kafka import KafkaRecord, end_offsets, make_consumer, partitions_of, read_range
 from schemas.envelope import parse_envelope
@@ -83,14 +84,6 @@ def scripted_server(responses: dict[str, list[tuple[int, dict[str, str], bytes]]
             self.end_headers()
             self.wfile.write(body)
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_in_thread(Handler) as base_url:
+        state.base_url = base_url
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
