@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,7 +23,6 @@ from typing import Literal
 import duckdb
 import pyarrow as pa
 from kafka import KafkaProducer
-from kafka.errors import KafkaConnectionError
 
 from connectors.arxiv import ARXIV_INTERVAL_S, collect_arxiv, parse_arxiv_page
 from connectors.base import SourceRun, describe_fetch_error, token_from_env
@@ -161,7 +159,6 @@ def run_ingest(
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
     bootstrap, _started = resolve_bootstrap(settings)
-    _probe_bootstrap(bootstrap, timeout_s=min(5.0, settings.kafka.request_timeout_ms / 1000))
     ensure_topics(bootstrap, settings.kafka)
     store = Store(settings.store.path, settings.store.lock_timeout_s)
     cursors = CursorStore(store)
@@ -183,18 +180,6 @@ def run_ingest(
     finally:
         producer.close(timeout=10)
     return IngestReport(tuple(reports), started_at, time.monotonic() - t0)
-
-
-def _probe_bootstrap(bootstrap: str, timeout_s: float) -> None:
-    """Fail in seconds, not after the admin client's retries, when no broker listens."""
-    for hostport in bootstrap.split(","):
-        host, _, port = hostport.strip().rpartition(":")
-        try:
-            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
-                return
-        except (OSError, ValueError):
-            continue
-    raise KafkaConnectionError(f"Kafka unreachable: no broker answers at {bootstrap}")
 
 
 def _run_source(

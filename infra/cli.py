@@ -337,6 +337,16 @@ def main(argv: list[str] | None = None) -> None:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         err_console.print(f"[red]error:[/red] {message}", soft_wrap=True)
         sys.exit(1)
+    except Exception as exc:
+        # Not a user mistake: still one line, with the way to the details.
+        if debug:
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        err_console.print(
+            f"[red]internal error:[/red] {type(exc).__name__}: {first} (rerun with --debug for the traceback)",
+            soft_wrap=True,
+        )
+        sys.exit(2)
     sys.exit(result if isinstance(result, int) else 0)
 
 

@@ -10,6 +10,7 @@ and partition ends come from `highwater()` after a poll, because Tansu's
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
 from infra.config import KafkaSettings
 
@@ -28,6 +29,8 @@ __all__ = [
     "ensure_topics",
     "make_consumer",
     "make_producer",
+    "partitions_of",
+    "probe_bootstrap",
     "read_range",
     "topic_specs",
 ]
@@ -68,8 +71,21 @@ def _security(kafka: KafkaSettings) -> dict[str, Any]:
     return opts
 
 
+def probe_bootstrap(bootstrap: str, timeout_s: float = 5.0) -> None:
+    """Fail in seconds, not after the admin client's ~30 s of retries, when no broker listens."""
+    for hostport in bootstrap.split(","):
+        host, _, port = hostport.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+                return
+        except (OSError, ValueError):
+            continue
+    raise KafkaConnectionError(f"Kafka unreachable: no broker answers at {bootstrap}")
+
+
 def ensure_topics(bootstrap: str, kafka: KafkaSettings, specs: Iterable[TopicSpec] | None = None) -> list[str]:
     """Create missing topics; existing ones are left alone. Returns the names created."""
+    probe_bootstrap(bootstrap, timeout_s=min(5.0, kafka.request_timeout_ms / 1000))
     specs = list(specs if specs is not None else topic_specs(kafka))
     admin = KafkaAdminClient(
         bootstrap_servers=bootstrap, request_timeout_ms=kafka.request_timeout_ms, **_security(kafka)
