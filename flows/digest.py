@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
@@ -37,7 +38,15 @@ from flows.digest_content import (
 )
 from flows.digest_llm import polish_top_events
 from flows.digest_render import render_html, render_markdown
-from flows.digest_select import WINDOW_ITEMS, Candidate, Selection, WindowSpec, select_events
+from flows.digest_select import (
+    WINDOW_ITEMS,
+    Candidate,
+    Selection,
+    WindowSpec,
+    load_selection_rules,
+    research_categories,
+    select_events,
+)
 from infra.config import Settings, load_settings
 from infra.store import Store
 from schemas.digest import CategorySignal, Digest, DigestStats, DigestWindow
@@ -55,7 +64,8 @@ _VERIFICATION_RANK = {"verified-by-official": 0, "corroborated": 1, "unverified"
 _ITEM_ROWS = f"""
 SELECT i.item_id, w.event_id, i.source_kind, i.tier, i.publisher, i.url, i.canonical_url, i.title, i.text, i.lang,
        i.published_at, i.handle, i.item_type, i.engagement, i.duplicate_of,
-       json_extract(i.record, '$.entities') AS entities
+       json_extract(i.record, '$.entities') AS entities, json_extract_string(i.record, '$.official_for'),
+       i.updated_at
 FROM {WINDOW_ITEMS} w JOIN items i ON i.item_id = w.item_id
 WHERE w.item_id IN (SELECT unnest($ids))
 ORDER BY i.published_at, i.item_id
@@ -74,6 +84,7 @@ def _source_item(row: tuple[Any, ...]) -> SourceItem:
         item_id=row[0], event_id=row[1], source_kind=row[2], tier=row[3], publisher=row[4], url=row[5],
         canonical_url=row[6], title=row[7] or "", text=row[8] or "", lang=row[9] or "und", published_at=row[10],
         handle=row[11], item_type=row[12], engagement=int(row[13] or 0), duplicate_of=row[14], entities=entities,
+        official_for=row[16], updated_at=row[17],
     )
 
 
@@ -125,12 +136,19 @@ class _Reader:
             for r in rows
         }
 
-    def _pick(self, where: str, order: str, limit: int) -> list[SourceItem]:
+    def _pick(self, where: str, order: str, limit: int, *, updated_counts: bool = False) -> list[SourceItem]:
+        # A paper's new version inside the window makes it window news even when v1 is older.
+        when = (
+            "((published_at >= $start AND published_at < $end)"
+            " OR (updated_at >= $start AND updated_at < $end AND updated_at > published_at))"
+            if updated_counts
+            else "published_at >= $start AND published_at < $end"
+        )
         ids = [
             r[0]
             for r in self.con.execute(
-                f"SELECT item_id FROM {WINDOW_ITEMS} WHERE {where} AND published_at >= $start"
-                f" AND published_at < $end AND duplicate_of IS NULL ORDER BY {order} LIMIT {int(limit)}",
+                f"SELECT item_id FROM {WINDOW_ITEMS} WHERE {where} AND {when}"
+                f" AND duplicate_of IS NULL ORDER BY {order} LIMIT {int(limit)}",
                 self.bounds,
             ).fetchall()
         ]
@@ -140,7 +158,9 @@ class _Reader:
         return self._pick("(tier = 'social' OR source_kind = 'x')", "engagement DESC, item_id", limit)
 
     def papers(self, limit: int = 200) -> list[SourceItem]:
-        return self._pick("(source_kind = 'arxiv' OR tier = 'research')", "published_at DESC, item_id", limit)
+        return self._pick("(source_kind = 'arxiv' OR tier = 'research')",
+                          "greatest(published_at, coalesce(updated_at, published_at)) DESC, item_id", limit,
+                          updated_counts=True)
 
     def stats(self) -> dict[str, int]:
         # Items in and duplicates count everything that arrived, noise included; events only usable items.
@@ -159,25 +179,55 @@ class _Reader:
                 "events": int(events)}
 
 
-def _pick_posts(posts: Sequence[SourceItem], events: dict[str, Candidate]) -> list[SourceItem]:
-    """High-signal posts: verified events first, then engagement; one post per event."""
+def _pick_posts(
+    posts: Sequence[SourceItem], events: dict[str, Candidate], top_ids: set[str] | None = None,
+    ranked_ids: set[str] | None = None,
+) -> list[SourceItem]:
+    """High-signal posts, one per event, by the points of [x_signals] in flows/playbooks/selection.toml.
 
-    def rank(post: SourceItem) -> tuple[int, int, str]:
+    Opinions and trend calls by accounts that are not an organisation's own channel, about events
+    the digest ranks, come first; an official account's fact post (the announcement itself, already
+    a Top-N source) comes last. At most `max_unverified` posts of unverified events (a rumour) make
+    it in, shown with their unverified status. Engagement breaks ties.
+    """
+    rules = load_selection_rules().get("x_signals", {})
+    limit = int(rules.get("max_items", MAX_X_SIGNALS))
+    preferred = set(rules.get("preferred_types", ("opinion", "trend")))
+    top_ids = top_ids or set()
+    ranked_ids = ranked_ids or set()
+
+    def verification_of(post: SourceItem) -> str:
         event = events.get(post.event_id or "")
-        verification = event.verification if event else "unverified"
-        return (_VERIFICATION_RANK[verification] + (0 if event else 1), -post.engagement, post.item_id)
+        return event.verification if event else "unverified"
 
-    chosen: list[SourceItem] = []
+    def points(post: SourceItem) -> float:
+        total = 0.0
+        if post.item_type in preferred:
+            total += float(rules.get("preferred_type_points", 3.0))
+        if not post.official_for:
+            total += float(rules.get("non_official_points", 3.0))
+        if post.event_id in top_ids:
+            total += float(rules.get("top_event_points", 2.0))
+        elif post.event_id in ranked_ids:
+            total += float(rules.get("ranked_event_points", 1.0))
+        if verification_of(post) != "unverified":
+            total += float(rules.get("credible_points", 2.0))
+        return total + float(rules.get("engagement_weight", 0.5)) * math.log10(1 + max(0, post.engagement))
+
+    credible: list[SourceItem] = []
+    rumours: list[SourceItem] = []
     seen_events: set[str] = set()
-    for post in sorted(posts, key=rank):
+    for post in sorted(posts, key=lambda p: (-points(p), p.item_id)):
         key = post.event_id if post.event_id in events else f"post:{post.item_id}"
         if key in seen_events:
             continue
         seen_events.add(key)
-        chosen.append(post)
-        if len(chosen) == MAX_X_SIGNALS:
-            break
-    return chosen
+        (rumours if verification_of(post) == "unverified" else credible).append(post)
+    # The rumour slots are reserved: a reader should see what is circulating unconfirmed, flagged —
+    # the most widely circulated one (engagement), whatever its type.
+    rumours.sort(key=lambda p: (-p.engagement, p.item_id))
+    reserved = rumours[: min(int(rules.get("max_unverified", 1)), limit)]
+    return credible[: limit - len(reserved)] + reserved
 
 
 def _pick_research(
@@ -190,13 +240,28 @@ def _pick_research(
     """arXiv/research-tier items, plus research-category events outside the Top-N, by event signal."""
     pool: list[tuple[SourceItem, Candidate | None]] = [(p, events.get(p.event_id or "")) for p in papers]
     for cand in selection.ranked:
-        if cand.category == "research" and cand.event_id not in top_ids:
+        if cand.category in research_categories() and cand.event_id not in top_ids:
             best = [i for i in order_by_tier(items_by_event.get(cand.event_id, [])) if not i.is_social and i.link]
             if best:
                 pool.append((best[0], cand))
+    rules = load_selection_rules().get("research", {})
     far = datetime.min.replace(tzinfo=ZoneInfo("UTC"))
-    pool.sort(key=lambda pe: (-(pe[1].signal_score if pe[1] else 0.0), -(pe[0].published_at or far).timestamp(),
-                              pe[0].item_id))
+
+    def activity(item: SourceItem) -> datetime:
+        return max(item.published_at or far, item.updated_at or far)
+
+    def points(item: SourceItem, event: Candidate | None) -> float:
+        # Coverage beyond the paper itself (posts or articles linking it), its engagement, a new
+        # version inside the window; then the event's signal.
+        others = [i for i in items_by_event.get(event.event_id, []) if i.item_id != item.item_id] if event else []
+        total = float(rules.get("coverage_weight", 10.0)) * len(others)
+        total += float(rules.get("engagement_weight", 2.0)) * math.log10(1 + sum(max(0, i.engagement) for i in others))
+        if (item.updated_at is not None and item.published_at is not None and item.updated_at > item.published_at
+                and selection.window.start <= item.updated_at < selection.window.end):
+            total += float(rules.get("updated_in_window_points", 5.0))
+        return total + (event.signal_score if event else 0.0)
+
+    pool.sort(key=lambda pe: (-points(*pe), -activity(pe[0]).timestamp(), pe[0].item_id))
     chosen: list[tuple[SourceItem, Candidate | None]] = []
     seen: set[str] = set()
     for item, event in pool:
@@ -205,7 +270,7 @@ def _pick_research(
             continue
         seen.update({key, item.item_id})
         chosen.append((item, event))
-        if len(chosen) == MAX_RESEARCH:
+        if len(chosen) == int(rules.get("max_items", MAX_RESEARCH)):
             break
     return chosen
 
@@ -232,7 +297,7 @@ def build_digest(
         stats = reader.stats()
         posts = reader.posts()
         papers = reader.papers()
-        research_events = [c.event_id for c in selection.ranked if c.category == "research"][:50]
+        research_events = [c.event_id for c in selection.ranked if c.category in research_categories()][:50]
         side_ids = {p.event_id for p in [*posts, *papers] if p.event_id}
         events = reader.events(side_ids | {c.event_id for c in selection.top})
         items_by_event = reader.event_items([c.event_id for c in selection.top] + research_events + sorted(side_ids))
@@ -241,7 +306,7 @@ def build_digest(
     top = [top_event(c, items_by_event.get(c.event_id, []), book, window) for c in selection.top]
     if polish and settings.llm.endpoint:
         top = polish_top_events(top, items_by_event, settings.llm, language)
-    chosen_posts = _pick_posts(posts, events)
+    chosen_posts = _pick_posts(posts, events, top_ids, {c.event_id for c in selection.ranked})
     x_signals = [
         x_signal(p, events.get(p.event_id or ""), items_by_event.get(p.event_id or "", []), book) for p in chosen_posts
     ]

@@ -113,6 +113,8 @@ class SourceItem:
     engagement: int = 0
     duplicate_of: str | None = None
     entities: dict[str, Any] = field(default_factory=dict)
+    official_for: str | None = None  # the organisation whose own account posted it (entities.toml handles)
+    updated_at: datetime | None = None
 
     @property
     def link(self) -> str | None:
@@ -414,7 +416,19 @@ def research_highlight(
     lead = lead_of(item)
     date = _local_date(item.published_at, window)
     is_paper = item.source_kind == "arxiv" or item.tier == "research"
-    what = book.text("research", "what" if is_paper else "what_report", date=date, publisher=item.publisher, lead=lead)
+    updated = (
+        item.updated_at is not None
+        and item.published_at is not None
+        and item.updated_at > item.published_at
+        and window.start <= item.updated_at < window.end
+    )
+    if is_paper and updated:
+        # A new version inside the window: report it as updated then (the reference digest's wording).
+        what = book.text("research", "what_updated", date=_local_date(item.updated_at, window),
+                         publisher=item.publisher, lead=lead)
+    else:
+        what = book.text("research", "what" if is_paper else "what_report", date=date, publisher=item.publisher,
+                         lead=lead)
     body = _clean(item.text)
     title = _clean(item.title)
     if title and body.startswith(title):

@@ -13,14 +13,20 @@ Rules (issue 5):
   count; unverified events rank after every verified or corroborated one.
 - Ranking by signal score, at most `per_category` events per category in the Top-N
   unless nothing else qualifies.
+- Events of the research categories of flows/playbooks/selection.toml (papers, research
+  write-ups) are left to the research section: the Top-N holds industry events.
 """
 
 from __future__ import annotations
 
 import json
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -32,11 +38,26 @@ __all__ = [
     "Selection",
     "WindowSpec",
     "WINDOW_ITEMS",
+    "load_selection_rules",
     "load_window_items",
     "noise_sql",
     "rank_with_diversity",
     "select_events",
 ]
+
+_SELECTION_RULES = Path(__file__).resolve().parent / "playbooks" / "selection.toml"
+
+
+@cache
+def load_selection_rules(path: str | None = None) -> dict[str, Any]:
+    """The digest's selection choices (flows/playbooks/selection.toml unless `path` is given)."""
+    return tomllib.loads(Path(path or _SELECTION_RULES).read_text(encoding="utf-8"))
+
+
+def research_categories() -> frozenset[str]:
+    """Categories whose events go to the research section rather than the Top-N."""
+    return frozenset(load_selection_rules().get("top", {}).get("research_categories", ()))
+
 
 # Points of signal a featured event must gain to return without another new item.
 LARGE_SCORE_CHANGE = 15.0
@@ -321,4 +342,7 @@ def select_events(
             " GROUP BY category ORDER BY sum(signal_score) DESC, category"
         ).fetchall()
     ]
-    return Selection(window, rank_with_diversity(ranked, top_n, per_category), ranked, before, mix)
+    # Research results (papers, research write-ups) are featured in the research section instead.
+    research = research_categories()
+    headline = [c for c in ranked if c.category not in research]
+    return Selection(window, rank_with_diversity(headline, top_n, per_category), ranked, before, mix)

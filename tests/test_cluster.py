@@ -367,3 +367,96 @@ def test_mentions_per_event_window_with_test_stream() -> None:
 def test_mentions_window_rejects_bad_config() -> None:
     with pytest.raises(ValueError):
         MentionsPerEventWindow(window_seconds=0)
+
+
+# ------------------------------------------------------------------ rules added for digest quality
+
+
+def _official_google(item_id: str, hours: float, products: tuple[str, ...], **kw: Any) -> Item:
+    source = SOURCES["openai"].model_copy(update={"name": "android-developers-blog", "publisher": "Google",
+                                                  "organisation": "google"})
+    return make_item(item_id, "openai", hours=hours, orgs=("Google",), products=products, **kw).model_copy(
+        update={"source": source})
+
+
+def test_versioned_arxiv_urls_are_one_document_for_link_joins() -> None:
+    paper = make_item("2604.06168", "aiwire", canonical_url="https://arxiv.org/abs/2604.06168v2", category="research")
+    post = make_item("post-paper", "x", hours=200, kind="post", text="Action Images v2 is up",
+                     linked=("https://arxiv.org/abs/2604.06168",))
+    pdf_post = make_item("post-pdf", "x", hours=201, kind="post", text="pdf", linked=("http://arxiv.org/pdf/2604.06168v1",))
+    events = _events([paper, post, pdf_post])
+    assert events["post-paper"] == events["2604.06168"] == events["post-pdf"]
+
+
+def test_coverage_joins_an_official_announcement_by_org_and_versioned_product_within_the_anchor_window() -> None:
+    official = _official_google("gemma-official", 0, ("Gemma 4", "AI Core"), canonical_url="https://g.example/gemma")
+    # 11 days later: beyond the 3-day entity join, inside the 14-day anchor window
+    late = make_item("aiwire-gemma", "aiwire", hours=24 * 11, orgs=("Google",), products=("Gemma 4",),
+                     canonical_url="https://ai-wire.example/gemma")
+    too_late = make_item("aiwire-gemma-later", "aiwire", hours=24 * 30, orgs=("Google",), products=("Gemma 4",),
+                         canonical_url="https://ai-wire.example/gemma-later")
+    events = _events([official, late, too_late])
+    assert events["aiwire-gemma"] == events["gemma-official"]
+    assert events["aiwire-gemma-later"] != events["gemma-official"]
+
+
+def test_anchor_join_needs_a_specific_match() -> None:
+    official = _official_google("g-official", 0, ("Gemma 4", "Copilot"), canonical_url="https://g.example/a")
+    # an unversioned product line with the organisation is not specific enough
+    line_only = make_item("line-only", "aiwire", hours=24 * 8, orgs=("Google",), products=("Copilot",),
+                          canonical_url="https://ai-wire.example/line")
+    # a versioned product without the organisation, and nothing else shared: a different story
+    one_feature = make_item("one-feature", "x", hours=24 * 8, kind="post", orgs=("Apple",), products=("Gemma 4", "MLX"))
+    # no organisation named, but two specific features shared
+    two_features = make_item("two-features", "x", hours=24 * 9, kind="post", products=("Gemma 4", "Copilot"))
+    events = _events([official, line_only, one_feature, two_features])
+    assert events["line-only"] != events["g-official"]
+    assert events["one-feature"] != events["g-official"]
+    assert events["two-features"] == events["g-official"]
+
+
+def test_anchor_join_never_attaches_an_official_post_or_conflicting_money() -> None:
+    official = _official_google("g-official", 0, ("Gemma 4",), canonical_url="https://g.example/a",
+                                amounts=(("$1 billion", 1e9),))
+    own_new_post = _official_google("g-new", 24 * 8, ("Gemma 4",), canonical_url="https://g.example/b")
+    other_deal = make_item("other-deal", "aiwire", hours=24 * 8, orgs=("Google",), products=("Gemma 4",),
+                           amounts=(("$5 billion", 5e9),), canonical_url="https://ai-wire.example/deal")
+    events = _events([official, own_new_post, other_deal])
+    assert events["g-new"] != events["g-official"]
+    assert events["other-deal"] != events["g-official"]
+
+
+def test_cross_language_rewrite_of_an_official_announcement_is_a_duplicate() -> None:
+    placed, _ = assign_events([OFFICIAL_ROUND, ZH_REWRITE])
+    by_id = {it.item_id: it for it in placed}
+    assert by_id["xinzhi-2026040108"].event_id == by_id["openai-round"].event_id
+    assert by_id["xinzhi-2026040108"].duplicate_of == "openai-round"
+    assert by_id["openai-round"].duplicate_of is None
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"lang": "en"},  # same language: a rewrite, shingles decide whether it is a copy
+        {"published_at": T0 + timedelta(hours=72)},  # beyond 48 hours
+        {"entities": Entities(organisations=("OpenAI",), amounts=(
+            Amount(text="1220 亿美元", value=1.22e11, unit="USD"), Amount(text="40%", value=40.0, unit="percent")))},
+    ],
+    ids=["same-language", "too-late", "adds-its-own-figure"],
+)
+def test_cross_language_duplicate_needs_another_language_time_and_no_new_figures(changes: dict[str, Any]) -> None:
+    rewrite = ZH_REWRITE.model_copy(update=changes)
+    placed, _ = assign_events([OFFICIAL_ROUND, rewrite])
+    by_id = {it.item_id: it for it in placed}
+    assert by_id["xinzhi-2026040108"].duplicate_of is None
+
+
+def test_the_richest_version_of_an_item_is_the_one_clustered_whatever_the_order() -> None:
+    official = make_item("next-phase", "openai", orgs=("OpenAI",), products=("Codex",),
+                         canonical_url="https://openai.com/index/next-phase")
+    summary = official.model_copy(update={"entities": Entities(), "text": "short"})
+    later = make_item("codex-media", "aiwire", hours=30, orgs=("OpenAI",), products=("Codex",),
+                      canonical_url="https://ai-wire.example/codex")
+    for batch in ([summary, official, later], [official, summary, later]):
+        events = _events(batch)
+        assert events["codex-media"] == events["next-phase"]

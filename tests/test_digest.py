@@ -495,3 +495,76 @@ def test_empty_store_still_yields_a_valid_digest(tmp_path: Path) -> None:
     digest = build_digest(Store(settings.store.path), settings, WINDOW_END, now=NOW)
     assert digest.top_events == [] and len(digest.conclusions) == 3
     assert "Nothing in this window" in render_markdown(digest)
+
+
+# ------------------------------------------------------------------ selection rules (flows/playbooks/selection.toml)
+
+
+def test_research_category_events_go_to_the_research_section_not_the_top(fresh_db: tuple[Store, Settings]) -> None:
+    store, settings = fresh_db
+    populate(store, [CorpusEvent("ocr-model", "Lab releases an OCR model", "research", "verified-by-official", 99.0, [
+        CorpusItem("ocr-item", "Lab", "official", "2026-04-17T10:00:00+00:00", "Lab releases an OCR model",
+                   "We release an OCR model and its data.", "https://lab.example/ocr")])])
+    selection = _select(store, settings)
+    assert "ocr-model" in {c.event_id for c in selection.ranked}
+    assert "ocr-model" not in {c.event_id for c in selection.top}
+
+
+def _post(item_id: str, event_id: str | None, *, item_type: str, official_for: str | None = None,
+          engagement: int = 0) -> Any:
+    from flows.digest_content import SourceItem
+
+    return SourceItem(item_id=item_id, event_id=event_id, source_kind="x", tier="social", publisher="X",
+                      url=f"https://x.com/a/status/{item_id}", canonical_url=None, title="", text="a post",
+                      lang="en", published_at=datetime(2026, 4, 15, tzinfo=UTC), item_type=item_type,
+                      engagement=engagement, official_for=official_for)
+
+
+def _cand(event_id: str, verification: str = "verified-by-official") -> Candidate:
+    moment = datetime(2026, 4, 14, tzinfo=UTC)
+    return Candidate(event_id, event_id, "product", verification, 50.0, moment, moment, 1, 1, 1, False)
+
+
+def test_x_signals_prefer_analysts_opinions_and_reserve_one_flagged_rumour_slot() -> None:
+    from flows.digest import _pick_posts
+
+    events = {e: _cand(e) for e in ("top-a", "top-b")} | {"rumour": _cand("rumour", "unverified"),
+                                                          "rumour-2": _cand("rumour-2", "unverified")}
+    posts = [
+        _post("official-fact", "top-a", item_type="fact", official_for="OpenAI", engagement=90_000),
+        _post("analyst-view", "top-a", item_type="opinion", engagement=500),
+        _post("trend-call", "top-b", item_type="trend", engagement=100),
+        _post("leak", "rumour", item_type="fact", engagement=5_000_000),
+        _post("leak-2", "rumour-2", item_type="opinion", engagement=10),
+    ]
+    chosen = [p.item_id for p in _pick_posts(posts, events, {"top-a", "top-b"}, set(events))]
+    # one post per event, the analyst over the official account's fact post; one rumour, last
+    assert chosen == ["analyst-view", "trend-call", "leak"]
+
+
+def test_research_prefers_papers_with_coverage_and_a_new_version_in_the_window(week_db: tuple[Store, Settings]) -> None:
+    from flows.digest import _pick_research
+    from flows.digest_content import SourceItem
+
+    store, settings = week_db
+    selection = _select(store, settings)
+    window = selection.window
+
+    def paper(item_id: str, event_id: str, published: datetime, updated: datetime | None = None) -> SourceItem:
+        return SourceItem(item_id=item_id, event_id=event_id, source_kind="arxiv", tier="research", publisher="arXiv",
+                          url=f"https://arxiv.org/abs/{item_id}", canonical_url=None, title=item_id, text="We do X.",
+                          lang="en", published_at=published, updated_at=updated)
+
+    fresh = paper("2604.16388", "ev-fresh", window.start + (window.end - window.start) / 2)
+    revised = paper("2604.06168", "ev-revised", window.start.replace(day=7), window.start.replace(day=15))
+    covered_by = _post("post-about-revised", "ev-revised", item_type="opinion", engagement=800)
+    events = {"ev-fresh": _cand("ev-fresh"), "ev-revised": _cand("ev-revised")}
+    chosen = _pick_research([fresh, revised], selection, set(),
+                            {"ev-fresh": [fresh], "ev-revised": [revised, covered_by]}, events)
+    assert [item.item_id for item, _ in chosen][:2] == ["2604.06168", "2604.16388"]
+
+    book = Playbook.load("en")
+    from flows.digest_content import research_highlight
+
+    highlight = research_highlight(revised, events["ev-revised"], [revised, covered_by], book, window)
+    assert "updated 2026-04-15" in highlight.what

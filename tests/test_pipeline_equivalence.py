@@ -16,7 +16,8 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from infra.kafka import KafkaRecord
+from infra.config import ProcessorSettings, Settings
+from infra.kafka import KafkaRecord, end_offsets, make_consumer, make_producer, partitions_of
 from schemas.common import SourceRef
 from schemas.envelope import dump_envelope
 from schemas.item import Item
@@ -24,7 +25,8 @@ from schemas.raw import Fetch, RawPage, RawPost, ReferencedPost, SocialMeta
 from tests.factories import WEEK_START, feed_source, raw_post, x_source
 from transforms.cluster import EventIndex, member_from_item
 from transforms.dedupe import DedupeIndex, dedupe_signature
-from transforms.pipeline import BatchState, ProcessRecords, ProcessRecordsByStage, decide_batch
+from transforms.pipeline import BatchState, ProcessRecords, ProcessRecordsByStage, decide_batch, run_batch
+from transforms.read import OffsetRange
 
 OPTIONS = PipelineOptions(flags=[], runner="FnApiRunner")
 AS_OF = datetime(2026, 4, 20, tzinfo=UTC)
@@ -66,7 +68,8 @@ def _variants() -> list[Any]:
                                 "native_id": "near-4",
                                 "summary_html": base.summary_html.replace("a note", "one note")}),
         RawPost(key="https://openai.com/news/funding", source=official, fetch=fetch, native_id="openai-1",
-                url="https://openai.com/news/funding", title="OpenAI raises $122 billion", summary_html=f"<p>{text}</p>",
+                url="https://openai.com/news/funding", title="OpenAI raises $122 billion",
+                summary_html=f"<p>{text}</p>",
                 published=when.isoformat(), published_at=when),
         RawPost(key="https://cn.example.com/openai", source=feed_source("cn-wire", publisher="CN Wire"), fetch=fetch,
                 native_id="cn-1", url="https://cn.example.com/openai", title="OpenAI 融资 1220 亿美元",
@@ -114,7 +117,11 @@ def _run(transform: type[beam.PTransform], records: list[KafkaRecord], state: Ba
 
 
 def _row(model: Any) -> str:
-    row = json.loads(model.model_dump_json(by_alias=True))
+    return _comparable(model.model_dump_json(by_alias=True), model)
+
+
+def _comparable(line: str, model: Any = None) -> str:
+    row = json.loads(line)
     if isinstance(model, Item):
         row["_dedupe_signature"] = model.dedupe_signature.hex()  # excluded from JSON, stored beside it
         row["_fields_set"] = sorted(model.model_fields_set)
@@ -166,3 +173,36 @@ def _prepared(envelopes: list[Any]) -> list[Item]:
     rules = (load_classification_rules(), load_entity_rules())
     results = [prepare_record(record, *rules) for record in _records(envelopes, 0)]
     return [r for r in results if isinstance(r, Item)]
+
+
+def test_run_batch_writes_the_same_files_as_the_per_stage_pipeline(settings: Settings, tmp_path: Path) -> None:
+    """Through Kafka and the NDJSON files the sink loads: the fast path vs. per-stage + WriteToText."""
+    envelopes = [raw_post(i, social=i % 3 == 0) for i in range(120)] + _variants() + _pages(3)
+    producer = make_producer(settings.kafka.bootstrap, settings.kafka)
+    values = [(e.key.encode(), dump_envelope(e)) for e in envelopes] + [(b"bad", b"{oops")]
+    for key, value in values:
+        producer.send(settings.kafka.raw_topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+    consumer = make_consumer(settings.kafka.bootstrap, settings.kafka)
+    try:
+        ends = end_offsets(consumer, partitions_of(consumer, settings.kafka.raw_topic))
+    finally:
+        consumer.close()
+    ranges = [OffsetRange(tp.topic, tp.partition, 0, end) for tp, end in ends.items() if end > 0]
+    assert sum(r.stop for r in ranges) == len(values)
+    settings = settings.model_copy(update={"processor": ProcessorSettings(near_duplicate_threshold=THRESHOLD)})
+    state = BatchState(dedupe_index=DedupeIndex(threshold=THRESHOLD), event_index=EventIndex(), as_of=AS_OF)
+
+    def files(out: Path, by_stage: bool) -> dict[str, list[str]]:
+        run_batch(ranges, bootstrap=settings.kafka.bootstrap, settings=settings, state=state, out_dir=out,
+                  by_stage=by_stage)
+        assert (out / "_SUCCESS").exists()
+        return {kind: sorted(_comparable(line) for path in sorted(out.glob(f"{kind}-*.ndjson"))
+                             for line in path.read_text().splitlines() if line.strip())
+                for kind in ("items", "events", "dead_letters")}
+
+    old = files(tmp_path / "old", by_stage=True)
+    new = files(tmp_path / "new", by_stage=False)
+    assert len(old["items"]) == len(envelopes) - 1 and old["events"] and len(old["dead_letters"]) == 2
+    assert new == old

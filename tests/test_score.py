@@ -27,7 +27,14 @@ from tests.test_cluster import (
     make_item,
 )
 from transforms.cluster import EventMember, assign_events, load_event_index, member_from_item, new_event_id
-from transforms.score import ScoreEvents, ScoringRules, load_scoring_rules, score_event, verification_of
+from transforms.score import (
+    ScoreEvents,
+    ScoringRules,
+    event_members,
+    load_scoring_rules,
+    score_event,
+    verification_of,
+)
 
 AS_OF = T0 + timedelta(days=2)
 RULES = load_scoring_rules()
@@ -254,3 +261,61 @@ def test_as_of_must_be_aware() -> None:
     with pytest.raises(ValueError):
         score_event("ev", members(AIWIRE_A), as_of=datetime(2026, 4, 20), rules=RULES)
     assert datetime(2026, 4, 20, tzinfo=UTC)
+
+
+# ------------------------------------------------------------------ rules added for digest quality
+
+
+def _official_account_post(item_id: str, organisation: str, **kw: object) -> Item:
+    return make_item(item_id, "x", kind="post", **kw).model_copy(  # type: ignore[arg-type]
+        update={"official_for": organisation, "native_id": f"x:{item_id}"})
+
+
+def test_a_translation_by_another_publisher_corroborates_a_same_language_copy_does_not() -> None:
+    official = OFFICIAL_ROUND
+    translation = ZH_REWRITE.model_copy(update={"duplicate_of": "openai-round", "duplicate_kind": None})
+    syndicated = make_item("aiwire-copy", "aiwire", hours=1, orgs=("OpenAI",), duplicate_of="openai-round")
+    event = score_event("ev", members(official, translation, syndicated), as_of=AS_OF, rules=RULES)
+    corroboration = next(c for c in event.components if c.name == "corroboration")
+    assert event.publishers == 2  # OpenAI + 新智观察; the AI Wire copy is a re-syndication
+    assert corroboration.reason.startswith("2 independent publishers")
+
+
+def test_an_official_account_amplifying_a_community_post_corroborates_but_does_not_verify() -> None:
+    community = make_item("2044619472106450947", "x", kind="post", orgs=("Apple",), products=("Gemma 4",),
+                          engagement=3_290).model_copy(update={"native_id": "x:2044619472106450947"})
+    amplification = _official_account_post("2044691060487122944", "Google", hours=5, orgs=("Google", "Apple"),
+                                           products=("Gemma 4",), engagement=3_760).model_copy(
+        update={"quote_of": "x:2044619472106450947"})
+    assert verification_of(members(community, amplification), RULES) == "corroborated"
+    event = score_event("ev", members(community, amplification), as_of=AS_OF, rules=RULES)
+    official = next(c for c in event.components if c.name == "official")
+    assert official.points == RULES.max_points("official") * 0.5
+    assert "amplified by Google" in official.reason
+
+
+def test_an_official_accounts_own_post_verifies_and_its_engagement_counts() -> None:
+    own = _official_account_post("2039889538708434947", "OpenAI", orgs=("OpenAI",), engagement=18_150)
+    assert verification_of(members(own), RULES) == "verified-by-official"
+    event = score_event("ev", members(own), as_of=AS_OF, rules=RULES)
+    engagement = next(c for c in event.components if c.name == "engagement")
+    assert engagement.points > 0 and "18,150 engagements on 1 social post" in engagement.reason
+
+
+def test_the_richest_version_of_an_item_is_scored() -> None:
+    dated = OFFICIAL_ROUND
+    undated = OFFICIAL_ROUND.model_copy(update={"published_at": None, "entities": OFFICIAL_ROUND.entities.model_copy(
+        update={"amounts": ()})})
+    for batch in ([dated, undated], [undated, dated]):
+        (member,) = event_members("ev", batch, None)
+        assert member.published_at == T0 and member.money
+
+
+def test_an_official_accounts_post_votes_on_the_category_as_a_social_post() -> None:
+    blog = make_item("ms-blog", "openai", orgs=("OpenAI",), category="infrastructure")
+    posts = [
+        _official_account_post(f"post-{n}", "OpenAI", hours=n, orgs=("OpenAI",), category="security-access")
+        for n in (1, 2)
+    ]
+    event = score_event("ev", members(blog, *posts), as_of=AS_OF, rules=RULES)
+    assert event.category == "infrastructure"  # 5 (official blog) beats 2 x 1 (posts), not 2 x 5

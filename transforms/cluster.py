@@ -58,6 +58,7 @@ __all__ = [
     "new_event_id",
     "organisation_slug",
     "product_key",
+    "richness",
 ]
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,18 @@ class ClusterRules:
     link_kinds: frozenset[str] = frozenset({"post"})
     organisation_aliases: dict[str, str] = field(default_factory=dict)
     window: timedelta = timedelta(days=7)
+    # links: (pattern, replacement) rewrites that map versioned addresses of one document to one key
+    url_rewrites: tuple[tuple[re.Pattern[str], str], ...] = ()
+    # anchor join: secondary coverage joins an official announcement's event within a longer window
+    anchor_gap: timedelta = timedelta(days=14)
+    anchor_min_shared: int = 2
+    anchor_candidate_tiers: frozenset[str] = frozenset({"media", "social", "community"})
+    anchor_tiers: frozenset[str] = frozenset({"official"})
+    # cross-language duplicate: a rewrite in another language of an official announcement
+    xlang_max_gap: timedelta = timedelta(hours=48)
+    xlang_candidate_tiers: frozenset[str] = frozenset({"media"})
+    xlang_original_tiers: frozenset[str] = frozenset({"official"})
+    xlang_original_kinds: tuple[str, ...] = ("post", "page")
 
     def __post_init__(self) -> None:
         if self.max_gap <= timedelta(0):
@@ -89,6 +102,10 @@ class ClusterRules:
             raise ValueError("entity_join.amount_tolerance must be in [0, 0.5)")
         if self.window <= timedelta(0):
             raise ValueError("event window must be > 0 days")
+        if self.anchor_gap < timedelta(0) or self.xlang_max_gap < timedelta(0):
+            raise ValueError("anchor_join.max_gap_days and cross_language_duplicate.max_gap_hours must be >= 0")
+        if self.anchor_min_shared < 1:
+            raise ValueError("anchor_join.min_shared_features must be >= 1")
 
 
 def load_cluster_rules(path: str | Path | None = None, *, window_days: int = 7) -> ClusterRules:
@@ -101,6 +118,9 @@ def load_cluster_rules(path: str | Path | None = None, *, window_days: int = 7) 
     join = raw.get("entity_join", {})
     links = raw.get("links", {})
     aliases = {_slug_chars(k): _slug_chars(v) for k, v in raw.get("organisation_aliases", {}).items()}
+    anchor = raw.get("anchor_join", {})
+    xlang = raw.get("cross_language_duplicate", {})
+    rewrites = tuple((re.compile(r["pattern"]), str(r["replace"])) for r in links.get("equivalent_urls", ()))
     return ClusterRules(
         max_gap=timedelta(days=float(join.get("max_gap_days", 3.0))),
         amount_tolerance=float(join.get("amount_tolerance", 0.01)),
@@ -110,6 +130,15 @@ def load_cluster_rules(path: str | Path | None = None, *, window_days: int = 7) 
         link_kinds=frozenset(links.get("link_kinds", ["post"])),
         organisation_aliases=aliases,
         window=timedelta(days=window_days),
+        url_rewrites=rewrites,
+        anchor_gap=timedelta(days=float(anchor.get("max_gap_days", 14.0))),
+        anchor_min_shared=int(anchor.get("min_shared_features", 2)),
+        anchor_candidate_tiers=frozenset(anchor.get("candidate_tiers", ["media", "social", "community"])),
+        anchor_tiers=frozenset(anchor.get("anchor_tiers", ["official"])),
+        xlang_max_gap=timedelta(hours=float(xlang.get("max_gap_hours", 48.0))),
+        xlang_candidate_tiers=frozenset(xlang.get("candidate_tiers", ["media"])),
+        xlang_original_tiers=frozenset(xlang.get("original_tiers", ["official"])),
+        xlang_original_kinds=tuple(xlang.get("original_kinds", ["post", "page"])),
     )
 
 
@@ -149,6 +178,22 @@ def product_key(name: str) -> str:
 def new_event_id(founding_item_id: str) -> str:
     """The id of an event founded by this item: stable across batches and re-runs."""
     return "ev-" + hashlib.sha256(founding_item_id.encode()).hexdigest()[:16]
+
+
+def link_key(url: str, rules: ClusterRules) -> str:
+    """The key a URL is compared by in link joins: versioned addresses of one document become one."""
+    for pattern, replacement in rules.url_rewrites:
+        if pattern.match(url):
+            return pattern.sub(replacement, url, count=1)
+    return url
+
+
+_DIGIT = re.compile(r"\d")
+
+
+def is_versioned_product(key: str) -> bool:
+    """A product key holding a digit names one release ("gemma4", "gpt5.4cyber"), not a product line."""
+    return _DIGIT.search(key) is not None
 
 
 def _linkable(url: str, ignore_root: bool) -> bool:
@@ -195,6 +240,10 @@ class EventMember:
     native_id: str | None = None  # "x:<post id>"
     references: tuple[str, ...] = ()  # native ids this post retweets or quotes
     category_confidence: float = 0.0
+    lang: str = "und"
+    source_tier: str = ""  # the source's own tier ("social" for every X post, official accounts included)
+    # every positive amount (money, counts, ratios, percentages) as (unit, value), for rewrite checks
+    figures: tuple[tuple[str, float], ...] = ()
 
 
 def _title_of(title: str, text: str) -> str:
@@ -204,6 +253,14 @@ def _title_of(title: str, text: str) -> str:
     # X posts have no title: the first line of the text stands in for one (never split a whole page).
     head = text[:400].strip()
     return head.splitlines()[0][:140] if head else ""
+
+
+def _figures_of(amounts: Iterable[tuple[str, float]]) -> tuple[tuple[str, float], ...]:
+    return tuple(sorted({
+        (unit, float(value))
+        for unit, value in amounts
+        if isinstance(value, int | float) and math.isfinite(value) and value > 0
+    }))
 
 
 def _money_of(amounts: Iterable[tuple[str, float]], rules: ClusterRules) -> tuple[tuple[str, float], ...]:
@@ -250,6 +307,8 @@ def _member(
     native_id: str | None = None,
     references: Iterable[str | None] = (),
     category_confidence: float = 0.0,
+    lang: str | None = None,
+    source_tier: str | None = None,
 ) -> EventMember:
     aliases = rules.organisation_aliases
     product_names = tuple(dict.fromkeys(p for p in products if p.strip())) if products else ()
@@ -278,6 +337,9 @@ def _member(
         native_id=native_id,
         references=tuple(r for r in references if r),
         category_confidence=float(category_confidence or 0.0),
+        lang=(lang or "und").split("-")[0].casefold() or "und",
+        source_tier=source_tier or tier,
+        figures=_figures_of(amounts) if amounts else (),
     )
 
 
@@ -325,6 +387,8 @@ def member_from_item(item: Item, event_id: str, rules: ClusterRules | None = Non
         native_id=item.native_id,
         references=(item.retweet_of, item.quote_of),
         category_confidence=item.category_confidence,
+        lang=item.lang,
+        source_tier=item.source.tier,
     )
 
 
@@ -355,6 +419,8 @@ class EventIndex:
         self.by_native_id: dict[str, str] = {}  # native id -> member id
         self.by_reference: dict[str, set[str]] = {}  # native id retweeted/quoted -> member ids
         self.first_seen: dict[str, datetime] = {}
+        # features of official members -> member ids, for the anchor join
+        self.anchor_features: dict[tuple[Any, ...], set[str]] = {}
         for member in members:
             self.add(member)
 
@@ -373,6 +439,7 @@ class EventIndex:
         for name in ("by_url", "by_link", "by_product", "by_org_money", "by_org", "by_reference"):
             setattr(clone, name, {k: set(v) for k, v in getattr(self, name).items()})
         clone.first_seen = dict(self.first_seen)
+        clone.anchor_features = {k: set(v) for k, v in self.anchor_features.items()}
         return clone
 
     def add(self, member: EventMember) -> None:
@@ -385,11 +452,18 @@ class EventIndex:
         if seen is None or member.published_at < seen:
             self.first_seen[member.event_id] = member.published_at
         if member.canonical_url and _linkable(member.canonical_url, rules.ignore_root_urls):
-            self.by_url.setdefault(member.canonical_url, set()).add(member.item_id)
+            self.by_url.setdefault(link_key(member.canonical_url, rules), set()).add(member.item_id)
         if member.kind in rules.link_kinds:
             for url in member.linked_urls:
                 if _linkable(url, rules.ignore_root_urls):
-                    self.by_link.setdefault(url, set()).add(member.item_id)
+                    self.by_link.setdefault(link_key(url, rules), set()).add(member.item_id)
+        if member.tier in rules.anchor_tiers and member.source_organisation and member.duplicate_of is None:
+            # An official member: later coverage may attach to it by what it names (anchor join).
+            for product in member.products:
+                self.anchor_features.setdefault(("product", product), set()).add(member.item_id)
+            for unit, value in member.money:
+                self.anchor_features.setdefault(("money", unit, _bucket(value, rules.amount_tolerance)),
+                                                set()).add(member.item_id)
         if member.native_id:
             self.by_native_id.setdefault(member.native_id, member.item_id)
         for ref in member.references:
@@ -479,7 +553,7 @@ def load_event_index(
                json_extract_string(i.record, '$.native_id'), json_extract_string(i.record, '$.retweet_of'),
                json_extract_string(i.record, '$.quote_of'),
                TRY_CAST(json_extract_string(i.record, '$.category_confidence') AS DOUBLE),
-               json_extract_string(i.record, '$.official_for')
+               json_extract_string(i.record, '$.official_for'), i.lang
         FROM items i JOIN open_events USING (event_id)
         ORDER BY {_MEMBER_TIME_SQL}, i.item_id
         """,
@@ -488,7 +562,7 @@ def load_event_index(
     members = []
     for (item_id, event_id, published_ms, kind, tier, publisher, source_name, organisation, canonical_url,
          linked_json, duplicate_of, orgs_json, products_json, amounts_json, category, title, text,
-         engagement, native_id, retweet_of, quote_of, category_confidence, official_for) in rows:
+         engagement, native_id, retweet_of, quote_of, category_confidence, official_for, lang) in rows:
         amounts = json.loads(amounts_json) if amounts_json else []
         members.append(
             _member(
@@ -514,6 +588,8 @@ def load_event_index(
                 native_id=native_id,
                 references=(retweet_of, quote_of),
                 category_confidence=category_confidence or 0.0,
+                lang=lang,
+                source_tier=tier,
             )
         )
     index = EventIndex(members, rules=rules)
@@ -567,11 +643,33 @@ def _entity_strength(candidate: EventMember, member: EventMember, rules: Cluster
     return float(len(shared_orgs) + len(shared_products) + (1 if money_match else 0))
 
 
+def _anchor_strength(candidate: EventMember, anchor: EventMember, rules: ClusterRules) -> float:
+    """How much `candidate` (secondary coverage) shares with an official member it may follow, else 0.
+
+    Within `anchor_join.max_gap_days`: the organisation that member speaks for plus a versioned
+    product name, or at least `min_shared_features` product names and equal money figures.
+    """
+    if abs(candidate.published_at - anchor.published_at) > rules.anchor_gap:
+        return 0.0
+    if candidate.money and anchor.money and not _money_matches(candidate.money, anchor.money, rules.amount_tolerance):
+        return 0.0  # both name money and none agrees: another deal
+    shared_products = candidate.products & anchor.products
+    money_match = _money_matches(candidate.money, anchor.money, rules.amount_tolerance)
+    features = len(shared_products) + (1 if money_match else 0)
+    speaks_for = anchor.source_organisation in candidate.organisations
+    if speaks_for and any(is_versioned_product(p) for p in shared_products):
+        return float(features + 1)
+    if features >= rules.anchor_min_shared:
+        return float(features)
+    return 0.0
+
+
 _STRENGTH_RERUN = 1000
 _STRENGTH_DUPLICATE = 500
 _STRENGTH_LINK = 300
 _STRENGTH_SHARED_LINK = 200
 _STRENGTH_ENTITY = 100
+_STRENGTH_ANCHOR = 50
 
 
 def _choose_event(candidate: EventMember, index: EventIndex) -> str | None:
@@ -603,12 +701,14 @@ def _choose_event(candidate: EventMember, index: EventIndex) -> str | None:
         for url in candidate.linked_urls:
             if not _linkable(url, rules.ignore_root_urls):
                 continue
+            url = link_key(url, rules)
             for item_id in index.by_url.get(url, ()):
                 offer(members[item_id].event_id, _STRENGTH_LINK)
             for item_id in index.by_link.get(url, ()):
                 offer(members[item_id].event_id, _STRENGTH_SHARED_LINK)
     url = candidate.canonical_url
     if url and _linkable(url, rules.ignore_root_urls):
+        url = link_key(url, rules)
         for item_id in index.by_link.get(url, ()):
             offer(members[item_id].event_id, _STRENGTH_LINK)
         for item_id in index.by_url.get(url, ()):
@@ -632,10 +732,75 @@ def _choose_event(candidate: EventMember, index: EventIndex) -> str | None:
         if shared:
             offer(member.event_id, _STRENGTH_ENTITY + shared)
 
+    if not scores and candidate.tier in rules.anchor_candidate_tiers:
+        # Weakest evidence, tried only when nothing else placed the item: it follows an official
+        # announcement of the last two weeks by the specific names it shares with it.
+        anchor_ids: set[str] = set()
+        features = index.anchor_features
+        for product in candidate.products:
+            anchor_ids.update(features.get(("product", product), ()))
+        for unit, value in candidate.money:
+            bucket = _bucket(value, rules.amount_tolerance)
+            for near in (bucket - 1, bucket, bucket + 1):
+                anchor_ids.update(features.get(("money", unit, near), ()))
+        for item_id in anchor_ids:
+            anchor = members[item_id]
+            shared = _anchor_strength(candidate, anchor, rules)
+            if shared:
+                offer(anchor.event_id, _STRENGTH_ANCHOR + shared)
+
     if not scores:
         return None
     # Strongest evidence first; ties go to the older event, then the smaller id (deterministic).
     return min(scores, key=lambda e: (-scores[e], index.first_seen[e], e))
+
+
+def _figure_in(figure: tuple[str, float], figures: Iterable[tuple[str, float]], tolerance: float) -> bool:
+    unit, value = figure
+    return any(u == unit and abs(v - value) <= tolerance * max(v, value) for u, v in figures)
+
+
+def cross_language_original(candidate: EventMember, event_id: str, index: EventIndex) -> str | None:
+    """The official item `candidate` rewrites in another language, if it is such a rewrite, else None.
+
+    See [cross_language_duplicate] in clustering.toml: same event, another language, shortly after,
+    a shared organisation and product, and no figure the organisation's own items do not hold.
+    """
+    rules = index.rules
+    if (
+        candidate.duplicate_of is not None
+        or candidate.tier not in rules.xlang_candidate_tiers
+        or candidate.lang == "und"
+        or not candidate.organisations
+    ):
+        return None
+    members = index.event_members(event_id)
+    kind_rank = {kind: i for i, kind in enumerate(rules.xlang_original_kinds)}
+    found: list[tuple[datetime, int, str]] = []
+    for original in members:
+        if (
+            original.duplicate_of is not None
+            or original.tier not in rules.xlang_original_tiers
+            or original.lang in ("und", candidate.lang)
+            or not original.source_organisation
+            or original.source_organisation not in candidate.organisations
+        ):
+            continue
+        gap = candidate.published_at - original.published_at
+        if gap < timedelta(0) or gap > rules.xlang_max_gap:
+            continue
+        if (candidate.products or original.products) and not (candidate.products & original.products):
+            continue
+        # Figures: everything the organisation itself published about this event.
+        own = [
+            f for m in members
+            if m.source_organisation == original.source_organisation and m.tier in rules.xlang_original_tiers
+            for f in m.figures
+        ]
+        if not all(_figure_in(f, own, rules.amount_tolerance) for f in candidate.figures):
+            continue
+        found.append((original.published_at, kind_rank.get(original.kind, len(kind_rank)), original.item_id))
+    return min(found)[2] if found else None
 
 
 @dataclass(frozen=True)
@@ -647,6 +812,23 @@ class _Placed:
 def _sort_key(item: Item) -> tuple[datetime, str]:
     when = _item_time(item)
     return (when or datetime.max.replace(tzinfo=UTC), item.item_id)
+
+
+def richness(item: Item) -> tuple[bool, int, int]:
+    """How complete one version of an item is: dated by itself, entities found, text length.
+
+    A batch may hold one item twice (a feed entry's summary and the page its link led to, under one
+    key); the index and the scores must see the richest version whatever order they came in.
+    """
+    entities = item.entities
+    found = len(entities.organisations) + len(entities.products) + len(entities.amounts)
+    return (item.published_at is not None, found, len(item.text))
+
+
+def _assignment_key(item: Item) -> tuple[datetime, str, tuple[bool, int, int]]:
+    dated, found, length = richness(item)
+    when, item_id = _sort_key(item)
+    return (when, item_id, (not dated, -found, -length))
 
 
 def _dead_letter(item: Item, reason: str, error: BaseException | None, as_of: datetime | None) -> DeadLetter:
@@ -673,7 +855,8 @@ def assign_events(
     """
     working = index.copy() if index is not None else EventIndex()
     rules = working.rules
-    ordered = sorted(items, key=_sort_key)
+    # Versions of one item: the richest goes first, so it is the one the index keeps.
+    ordered = sorted(items, key=_assignment_key)
     out: list[Item] = []
     dead: list[DeadLetter] = []
     # Duplicates go second so that their original has been placed whatever their dates.
@@ -691,8 +874,21 @@ def assign_events(
         event_id = _choose_event(features, working) or new_event_id(item.item_id)
         # `features` is ours alone (just built), so setting its event id in place is safe.
         object.__setattr__(features, "event_id", event_id)
+        changes: dict[str, Any] = {} if item.event_id == event_id else {"event_id": event_id}
+        placed = working.members.get(item.item_id)
+        if placed is not None:
+            # Another version of an item already placed in this batch: it carries the same marks.
+            if placed.duplicate_of is not None and item.duplicate_of is None:
+                changes["duplicate_of"] = placed.duplicate_of
+            out.append(copy_with(item, changes) if changes else item)
+            continue
+        original = cross_language_original(features, event_id, working)
+        if original is not None:
+            # A rewrite in another language: still a mention of the event, recorded as a duplicate.
+            object.__setattr__(features, "duplicate_of", original)
+            changes["duplicate_of"] = original
         working.add(features)
-        out.append(item if item.event_id == event_id else copy_with(item, {"event_id": event_id}))
+        out.append(copy_with(item, changes) if changes else item)
     out.sort(key=_sort_key)
     return out, dead
 

@@ -1,21 +1,25 @@
 """The processing pipeline of one micro-batch.
 
-    offset ranges ─► read ─► parse ─► normalize ─► classify ─► extract      (per record, fused)
-                 ─► gather the batch once ─► dedupe ─► cluster ─► score       (one DoFn over the batch)
-                     every stage's dead letters ─► one NDJSON output
+    offset ranges ─► read ─► parse ─► normalize ─► classify ─► extract     (per record, fused; dead letters ride along)
+                 ─► gather the batch once (one pickle per bundle)
+                 ─► dedupe ─► cluster ─► score ─► items / events / dead_letters NDJSON   (one DoFn over the batch)
 
-Dedupe, cluster and score each need the whole batch in a fixed order, so the per-stage
-composition (`ProcessBatchByStage`: one PTransform per stage, as the stage files define them)
-gathers the batch three times and hands state around as side inputs. `ProcessBatch` runs the
-same stage functions but gathers once: classify and extract read nothing dedupe writes (and
-dedupe reads nothing they write), so they run per record before the gather, and the batch
-then goes through `dedupe_items` -> `assign_events` -> `score_event` in one DoFn. Outputs are
-identical (tests/test_pipeline_equivalence.py); Beam's per-element encoding is paid once
-instead of ~13 times per item.
+Dedupe, cluster and score each need the whole batch in a fixed order. The per-stage
+composition (`ProcessBatchByStage`: one PTransform per stage, as the stage files define them,
+plus WriteToText per output) gathers the batch three times and hands state around as side
+inputs: ~13 encode/decode round trips per item and ~100 transforms to build and run.
+`ProcessBatchToFiles` (what `run_batch` runs) calls the same stage functions but gathers once:
+classify and extract read nothing dedupe writes (and dedupe reads nothing they write), so they
+run per record before the gather, and the gathered batch goes through `dedupe_items` ->
+`assign_events` -> `event_members` + `score_event` in one DoFn that also writes the NDJSON
+files. Outputs are identical (tests/test_pipeline_equivalence.py). `ProcessBatch` /
+`ProcessRecords` are the same one-gather pipeline with model PCollections as outputs, for
+composition and tests.
 
-Runner-agnostic: nothing here assumes an in-process runner. Outputs leave as NDJSON
-files in the batch directory (a local path here, an object-store prefix on Dataflow),
-which `infra.sink` loads into DuckDB together with the consumed offsets.
+Runner-agnostic: nothing here assumes an in-process runner. Cross-batch state enters as a
+singleton side input; outputs leave as NDJSON files written through Beam's FileSystems in the
+batch directory (a local path here, an object-store prefix on Dataflow), which `infra.sink`
+loads into DuckDB together with the consumed offsets.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam import coders
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from infra.config import Settings
@@ -40,7 +45,7 @@ from schemas.envelope import dump_envelope
 from schemas.event import Event
 from schemas.item import Item
 from transforms import score as score_stage
-from transforms.classify import Classify, ClassificationRules, classify_item, load_classification_rules
+from transforms.classify import ClassificationRules, Classify, classify_item, load_classification_rules
 from transforms.cluster import ClusterIntoEvents, EventIndex, assign_events
 from transforms.dedupe import Dedupe, DedupeIndex, dedupe_items
 from transforms.extract import EntityRules, Extract, extract_item, load_entity_rules
@@ -48,8 +53,8 @@ from transforms.normalize import Normalize, normalize_record
 from transforms.read import OffsetRange, ParseEnvelopes, ReadOffsetRanges, parse_record
 from transforms.score import ScoreEvents, ScoringRules, event_members, load_scoring_rules, score_event
 
-__all__ = ["BatchState", "ProcessBatch", "ProcessBatchByStage", "ProcessRecords", "ProcessRecordsByStage",
-           "decide_batch", "prepare_record", "run_batch"]  # fmt: skip
+__all__ = ["BatchState", "GatherBatch", "ProcessBatch", "ProcessBatchByStage", "ProcessBatchToFiles",
+           "ProcessRecords", "ProcessRecordsByStage", "decide_batch", "prepare_record", "run_batch"]  # fmt: skip
 
 DEAD_LETTER = "dead_letter"
 EVENTS = "events"
@@ -136,24 +141,25 @@ def decide_batch(
 
 
 class _PrepareFn(beam.DoFn):
-    def __init__(self, categories_path: str | None = None, entities_path: str | None = None) -> None:
-        self._paths = (categories_path, entities_path)
+    """parse -> normalize -> classify -> extract; an Item or a DeadLetter per record, in one output.
+
+    Dead letters travel with the items into the gather (there are few), so the batch needs
+    one gather and one writer, not one per output kind.
+    """
+
+    def __init__(self) -> None:
         self._rules: tuple[ClassificationRules, EntityRules] | None = None
 
     def setup(self) -> None:
-        self._rules = (load_classification_rules(*self._paths), load_entity_rules(self._paths[1]))
+        self._rules = (load_classification_rules(), load_entity_rules())
 
-    def process(self, record: Any) -> Iterator[Any]:
+    def process(self, record: Any) -> Iterator[Item | DeadLetter]:
         assert self._rules is not None
-        result = prepare_record(record, *self._rules)
-        if isinstance(result, DeadLetter):
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER, result)
-        else:
-            yield result
+        yield prepare_record(record, *self._rules)
 
 
 class _BatchCoder(coders.Coder):
-    """A whole list of items in one pickle: the gather pays one encode per bundle, not one per item."""
+    """A whole list of models in one pickle: the gather pays one encode per bundle, not one per item."""
 
     def encode(self, value: Any) -> bytes:
         return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
@@ -166,45 +172,66 @@ class _BatchCoder(coders.Coder):
 
 
 class _GatherBatch(beam.CombineFn):
-    """All items of the batch in one list (lifted: each bundle pre-gathers its own share)."""
+    """Everything of the batch in one list (lifted: each bundle pre-gathers its own share)."""
 
-    def create_accumulator(self) -> list[Item]:
+    def create_accumulator(self) -> list[Any]:
         return []
 
-    def add_input(self, accumulator: list[Item], item: Item) -> list[Item]:
-        accumulator.append(item)
+    def add_input(self, accumulator: list[Any], element: Any) -> list[Any]:
+        accumulator.append(element)
         return accumulator
 
-    def add_inputs(self, accumulator: list[Item], items: Iterable[Item]) -> list[Item]:
-        accumulator.extend(items)
+    def add_inputs(self, accumulator: list[Any], elements: Iterable[Any]) -> list[Any]:
+        accumulator.extend(elements)
         return accumulator
 
-    def merge_accumulators(self, accumulators: Iterable[list[Item]]) -> list[Item]:
-        merged: list[Item] = []
+    def merge_accumulators(self, accumulators: Iterable[list[Any]]) -> list[Any]:
+        merged: list[Any] = []
         for accumulator in accumulators:
             merged.extend(accumulator)
         return merged
 
-    def extract_output(self, accumulator: list[Item]) -> list[Item]:
+    def extract_output(self, accumulator: list[Any]) -> list[Any]:
         return accumulator
 
     def get_accumulator_coder(self) -> coders.Coder:
         return _BatchCoder()
 
 
+class GatherBatch(beam.PTransform):
+    """KafkaRecord -> one element: the list of the batch's prepared Items and DeadLetters (none if empty)."""
+
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
+        return (
+            records
+            | "Prepare" >> beam.ParDo(_PrepareFn())
+            | "Gather" >> beam.CombineGlobally(_GatherBatch()).without_defaults()
+        )
+
+
+def _decide_gathered(
+    gathered: Iterable[Item | DeadLetter], state: BatchState, threshold: float, rules: ScoringRules | None
+) -> tuple[list[Item], list[Event], list[DeadLetter]]:
+    items: list[Item] = []
+    early: list[DeadLetter] = []
+    for element in gathered:
+        (early if isinstance(element, DeadLetter) else items).append(element)
+    decided, events, dead = decide_batch(items, state.dedupe_index, state.event_index, threshold=threshold,
+                                         as_of=state.as_of, rules=rules)
+    return decided, events, early + dead
+
+
 class _DecideBatchFn(beam.DoFn):
-    def __init__(self, threshold: float, as_of: datetime) -> None:
+    def __init__(self, threshold: float) -> None:
         self._threshold = threshold
-        self._as_of = as_of
         self._rules: ScoringRules | None = None
 
     def setup(self) -> None:
         self._rules = load_scoring_rules()
 
-    def process(self, items: list[Item], dedupe_index: DedupeIndex, event_index: EventIndex) -> Iterator[Any]:
-        decided, events, dead = decide_batch(items, dedupe_index, event_index, threshold=self._threshold,
-                                             as_of=self._as_of, rules=self._rules)
-        yield from decided
+    def process(self, gathered: list[Any], state: BatchState) -> Iterator[Any]:
+        items, events, dead = _decide_gathered(gathered, state, self._threshold, self._rules)
+        yield from items
         for event in events:
             yield beam.pvalue.TaggedOutput(EVENTS, event)
         for letter in dead:
@@ -222,21 +249,41 @@ class ProcessRecords(beam.PTransform):
         load_entity_rules()
 
     def expand(self, records: beam.PCollection) -> dict[str, beam.PCollection]:
-        p = records.pipeline
-        dedupe_index = p | "DedupeIndex" >> beam.Create([self._state.dedupe_index])
-        event_index = p | "EventIndex" >> beam.Create([self._state.event_index])
-        prepared = records | "Prepare" >> beam.ParDo(_PrepareFn()).with_outputs(DEAD_LETTER, main="good")
+        state = records.pipeline | "BatchState" >> beam.Create([self._state])
         decided = (
-            prepared.good
-            | "GatherBatch" >> beam.CombineGlobally(_GatherBatch()).without_defaults()
-            | "DecideBatch" >> beam.ParDo(
-                _DecideBatchFn(self._threshold, self._state.as_of),
-                beam.pvalue.AsSingleton(dedupe_index),
-                beam.pvalue.AsSingleton(event_index),
-            ).with_outputs(EVENTS, DEAD_LETTER, main="items")
+            records
+            | "GatherBatch" >> GatherBatch()
+            | "DecideBatch" >> beam.ParDo(_DecideBatchFn(self._threshold), beam.pvalue.AsSingleton(state))
+            .with_outputs(EVENTS, DEAD_LETTER, main="items")
         )
-        dead_letters = (prepared[DEAD_LETTER], decided[DEAD_LETTER]) | "AllDeadLetters" >> beam.Flatten()
-        return {"items": decided["items"], "events": decided[EVENTS], "dead_letters": dead_letters}
+        return {"items": decided["items"], "events": decided[EVENTS], "dead_letters": decided[DEAD_LETTER]}
+
+
+class _DecideAndWriteFn(beam.DoFn):
+    """The gathered batch -> dedupe, cluster, score -> one NDJSON file per output kind under `out_dir`.
+
+    Writes through Beam's FileSystems (a local path here, an object-store prefix elsewhere).
+    Names are fixed, so a retried bundle overwrites its own files; `run_batch` marks the
+    batch complete only after the pipeline finished.
+    """
+
+    def __init__(self, threshold: float, out_dir: str) -> None:
+        self._threshold = threshold
+        self._out_dir = out_dir
+        self._rules: ScoringRules | None = None
+
+    def setup(self) -> None:
+        self._rules = load_scoring_rules()
+
+    def process(self, gathered: list[Any], state: BatchState) -> Iterator[str]:
+        items, events, dead = _decide_gathered(gathered, state, self._threshold, self._rules)
+        for kind, models in (("items", items), ("events", events), ("dead_letters", dead)):
+            if not models:
+                continue
+            path = FileSystems.join(self._out_dir, f"{kind}-00000-of-00001.ndjson")
+            with FileSystems.create(path) as handle:
+                handle.write(b"".join(dump_envelope(model) + b"\n" for model in models))
+            yield path
 
 
 class ProcessBatch(beam.PTransform):
@@ -252,6 +299,27 @@ class ProcessBatch(beam.PTransform):
         records = ranges | "Read" >> ReadOffsetRanges(self._bootstrap, self._settings.kafka)
         threshold = self._settings.processor.near_duplicate_threshold
         return records | "Records" >> ProcessRecords(self._state, threshold)
+
+
+class ProcessBatchToFiles(ProcessBatch):
+    """OffsetRange -> NDJSON files `items-*`, `events-*`, `dead_letters-*` in `out_dir` (paths as output)."""
+
+    def __init__(self, bootstrap: str, settings: Settings, state: BatchState, out_dir: str) -> None:
+        super().__init__(bootstrap, settings, state)
+        self._out_dir = out_dir
+        load_classification_rules()
+        load_entity_rules()
+
+    def expand(self, ranges: beam.PCollection) -> beam.PCollection:
+        state = ranges.pipeline | "BatchState" >> beam.Create([self._state])
+        threshold = self._settings.processor.near_duplicate_threshold
+        return (
+            ranges
+            | "Read" >> ReadOffsetRanges(self._bootstrap, self._settings.kafka)
+            | "GatherBatch" >> GatherBatch()
+            | "DecideAndWrite" >> beam.ParDo(_DecideAndWriteFn(threshold, self._out_dir),
+                                             beam.pvalue.AsSingleton(state))
+        )
 
 
 # --------------------------------------------------------------------------- Beam: one PTransform per stage
@@ -314,19 +382,23 @@ def run_batch(
 ) -> None:
     """Run one bounded micro-batch; its outputs land as NDJSON files in `out_dir`.
 
-    `by_stage=True` runs the per-stage composition instead (same outputs, slower).
+    `by_stage=True` runs the per-stage composition and Beam's WriteToText instead (same
+    outputs, several times slower: kept as the reference the fast path is tested against).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     # flags=[]: otherwise Beam parses the CLI's own sys.argv as pipeline options.
     options = PipelineOptions(flags=[], runner=settings.processor.runner)
-    process = (ProcessBatchByStage if by_stage else ProcessBatch)(bootstrap, settings, state)
     with beam.Pipeline(options=options) as p:
-        outputs = p | "OffsetRanges" >> beam.Create(ranges) | "Process" >> process
-        for kind, pcoll in outputs.items():
-            (
-                pcoll
-                | f"{kind}ToJson" >> beam.Map(_to_json_line)
-                | f"Write{kind}" >> beam.io.WriteToText(str(out_dir / kind), file_name_suffix=".ndjson",
-                                                        shard_name_template="-SSSSS-of-NNNNN")
-            )
+        ranges_pcoll = p | "OffsetRanges" >> beam.Create(ranges)
+        if not by_stage:
+            _ = ranges_pcoll | "Process" >> ProcessBatchToFiles(bootstrap, settings, state, str(out_dir))
+        else:
+            outputs = ranges_pcoll | "Process" >> ProcessBatchByStage(bootstrap, settings, state)
+            for kind, pcoll in outputs.items():
+                (
+                    pcoll
+                    | f"{kind}ToJson" >> beam.Map(_to_json_line)
+                    | f"Write{kind}" >> beam.io.WriteToText(str(out_dir / kind), file_name_suffix=".ndjson",
+                                                            shard_name_template="-SSSSS-of-NNNNN")
+                )
     (out_dir / "_SUCCESS").write_text(json.dumps({"ranges": len(ranges)}))

@@ -39,6 +39,7 @@ from transforms.cluster import (
     EventMember,
     as_event_index_side_input,
     member_from_item,
+    richness,
 )
 
 __all__ = [
@@ -124,12 +125,32 @@ def _publisher_key(member: EventMember) -> str:
     return " ".join(member.publisher.casefold().split())
 
 
+def _is_translation(member: EventMember, by_id: Mapping[str, EventMember]) -> bool:
+    """A duplicate in another language by another publisher: a rewrite, not a repost."""
+    original = by_id.get(member.duplicate_of or "")
+    return (
+        original is not None
+        and member.lang != "und"
+        and original.lang not in ("und", member.lang)
+        and _publisher_key(original) != _publisher_key(member)
+    )
+
+
 def _independent_publishers(members: Sequence[EventMember], rules: ScoringRules) -> list[EventMember]:
-    """One member per distinct publisher among non-duplicate, non-social members (earliest kept)."""
+    """One member per distinct publisher among non-social members (earliest kept).
+
+    Duplicates do not count (a re-syndication is not a second source), except, with
+    `corroboration.count_translations`, a rewrite in another language by another publisher:
+    a Chinese outlet compiling an English announcement is a further publisher carrying it.
+    """
     excluded = set(rules.section("verification")["non_corroborating_tiers"])
+    translations = bool(rules.section("corroboration").get("count_translations", False))
+    by_id = {m.item_id: m for m in members}
     chosen: dict[str, EventMember] = {}
     for member in sorted(members, key=lambda m: (m.published_at, m.item_id)):
-        if member.duplicate_of is not None or member.tier in excluded:
+        if member.tier in excluded:
+            continue
+        if member.duplicate_of is not None and not (translations and _is_translation(member, by_id)):
             continue
         chosen.setdefault(_publisher_key(member), member)
     return list(chosen.values())
@@ -140,15 +161,50 @@ def _event_organisations(members: Sequence[EventMember]) -> list[str]:
     return sorted(counts, key=lambda o: (-counts[o], o))
 
 
+def _amplifies_others(member: EventMember, by_native_id: Mapping[str, EventMember]) -> bool:
+    """An official post that quotes or retweets a post of someone else (not its own organisation)."""
+    for ref in member.references:
+        quoted = by_native_id.get(ref)
+        if quoted is not None and quoted.source_organisation != member.source_organisation:
+            return True
+    return False
+
+
+def _official_members(
+    members: Sequence[EventMember], organisations: Iterable[str], rules: ScoringRules
+) -> tuple[list[EventMember], list[EventMember]]:
+    """(confirmations, amplifications) by official channels of the organisations concerned.
+
+    A confirmation is the organisation's own word (its blog, its account's own post). With
+    `verification.amplification_is_confirmation = false`, an official account quoting or
+    retweeting a third party's post (a community project, an analyst) is an amplification: the
+    organisation vouches for it publicly, which corroborates it, but it did not announce it.
+    """
+    section = rules.section("verification")
+    tiers = set(section["official_tiers"])
+    concerned = set(organisations)
+    amplification_confirms = bool(section.get("amplification_is_confirmation", True))
+    by_native_id = {m.native_id: m for m in members if m.native_id}
+    confirmations: list[EventMember] = []
+    amplifications: list[EventMember] = []
+    for m in members:
+        if not (m.tier in tiers and m.source_organisation and m.source_organisation in concerned):
+            continue
+        if not amplification_confirms and _amplifies_others(m, by_native_id):
+            amplifications.append(m)
+        else:
+            confirmations.append(m)
+
+    def order(m: EventMember) -> tuple[bool, datetime, str]:
+        return (m.duplicate_of is not None, m.published_at, m.item_id)
+
+    return sorted(confirmations, key=order), sorted(amplifications, key=order)
+
+
 def _official_confirmations(
     members: Sequence[EventMember], organisations: Iterable[str], rules: ScoringRules
 ) -> list[EventMember]:
-    tiers = set(rules.section("verification")["official_tiers"])
-    concerned = set(organisations)
-    return sorted(
-        (m for m in members if m.tier in tiers and m.source_organisation and m.source_organisation in concerned),
-        key=lambda m: (m.duplicate_of is not None, m.published_at, m.item_id),
-    )
+    return _official_members(members, organisations, rules)[0]
 
 
 def _primary_sources(members: Sequence[EventMember], rules: ScoringRules) -> list[EventMember]:
@@ -159,10 +215,11 @@ def _primary_sources(members: Sequence[EventMember], rules: ScoringRules) -> lis
 def verification_of(members: Sequence[EventMember], rules: ScoringRules | None = None) -> str:
     """verified-by-official | corroborated | unverified, by the rules in scoring.toml."""
     rules = rules or _default_rules()
-    if _official_confirmations(members, _event_organisations(members), rules) or _primary_sources(members, rules):
+    confirmations, amplifications = _official_members(members, _event_organisations(members), rules)
+    if confirmations or _primary_sources(members, rules):
         return "verified-by-official"
     needed = int(rules.section("verification")["corroborated_min_publishers"])
-    if len(_independent_publishers(members, rules)) >= needed:
+    if amplifications or len(_independent_publishers(members, rules)) >= needed:
         return "corroborated"
     return "unverified"
 
@@ -198,7 +255,7 @@ def _authority(members: Sequence[EventMember], rules: ScoringRules) -> ScoreComp
 
 
 def _official(members: Sequence[EventMember], organisations: Sequence[str], rules: ScoringRules) -> ScoreComponent:
-    confirmations = _official_confirmations(members, organisations, rules)
+    confirmations, amplifications = _official_members(members, organisations, rules)
     if confirmations:
         first = confirmations[0]
         return _component(
@@ -214,6 +271,15 @@ def _official(members: Sequence[EventMember], organisations: Sequence[str], rule
             "official",
             rules.max_points("official") / 2,
             f"primary source present ({primary[0].publisher})",
+            rules,
+        )
+    if amplifications:
+        first = amplifications[0]
+        share = float(rules.section("verification").get("amplification_share", 0.5))
+        return _component(
+            "official",
+            rules.max_points("official") * share,
+            f"amplified by {first.publisher}'s own channel ({first.source_name}), not announced by it",
             rules,
         )
     concerned = ", ".join(organisations[:3]) or "the organisations concerned"
@@ -235,8 +301,14 @@ def _corroboration(members: Sequence[EventMember], rules: ScoringRules) -> tuple
     return _component("corroboration", points, reason, rules), count
 
 
+def _is_social_post(member: EventMember) -> bool:
+    # By the source's tier: an organisation's own X account is official for verification, yet its
+    # posts are still social posts whose audience reaction counts as engagement.
+    return (member.source_tier or member.tier) == "social"
+
+
 def _engagement(members: Sequence[EventMember], rules: ScoringRules) -> ScoreComponent:
-    posts = [m for m in members if m.tier == "social" and m.duplicate_of is None]
+    posts = [m for m in members if _is_social_post(m) and m.duplicate_of is None]
     total = sum(m.engagement for m in posts)
     section = rules.section("engagement")
     if not posts:
@@ -297,7 +369,9 @@ def _category(members: Sequence[EventMember], rules: ScoringRules) -> tuple[str,
     confidence: dict[str, float] = defaultdict(float)
     for member in members:
         if member.category is not None:
-            votes[member.category] += float(weights.get(member.tier, 1.0))
+            # The vote weighs the text's evidence, so a post votes as a social post even from an
+            # organisation's own account (its 280 characters are not its official blog post).
+            votes[member.category] += float(weights.get(member.source_tier or member.tier, 1.0))
             confidence[member.category] += member.category_confidence
     if not votes:
         # An on-topic item no category term matched is still news: file it under the
@@ -385,8 +459,15 @@ def event_members(event_id: str, batch_items: Iterable[Item], index: EventIndex 
     if index is not None:
         for member in index.event_members(event_id):
             members[member.item_id] = member
+    # One item may arrive in several versions (a feed summary and its page): keep the richest, so
+    # the result does not depend on arrival order.
+    best: dict[str, Item] = {}
     for item in batch_items:
-        members[item.item_id] = member_from_item(item, event_id, rules)
+        known = best.get(item.item_id)
+        if known is None or richness(item) > richness(known):
+            best[item.item_id] = item
+    for item_id, item in best.items():
+        members[item_id] = member_from_item(item, event_id, rules)
     return list(members.values())
 
 
