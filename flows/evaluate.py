@@ -77,7 +77,9 @@ def evaluate(store: Store, digest: Digest | None, truth_path: Path = GROUND_TRUT
         verification = dict(con.execute("SELECT event_id, verification FROM events").fetchall())
         members = con.execute("SELECT event_id, item_id FROM event_items").fetchall()
 
-    by_alias: dict[str, str] = {}
+    # An exact item id wins over another item's URL alias (a page's canonical URL is often
+    # its feed entry's id).
+    by_alias: dict[str, str] = {r[0]: r[0] for r in rows}
     for item_id, url, canonical, native, _, _ in rows:
         for alias in _aliases(item_id, url, canonical, native):
             by_alias.setdefault(alias, item_id)
@@ -102,8 +104,23 @@ def evaluate(store: Store, digest: Digest | None, truth_path: Path = GROUND_TRUT
         if item is not None:
             truth_event_of[item] = "noise"
 
+    # A page fetched from a feed entry's link is, for the ground truth, that entry itself
+    # ([[page]] maps it there): fold "page:<key>" onto "<key>" so the pair is not counted.
+    item_ids = {r[0] for r in rows}
+
+    def same_document(item_id: str) -> str:
+        bare = item_id.removeprefix("page:")
+        return bare if bare != item_id and bare in item_ids else item_id
+
+    for item_id in item_ids:
+        folded = same_document(item_id)
+        if folded != item_id and folded in truth_event_of:
+            truth_event_of[item_id] = truth_event_of[folded]
+
     # Dedupe over pairs: predicted = pairs inside each duplicate group.
-    duplicate_of = {r[0]: r[4] for r in rows if r[4]}
+    duplicate_of = {
+        same_document(r[0]): same_document(r[4]) for r in rows if r[4] and same_document(r[0]) != same_document(r[4])
+    }
     groups: dict[str, set[str]] = defaultdict(set)
     for item, original in duplicate_of.items():
         root = original

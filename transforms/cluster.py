@@ -799,8 +799,11 @@ def cross_language_original(candidate: EventMember, event_id: str, index: EventI
         ]
         if not all(_figure_in(f, own, rules.amount_tolerance) for f in candidate.figures):
             continue
-        found.append((original.published_at, kind_rank.get(original.kind, len(kind_rank)), original.item_id))
-    return min(found)[2] if found else None
+        # The organisation's own post on X is official too, but a rewrite translates the
+        # announcement itself: prefer the blog/newsroom item, then the earliest.
+        on_x = bool(original.native_id and original.native_id.startswith("x:"))
+        found.append((on_x, original.published_at, kind_rank.get(original.kind, len(kind_rank)), original.item_id))
+    return min(found)[3] if found else None
 
 
 @dataclass(frozen=True)

@@ -472,6 +472,12 @@ def _link_canonical(tree: lxml.html.HtmlElement) -> str | None:
     return None
 
 
+def page_item_id(key: str) -> str:
+    """Pages get their own id space: a feed entry and the page its link led to often share a key
+    (guid = canonical URL), and both must land — the page as a duplicate of the entry, not over it."""
+    return f"page:{key}"
+
+
 def _page_to_item(page: RawPage, received: ReceivedRaw) -> Item:
     tree = _parse_document(page.html)
     base = page.fetch.final_url or page.key
@@ -497,7 +503,7 @@ def _page_to_item(page: RawPage, received: ReceivedRaw) -> Item:
     if not text and not title:
         raise NormalizeError("page has neither main text nor title")
     return Item(
-        item_id=page.key,
+        item_id=page_item_id(page.key),
         kind="page",
         source=page.source,
         url=page.fetch.final_url or None,
