@@ -114,6 +114,13 @@ def commit_batch(
             [items_glob],
         )
         counts["items"] = int(con.execute("SELECT count(*) FROM read_ndjson_objects(?)", [items_glob]).fetchone()[0])
+    signatures_glob = files.glob("signatures")
+    if signatures_glob:
+        con.execute(
+            "UPDATE items SET dedupe_signature = from_base64(s.json->>'signature')"
+            " FROM read_ndjson_objects(?) s WHERE items.item_id = s.json->>'item_id'",
+            [signatures_glob],
+        )
     events_glob = files.glob("events")
     if events_glob:
         con.execute(_EVENTS_SQL, [events_glob])

@@ -63,7 +63,9 @@ def test_process_once_lands_each_record_once_and_is_idempotent(settings: Setting
     with duckdb.connect(str(settings.store.path), read_only=True) as con:
         events = con.execute("SELECT count(*) FROM events").fetchone()[0]
         members = con.execute("SELECT count(DISTINCT item_id) FROM event_items").fetchone()[0]
+        signed = con.execute("SELECT count(*) FROM items WHERE dedupe_signature IS NOT NULL").fetchone()[0]
     assert events > 0 and members > 0
+    assert signed == len(posts), "dedupe signatures persisted for the next batch's index"
 
 
 def test_poison_records_go_to_the_dlq_with_coordinates(settings: Settings) -> None:

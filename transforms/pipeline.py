@@ -24,6 +24,7 @@ loads into DuckDB together with the consumed offsets.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import pickle
@@ -283,6 +284,17 @@ class _DecideAndWriteFn(beam.DoFn):
             path = FileSystems.join(self._out_dir, f"{kind}-00000-of-00001.ndjson")
             with FileSystems.create(path) as handle:
                 handle.write(b"".join(dump_envelope(model) + b"\n" for model in models))
+            yield path
+        # Dedupe signatures stay out of the item's JSON record; persisting them beside it spares
+        # the next batch recomputing MinHash for the whole dedupe horizon.
+        signed = [(item.item_id, item.dedupe_signature) for item in items if item.dedupe_signature]
+        if signed:
+            path = FileSystems.join(self._out_dir, "signatures-00000-of-00001.ndjson")
+            with FileSystems.create(path) as handle:
+                handle.write(b"".join(
+                    json.dumps({"item_id": item_id, "signature": base64.b64encode(blob).decode()}).encode() + b"\n"
+                    for item_id, blob in signed
+                ))
             yield path
 
 
