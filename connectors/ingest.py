@@ -37,6 +37,7 @@ from infra.broker import resolve_bootstrap
 from infra.config import Settings, SourceConfig
 from infra.dlq import DeadLetterProducer
 from infra.kafka import ensure_topics, make_producer
+from infra.recovery import reconcile_raw_topic
 from infra.store import Store
 from schemas.dead_letter import DeadLetter
 from schemas.envelope import EnvelopeError, dump_envelope
@@ -161,6 +162,7 @@ def run_ingest(
     bootstrap, _started = resolve_bootstrap(settings)
     ensure_topics(bootstrap, settings.kafka)
     store = Store(settings.store.path, settings.store.lock_timeout_s)
+    reconcile_raw_topic(store, bootstrap, settings.kafka)
     cursors = CursorStore(store)
     collectors = _collectors(_arxiv_interval(settings, arxiv_interval_s))
     producer = make_producer(bootstrap, settings.kafka)

@@ -34,6 +34,7 @@ from infra.broker import resolve_bootstrap
 from infra.config import Settings
 from infra.dlq import DeadLetterProducer
 from infra.kafka import end_offsets, ensure_topics, make_consumer, make_producer, partitions_of
+from infra.recovery import reconcile_raw_topic
 from infra.sink import BatchFiles, commit_batch, load_offsets
 from infra.store import Store
 from schemas.alert import Alert
@@ -98,6 +99,7 @@ class Processor:
         # Scores depend on recency; a fixed `as_of` makes a replay reproduce them exactly.
         self.as_of = as_of
         ensure_topics(self.bootstrap, settings.kafka)
+        reconcile_raw_topic(self.store, self.bootstrap, settings.kafka)
         self.consumer = make_consumer(self.bootstrap, settings.kafka)
         self.producer = make_producer(self.bootstrap, settings.kafka)
         self.tps = partitions_of(self.consumer, settings.kafka.raw_topic)
@@ -197,9 +199,9 @@ class Processor:
         budget = self.settings.processor.batch_max_records
         for tp in self.tps:
             if stored.get(tp.partition, 0) > ends[tp]:
-                # The topic is shorter than what we consumed: it was recreated (always the case
-                # after an embedded broker restart). Start over; upserts by key keep it single.
-                log.warning("%s[%s] end %s is below stored offset %s: topic was recreated, rereading",
+                # Shorter than what we consumed and not caught by the topic-id check (a broker
+                # without topic ids): reread from 0; upserts by key keep it single.
+                log.warning("%s[%s] end %s is below stored offset %s: rereading from 0",
                             tp.topic, tp.partition, ends[tp], stored[tp.partition])
                 stored[tp.partition] = 0
         pending = [
