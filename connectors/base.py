@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from connectors.cursors import CursorUpdate, SourceCursor
 from connectors.encoding import DecodedText
 from connectors.fetch import Fetcher, FetchError, FetchResult
-from connectors.urlsafety import check_url_syntax
+from connectors.urlsafety import check_url_syntax, join_url
 from infra.config import FetchSettings, SourceConfig
 from infra.dlq import make_dead_letter
 from schemas.common import SourceRef
@@ -254,7 +254,10 @@ class SourceRun:
         """
         from connectors.html import page_from_fetch
 
-        absolute = urljoin(base_url, link.strip())
+        try:
+            absolute = join_url(base_url, link.strip())
+        except FetchError as exc:
+            return self._refuse_link(link, exc, post_unsafe)
         if absolute in self.page_cache:
             cached = self.page_cache[absolute]
             return LinkOutcome(page_key=cached, failed=cached is None)

@@ -25,7 +25,6 @@ from calendar import timegm
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
 
 import feedparser
 import lxml.etree
@@ -34,6 +33,7 @@ from connectors.base import SourceRun, parse_date
 from connectors.cursors import fingerprint
 from connectors.encoding import DecodedText, decode_text
 from connectors.fetch import FetchError, FetchResult
+from connectors.urlsafety import join_url
 from schemas.raw import RawPost
 
 __all__ = ["FeedDocument", "FeedEntry", "FeedParseError", "collect_feed", "parse_feed", "safe_xml_root"]
@@ -294,7 +294,10 @@ def produce_entries(run: SourceRun, result: FetchResult) -> None:
 def _produce_entry(run: SourceRun, entry: FeedEntry, feed_language: str | None, provenance: Any, base: str) -> None:
     fields = entry.fields
     link = entry.raw_link or _text(fields.get("link"))
-    url = urljoin(base, link) if link else None
+    try:
+        url = join_url(base, link) if link else None
+    except FetchError:
+        url = None  # a malformed link: the entry still lands, keyed by its id, with no link to follow
     key = entry.native_id or _text(fields.get("id")) or url
     title = _text(fields.get("title"))
     summary = _text(fields.get("summary"))

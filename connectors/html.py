@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from urllib.parse import urljoin
 
 import lxml.etree
 import lxml.html
@@ -21,7 +20,7 @@ from connectors.base import SourceRun
 from connectors.cursors import fingerprint
 from connectors.encoding import decode_text
 from connectors.fetch import FetchError, FetchResult
-from connectors.urlsafety import check_url_syntax
+from connectors.urlsafety import check_url_syntax, join_url
 from schemas.raw import RawPage
 
 __all__ = ["ParsedPage", "collect_html", "page_from_fetch", "parse_page"]
@@ -51,9 +50,8 @@ def _http_url(value: str | None, base: str) -> str | None:
     """An absolute http(s) URL from an attribute, or None (javascript:, data:, junk)."""
     if not value or not value.strip():
         return None
-    absolute = urljoin(base, value.strip())
     try:
-        return check_url_syntax(absolute).url
+        return check_url_syntax(join_url(base, value.strip())).url
     except FetchError:
         return None
 
@@ -92,7 +90,11 @@ def parse_page(html_text: str, *, url: str, content_language: str | None = None)
         elif equiv == "refresh" and refresh is None:
             match = _REFRESH_URL.match(content)
             if match and match.group(1).strip():
-                refresh = urljoin(url, match.group(1).strip())
+                # A malformed target is kept as written: following it is refused as unsafe.
+                try:
+                    refresh = join_url(url, match.group(1).strip())
+                except FetchError:
+                    refresh = match.group(1).strip()
     if content_language:
         langs.append(content_language.strip())
     title_el = root.find(".//title")

@@ -11,9 +11,10 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 __all__ = [
+    "join_url",
     "FetchError",
     "FetchReason",
     "ParsedTarget",
@@ -259,3 +260,17 @@ def same_origin(a: str, b: str) -> bool:
         return check_url_syntax(a).origin == check_url_syntax(b).origin
     except FetchError:
         return False
+
+
+def join_url(base: str, link: str) -> str:
+    """`urljoin` that reports a malformed link as an unsafe URL instead of a bare ValueError.
+
+    urllib raises ValueError for links like "http://[::1/x" or a port over 65535; a connector
+    must treat that as one bad link (recorded, dead-lettered), not a failed source.
+    """
+    try:
+        joined = urljoin(base, link)
+        urlsplit(joined).port  # noqa: B018 - validates the port, which urljoin does not
+    except ValueError as exc:
+        raise FetchError("unsafe-url", link[:200], f"malformed URL: {exc}") from None
+    return joined

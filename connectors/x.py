@@ -25,7 +25,7 @@ from urllib.parse import quote
 from connectors.base import SourceRun, parse_date, token_from_env
 from connectors.cursors import fingerprint
 from connectors.fetch import FetchResult
-from connectors.urlsafety import check_url_syntax, is_public_address
+from connectors.urlsafety import FetchError, check_url_syntax, is_public_address
 from schemas.raw import RawPost, ReferencedPost, SocialMeta
 
 __all__ = ["XPageError", "collect_x", "parse_x_page", "with_query"]
@@ -125,7 +125,7 @@ def _unsafe(urls: tuple[str, ...]) -> tuple[str, ...]:
     for url in urls:
         try:
             target = check_url_syntax(url)
-        except ValueError:
+        except (FetchError, ValueError):
             bad.append(url)
             continue
         if target.ip_literal and not is_public_address(target.host):

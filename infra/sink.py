@@ -57,7 +57,11 @@ SELECT
     coalesce(json->>'lang', 'und'), (json->>'published_at')::TIMESTAMPTZ,
     (json->>'published_offset_minutes')::INTEGER, (json->>'updated_at')::TIMESTAMPTZ, json->>'author',
     json->>'handle', coalesce(json->>'content_hash', ''), json->>'duplicate_of', json->>'duplicate_kind',
-    json->>'category', json->>'item_type', json->>'event_id', coalesce((json->>'engagement')::BIGINT, 0),
+    json->>'category', json->>'item_type', json->>'event_id',
+    -- X counts are untrusted input: clamp instead of failing the whole batch on an overflow
+    CASE WHEN json->>'engagement' IS NULL THEN 0
+         ELSE coalesce(least(TRY_CAST(json->>'engagement' AS HUGEINT), 9223372036854775807), 9223372036854775807)
+    END::BIGINT,
     json->'coordinates'->>'topic', (json->'coordinates'->>'partition')::INTEGER,
     (json->'coordinates'->>'offset')::BIGINT, now(), json
 FROM read_ndjson_objects(?)

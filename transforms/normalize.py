@@ -105,9 +105,13 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     url = url.strip()
     if not url:
         return None
-    if base and not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", url):
-        url = urljoin(base, url)
-    parts = urlsplit(url)
+    try:
+        if base and not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", url):
+            url = urljoin(base, url)
+        parts = urlsplit(url)
+    except ValueError:
+        # "http://[::1/x" and friends: not a URL we can identify anything by.
+        return None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
@@ -532,7 +536,7 @@ def normalize_record(received: ReceivedRaw) -> Item | DeadLetter:
     """What the Beam stage does to one record: an Item, or a dead letter saying why not."""
     try:
         return to_item(received)
-    except NormalizeError as exc:
+    except Exception as exc:  # noqa: BLE001 - hostile input must become a dead letter, never stop the batch
         envelope = received.envelope
         return make_dead_letter(
             stage="normalize",

@@ -41,6 +41,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from infra.config import Settings
+from infra.dlq import make_dead_letter
 from schemas.dead_letter import DeadLetter
 from schemas.envelope import dump_envelope
 from schemas.event import Event
@@ -87,7 +88,13 @@ def prepare_record(
     item = normalize_record(received)
     if isinstance(item, DeadLetter):
         return item
-    return extract_item(classify_item(item, class_rules), entity_rules)
+    try:
+        return extract_item(classify_item(item, class_rules), entity_rules)
+    except Exception as exc:  # noqa: BLE001 - one odd record must not stop the batch
+        return make_dead_letter(
+            stage="extract", reason=f"{type(exc).__name__}: {exc}", original=dump_envelope(received.envelope),
+            source_name=received.envelope.source.name, coordinates=received.coordinates, error=exc,
+        )
 
 
 def _score_events(
