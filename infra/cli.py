@@ -16,6 +16,7 @@ from typing import Annotated
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from infra.config import ConfigError, Settings, load_settings
@@ -311,10 +312,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from kafka.errors import KafkaError
 
     from infra.broker import BrokerError
+    from infra.processor import ConcurrentProcessorError
     from infra.store import StoreError
     from schemas.envelope import EnvelopeError
 
-    return (ConfigError, BrokerError, StoreError, EnvelopeError, KafkaError, OSError)
+    return (ConfigError, BrokerError, StoreError, EnvelopeError, KafkaError, OSError, ConcurrentProcessorError)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -335,7 +337,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        err_console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
         sys.exit(1)
     except Exception as exc:
         # Not a user mistake: still one line, with the way to the details.
@@ -343,7 +345,7 @@ def main(argv: list[str] | None = None) -> None:
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         err_console.print(
-            f"[red]internal error:[/red] {type(exc).__name__}: {first} (rerun with --debug for the traceback)",
+            f"[red]internal error:[/red] {type(exc).__name__}: {escape(first)} (rerun with --debug for the traceback)",
             soft_wrap=True,
         )
         sys.exit(2)

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from kafka import KafkaProducer
 
@@ -68,7 +69,11 @@ def make_dead_letter(
         coordinates=coordinates,
         original=original[:MAX_ORIGINAL_BYTES],
         original_size=len(original),
-        occurred_at=occurred_at or datetime.now(UTC),
+        # The record's own Kafka timestamp when there is one: a batch recomputed after a crash
+        # then writes the same dead letter, not one stamped with the time of the retry.
+        occurred_at=occurred_at
+        or (coordinates.timestamp if coordinates is not None and coordinates.timestamp else None)
+        or datetime.now(UTC),
     )
 
 
@@ -128,10 +133,12 @@ class ReplayResult:
 
 def replay_dead_letters(settings: Settings, *, stage: str | None = None) -> ReplayResult:
     """Re-send the original bytes of dead letters that came off the raw topic, once each."""
+    from kafka.errors import KafkaError
+
     from infra.broker import resolve_bootstrap
     from infra.kafka import end_offsets, make_consumer, make_producer, partitions_of, read_range
     from infra.store import Store
-    from schemas.envelope import parse_envelope
+    from schemas.envelope import EnvelopeError, parse_envelope
 
     store = Store(settings.store.path, settings.store.lock_timeout_s)
     with store.read() as con:
@@ -140,13 +147,18 @@ def replay_dead_letters(settings: Settings, *, stage: str | None = None) -> Repl
     consumer = make_consumer(bootstrap, settings.kafka)
     producer = make_producer(bootstrap, settings.kafka)
     replayed: list[str] = []
+    sends: list[tuple[str, Any]] = []
     skipped: dict[str, int] = {}
     try:
         tps = partitions_of(consumer, settings.kafka.dlq_topic)
         ends = end_offsets(consumer, tps)
         for tp in tps:
             for record in read_range(consumer, tp, 0, ends[tp]):
-                letter = parse_envelope(record.value or b"")
+                try:
+                    letter = parse_envelope(record.value or b"")
+                except EnvelopeError:
+                    skipped["not a dead-letter envelope"] = skipped.get("not a dead-letter envelope", 0) + 1
+                    continue
                 if not isinstance(letter, DeadLetter) or letter.id in done or letter.id in replayed:
                     continue
                 if stage is not None and letter.stage != stage:
@@ -160,9 +172,18 @@ def replay_dead_letters(settings: Settings, *, stage: str | None = None) -> Repl
                     skipped["original truncated in the DLQ"] = skipped.get("original truncated in the DLQ", 0) + 1
                     continue
                 key = letter.coordinates.key.encode() if letter.coordinates.key is not None else None
-                producer.send(settings.kafka.raw_topic, key=key, value=letter.original)
+                sends.append((letter.id, producer.send(settings.kafka.raw_topic, key=key, value=letter.original)))
                 replayed.append(letter.id)
-        producer.flush()
+        # Only what the broker acknowledged counts as replayed; the rest stays replayable.
+        failed = set()
+        for letter_id, send in sends:
+            try:
+                send.get(timeout=30)
+            except KafkaError:
+                failed.add(letter_id)
+        replayed = [letter_id for letter_id in replayed if letter_id not in failed]
+        if failed:
+            skipped["send failed, still replayable"] = len(failed)
     finally:
         consumer.close()
         producer.close()

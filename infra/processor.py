@@ -42,7 +42,7 @@ from schemas.envelope import dump_envelope, parse_envelope
 from schemas.event import Event
 from transforms.read import OffsetRange
 
-__all__ = ["BatchReport", "Processor", "ProcessReport"]
+__all__ = ["BatchReport", "ConcurrentProcessorError", "Processor", "ProcessReport"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,10 @@ class ProcessReport:
 
     def total(self, name: str) -> int:
         return sum(getattr(b, name) for b in self.batches)
+
+
+class ConcurrentProcessorError(RuntimeError):
+    """Two processors consumed the same partitions; this one's batch was discarded, nothing lost."""
 
 
 @contextlib.contextmanager
@@ -151,6 +155,7 @@ class Processor:
         as_of = self.as_of or datetime.now(UTC)
         with self.store.write() as con:
             stored = load_offsets(con, CONSUMER_NAME, topic)
+            stored_at_plan = dict(stored)
             ranges = self._plan(stored, ends)
             if not ranges:
                 return None
@@ -170,12 +175,23 @@ class Processor:
             dead_letters = self._read_models(files, "dead_letters")
             alerts = self._alerts(self._read_models(files, "events"), already_alerted, as_of)
             DeadLetterProducer(self.producer, self.settings.kafka.dlq_topic).send(dead_letters)
-            for alert in alerts:
+            # Wait for every acknowledgement: flush() does not raise on a failed delivery, and an
+            # alert recorded as sent without having been delivered would never be sent again.
+            sends = [
                 self.producer.send(self.settings.kafka.alerts_topic, key=alert.alert_id.encode(),
                                    value=dump_envelope(alert))
-            self.producer.flush()
+                for alert in alerts
+            ]
+            for send in sends:
+                send.get(timeout=30)
             next_offsets = {r.partition: r.stop for r in ranges}
             with self.store.write() as con:
+                # Another processor may have committed these ranges meanwhile (an overlapping
+                # scheduled run): then our results are stale and must not move offsets back.
+                if load_offsets(con, CONSUMER_NAME, topic) != stored_at_plan:
+                    raise ConcurrentProcessorError(
+                        f"offsets on {topic} changed while this batch ran: another processor is running"
+                    )
                 counts = commit_batch(
                     con, files, consumer=CONSUMER_NAME, topic=topic, next_offsets=next_offsets,
                     alerts=[(a.alert_id, a.event_id, a.level, a.signal_score) for a in alerts],

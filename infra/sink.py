@@ -65,6 +65,13 @@ SELECT
     json->'coordinates'->>'topic', (json->'coordinates'->>'partition')::INTEGER,
     (json->'coordinates'->>'offset')::BIGINT, now(), json
 FROM read_ndjson_objects(?)
+-- A key sent twice within one batch (an edited entry) keeps its latest version, as it would
+-- across batches; INSERT OR REPLACE alone would keep whichever row came first.
+QUALIFY row_number() OVER (
+    PARTITION BY json->>'item_id'
+    ORDER BY (json->'coordinates'->>'partition')::INTEGER DESC NULLS LAST,
+             (json->'coordinates'->>'offset')::BIGINT DESC NULLS LAST
+) = 1
 """
 
 _EVENTS_SQL = """
@@ -111,6 +118,11 @@ def commit_batch(
     items_glob = files.glob("items")
     if items_glob:
         con.execute(_ITEMS_SQL, [items_glob])
+        # An item recomputed into another event must not keep its old membership row.
+        con.execute(
+            "DELETE FROM event_items WHERE item_id IN (SELECT json->>'item_id' FROM read_ndjson_objects(?))",
+            [items_glob],
+        )
         con.execute(
             "INSERT OR IGNORE INTO event_items (event_id, item_id)"
             " SELECT json->>'event_id', json->>'item_id' FROM read_ndjson_objects(?)"

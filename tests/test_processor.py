@@ -155,3 +155,66 @@ def test_offsets_advance_only_with_results(settings: Settings, count: int) -> No
         offsets = sum(r[0] for r in con.execute("SELECT next_offset FROM consumer_offsets").fetchall())
         items = con.execute("SELECT count(*) FROM items").fetchone()[0]
     assert offsets == items == count
+
+
+def test_alerts_go_out_once_with_stable_ids(settings: Settings) -> None:
+    settings = settings.model_copy(update={"alerts": settings.alerts.model_copy(update={"min_score": 10.0})})
+    posts = [raw_post(i) for i in range(6)]
+    _produce(settings, [(p.key.encode(), dump_envelope(p)) for p in posts])
+    with Processor(settings, bootstrap=settings.kafka.bootstrap, as_of=AS_OF) as processor:
+        first = processor.run_once()
+        _produce(settings, [(raw_post(50).key.encode(), dump_envelope(raw_post(50)))])
+        processor.run_once()
+    consumer = make_consumer(settings.kafka.bootstrap, settings.kafka)
+    try:
+        tps = partitions_of(consumer, settings.kafka.alerts_topic)
+        ends = end_offsets(consumer, tps)
+        alerts = [parse_envelope(r.value) for tp in tps for r in read_range(consumer, tp, 0, ends[tp])]
+    finally:
+        consumer.close()
+    assert first.total("alerts") > 0
+    ids = [a.alert_id for a in alerts]
+    assert len(ids) == len(set(ids)), "an event's alert is not sent twice"
+    assert all(a.alert_id == f"{a.event_id}:{a.level}" and a.signal_score >= 10 for a in alerts)
+    with duckdb.connect(str(settings.store.path), read_only=True) as con:
+        sent = {r[0] for r in con.execute("SELECT alert_id FROM alerts_sent").fetchall()}
+    assert sent == set(ids)
+
+
+def test_a_key_sent_twice_in_one_batch_keeps_its_latest_version(settings: Settings) -> None:
+    original = raw_post(3)
+    edited = original.model_copy(update={"title": "Edited title, second version"})
+    _produce(settings, [(original.key.encode(), dump_envelope(original)), (edited.key.encode(), dump_envelope(edited))])
+    with Processor(settings, bootstrap=settings.kafka.bootstrap, as_of=AS_OF) as processor:
+        processor.run_once()
+    with duckdb.connect(str(settings.store.path), read_only=True) as con:
+        rows = con.execute("SELECT title FROM items WHERE item_id = ?", [original.key]).fetchall()
+    assert rows == [("Edited title, second version",)]
+
+
+def test_a_second_processor_never_moves_offsets_back(settings: Settings) -> None:
+    from infra.processor import ConcurrentProcessorError
+
+    _produce(settings, [(raw_post(i).key.encode(), dump_envelope(raw_post(i))) for i in range(10)])
+    with Processor(settings, bootstrap=settings.kafka.bootstrap, as_of=AS_OF) as slow, \
+            Processor(settings, bootstrap=settings.kafka.bootstrap, as_of=AS_OF) as fast:
+        ends = end_offsets(slow.consumer, slow.tps)
+        # `slow` plans its batch, then `fast` commits the same ranges before `slow` commits.
+        import transforms.pipeline as pipeline
+
+        real_run_batch = pipeline.run_batch
+
+        def run_then_let_the_other_commit(*args: object, **kwargs: object) -> None:
+            real_run_batch(*args, **kwargs)
+            pipeline.run_batch = real_run_batch  # the other processor runs unhindered
+            fast.run_once()
+
+        pipeline.run_batch = run_then_let_the_other_commit
+        try:
+            with pytest.raises(ConcurrentProcessorError, match="another processor is running"):
+                slow.run_batch(ends)
+        finally:
+            pipeline.run_batch = real_run_batch
+    with duckdb.connect(str(settings.store.path), read_only=True) as con:
+        offsets = dict(con.execute("SELECT partition, next_offset FROM consumer_offsets").fetchall())
+    assert {tp.partition: end for tp, end in ends.items() if end} == {p: o for p, o in offsets.items() if o}
