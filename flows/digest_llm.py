@@ -22,6 +22,15 @@ from schemas.digest import TopEvent
 
 __all__ = ["LlmError", "chat_url", "grounding_violations", "polish_text", "polish_top_event", "polish_top_events"]
 
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    # urllib would resend the Authorization header (the API key) to wherever a 30x points.
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]  # noqa: ANN001
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl} refused", headers, fp)
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
+
 log = logging.getLogger(__name__)
 
 _URL = re.compile(r"https?://[^\s<>()\[\]{}\"'，。；）」]+", re.I)
@@ -96,7 +105,7 @@ def _complete(settings: LlmSettings, system: str, user: str) -> str:
         headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
     request = urllib.request.Request(chat_url(settings.endpoint or ""), data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=settings.timeout_s) as response:  # noqa: S310 - operator-set URL
+        with _NO_REDIRECTS.open(request, timeout=settings.timeout_s) as response:
             answer = json.loads(response.read(1_000_000))
         content = answer["choices"][0]["message"]["content"]
     except (urllib.error.URLError, TimeoutError, OSError, ValueError, KeyError, IndexError, TypeError) as exc:

@@ -103,14 +103,31 @@ class Store:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-only connection; creates and migrates the file first if needed."""
-        if not self._migrated:
+        """A read-only connection; creates or migrates the file first only when it needs it.
+
+        Checking the schema version read-only keeps readers off the exclusive lock: several
+        digest/rollup readers can then share the file while no writer holds it.
+        """
+        if not self._migrated and not (self.path.exists() and self._current_read_only()):
             self.migrate()
         con = self._connect(read_only=True)
         try:
             yield con
         finally:
             con.close()
+
+    def _current_read_only(self) -> bool:
+        con = self._connect(read_only=True)
+        try:
+            version = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+        except duckdb.CatalogException:
+            return False
+        finally:
+            con.close()
+        if version > LATEST_VERSION:
+            raise StoreError(f"{self.path} has schema version {version}, newer than this program ({LATEST_VERSION})")
+        self._migrated = version == LATEST_VERSION
+        return self._migrated
 
     def migrate(self) -> list[str]:
         """Apply pending migrations; return the names applied."""

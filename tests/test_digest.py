@@ -39,7 +39,7 @@ configure_test_prefect()
 
 from flows.digest import build_digest, write_digest  # noqa: E402
 from flows.digest_content import Playbook  # noqa: E402
-from flows.digest_llm import grounding_violations, polish_text  # noqa: E402
+from flows.digest_llm import LlmError, grounding_violations, polish_text  # noqa: E402
 from flows.digest_render import md_escape, render_html, render_markdown  # noqa: E402
 from flows.digest_select import Candidate, WindowSpec, rank_with_diversity, select_events  # noqa: E402
 from infra.config import DigestSettings, LlmSettings, Settings  # noqa: E402
@@ -400,6 +400,7 @@ class _StubLlm:
 
     def __init__(self) -> None:
         self.answer: str = ""
+        self.redirect_to: str | None = None
         self.requests: list[dict[str, Any]] = []
         stub = self
 
@@ -407,6 +408,11 @@ class _StubLlm:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 stub.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+                if stub.redirect_to:
+                    self.send_response(307)
+                    self.send_header("Location", stub.redirect_to + self.path)
+                    self.end_headers()
+                    return
                 payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": stub.answer}}]})
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -443,6 +449,21 @@ def test_grounded_rewrite_is_accepted(stub_llm: _StubLlm) -> None:
     assert polish_text(TEXT, SOURCES, llm, "en") == stub_llm.answer
     assert stub_llm.requests[0]["path"] == "/v1/chat/completions"
     assert stub_llm.requests[0]["auth"] == "Bearer sk-test"
+
+
+def test_api_key_never_follows_a_redirect(stub_llm: _StubLlm) -> None:
+    elsewhere = _StubLlm()
+    elsewhere.thread.start()
+    try:
+        elsewhere.answer = "OpenAI closed a round of $122 billion at an $852 billion valuation."
+        stub_llm.redirect_to = elsewhere.endpoint
+        llm = LlmSettings(endpoint=stub_llm.endpoint, api_key="sk-test")  # type: ignore[arg-type]
+        with pytest.raises(LlmError, match="redirect to .* refused"):
+            polish_text(TEXT, SOURCES, llm, "en")  # the digest then keeps its deterministic text
+        assert stub_llm.requests and elsewhere.requests == []
+    finally:
+        elsewhere.server.shutdown()
+        elsewhere.server.server_close()
 
 
 @pytest.mark.parametrize(

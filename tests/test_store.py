@@ -103,3 +103,26 @@ def test_writer_and_reader_processes_both_make_progress(tmp_path: Path) -> None:
     intermediate = [n for n in seen if 0 < n < batches * 50]
     assert len(intermediate) >= 3, f"the reader got in between writer batches: {seen}"
     assert Store(path).table_counts()["source_seen"] == batches * 50
+
+
+def test_readers_share_the_file_without_taking_the_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "radar.duckdb"
+    Store(path).migrate()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True);"
+         " print('open', flush=True); time.sleep(4)", str(path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        reader = subprocess.run(
+            [sys.executable, "-c", "import sys\nfrom infra.store import Store\n"
+             "with Store(sys.argv[1], lock_timeout_s=1.0).read() as c:\n"
+             "    print(c.execute('select count(*) from items').fetchone()[0])", str(path)],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert reader.returncode == 0, reader.stderr
+        assert reader.stdout.strip() == "0"
+    finally:
+        holder.kill()
+        holder.wait()
