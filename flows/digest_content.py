@@ -137,8 +137,11 @@ def lead_of(item: SourceItem, max_chars: int = 260) -> str:
     """The first sentence or two of an item's body (its title when the body is empty)."""
     text = _clean(item.text)
     title = _clean(item.title)
-    if title and text.startswith(title):
-        text = text[len(title) :].lstrip(" :.-—|")
+    # Extracted article text often opens with a kicker and the headline again
+    # ("Company OpenAI raises $122 billion … Today we're announcing …"): start after it.
+    at = text.find(title) if title else -1
+    if 0 <= at <= 40:
+        text = text[at + len(title) :].lstrip(" :.-—|")
     if not text:
         return title
     sentences = [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
