@@ -30,6 +30,7 @@ class Quality:
     cluster_purity: float
     cluster_completeness: float
     verification_accuracy: float
+    category_accuracy: float
     top5_match: float
     top5_noise: int
     research_recall: float
@@ -45,6 +46,7 @@ class Quality:
             ("event clustering purity", f"{self.cluster_purity:.2f}"),
             ("event clustering completeness (not split)", f"{self.cluster_completeness:.2f}"),
             ("verification accuracy (events)", f"{self.verification_accuracy:.2f}"),
+            ("category accuracy (events)", f"{self.category_accuracy:.2f}"),
             ("Top-5 match with ground truth", f"{self.top5_match:.2f}"),
             ("noise / out-of-window in Top-5", str(self.top5_noise)),
             ("research recall", f"{self.research_recall:.2f}"),
@@ -75,6 +77,7 @@ def evaluate(store: Store, digest: Digest | None, truth_path: Path = GROUND_TRUT
             "SELECT item_id, url, canonical_url, record->>'native_id', duplicate_of, event_id FROM items"
         ).fetchall()
         verification = dict(con.execute("SELECT event_id, verification FROM events").fetchall())
+        category = dict(con.execute("SELECT event_id, category FROM events").fetchall())
         members = con.execute("SELECT event_id, item_id FROM event_items").fetchall()
 
     # An exact item id wins over another item's URL alias (a page's canonical URL is often
@@ -170,7 +173,7 @@ def evaluate(store: Store, digest: Digest | None, truth_path: Path = GROUND_TRUT
     completeness = kept / found if found else 0.0
 
     # Verification: the predicted event holding most of a truth event's items.
-    correct = total = 0
+    correct = total = category_hits = 0
     truth_to_predicted: dict[str, str] = {}
     for event in truth.get("event", []):
         votes = Counter(item_event.get(resolve(k) or "") for k in event["items"])
@@ -182,7 +185,9 @@ def evaluate(store: Store, digest: Digest | None, truth_path: Path = GROUND_TRUT
         truth_to_predicted[event["id"]] = predicted_event
         total += 1
         correct += verification.get(predicted_event) == event["verification"]
+        category_hits += category.get(predicted_event) == event.get("category")
     verification_accuracy = correct / total if total else 0.0
+    category_accuracy = category_hits / total if total else 0.0
 
     top5_match = research_recall = x_accuracy = 0.0
     noise_in_top = shown = 0
@@ -202,5 +207,5 @@ def evaluate(store: Store, digest: Digest | None, truth_path: Path = GROUND_TRUT
         hits = sum(1 for s in shown_labelled if signals[s["tweet_id"]].verification == s["verification"])
         x_accuracy = hits / shown if shown else 0.0
     return Quality(precision, recall, (tp, len(predicted_counted), len(expected)), purity, completeness,
-                   verification_accuracy, top5_match, noise_in_top, research_recall, x_accuracy,
+                   verification_accuracy, category_accuracy, top5_match, noise_in_top, research_recall, x_accuracy,
                    (shown, len(labelled_signals)), tuple(unmatched))

@@ -115,3 +115,16 @@ def test_beam_stage_matches_the_plain_function() -> None:
         result = p | beam.Create(items) | Classify()
         assert_that(result.good, equal_to([classify_item(i) for i in items]), label="CheckGood")
         assert_that(result.dead_letter, equal_to([]), label="CheckDeadLetters")
+
+
+ARXIV = SourceRef(name="arxiv-ai", kind="arxiv", tier="research", publisher="arXiv", url="http://127.0.0.1/arxiv")
+
+
+def test_a_paper_is_research_whatever_its_topic_and_keeps_the_topic_as_secondary() -> None:
+    paper = classify_item(item("We evaluate language model agents on cybersecurity vulnerability exploits "
+                               "and defensive tooling for security teams.", title="DefendBench", source=ARXIV))
+    assert paper.category == "research" and paper.category_confidence == 1.0
+    assert paper.secondary and paper.secondary[0].category == "security-access"
+    news = classify_item(item("We evaluate language model agents on cybersecurity vulnerability exploits "
+                              "and defensive tooling for security teams.", title="DefendBench"))
+    assert news.category == "security-access"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import apache_beam as beam
 
@@ -43,6 +43,17 @@ class ClassificationRules:
     off_topic_below: float
     model_weight: float
     category_evidence: float
+    # source kind -> primary category: a paper is research whatever its topic (the topic
+    # stays as a secondary category)
+    source_kind_category: dict[str, str] = field(default_factory=dict)
+
+
+def _source_kind_categories(data: dict[str, Any]) -> dict[str, str]:
+    mapping = {str(k): str(v) for k, v in data.get("source_kind_category", {}).items()}
+    unknown = set(mapping.values()) - set(CATEGORIES)
+    if unknown:
+        raise ValueError(f"categories.toml [source_kind_category] names unknown categories: {sorted(unknown)}")
+    return mapping
 
 
 @functools.lru_cache(maxsize=4)
@@ -80,6 +91,7 @@ def load_classification_rules(
     for name in entities.get("products", {}).get("names", []):
         entity_terms[name] = entity_weight
     return ClassificationRules(
+        source_kind_category=_source_kind_categories(data),
         terms=TermMatcher({term: tuple(values) for term, values in table.items()}),
         entities=TermMatcher(entity_terms, case_sensitive=True),
         models=tuple(re.compile(p) for p in entities.get("products", {}).get("patterns", [])),
@@ -158,7 +170,15 @@ def classify_item(item: Item, rules: ClassificationRules | None = None) -> Item:
     category: Category | None = None
     confidence = 0.0
     secondary: tuple[CategoryScore, ...] = ()
-    if total > 0:
+    forced = rules.source_kind_category.get(item.source.kind)
+    if forced is not None:
+        category, confidence = forced, 1.0  # type: ignore[assignment]
+        secondary = tuple(
+            CategoryScore(category=c, confidence=round(scores[c] / total, 3))
+            for c in sorted(CATEGORIES, key=lambda c: (-scores[c], CATEGORIES.index(c)))
+            if c != forced and total > 0 and scores[c] / total >= _MIN_SECONDARY_SHARE
+        )[:_MAX_SECONDARY]
+    elif total > 0:
         # CATEGORIES order breaks ties, so the result never depends on dict or set order.
         ranked = sorted(CATEGORIES, key=lambda c: (-scores[c], CATEGORIES.index(c)))
         category = ranked[0]
