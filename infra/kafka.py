@@ -157,9 +157,13 @@ def partitions_of(consumer: KafkaConsumer, topic: str, timeout_s: float = 10.0) 
 def end_offsets(consumer: KafkaConsumer, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
     """High-water marks, learned from a fetch (see module docstring)."""
     saved = {tp: consumer.position(tp) for tp in consumer.assignment()}
+    assigned = consumer.assignment()
+    known = {tp: consumer.highwater(tp) if tp in assigned else None for tp in tps}
     consumer.assign(tps)
     for tp in tps:
-        consumer.seek(tp, 0)
+        # Fetch at the last known end, not from 0: the response is tiny however long the topic
+        # is, and a position that moved discards any buffered (stale) fetch for the partition.
+        consumer.seek(tp, max(0, (known[tp] or 0) - 1))
     # One poll that returns records fills highwater for the partitions that have any.
     deadline = time.monotonic() + 5.0
     ends: dict[TopicPartition, int | None] = {tp: None for tp in tps}
