@@ -66,7 +66,7 @@ def test_digest_contract_end_to_end(tmp_path: Path) -> None:
     assert quality.cluster_purity >= 0.95
     assert quality.cluster_completeness >= 0.95
     assert quality.verification_accuracy >= 0.95
-    assert quality.category_accuracy >= 0.85
+    assert quality.category_accuracy >= 0.9
     assert quality.top5_noise == 0, "no noise or out-of-window event in the Top-5"
     assert quality.top5_match >= 0.8
     assert quality.research_recall >= 0.5

@@ -319,3 +319,13 @@ def test_an_official_accounts_post_votes_on_the_category_as_a_social_post() -> N
     ]
     event = score_event("ev", members(blog, *posts), as_of=AS_OF, rules=RULES)
     assert event.category == "infrastructure"  # 5 (official blog) beats 2 x 1 (posts), not 2 x 5
+
+
+def test_one_publisher_one_category_vote() -> None:
+    # Three items from one outlet (an entry, its page, a follow-up) must not outvote two others.
+    thread = [make_item(f"aiwire-{i}", "aiwire", hours=i, category="security-access") for i in range(3)]
+    others = [make_item("bloomberg-1", "bloomberg", hours=1, category="infrastructure"),
+              make_item("xinzhi-1", "xinzhi", hours=2, category="infrastructure", lang="zh")]
+    event = score_event("ev-test", members(*thread, *others), as_of=AS_OF, rules=RULES)
+    assert event.category == "infrastructure"
+    assert "security-access" in event.secondary

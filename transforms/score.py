@@ -367,11 +367,21 @@ def _category(members: Sequence[EventMember], rules: ScoringRules) -> tuple[str,
     weights = section["tier_weights"]
     votes: dict[str, float] = defaultdict(float)
     confidence: dict[str, float] = defaultdict(float)
+    # One publisher, one vote: a feed entry and the page it links to, or a thread of posts,
+    # share their publisher's weight instead of multiplying it.
+    # On a social platform the "publisher" is the platform, not the author: each post votes.
+    def voice(m: EventMember) -> tuple[str, str]:
+        tier = m.source_tier or m.tier
+        return (m.item_id, tier) if tier == "social" else (m.publisher, tier)
+
+    per_publisher = Counter(voice(m) for m in members if m.category is not None)
     for member in members:
         if member.category is not None:
             # The vote weighs the text's evidence, so a post votes as a social post even from an
             # organisation's own account (its 280 characters are not its official blog post).
-            votes[member.category] += float(weights.get(member.source_tier or member.tier, 1.0))
+            tier = member.source_tier or member.tier
+            share = per_publisher[voice(member)]
+            votes[member.category] += float(weights.get(tier, 1.0)) / share
             confidence[member.category] += member.category_confidence
     if not votes:
         # An on-topic item no category term matched is still news: file it under the
