@@ -119,7 +119,7 @@ class Processor:
         self.close()
 
     def lag(self) -> dict[int, int]:
-        with self.store.write() as con:
+        with self.store.read() as con:
             stored = load_offsets(con, CONSUMER_NAME, self.settings.kafka.raw_topic)
         ends = end_offsets(self.consumer, self.tps)
         return {tp.partition: max(0, ends[tp] - stored.get(tp.partition, 0)) for tp in self.tps}
