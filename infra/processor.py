@@ -16,13 +16,11 @@ unbounded Kafka source, so bounded micro-batches are the streaming mode here.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,25 +72,6 @@ class ProcessReport:
 
 class ConcurrentProcessorError(RuntimeError):
     """Two processors consumed the same partitions; this one's batch was discarded, nothing lost."""
-
-
-@contextlib.contextmanager
-def _batch_gc() -> Iterator[None]:
-    """Fewer garbage-collector passes during a batch.
-
-    A batch allocates ~10 objects per record that all live until the batch ends; with the
-    default thresholds the collector rescans the growing heap (and Beam's own long-lived
-    objects) again and again — ~20% of batch time, measured. Freezing what exists and
-    raising the first threshold keeps collection for the end of the batch.
-    """
-    thresholds = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(200_000, 50, 1_000)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
 
 
 class Processor:
@@ -169,8 +148,7 @@ class Processor:
             already_alerted = {r[0] for r in con.execute("SELECT alert_id FROM alerts_sent").fetchall()}
         batch_dir = Path(tempfile.mkdtemp(prefix="batch-", dir=self._batches_dir()))
         try:
-            with _batch_gc():
-                run_batch(ranges, bootstrap=self.bootstrap, settings=self.settings, state=state, out_dir=batch_dir)
+            run_batch(ranges, bootstrap=self.bootstrap, settings=self.settings, state=state, out_dir=batch_dir)
             files = BatchFiles(batch_dir)
             dead_letters = self._read_models(files, "dead_letters")
             alerts = self._alerts(self._read_models(files, "events"), already_alerted, as_of)

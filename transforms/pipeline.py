@@ -25,6 +25,8 @@ loads into DuckDB together with the consumed offsets.
 from __future__ import annotations
 
 import base64
+import contextlib
+import gc
 import json
 import math
 import pickle
@@ -390,6 +392,25 @@ class ProcessBatchByStage(ProcessBatch):
 # --------------------------------------------------------------------------- one batch
 
 
+@contextlib.contextmanager
+def _batch_gc() -> Iterator[None]:
+    """Fewer garbage-collector passes during a batch.
+
+    A batch allocates ~10 objects per record that all live until the batch ends; with the
+    default thresholds the collector rescans the growing heap (and Beam's own long-lived
+    objects) again and again — ~20% of batch time, measured. Freezing what exists and
+    raising the first threshold keeps collection for the end of the batch.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(200_000, 50, 1_000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
 def run_batch(
     ranges: list[OffsetRange],
     *,
@@ -407,7 +428,7 @@ def run_batch(
     out_dir.mkdir(parents=True, exist_ok=True)
     # flags=[]: otherwise Beam parses the CLI's own sys.argv as pipeline options.
     options = PipelineOptions(flags=[], runner=settings.processor.runner)
-    with beam.Pipeline(options=options) as p:
+    with _batch_gc(), beam.Pipeline(options=options) as p:
         ranges_pcoll = p | "OffsetRanges" >> beam.Create(ranges)
         if not by_stage:
             _ = ranges_pcoll | "Process" >> ProcessBatchToFiles(bootstrap, settings, state, str(out_dir))
