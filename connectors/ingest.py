@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-import duckdb
-import pyarrow as pa
 from kafka import KafkaProducer
 
 from connectors.arxiv import ARXIV_INTERVAL_S, collect_arxiv, parse_arxiv_page
@@ -35,11 +33,10 @@ from connectors.urlsafety import check_url_syntax
 from connectors.x import XPageError, collect_x, parse_x_page
 from infra.broker import resolve_bootstrap
 from infra.config import Settings, SourceConfig
-from infra.dlq import DeadLetterProducer
+from infra.dlq import DeadLetterProducer, record_dead_letters
 from infra.kafka import ensure_topics, make_producer
 from infra.recovery import reconcile_raw_topic
 from infra.store import Store
-from schemas.dead_letter import DeadLetter
 from schemas.envelope import EnvelopeError, dump_envelope
 
 __all__ = [
@@ -207,7 +204,7 @@ def _run_source(
         # One short transaction, and only after every acknowledgement came back.
         with store.write() as con:
             CursorStore.write(con, run.update)
-            _record_dead_letters(con, run.dead_letters)
+            record_dead_letters(con, run.dead_letters)
     return SourceReport(
         name=source.name,
         kind=source.kind,
@@ -235,31 +232,6 @@ def _deliver(producer: KafkaProducer, settings: Settings, run: SourceRun) -> Non
         future.get(timeout=30)
     if run.dead_letters:
         DeadLetterProducer(producer, settings.kafka.dlq_topic).send(run.dead_letters)
-
-
-def _record_dead_letters(con: duckdb.DuckDBPyConnection, letters: list[DeadLetter]) -> None:
-    """Mirror the connector's dead letters into DuckDB for `radar dlq list` (bytes stay on Kafka)."""
-    if not letters:
-        return
-    table = pa.table(
-        {
-            "dead_letter_id": [d.id for d in letters],
-            "stage": [d.stage for d in letters],
-            "reason": [d.reason for d in letters],
-            "source_name": [d.source_name for d in letters],
-            "url": [d.url for d in letters],
-            "original_size": [d.original_size for d in letters],
-            "occurred_at": pa.array([d.occurred_at for d in letters], type=pa.timestamp("us", tz="UTC")),
-        }
-    )
-    con.register("dead_letter_batch", table)
-    try:
-        con.execute(
-            "INSERT INTO dead_letters (dead_letter_id, stage, reason, source_name, url, original_size, occurred_at)"
-            " SELECT * FROM dead_letter_batch ON CONFLICT (dead_letter_id) DO NOTHING"
-        )
-    finally:
-        con.unregister("dead_letter_batch")
 
 
 # --------------------------------------------------------------------------- check

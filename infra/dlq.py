@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import duckdb
+import pyarrow as pa
 from kafka import KafkaProducer
 
 from infra.config import Settings
@@ -27,6 +29,7 @@ __all__ = [
     "ReplayResult",
     "list_dead_letters",
     "make_dead_letter",
+    "record_dead_letters",
     "replay_dead_letters",
 ]
 
@@ -75,6 +78,41 @@ def make_dead_letter(
         or (coordinates.timestamp if coordinates is not None and coordinates.timestamp else None)
         or datetime.now(UTC),
     )
+
+
+def record_dead_letters(con: duckdb.DuckDBPyConnection, letters: Sequence[DeadLetter]) -> int:
+    """Mirror dead letters into DuckDB's `dead_letters` for `radar dlq list` (the bytes stay on Kafka).
+
+    Keyed by the stable dead-letter id, so a batch recomputed after a crash adds nothing twice.
+    Call inside `Store.write()`: it is part of the caller's transaction.
+    """
+    if not letters:
+        return 0
+    coords = [d.coordinates for d in letters]
+    table = pa.table(
+        {
+            "dead_letter_id": [d.id for d in letters],
+            "stage": [d.stage for d in letters],
+            "reason": [d.reason for d in letters],
+            "source_name": [d.source_name for d in letters],
+            "url": [d.url for d in letters],
+            "kafka_topic": pa.array([c.topic if c else None for c in coords], type=pa.string()),
+            "kafka_partition": pa.array([c.partition if c else None for c in coords], type=pa.int32()),
+            "kafka_offset": pa.array([c.offset if c else None for c in coords], type=pa.int64()),
+            "original_size": [d.original_size for d in letters],
+            "occurred_at": pa.array([d.occurred_at for d in letters], type=pa.timestamp("us", tz="UTC")),
+        }
+    )
+    con.register("dead_letter_batch", table)
+    try:
+        con.execute(
+            "INSERT INTO dead_letters (dead_letter_id, stage, reason, source_name, url, kafka_topic,"
+            " kafka_partition, kafka_offset, original_size, occurred_at)"
+            " SELECT * FROM dead_letter_batch ON CONFLICT (dead_letter_id) DO NOTHING"
+        )
+    finally:
+        con.unregister("dead_letter_batch")
+    return len(letters)
 
 
 class DeadLetterProducer:

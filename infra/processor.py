@@ -172,6 +172,7 @@ class Processor:
                     )
                 counts = commit_batch(
                     con, files, consumer=CONSUMER_NAME, topic=topic, next_offsets=next_offsets,
+                    dead_letters=dead_letters,
                     alerts=[(a.alert_id, a.event_id, a.level, a.signal_score) for a in alerts],
                 )
         finally:

@@ -8,11 +8,14 @@ recomputed after a crash replaces rather than doubles what an earlier attempt wr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+
+from infra.dlq import record_dead_letters
+from schemas.dead_letter import DeadLetter
 
 __all__ = ["BatchFiles", "SinkCounts", "commit_batch", "load_offsets"]
 
@@ -93,16 +96,6 @@ FROM (
 )
 """
 
-_DEAD_LETTERS_SQL = """
-INSERT OR IGNORE INTO dead_letters (dead_letter_id, stage, reason, source_name, url, kafka_topic,
-                                    kafka_partition, kafka_offset, original_size, occurred_at)
-SELECT json->>'id', json->>'stage', json->>'reason', json->>'source_name', json->>'url',
-       json->'coordinates'->>'topic', (json->'coordinates'->>'partition')::INTEGER,
-       (json->'coordinates'->>'offset')::BIGINT, coalesce((json->>'original_size')::BIGINT, 0),
-       (json->>'occurred_at')::TIMESTAMPTZ
-FROM read_ndjson_objects(?)
-"""
-
 
 def commit_batch(
     con: duckdb.DuckDBPyConnection,
@@ -111,6 +104,7 @@ def commit_batch(
     consumer: str,
     topic: str,
     next_offsets: Mapping[int, int],
+    dead_letters: Sequence[DeadLetter] = (),
     alerts: Iterable[tuple[str, str, str, float]] = (),
 ) -> SinkCounts:
     """Upsert a batch's outputs and its offsets. Call inside `Store.write()` (one transaction)."""
@@ -129,7 +123,7 @@ def commit_batch(
             " WHERE json->>'event_id' IS NOT NULL",
             [items_glob],
         )
-        counts["items"] = int(con.execute("SELECT count(*) FROM read_ndjson_objects(?)", [items_glob]).fetchone()[0])
+        counts["items"] = int(con.execute("SELECT count(*) FROM read_ndjson_objects(?)", [items_glob]).fetchall()[0][0])
     signatures_glob = files.glob("signatures")
     if signatures_glob:
         con.execute(
@@ -148,14 +142,9 @@ def commit_batch(
         )
         con.execute(_COMPONENTS_SQL, [events_glob])
         counts["events"] = int(
-            con.execute("SELECT count(*) FROM read_ndjson_objects(?)", [events_glob]).fetchone()[0]
+            con.execute("SELECT count(*) FROM read_ndjson_objects(?)", [events_glob]).fetchall()[0][0]
         )
-    dead_glob = files.glob("dead_letters")
-    if dead_glob:
-        con.execute(_DEAD_LETTERS_SQL, [dead_glob])
-        counts["dead_letters"] = int(
-            con.execute("SELECT count(*) FROM read_ndjson_objects(?)", [dead_glob]).fetchone()[0]
-        )
+    counts["dead_letters"] = record_dead_letters(con, dead_letters)
     alert_rows = list(alerts)
     for alert_id, event_id, level, score in alert_rows:
         con.execute(

@@ -13,7 +13,7 @@ import pytest
 
 from infra.broker import EmbeddedBroker
 from infra.config import KafkaSettings, Settings, StoreSettings
-from infra.kafka import TopicSpec, ensure_topics
+from infra.kafka import ensure_topics
 
 # Tests must not pick up a developer's own configuration.
 for _name in [n for n in os.environ if n.startswith("RADAR_")]:
@@ -53,15 +53,7 @@ def kafka_settings(broker: str) -> KafkaSettings:
         dlq_topic=f"test.dlq.{suffix}",
         alerts_topic=f"test.alerts.{suffix}",
     )
-    ensure_topics(
-        broker,
-        kafka,
-        [
-            TopicSpec(kafka.raw_topic, kafka.raw_partitions),
-            TopicSpec(kafka.dlq_topic, kafka.dlq_partitions),
-            TopicSpec(kafka.alerts_topic, kafka.alerts_partitions),
-        ],
-    )
+    ensure_topics(broker, kafka)
     return kafka
 
 
