@@ -196,12 +196,7 @@ def _handler(server_state: CorpusServer, hostile_routes: dict[str, Route]) -> ty
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            send_body(self, status, body, headers)
 
         def _not_modified(self, etag: str) -> bool:
             if_none_match = self.headers.get("If-None-Match")
@@ -253,6 +248,18 @@ def serve_corpus(
     with serve_in_thread(_handler(state, routes), port) as base_url:
         state.base_url = base_url
         yield state
+
+
+def send_body(
+    handler: BaseHTTPRequestHandler, status: int, body: bytes = b"", headers: dict[str, str] | None = None
+) -> None:
+    """One complete response with its Content-Length (our clients read to the stated length)."""
+    handler.send_response(status)
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
 
 @contextmanager

@@ -10,16 +10,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from datetime import time as dtime
+from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from infra.broker import EmbeddedBroker
 from infra.config import ConfigError, Settings
 from infra.store import Store
 
-__all__ = ["StepReport", "WindowReport", "run_window", "window_bounds"]
+__all__ = ["StepReport", "WindowReport", "run_window"]
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +33,6 @@ class StepReport:
 class WindowReport:
     steps: list[StepReport] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
-
-
-def window_bounds(start: date, end: date, timezone: str) -> tuple[datetime, datetime]:
-    """[start 00:00, end+1 00:00) in the digest timezone: day boundaries there, not in UTC."""
-    if end < start:
-        raise ConfigError(f"--to {end} is before --from {start}")
-    zone = ZoneInfo(timezone)
-    return (
-        datetime.combine(start, dtime(0), zone),
-        datetime.combine(end + timedelta(days=1), dtime(0), zone),
-    )
 
 
 def run_window(
@@ -73,11 +60,16 @@ def run_window(
     configure_prefect(settings)
     from connectors.ingest import run_ingest
     from flows.digest import build_digest, write_digest
+    from flows.digest_select import WindowSpec
     from flows.rollup import rollup_hours
     from infra.broker import resolve_bootstrap
     from infra.processor import Processor
 
-    window_start, window_end = window_bounds(start, end, settings.digest.timezone)
+    if end < start:
+        raise ConfigError(f"--to {end} is before --from {start}")
+    # The digest's own window: day boundaries in the digest timezone, lookback for carry-over.
+    days = (end - start).days + 1
+    window = WindowSpec.ending(end, days, settings.digest.timezone, settings.digest.lookback_days)
     report = WindowReport()
     bootstrap, started_here = resolve_bootstrap(settings)
 
@@ -102,7 +94,7 @@ def run_window(
         def do_process() -> str:
             # Scores include recency: measure it from the window's end so a re-run of a past
             # window reproduces the same ranking.
-            with Processor(settings, bootstrap=bootstrap, as_of=window_end) as processor:
+            with Processor(settings, bootstrap=bootstrap, as_of=window.end) as processor:
                 result = processor.run_once()
                 lag = sum(processor.lag().values())
             return (f"{result.records} records -> {result.total('items')} items, "
@@ -112,14 +104,12 @@ def run_window(
         store = Store(settings.store.path, settings.store.lock_timeout_s)
 
         def do_rollup() -> str:
-            lookback = window_start - timedelta(days=settings.digest.lookback_days)
-            hours = rollup_hours(store, lookback, window_end)
+            hours = rollup_hours(store, window.lookback_start, window.end)
             return f"{hours} hourly rows"
 
         step("rollup", do_rollup)
 
         def do_digest() -> str:
-            days = (end - start).days + 1
             if prefect:
                 from flows.digest import daily_digest
 

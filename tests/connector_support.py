@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from connectors.sample_server import serve_in_thread
+from connectors.sample_server import send_body, serve_in_thread
 from infra.config import FetchSettings, KafkaSettings, Settings, SourceConfig
 from infra.kafka import KafkaRecord, end_offsets, make_consumer, partitions_of, read_range
 from schemas.envelope import parse_envelope
@@ -77,12 +77,7 @@ def scripted_server(responses: dict[str, list[tuple[int, dict[str, str], bytes]]
                 state.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}, time.monotonic()))
             script = state.responses.get(path) or [(404, {"Content-Type": "text/plain"}, b"not found")]
             status, headers, body = script[min(count, len(script) - 1)]
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            send_body(self, status, body, headers)
 
     with serve_in_thread(Handler) as base_url:
         state.base_url = base_url

@@ -20,6 +20,7 @@ import brotli
 import pytest
 
 from connectors.fetch import Fetcher, FetchError
+from connectors.sample_server import send_body as send
 from infra.config import FetchSettings
 
 Responder = Callable[["_Handler"], None]
@@ -105,17 +106,6 @@ def server(servers: _Servers) -> _Server:
 
 
 # ---------------------------------------------------------------- responders
-
-
-def send(
-    handler: BaseHTTPRequestHandler, status: int, body: bytes = b"", headers: dict[str, str] | None = None
-) -> None:
-    handler.send_response(status)
-    for name, value in (headers or {}).items():
-        handler.send_header(name, value)
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    handler.wfile.write(body)
 
 
 def respond(status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> Responder:
