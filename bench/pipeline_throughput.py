@@ -50,7 +50,7 @@ from transforms.extract import extract_item, load_entity_rules  # noqa: E402
 from transforms.normalize import normalize_record  # noqa: E402
 from transforms.pipeline import BatchState, run_batch  # noqa: E402
 from transforms.read import OffsetRange  # noqa: E402
-from transforms.score import _earlier_events, _event_product_firsts, event_members, score_event  # noqa: E402
+from transforms.score import _earlier_events, event_members, product_firsts, score_event  # noqa: E402
 
 AS_OF = datetime(2026, 4, 20, tzinfo=UTC)
 THRESHOLD = 0.8
@@ -144,15 +144,20 @@ def plain_batch(records: Sequence[ReceivedRaw], as_of: datetime, times: dict[str
     for item in items:
         if item.event_id is not None:
             by_event[item.event_id].append(item)
-    # ProductFirstSeen + EarliestPerProduct, as the Beam stage computes them.
+    # Members once per event, then ProductFirstSeen + EarliestPerProduct, as the pipeline computes them.
+    members_of = {}
+    for event_id, members_items in by_event.items():
+        try:
+            members_of[event_id] = event_members(event_id, sorted(members_items, key=lambda it: it.item_id),
+                                                 event_index)
+        except ValueError:
+            dead += 1  # the Beam stage dead-letters it (stage "score")
     firsts: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
-    for keyed in by_event.items():
-        for product, value in _event_product_firsts(keyed, event_index):
+    for event_id, members in members_of.items():
+        for product, value in product_firsts(event_id, members):
             firsts[product] = sorted({*firsts[product], value})[:2]
     events = 0
-    for event_id, members_items in by_event.items():
-        ordered = sorted(members_items, key=lambda it: it.item_id)
-        members = event_members(event_id, ordered, event_index)
+    for event_id, members in members_of.items():
         try:
             earlier = _earlier_events(event_id, members, firsts, event_index)
             score_event(event_id, members, as_of=as_of, earlier_events=earlier)

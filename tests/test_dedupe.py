@@ -19,6 +19,9 @@ from schemas.item import Item
 from transforms.dedupe import (
     Dedupe,
     DedupeIndex,
+    DedupeSignature,
+    _decide,
+    _minhashes,
     dedupe_items,
     dedupe_signature,
     estimated_similarity,
@@ -83,6 +86,53 @@ def test_minhash_is_stable_and_skips_tiny_texts() -> None:
     assert minhash(fingerprint_text(CODEX_EN)) == minhash(fingerprint_text(CODEX_EN))
     assert len(minhash(fingerprint_text(CODEX_EN))) == 256
     assert minhash("gm") == b""
+
+
+def test_batch_minhash_equals_one_text_at_a_time() -> None:
+    rng = random.Random(3)
+    alphabet = "abc de fghij 谷歌宣布開發者かなカナ한국 ,.!🔥"
+    texts = ["", "gm", "谷歌 宣布", CODEX_EN * 40, GEMMA_ZH, *(fingerprint_text(t) for t in (CODEX_EN, UNRELATED_ZH))]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(60))) for _ in range(300)]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(3000, 9000))) for _ in range(30)]
+    rng.shuffle(texts)
+    assert _minhashes(texts) == [minhash(text) for text in texts]
+
+
+def _decide_one_by_one(
+    signatures: list[DedupeSignature], index: DedupeIndex
+) -> dict[str, tuple[str | None, str | None, bytes]]:
+    """The batch decision spelled out with the public index API, item by item."""
+    batch = DedupeIndex(threshold=index.threshold)
+    decisions: dict[str, tuple[str | None, str | None, bytes]] = {}
+    for signature in sorted(signatures, key=DedupeSignature.order_key):
+        found = index.match(signature) or batch.match(signature)
+        root, kind = found if found is not None else (signature.item_id, None)
+        batch.add(signature, root)
+        decisions[signature.item_id] = (None if kind is None else root, kind, signature.blob)
+    return decisions
+
+
+def test_batch_decisions_equal_matching_one_item_at_a_time() -> None:
+    # Templated texts: many share LSH bands, similarities spread around the threshold.
+    rng = random.Random(11)
+    words = ["model", "agent", "launch", "compute", "funding", "chip", "weights", "benchmark", "region", "quarter"]
+    subjects = ["OpenAI", "Google", "Anthropic", "Meta", "NVIDIA"]
+
+    def text(n: int) -> str:
+        filler = " ".join(rng.choice(words) for _ in range(rng.randrange(2, 6)))
+        return f"{rng.choice(subjects)} raises new funding to expand compute, {filler}, note {n % 7} about the round."
+
+    items = [item(f"i{n:03d}", text(n), minutes=rng.randrange(40)) for n in range(400)]
+    # A repeated item id (never its own duplicate) and an undated item (after every dated one).
+    undated = item("undated", text(1)).model_copy(update={"published_at": None})
+    items += [item("i077", items[77].text, minutes=3), undated]
+    index = DedupeIndex(threshold=0.8)
+    for stored in items[:40:3]:
+        index.add(dedupe_signature(stored), stored.item_id)
+    signatures = [dedupe_signature(i) for i in items[40:]]
+    expected = _decide_one_by_one(signatures, index)
+    assert sum(kind == "near" for _, kind, _ in expected.values()) > 30
+    assert _decide(signatures, index) == expected
 
 
 def test_exact_and_near_duplicates_point_at_the_earliest_item() -> None:

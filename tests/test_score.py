@@ -26,7 +26,8 @@ from tests.test_cluster import (
     insert_items,
     make_item,
 )
-from transforms.cluster import EventMember, assign_events, load_event_index, member_from_item, new_event_id
+from transforms import score as score_stage
+from transforms.cluster import EventIndex, EventMember, assign_events, load_event_index, member_from_item, new_event_id
 from transforms.score import (
     ScoreEvents,
     ScoringRules,
@@ -329,3 +330,17 @@ def test_one_publisher_one_category_vote() -> None:
     event = score_event("ev-test", members(*thread, *others), as_of=AS_OF, rules=RULES)
     assert event.category == "infrastructure"
     assert "security-access" in event.secondary
+
+
+# ------------------------------------------------------------------ members built once per event
+
+
+def test_product_firsts_from_members_equal_the_stage_helper() -> None:
+    # The batch path builds an event's members once and derives the product firsts from them.
+    items = [AIWIRE_A, BLOOMBERG, RUMOUR]
+    index = EventIndex()
+    members_built = event_members("ev", items, index)
+    assert members_built == [member_from_item(it, "ev", index.rules) for it in items]
+    firsts = list(score_stage.product_firsts("ev", members_built))
+    assert firsts and {product for product, _ in firsts} == {"gpt6"}
+    assert firsts == list(score_stage._event_product_firsts(("ev", items), index))

@@ -14,6 +14,10 @@ Within a batch the earliest item wins, ordered by (published_at, item_id) and ne
 bundle order: the stage computes small per-item signatures, gathers them in one place,
 decides in that order, then applies the decisions to the items through a side input. Items
 of earlier batches come from DuckDB (`load_dedupe_index`) and always count as earlier.
+
+Cost: the MinHashes of a batch are computed together, and so are its within-batch near
+pairs (every pair sharing an LSH band, pruned by a few bits per slot before the full
+comparison); the loop over the batch in order is then dict lookups.
 """
 
 from __future__ import annotations
@@ -66,8 +70,15 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B9)
 _LOW32 = np.uint64(0xFFFFFFFF)
+_EMPTY_BIN = np.uint64(1 << 32)  # above every bin value (they are 32-bit), so it marks a bin no shingle reached
+# Candidate pairs compared at once: the index arrays (8 bytes a pair) stay in cache.
+_PAIR_CHUNK = 1 << 16
+_SLOT = struct.Struct("=q")  # a bucket entry, read back as np.int64
 _S26, _S29, _S31, _S58 = (np.uint64(bits) for bits in (26, 29, 31, 58))
 _BINS = np.arange(NUM_PERM)  # NUM_PERM bins: the top 6 bits of a shingle hash pick one
+# Texts hashed together: enough to amortise numpy's per-call set-up, few enough that the
+# uint64 working arrays (8 bytes per character) stay in cache.
+_CHUNK_CHARS = 1 << 15
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 
 
@@ -79,14 +90,39 @@ def minhash(fingerprint: str) -> bytes:
     O(64 n), and pages stay cheap. Vectorised with numpy and deterministic across processes
     (Python's hash() is salted per process).
     """
-    text = fingerprint[:MAX_SHINGLE_CHARS]
-    k = _SHINGLE_CJK if _CJK.search(text) else _SHINGLE_OTHER
-    if k == _SHINGLE_CJK:
-        text = text.replace(" ", "")
-    n = len(text) - k + 1
-    if n < 8:
-        return b""
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    return _minhashes([fingerprint])[0]
+
+
+def _minhashes(fingerprints: Sequence[str]) -> list[bytes]:
+    """`minhash` of each fingerprint; a whole batch costs a few numpy calls per chunk, not per text."""
+    signatures = [b""] * len(fingerprints)
+    by_width: dict[int, tuple[list[int], list[str]]] = {_SHINGLE_CJK: ([], []), _SHINGLE_OTHER: ([], [])}
+    for position, fingerprint in enumerate(fingerprints):
+        text = fingerprint[:MAX_SHINGLE_CHARS]
+        k = _SHINGLE_CJK if _CJK.search(text) else _SHINGLE_OTHER
+        if k == _SHINGLE_CJK:
+            text = text.replace(" ", "")
+        if len(text) - k + 1 >= 8:
+            positions, texts = by_width[k]
+            positions.append(position)
+            texts.append(text)
+    for k, (positions, texts) in by_width.items():
+        start = chars = 0
+        for end, text in enumerate(texts, 1):
+            chars += len(text)
+            if chars >= _CHUNK_CHARS or end == len(texts):
+                for position, signature in zip(positions[start:end], _minhash_chunk(texts[start:end], k), strict=True):
+                    signatures[position] = signature
+                start, chars = end, 0
+    return signatures
+
+
+def _minhash_chunk(texts: list[str], k: int) -> list[bytes]:
+    """MinHash of texts of at least k + 7 characters, shingled k characters at a time."""
+    count = len(texts)
+    lengths = np.fromiter(map(len, texts), dtype=np.intp, count=count)
+    codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    n = len(codes) - k + 1
     hashes = codes[:n].copy()
     for j in range(1, k):
         hashes *= _ROLL
@@ -96,21 +132,29 @@ def minhash(fingerprint: str) -> bytes:
     hashes ^= hashes >> _S31
     hashes *= _MIX2
     hashes ^= hashes >> _S29
-    hashes.sort()
-    bins = (hashes >> _S58).astype(np.intp)
-    # Sorted: the first of each bin is its minimum. (np.diff(prepend=) costs 10 µs of set-up; this 1.)
-    starts = np.empty(bins.shape, dtype=bool)
-    starts[0] = True
-    np.not_equal(bins[1:], bins[:-1], out=starts[1:])
-    first = np.flatnonzero(starts)
-    filled = bins[first]
-    values = (hashes[first] >> _S26) & _LOW32
+    # Bin (text, top 6 bits) of each shingle; the k - 1 windows that straddle two texts go to a
+    # spare bin past the end. A bin's minimum hash has the minimum of bits 26..57 (the value
+    # kept), as all hashes in a bin share their top 6 bits.
+    bins = np.repeat(np.arange(0, count * NUM_PERM, NUM_PERM, dtype=np.uint64), lengths)[:n]
+    bins += hashes >> _S58
+    bins[(np.cumsum(lengths[:-1])[:, None] - np.arange(1, k)).ravel()] = count * NUM_PERM
+    hashes >>= _S26
+    hashes &= _LOW32
+    minima = np.full(count * NUM_PERM + 1, _EMPTY_BIN, dtype=np.uint64)
+    np.minimum.at(minima, bins, hashes)
+    minima = minima[:-1].reshape(count, NUM_PERM)
     # An empty bin borrows the next filled bin's value (circularly), offset by the distance so
-    # that two texts agree on it only when they agree on the borrowed bin and the gap.
-    source = np.searchsorted(filled, _BINS) % len(filled)
-    distance = ((filled[source] - _BINS) % NUM_PERM).astype(np.uint64)
-    signature = (values[source] + distance * _GOLDEN) & _LOW32
-    return signature.astype(np.uint32).tobytes()
+    # that two texts agree on it only when they agree on the borrowed bin and the gap. The next
+    # filled bin at or after each bin is a running minimum from the right over two laps.
+    filled_at = np.where(minima != _EMPTY_BIN, _BINS, 4 * NUM_PERM)
+    laps = np.concatenate((filled_at, filled_at + NUM_PERM), axis=1)
+    source = np.minimum.accumulate(laps[:, ::-1], axis=1)[:, ::-1][:, :NUM_PERM]
+    rows = np.arange(0, count * NUM_PERM, NUM_PERM)[:, None]
+    borrowed = minima.ravel()[rows + source % NUM_PERM]
+    distance = (source - _BINS).astype(np.uint64)
+    blob = ((borrowed + distance * _GOLDEN) & _LOW32).astype(np.uint32).tobytes()
+    width = NUM_PERM * 4
+    return [blob[i * width : (i + 1) * width] for i in range(count)]
 
 
 def estimated_similarity(a: bytes, b: bytes) -> float:
@@ -138,7 +182,14 @@ def _lsh_shape(threshold: float) -> tuple[int, int]:
 
 def _band_keys(signature: bytes, bands: int, rows: int) -> list[bytes]:
     step = rows * 4
-    return [signature[i * step : (i + 1) * step] for i in range(bands)]
+    return [signature[start : start + step] for start in range(0, bands * step, step)]
+
+
+def _equal_slots(rows: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """How many of each row's NUM_PERM (= 64) slots equal those of `other` (rows, or one row for all)."""
+    # One bit per slot packs a row into one uint64 and a popcount counts it: several times
+    # cheaper than count_nonzero(axis=1), which pays numpy's per-row overhead.
+    return np.bitwise_count(np.packbits(rows == other).view(np.uint64))
 
 
 @dataclass(frozen=True)
@@ -164,17 +215,29 @@ class DedupeSignature:
 
 
 def dedupe_signature(item: Item) -> DedupeSignature:
-    fingerprint = fingerprint_text(item.text or item.title)
-    long_enough = len(fingerprint) >= MIN_CONTENT_CHARS
-    return DedupeSignature(
-        item_id=item.item_id,
-        published_at=item.published_at,
-        canonical_url=item.canonical_url,
-        native_id=item.native_id,
-        retweet_of=item.retweet_of,
-        content_hash=item.content_hash if long_enough and item.content_hash else None,
-        minhash=minhash(fingerprint) if long_enough else b"",
-    )
+    return _dedupe_signatures([item])[0]
+
+
+def _dedupe_signatures(items: Sequence[Item]) -> list[DedupeSignature]:
+    """`dedupe_signature` of each item, the MinHashes computed for the whole batch at once."""
+    fingerprints = [fingerprint_text(item.text or item.title) for item in items]
+    return [
+        DedupeSignature(
+            item_id=item.item_id,
+            published_at=item.published_at,
+            canonical_url=item.canonical_url,
+            native_id=item.native_id,
+            retweet_of=item.retweet_of,
+            content_hash=item.content_hash if len(fingerprint) >= MIN_CONTENT_CHARS and item.content_hash else None,
+            minhash=minhash_bytes,
+        )
+        for item, fingerprint, minhash_bytes in zip(items, fingerprints, _content_minhashes(fingerprints), strict=True)
+    ]
+
+
+def _content_minhashes(fingerprints: Sequence[str]) -> list[bytes]:
+    """MinHash of each fingerprint long enough to identify content (MIN_CONTENT_CHARS), b"" for the others."""
+    return _minhashes([fingerprint if len(fingerprint) >= MIN_CONTENT_CHARS else "" for fingerprint in fingerprints])
 
 
 @dataclass
@@ -191,12 +254,16 @@ class DedupeIndex:
     by_content: dict[str, str] = field(default_factory=dict)
     roots: list[str] = field(default_factory=list)
     signatures: list[bytes] = field(default_factory=list)
-    buckets: list[dict[bytes, list[int]]] = field(default_factory=list)
+    # Slots per band key, packed as native int64: a lookup joins a signature's bands into one
+    # numpy array without a Python step per slot.
+    buckets: list[dict[bytes, bytearray]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not 0 < self.threshold <= 1:
             raise ValueError(f"near-duplicate threshold must be in (0, 1], got {self.threshold}")
         self._bands, self._rows = _lsh_shape(self.threshold)
+        # The fewest equal slots whose share reaches the threshold (as the float comparison decides).
+        self._need = next(equal for equal in range(NUM_PERM + 1) if equal / NUM_PERM >= self.threshold)
         if not self.buckets:
             self.buckets = [{} for _ in range(self._bands)]
 
@@ -204,23 +271,39 @@ class DedupeIndex:
         return len(self.roots)
 
     def add(self, signature: DedupeSignature, root: str) -> None:
+        self._add_keys(signature, root)
+        # Only group roots enter the LSH buckets: a burst of 1,000 copies must not make the
+        # 1,001st compare against all of them.
+        if signature.minhash and root == signature.item_id:
+            slot = _SLOT.pack(len(self.signatures))
+            self.roots.append(root)
+            self.signatures.append(signature.minhash)
+            for bucket, key in zip(self.buckets, _band_keys(signature.minhash, self._bands, self._rows), strict=True):
+                slots = bucket.get(key)
+                if slots is None:
+                    bucket[key] = bytearray(slot)
+                else:
+                    slots += slot
+
+    def _add_keys(self, signature: DedupeSignature, root: str) -> None:
         if signature.canonical_url:
             self.by_url.setdefault(signature.canonical_url, root)
         if signature.native_id:
             self.by_native_id.setdefault(signature.native_id, root)
         if signature.content_hash:
             self.by_content.setdefault(signature.content_hash, root)
-        # Only group roots enter the LSH buckets: a burst of 1,000 copies must not make the
-        # 1,001st compare against all of them.
-        if signature.minhash and root == signature.item_id:
-            slot = len(self.signatures)
-            self.roots.append(root)
-            self.signatures.append(signature.minhash)
-            for bucket, key in zip(self.buckets, _band_keys(signature.minhash, self._bands, self._rows), strict=True):
-                bucket.setdefault(key, []).append(slot)
 
     def match(self, signature: DedupeSignature) -> tuple[str, DuplicateKind] | None:
         """The root this signature duplicates, and how; never the item itself."""
+        found = self._match_keys(signature)
+        if found is None and signature.minhash and self.roots:
+            near = self._nearest(signature.minhash, signature.item_id)
+            if near is not None:
+                return near, "near"
+        return found
+
+    def _match_keys(self, signature: DedupeSignature) -> tuple[str, DuplicateKind] | None:
+        """The match on an exact key (native id, retweet, URL, content hash), if any."""
         own = signature.item_id
         for key, table, kind in (
             (signature.native_id, self.by_native_id, "native-id"),
@@ -232,35 +315,33 @@ class DedupeIndex:
                 root = table.get(key)
                 if root is not None and root != own:
                     return root, kind  # type: ignore[return-value]
-        if signature.minhash:
-            near = self._nearest(signature.minhash, own)
-            if near is not None:
-                return near, "near"
         return None
 
     def _nearest(self, minhash_bytes: bytes, own: str) -> str | None:
-        candidates: set[int] = set()
-        for bucket, key in zip(self.buckets, _band_keys(minhash_bytes, self._bands, self._rows), strict=True):
-            slots = bucket.get(key)
-            if slots:
-                candidates.update(slots)
-        if not candidates:
+        band_keys = _band_keys(minhash_bytes, self._bands, self._rows)
+        found = [slots for slots in map(dict.get, self.buckets, band_keys) if slots]
+        if not found:
             return None
-        roots = self.roots
-        # Templated texts share many bands, so candidates run into the hundreds: filter, gather
-        # and compare them in numpy rather than one Python step per candidate.
-        order = np.fromiter(candidates, dtype=np.intp, count=len(candidates))
-        order.sort()
-        own_slots = [slot for slot in self._slots_of(own) if slot in candidates]
+        # A slot found under several bands repeats here; that only repeats its comparison.
+        candidates = np.frombuffer(b"".join(found), dtype=np.int64)
+        signatures, low_bytes = self._signature_matrices()
+        query = np.frombuffer(minhash_bytes, dtype=np.uint32)
+        # Templated texts share many bands, so candidates run into the hundreds, nearly all well
+        # below the threshold. Equal slots have equal low bytes, so counting equal low bytes (one
+        # cache line per signature) bounds the similarity from above and leaves the few that
+        # could reach the threshold for the full comparison.
+        candidates = candidates[_equal_slots(low_bytes.take(candidates, axis=0), query.astype(np.uint8)) >= self._need]
+        own_slots = self._slots_of(own) if len(candidates) else []
         if own_slots:
-            order = order[~np.isin(order, own_slots)]
-            if not len(order):
-                return None
-        stacked = self._signature_matrix()[order]
-        similarity = np.count_nonzero(stacked == np.frombuffer(minhash_bytes, np.uint32), axis=1) / NUM_PERM
-        # Highest similarity wins; argmax breaks ties towards the earlier-registered item.
-        best = int(np.argmax(similarity))
-        return roots[int(order[best])] if similarity[best] >= self.threshold else None
+            candidates = candidates[~np.isin(candidates, own_slots)]
+        if not len(candidates):
+            return None
+        equal = _equal_slots(signatures.take(candidates, axis=0), query)
+        best = equal.max()
+        if best < self._need:
+            return None
+        # Highest similarity wins; ties go to the earliest-registered item.
+        return self.roots[int(candidates[equal == best].min())]
 
     def _slots_of(self, root: str) -> list[int]:
         """Slots registered under `root` (normally none when matching: an item is matched before it is added)."""
@@ -273,41 +354,146 @@ class DedupeIndex:
         return by_root.get(root, [])
 
     def __getstate__(self) -> dict[str, Any]:
-        # The numpy matrix and the root lookup are caches rebuilt on demand: keep side inputs small.
-        return {k: v for k, v in self.__dict__.items() if k not in ("_matrix", "_root_slots")}
+        # The numpy matrices and the root lookup are caches rebuilt on demand: keep side inputs small.
+        return {k: v for k, v in self.__dict__.items() if k not in ("_matrices", "_root_slots")}
 
-    def _signature_matrix(self) -> np.ndarray:
-        """`signatures` as an (n, NUM_PERM) uint32 array, grown in place as signatures are added."""
-        state = self.__dict__.get("_matrix")
+    def _signature_matrices(self) -> tuple[np.ndarray, np.ndarray]:
+        """`signatures` as (n, NUM_PERM) uint32 rows and as their low bytes, grown in place as signatures are added."""
+        state = self.__dict__.get("_matrices")
         count = len(self.signatures)
-        if state is None or state[1] > count:
-            state = (np.empty((max(64, count * 2), NUM_PERM), np.uint32), 0)
-        matrix, filled = state
+        if state is None or state[2] > count:
+            state = (np.empty((0, NUM_PERM), np.uint32), np.empty((0, NUM_PERM), np.uint8), 0)
+        signatures, low_bytes, filled = state
         if filled < count:
-            if count > len(matrix):
-                grown = np.empty((count * 2, NUM_PERM), np.uint32)
-                grown[:filled] = matrix[:filled]
-                matrix = grown
-            matrix[filled:count] = np.frombuffer(b"".join(self.signatures[filled:count]), np.uint32).reshape(
-                count - filled, NUM_PERM
-            )
-        self.__dict__["_matrix"] = (matrix, count)
-        return matrix
+            if count > len(signatures):
+                capacity = max(64, count * 2)
+                signatures = np.concatenate((signatures[:filled], np.empty((capacity - filled, NUM_PERM), np.uint32)))
+                low_bytes = np.concatenate((low_bytes[:filled], np.empty((capacity - filled, NUM_PERM), np.uint8)))
+            added = np.frombuffer(b"".join(self.signatures[filled:count]), np.uint32).reshape(count - filled, NUM_PERM)
+            signatures[filled:count] = added
+            low_bytes[filled:count] = added.astype(np.uint8)
+        self.__dict__["_matrices"] = (signatures, low_bytes, count)
+        return signatures, low_bytes
 
 
 def _decide(
     signatures: Iterable[DedupeSignature], index: DedupeIndex
 ) -> dict[str, tuple[str | None, DuplicateKind | None, bytes]]:
-    """item_id -> (duplicate_of, duplicate_kind, persisted signature), in (published_at, item_id) order."""
-    batch = DedupeIndex(threshold=index.threshold)
+    """item_id -> (duplicate_of, duplicate_kind, persisted signature), in (published_at, item_id) order.
+
+    Within the batch this is `DedupeIndex.match` against the items decided before, root by root
+    (as if each root were `add`ed). The near-duplicate part is computed for the whole batch
+    first (`_near_earlier`); the loop then only has to pick the best earlier item that became
+    a root.
+    """
+    ordered = sorted(signatures, key=DedupeSignature.order_key)
+    bands, rows = index._bands, index._rows
+    near_earlier = _near_earlier(ordered, bands, rows, index._need)
+    batch = DedupeIndex(threshold=index.threshold)  # exact keys only; near duplicates come from near_earlier
+    is_root = [False] * len(ordered)
     decisions: dict[str, tuple[str | None, DuplicateKind | None, bytes]] = {}
-    for signature in sorted(signatures, key=DedupeSignature.order_key):
+    for position, signature in enumerate(ordered):
         # Earlier batches are stored already and so always count as earlier.
-        found = index.match(signature) or batch.match(signature)
+        found = index.match(signature) or batch._match_keys(signature)
+        if found is None and position in near_earlier:
+            own = signature.item_id
+            for earlier in near_earlier[position]:
+                if is_root[earlier] and ordered[earlier].item_id != own:
+                    found = ordered[earlier].item_id, "near"
+                    break
         root, kind = found if found is not None else (signature.item_id, None)
-        batch.add(signature, root)
+        batch._add_keys(signature, root)
+        is_root[position] = bool(signature.minhash) and root == signature.item_id
         decisions[signature.item_id] = (None if kind is None else root, kind, signature.blob)
     return decisions
+
+
+def _near_earlier(signatures: Sequence[DedupeSignature], bands: int, rows: int, need: int) -> dict[int, list[int]]:
+    """Position -> the earlier positions that share an LSH band with it and at least `need` equal
+    slots, best first: most equal slots, then earliest (the order `DedupeIndex._nearest` prefers).
+    """
+    positions = [position for position, signature in enumerate(signatures) if signature.minhash]
+    if len(positions) < 2:
+        return {}
+    matrix = np.frombuffer(b"".join(signatures[p].minhash for p in positions), np.uint32).reshape(-1, NUM_PERM)
+    # Bits 0-3 of every slot as four 64-bit planes, in two (n, 2) stages: equal slots agree in
+    # every plane, unequal ones in two planes a quarter of the time, in four a sixteenth. The
+    # number of slots where the planes differ bounds the equal slots from above, so it prunes
+    # nearly all pairs at a few operations on 16-byte rows before the full comparison.
+    bits = (matrix[:, None, :] >> np.arange(4, dtype=np.uint32)[:, None]).astype(np.uint8) & 1
+    planes = np.packbits(bits, axis=2).view(np.uint64).reshape(len(matrix), 4)
+    stages = (planes[:, :2].copy(), planes[:, 2:].copy())
+    later_parts, earlier_parts, equal_parts = [], [], []
+    for band in range(bands):
+        columns = matrix[:, band * rows : (band + 1) * rows]
+        # A 64-bit hash of the band groups the rows; a collision is caught by the check below.
+        group = np.zeros(len(matrix), dtype=np.uint64)
+        for column in columns.T:
+            group *= _ROLL
+            group += column
+        order = np.argsort(group, kind="stable")
+        # Pairs come as indices into the rows sorted by group: gather the planes in that order.
+        sorted_stages = [stage.take(order, axis=0) for stage in stages]
+        for later, earlier in _pairs_within(group[order]):
+            mismatched = np.zeros(len(later), dtype=np.uint64)
+            for stage in sorted_stages:
+                differ = stage.take(later, axis=0)
+                differ ^= stage.take(earlier, axis=0)
+                mismatched |= differ[:, 0]
+                mismatched |= differ[:, 1]
+                close = np.bitwise_count(mismatched) <= NUM_PERM - need
+                later, earlier, mismatched = later[close], earlier[close], mismatched[close]
+            later, earlier = order[later], order[earlier]
+            equal = _equal_slots(matrix.take(later, axis=0), matrix.take(earlier, axis=0))
+            reached = equal >= need
+            later, earlier, equal = later[reached], earlier[reached], equal[reached]
+            shared = (columns.take(later, axis=0) == columns.take(earlier, axis=0)).all(axis=1)
+            later_parts.append(later[shared])
+            earlier_parts.append(earlier[shared])
+            equal_parts.append(equal[shared])
+    if not later_parts:
+        return {}
+    rows_to_positions = np.array(positions)
+    later = rows_to_positions[np.concatenate(later_parts)]
+    earlier = rows_to_positions[np.concatenate(earlier_parts)]
+    equal = np.concatenate(equal_parts).astype(np.intp)
+    # A pair sharing several bands is listed once per band; a repeat is harmless.
+    order = np.lexsort((earlier, -equal, later))
+    near: dict[int, list[int]] = {}
+    for position, candidate in zip(later[order].tolist(), earlier[order].tolist(), strict=True):
+        near.setdefault(position, []).append(candidate)
+    return near
+
+
+def _pairs_within(sorted_group: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Every (later, earlier) pair of indices into `sorted_group` (sorted by group id) within one
+    group, earlier < later, in chunks of about _PAIR_CHUNK pairs: a key shared by thousands of
+    items makes millions of pairs.
+    """
+    count = len(sorted_group)
+    first = np.empty(count, dtype=bool)
+    first[0] = True
+    np.not_equal(sorted_group[1:], sorted_group[:-1], out=first[1:])
+    start = np.maximum.accumulate(np.where(first, np.arange(count), 0))  # where each one's group starts
+    rank = np.arange(count) - start  # how many earlier ones its group has
+    ends = np.cumsum(rank)
+    low = 0
+    while low < count:
+        before = int(ends[low - 1]) if low else 0
+        high = max(low + 1, int(np.searchsorted(ends, before + _PAIR_CHUNK, side="right")))
+        total = int(ends[high - 1]) - before
+        if total:
+            members = np.flatnonzero(rank[low:high]) + low
+            ranks = rank[members]
+            later = np.repeat(members, ranks)
+            # earlier runs start, start + 1, ..., later - 1 for each member: a cumulative sum of
+            # ones, reset at each member's first pair.
+            heads = np.cumsum(ranks) - ranks
+            steps = np.ones(total, dtype=np.intp)
+            steps[heads] = start[members]
+            steps[heads[1:]] -= members[:-1] - 1
+            yield later, np.cumsum(steps, out=steps)
+        low = high
 
 
 def _apply(item: Item, decision: tuple[str | None, DuplicateKind | None, bytes] | None) -> Item:
@@ -320,7 +506,7 @@ def _apply(item: Item, decision: tuple[str | None, DuplicateKind | None, bytes] 
 def dedupe_items(items: Sequence[Item], index: DedupeIndex | None = None, threshold: float = 0.8) -> list[Item]:
     """The Beam stage's work as a plain function over one batch (same order as given)."""
     index = index if index is not None else DedupeIndex(threshold=threshold)
-    decisions = _decide((dedupe_signature(item) for item in items), index)
+    decisions = _decide(_dedupe_signatures(items), index)
     return [_apply(item, decisions.get(item.item_id)) for item in items]
 
 
@@ -354,14 +540,17 @@ def load_dedupe_index(
         """,
         [since],
     ).fetchall()
+    parsed = [_parse_blob(row[7]) for row in rows]
+    missing = [position for position, found in enumerate(parsed) if found is None]
+    fingerprints = [fingerprint_text(rows[position][8] or "") for position in missing]
+    recomputed = _content_minhashes(fingerprints)
+    for position, fingerprint, minhash_bytes in zip(missing, fingerprints, recomputed, strict=True):
+        parsed[position] = (len(fingerprint) >= MIN_CONTENT_CHARS, minhash_bytes)
     index = DedupeIndex(threshold=threshold)
-    for item_id, root, published_at, canonical, content, native_id, retweet_of, blob, text in rows:
-        parsed = _parse_blob(blob)
-        if parsed is None:
-            fingerprint = fingerprint_text(text or "")
-            long_enough = len(fingerprint) >= MIN_CONTENT_CHARS
-            parsed = (long_enough, minhash(fingerprint) if long_enough else b"")
-        hashable, minhash_bytes = parsed
+    for (item_id, root, published_at, canonical, content, native_id, retweet_of, _, _), found in zip(
+        rows, parsed, strict=True
+    ):
+        hashable, minhash_bytes = found
         signature = DedupeSignature(
             item_id=item_id,
             published_at=published_at,

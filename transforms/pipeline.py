@@ -107,21 +107,28 @@ def _score_events(
     for item in items:
         if item.event_id is not None:
             by_event[item.event_id].append(item)
-    # Earliest two (first_seen, event_id) per product over the batch's events (ScoreEvents' batch_firsts).
-    firsts: dict[str, list[tuple[datetime, str]]] = {}
-    for keyed in by_event.items():
-        for product, value in score_stage._event_product_firsts(keyed, event_index):
-            known = firsts.get(product)
-            firsts[product] = [value] if known is None else sorted({*known, value})[:2]
-    events: list[Event] = []
+    # Each event's members are built once; product firsts and the score both read them.
+    members_of: dict[str, list[Any]] = {}
     dead: list[DeadLetter] = []
     for event_id, members_items in by_event.items():
         ordered = sorted(members_items, key=lambda it: it.item_id)
         try:
-            members = event_members(event_id, ordered, event_index)
+            members_of[event_id] = event_members(event_id, ordered, event_index)
+        except ValueError as exc:
+            dead.append(score_stage._dead_letter(event_id, ordered, str(exc), exc, as_of))
+    # Earliest two (first_seen, event_id) per product over the batch's events (ScoreEvents' batch_firsts).
+    firsts: dict[str, list[tuple[datetime, str]]] = {}
+    for event_id, members in members_of.items():
+        for product, value in score_stage.product_firsts(event_id, members):
+            known = firsts.get(product)
+            firsts[product] = [value] if known is None else sorted({*known, value})[:2]
+    events: list[Event] = []
+    for event_id, members in members_of.items():
+        try:
             earlier = score_stage._earlier_events(event_id, members, firsts, event_index)
             events.append(score_event(event_id, members, as_of=as_of, earlier_events=earlier, rules=rules))
         except ValueError as exc:
+            ordered = sorted(by_event[event_id], key=lambda it: it.item_id)
             dead.append(score_stage._dead_letter(event_id, ordered, str(exc), exc, as_of))
     return events, dead
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 import logging
 import math
 import tomllib
-from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, cached_property, lru_cache
 from importlib import resources
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +55,36 @@ log = logging.getLogger(__name__)
 
 _DATA = "data/scoring.toml"
 _TIER_ORDER = ("official", "research", "media", "community", "social")
+_TIER_RANK = {tier: rank for rank, tier in enumerate(_TIER_ORDER)}
+_CATEGORY_RANK = {category: rank for rank, category in enumerate(CATEGORIES)}
 
 
 # --------------------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True)
+class _Weights:
+    """The rules as scoring reads them, converted once per ScoringRules instead of once per event."""
+
+    max_points: Mapping[str, float]
+    authority_tiers: Mapping[str, float]
+    points_per_extra_publisher: float
+    count_translations: bool
+    log_saturation: float  # log10(1 + engagement.saturation)
+    repeat_points: float
+    usd_per_unit: Mapping[str, float]
+    log_floor_usd: float
+    log_usd_span: float  # log10(ceiling_usd) - log10(floor_usd)
+    half_life_hours: float
+    official_tiers: frozenset[str]
+    primary_source_tiers: frozenset[str]
+    non_corroborating_tiers: frozenset[str]
+    corroborated_min_publishers: int
+    amplification_is_confirmation: bool
+    amplification_share: float
+    category_fallback: Any  # None: no fallback, the event is dead-lettered
+    category_tier_weights: Mapping[str, float]
+    secondary_min_share: float
 
 
 @dataclass(frozen=True)
@@ -99,6 +126,35 @@ class ScoringRules:
     def section(self, name: str) -> Mapping[str, Any]:
         return self.raw[name]
 
+    @cached_property
+    def _weights(self) -> _Weights:
+        # cached_property writes the instance __dict__ directly, which a frozen dataclass allows.
+        raw = self.raw
+        verification = raw["verification"]
+        magnitude = raw["magnitude"]
+        log_floor = math.log10(float(magnitude["floor_usd"]))
+        return _Weights(
+            max_points={name: self.max_points(name) for name in SCORE_COMPONENTS},
+            authority_tiers={tier: float(p) for tier, p in raw["authority"]["tiers"].items()},
+            points_per_extra_publisher=float(raw["corroboration"]["points_per_extra_publisher"]),
+            count_translations=bool(raw["corroboration"].get("count_translations", False)),
+            log_saturation=math.log10(1 + float(raw["engagement"]["saturation"])),
+            repeat_points=float(raw["novelty"]["repeat_points"]),
+            usd_per_unit={unit: float(rate) for unit, rate in magnitude["usd_per_unit"].items()},
+            log_floor_usd=log_floor,
+            log_usd_span=math.log10(float(magnitude["ceiling_usd"])) - log_floor,
+            half_life_hours=float(raw["recency"]["half_life_hours"]),
+            official_tiers=frozenset(verification["official_tiers"]),
+            primary_source_tiers=frozenset(verification["primary_source_tiers"]),
+            non_corroborating_tiers=frozenset(verification["non_corroborating_tiers"]),
+            corroborated_min_publishers=int(verification["corroborated_min_publishers"]),
+            amplification_is_confirmation=bool(verification.get("amplification_is_confirmation", True)),
+            amplification_share=float(verification.get("amplification_share", 0.5)),
+            category_fallback=raw["category"].get("fallback"),
+            category_tier_weights={tier: float(w) for tier, w in raw["category"]["tier_weights"].items()},
+            secondary_min_share=float(raw["category"]["secondary_min_share"]),
+        )
+
 
 def load_scoring_rules(path: str | Path | None = None) -> ScoringRules:
     """Read and validate the scoring weights (the packaged data file unless `path` is given)."""
@@ -115,14 +171,20 @@ def _default_rules() -> ScoringRules:
 
 
 # ------------------------------------------------------------------ pure functions
+#
+# Every helper takes the members in (published_at, item_id) order, so "the earliest" of any
+# subset is its first member and no helper sorts again.
+
+_time_order = attrgetter("published_at", "item_id")
 
 
-def _tier_rank(tier: str) -> int:
-    return _TIER_ORDER.index(tier) if tier in _TIER_ORDER else len(_TIER_ORDER)
+def _tier_rank(member: EventMember) -> int:
+    return _TIER_RANK.get(member.tier, len(_TIER_ORDER))
 
 
-def _publisher_key(member: EventMember) -> str:
-    return " ".join(member.publisher.casefold().split())
+@lru_cache(maxsize=4096)
+def _publisher_key(publisher: str) -> str:
+    return " ".join(publisher.casefold().split())
 
 
 def _is_translation(member: EventMember, by_id: Mapping[str, EventMember]) -> bool:
@@ -132,32 +194,42 @@ def _is_translation(member: EventMember, by_id: Mapping[str, EventMember]) -> bo
         original is not None
         and member.lang != "und"
         and original.lang not in ("und", member.lang)
-        and _publisher_key(original) != _publisher_key(member)
+        and _publisher_key(original.publisher) != _publisher_key(member.publisher)
     )
 
 
-def _independent_publishers(members: Sequence[EventMember], rules: ScoringRules) -> list[EventMember]:
+def _independent_publishers(ordered: Sequence[EventMember], weights: _Weights) -> list[EventMember]:
     """One member per distinct publisher among non-social members (earliest kept).
 
     Duplicates do not count (a re-syndication is not a second source), except, with
     `corroboration.count_translations`, a rewrite in another language by another publisher:
     a Chinese outlet compiling an English announcement is a further publisher carrying it.
     """
-    excluded = set(rules.section("verification")["non_corroborating_tiers"])
-    translations = bool(rules.section("corroboration").get("count_translations", False))
-    by_id = {m.item_id: m for m in members}
+    excluded = weights.non_corroborating_tiers
+    by_id: dict[str, EventMember] | None = None
     chosen: dict[str, EventMember] = {}
-    for member in sorted(members, key=lambda m: (m.published_at, m.item_id)):
+    for member in ordered:
         if member.tier in excluded:
             continue
-        if member.duplicate_of is not None and not (translations and _is_translation(member, by_id)):
-            continue
-        chosen.setdefault(_publisher_key(member), member)
+        if member.duplicate_of is not None:
+            if not weights.count_translations:
+                continue
+            if by_id is None:
+                by_id = {m.item_id: m for m in ordered}
+            if not _is_translation(member, by_id):
+                continue
+        chosen.setdefault(_publisher_key(member.publisher), member)
     return list(chosen.values())
 
 
-def _event_organisations(members: Sequence[EventMember]) -> list[str]:
-    counts = Counter(org for m in members for org in m.organisations)
+def _event_organisations(ordered: Sequence[EventMember]) -> list[str]:
+    """The organisations concerned, the most mentioned first."""
+    if len(ordered) == 1:
+        return sorted(ordered[0].organisations)
+    counts: dict[str, int] = {}
+    for member in ordered:
+        for org in member.organisations:
+            counts[org] = counts.get(org, 0) + 1
     return sorted(counts, key=lambda o: (-counts[o], o))
 
 
@@ -171,65 +243,72 @@ def _amplifies_others(member: EventMember, by_native_id: Mapping[str, EventMembe
 
 
 def _official_members(
-    members: Sequence[EventMember], organisations: Iterable[str], rules: ScoringRules
-) -> tuple[list[EventMember], list[EventMember]]:
-    """(confirmations, amplifications) by official channels of the organisations concerned.
+    ordered: Sequence[EventMember], organisations: Iterable[str], weights: _Weights
+) -> tuple[EventMember | None, EventMember | None]:
+    """The first (confirmation, amplification) by official channels of the organisations concerned.
 
     A confirmation is the organisation's own word (its blog, its account's own post). With
     `verification.amplification_is_confirmation = false`, an official account quoting or
     retweeting a third party's post (a community project, an analyst) is an amplification: the
     organisation vouches for it publicly, which corroborates it, but it did not announce it.
+    "First" prefers originals to duplicates, then the earliest.
     """
-    section = rules.section("verification")
-    tiers = set(section["official_tiers"])
-    concerned = set(organisations)
-    amplification_confirms = bool(section.get("amplification_is_confirmation", True))
-    by_native_id = {m.native_id: m for m in members if m.native_id}
-    confirmations: list[EventMember] = []
-    amplifications: list[EventMember] = []
-    for m in members:
-        if not (m.tier in tiers and m.source_organisation and m.source_organisation in concerned):
+    tiers = weights.official_tiers
+    concerned: set[str] | None = None
+    by_native_id: dict[str, EventMember] | None = None
+    confirmation: EventMember | None = None
+    amplification: EventMember | None = None
+    for m in ordered:
+        if not (m.tier in tiers and m.source_organisation):
             continue
-        if not amplification_confirms and _amplifies_others(m, by_native_id):
-            amplifications.append(m)
-        else:
-            confirmations.append(m)
-
-    def order(m: EventMember) -> tuple[bool, datetime, str]:
-        return (m.duplicate_of is not None, m.published_at, m.item_id)
-
-    return sorted(confirmations, key=order), sorted(amplifications, key=order)
-
-
-def _official_confirmations(
-    members: Sequence[EventMember], organisations: Iterable[str], rules: ScoringRules
-) -> list[EventMember]:
-    return _official_members(members, organisations, rules)[0]
-
-
-def _primary_sources(members: Sequence[EventMember], rules: ScoringRules) -> list[EventMember]:
-    tiers = set(rules.section("verification")["primary_source_tiers"])
-    return sorted((m for m in members if m.tier in tiers), key=lambda m: (m.published_at, m.item_id))
+        if concerned is None:
+            concerned = set(organisations)
+        if m.source_organisation not in concerned:
+            continue
+        amplifies = False
+        if not weights.amplification_is_confirmation and m.references:
+            if by_native_id is None:
+                by_native_id = {o.native_id: o for o in ordered if o.native_id}
+            amplifies = _amplifies_others(m, by_native_id)
+        if amplifies:
+            if amplification is None or (amplification.duplicate_of is not None and m.duplicate_of is None):
+                amplification = m
+        elif confirmation is None or (confirmation.duplicate_of is not None and m.duplicate_of is None):
+            confirmation = m
+    return confirmation, amplification
 
 
-def verification_of(members: Sequence[EventMember], rules: ScoringRules | None = None) -> str:
-    """verified-by-official | corroborated | unverified, by the rules in scoring.toml."""
-    rules = rules or _default_rules()
-    confirmations, amplifications = _official_members(members, _event_organisations(members), rules)
-    if confirmations or _primary_sources(members, rules):
+def _primary_source(ordered: Sequence[EventMember], weights: _Weights) -> EventMember | None:
+    tiers = weights.primary_source_tiers
+    return next((m for m in ordered if m.tier in tiers), None)
+
+
+def _verification(
+    confirmation: EventMember | None,
+    amplification: EventMember | None,
+    primary: EventMember | None,
+    publishers: int,
+    weights: _Weights,
+) -> str:
+    if confirmation is not None or primary is not None:
         return "verified-by-official"
-    needed = int(rules.section("verification")["corroborated_min_publishers"])
-    if amplifications or len(_independent_publishers(members, rules)) >= needed:
+    if amplification is not None or publishers >= weights.corroborated_min_publishers:
         return "corroborated"
     return "unverified"
 
 
-def _days_spanned(members: Sequence[EventMember]) -> int:
-    if not members:
-        return 0
-    first = min(m.published_at for m in members)
-    last = max(m.published_at for m in members)
-    return max(1, math.ceil((last - first).total_seconds() / 86400))
+def verification_of(members: Sequence[EventMember], rules: ScoringRules | None = None) -> str:
+    """verified-by-official | corroborated | unverified, by the rules in scoring.toml."""
+    weights = (rules or _default_rules())._weights
+    ordered = sorted(members, key=_time_order)
+    confirmation, amplification = _official_members(ordered, _event_organisations(ordered), weights)
+    primary = _primary_source(ordered, weights)
+    publishers = len(_independent_publishers(ordered, weights))
+    return _verification(confirmation, amplification, primary, publishers, weights)
+
+
+def _days_spanned(ordered: Sequence[EventMember]) -> int:
+    return max(1, math.ceil((ordered[-1].published_at - ordered[0].published_at).total_seconds() / 86400))
 
 
 def _fmt_usd(value: float) -> str:
@@ -243,54 +322,55 @@ def _fmt_count(value: int) -> str:
     return f"{value:,}"
 
 
-def _component(name: str, points: float, reason: str, rules: ScoringRules) -> ScoreComponent:
-    cap = rules.max_points(name)
-    return ScoreComponent(name=name, points=round(min(max(points, 0.0), cap), 2), reason=reason)
+def _component(name: str, points: float, reason: str, weights: _Weights) -> ScoreComponent:
+    return _score_component(name, round(min(max(points, 0.0), weights.max_points[name]), 2), reason)
 
 
-def _authority(members: Sequence[EventMember], rules: ScoringRules) -> ScoreComponent:
-    best = min(members, key=lambda m: (_tier_rank(m.tier), m.published_at, m.item_id))
-    points = float(rules.section("authority")["tiers"].get(best.tier, 0))
-    return _component("authority", points, f"best source is {best.tier} ({best.publisher})", rules)
+@lru_cache(maxsize=4096)
+def _score_component(name: str, points: float, reason: str) -> ScoreComponent:
+    # Most components recur across events ("no money amount", "best source is media (AI Wire)"), and a
+    # ScoreComponent is immutable: validate each distinct one once and share it.
+    return ScoreComponent(name=name, points=points, reason=reason)
 
 
-def _official(members: Sequence[EventMember], organisations: Sequence[str], rules: ScoringRules) -> ScoreComponent:
-    confirmations, amplifications = _official_members(members, organisations, rules)
-    if confirmations:
-        first = confirmations[0]
+def _authority(ordered: Sequence[EventMember], weights: _Weights) -> ScoreComponent:
+    best = min(ordered, key=_tier_rank) if len(ordered) > 1 else ordered[0]
+    points = weights.authority_tiers.get(best.tier, 0.0)
+    return _component("authority", points, f"best source is {best.tier} ({best.publisher})", weights)
+
+
+def _official(
+    confirmation: EventMember | None,
+    amplification: EventMember | None,
+    primary: EventMember | None,
+    organisations: Sequence[str],
+    weights: _Weights,
+) -> ScoreComponent:
+    max_points = weights.max_points["official"]
+    if confirmation is not None:
         return _component(
             "official",
-            rules.max_points("official"),
-            f"confirmed by {first.publisher}'s own channel ({first.source_name})",
-            rules,
+            max_points,
+            f"confirmed by {confirmation.publisher}'s own channel ({confirmation.source_name})",
+            weights,
         )
-    primary = _primary_sources(members, rules)
-    if primary:
+    if primary is not None:
         # The paper itself is the primary record; half weight, as no organisation vouches for it.
+        return _component("official", max_points / 2, f"primary source present ({primary.publisher})", weights)
+    if amplification is not None:
         return _component(
             "official",
-            rules.max_points("official") / 2,
-            f"primary source present ({primary[0].publisher})",
-            rules,
-        )
-    if amplifications:
-        first = amplifications[0]
-        share = float(rules.section("verification").get("amplification_share", 0.5))
-        return _component(
-            "official",
-            rules.max_points("official") * share,
-            f"amplified by {first.publisher}'s own channel ({first.source_name}), not announced by it",
-            rules,
+            max_points * weights.amplification_share,
+            f"amplified by {amplification.publisher}'s own channel ({amplification.source_name}), not announced by it",
+            weights,
         )
     concerned = ", ".join(organisations[:3]) or "the organisations concerned"
-    return _component("official", 0.0, f"no official statement from {concerned}", rules)
+    return _component("official", 0.0, f"no official statement from {concerned}", weights)
 
 
-def _corroboration(members: Sequence[EventMember], rules: ScoringRules) -> tuple[ScoreComponent, int]:
-    independent = _independent_publishers(members, rules)
+def _corroboration(independent: Sequence[EventMember], weights: _Weights) -> ScoreComponent:
     count = len(independent)
-    section = rules.section("corroboration")
-    points = float(section["points_per_extra_publisher"]) * max(0, count - 1)
+    points = weights.points_per_extra_publisher * max(0, count - 1)
     if count == 0:
         reason = "no independent non-social publisher"
     elif count == 1:
@@ -298,116 +378,117 @@ def _corroboration(members: Sequence[EventMember], rules: ScoringRules) -> tuple
     else:
         days = _days_spanned(independent)
         reason = f"{count} independent publishers in {days} day{'s' if days != 1 else ''}"
-    return _component("corroboration", points, reason, rules), count
+    return _component("corroboration", points, reason, weights)
 
 
-def _is_social_post(member: EventMember) -> bool:
+def _engagement(ordered: Sequence[EventMember], weights: _Weights) -> ScoreComponent:
     # By the source's tier: an organisation's own X account is official for verification, yet its
     # posts are still social posts whose audience reaction counts as engagement.
-    return (member.source_tier or member.tier) == "social"
-
-
-def _engagement(members: Sequence[EventMember], rules: ScoringRules) -> ScoreComponent:
-    posts = [m for m in members if _is_social_post(m) and m.duplicate_of is None]
-    total = sum(m.engagement for m in posts)
-    section = rules.section("engagement")
+    posts = [m for m in ordered if (m.source_tier or m.tier) == "social" and m.duplicate_of is None]
     if not posts:
-        return _component("engagement", 0.0, "no social posts", rules)
-    share = math.log10(1 + total) / math.log10(1 + float(section["saturation"]))
-    points = rules.max_points("engagement") * min(1.0, share)
+        return _component("engagement", 0.0, "no social posts", weights)
+    total = sum(m.engagement for m in posts)
+    share = math.log10(1 + total) / weights.log_saturation
+    points = weights.max_points["engagement"] * min(1.0, share)
     plural = "s" if len(posts) != 1 else ""
-    return _component("engagement", points, f"{_fmt_count(total)} engagements on {len(posts)} social post{plural}",
-                      rules)
+    return _component(
+        "engagement", points, f"{_fmt_count(total)} engagements on {len(posts)} social post{plural}", weights
+    )
 
 
-def _novelty(earlier_events: Sequence[str], products: Sequence[str], rules: ScoringRules) -> ScoreComponent:
-    section = rules.section("novelty")
+def _novelty(earlier_events: Sequence[str], ordered: Sequence[EventMember], weights: _Weights) -> ScoreComponent:
     if earlier_events:
+        products = list(dict.fromkeys(name for m in ordered for name in m.product_names))
         about = ", ".join(products[:2]) or "the same products"
         return _component(
             "novelty",
-            float(section["repeat_points"]),
+            weights.repeat_points,
             f"repeat: follows {len(earlier_events)} earlier event(s) about {about} ({earlier_events[0]})",
-            rules,
+            weights,
         )
-    return _component("novelty", rules.max_points("novelty"), "new: no earlier event in the window", rules)
+    return _component("novelty", weights.max_points["novelty"], "new: no earlier event in the window", weights)
 
 
-def _magnitude(members: Sequence[EventMember], rules: ScoringRules) -> ScoreComponent:
-    section = rules.section("magnitude")
-    rates = section["usd_per_unit"]
+def _magnitude(ordered: Sequence[EventMember], weights: _Weights) -> ScoreComponent:
+    rates = weights.usd_per_unit
     largest = 0.0
-    for member in members:
+    for member in ordered:
         for unit, value in member.money:
             if unit in rates:
-                largest = max(largest, value * float(rates[unit]))
-    floor, ceiling = float(section["floor_usd"]), float(section["ceiling_usd"])
+                largest = max(largest, value * rates[unit])
     if largest <= 0:
-        return _component("magnitude", 0.0, "no money amount", rules)
-    share = (math.log10(largest) - math.log10(floor)) / (math.log10(ceiling) - math.log10(floor))
-    points = rules.max_points("magnitude") * min(1.0, max(0.0, share))
-    return _component("magnitude", points, f"largest amount {_fmt_usd(largest)}", rules)
+        return _component("magnitude", 0.0, "no money amount", weights)
+    share = (math.log10(largest) - weights.log_floor_usd) / weights.log_usd_span
+    points = weights.max_points["magnitude"] * min(1.0, max(0.0, share))
+    return _component("magnitude", points, f"largest amount {_fmt_usd(largest)}", weights)
 
 
-def _recency(first_seen: datetime, as_of: datetime, rules: ScoringRules) -> ScoreComponent:
+@lru_cache(maxsize=16)
+def _as_of_text(as_of: datetime) -> str:
+    # One as_of per batch: format it once, not once per event.
+    return f"{as_of:%Y-%m-%d %H:%M}"
+
+
+def _recency(first_seen: datetime, as_of: datetime, weights: _Weights) -> ScoreComponent:
     age_hours = max(0.0, (as_of - first_seen).total_seconds() / 3600)
-    half_life = float(rules.section("recency")["half_life_hours"])
-    points = rules.max_points("recency") * 0.5 ** (age_hours / half_life)
+    points = weights.max_points["recency"] * 0.5 ** (age_hours / weights.half_life_hours)
     if age_hours < 1:
         age = "under an hour"
     elif age_hours < 48:
         age = f"{age_hours:.0f} h"
     else:
         age = f"{age_hours / 24:.1f} days"
-    return _component("recency", points, f"first seen {age} before {as_of:%Y-%m-%d %H:%M} UTC", rules)
+    return _component("recency", points, f"first seen {age} before {_as_of_text(as_of)} UTC", weights)
 
 
-def _category(members: Sequence[EventMember], rules: ScoringRules) -> tuple[str, tuple[str, ...]]:
-    section = rules.section("category")
-    weights = section["tier_weights"]
-    votes: dict[str, float] = defaultdict(float)
-    confidence: dict[str, float] = defaultdict(float)
+def _category(ordered: Sequence[EventMember], weights: _Weights) -> tuple[str, tuple[str, ...]]:
     # One publisher, one vote: a feed entry and the page it links to, or a thread of posts,
     # share their publisher's weight instead of multiplying it.
     # On a social platform the "publisher" is the platform, not the author: each post votes.
-    def voice(m: EventMember) -> tuple[str, str]:
-        tier = m.source_tier or m.tier
-        return (m.item_id, tier) if tier == "social" else (m.publisher, tier)
-
-    per_publisher = Counter(voice(m) for m in members if m.category is not None)
-    for member in members:
-        if member.category is not None:
-            # The vote weighs the text's evidence, so a post votes as a social post even from an
-            # organisation's own account (its 280 characters are not its official blog post).
-            tier = member.source_tier or member.tier
-            share = per_publisher[voice(member)]
-            votes[member.category] += float(weights.get(tier, 1.0)) / share
-            confidence[member.category] += member.category_confidence
-    if not votes:
+    # The vote weighs the text's evidence, so a post votes as a social post even from an
+    # organisation's own account (its 280 characters are not its official blog post).
+    voters = [m for m in ordered if m.category is not None]
+    if not voters:
         # An on-topic item no category term matched is still news: file it under the
         # configured fallback rather than losing the event to the dead-letter queue.
-        fallback = section.get("fallback")
+        fallback = weights.category_fallback
         if fallback is None:
             raise ValueError("no member has a category and [category].fallback is not set")
         return str(fallback), ()
+    first = voters[0].category
+    if all(m.category == first for m in voters):
+        return first, ()  # a single candidate wins whatever the votes
+    ballots: list[tuple[EventMember, str, tuple[str, str]]] = []
+    per_publisher: dict[tuple[str, str], int] = {}
+    for m in voters:
+        tier = m.source_tier or m.tier
+        voice = (m.item_id, tier) if tier == "social" else (m.publisher, tier)
+        per_publisher[voice] = per_publisher.get(voice, 0) + 1
+        ballots.append((m, tier, voice))
+    tier_weights = weights.category_tier_weights
+    votes: dict[str, float] = {}
+    confidence: dict[str, float] = {}
+    for m, tier, voice in ballots:
+        votes[m.category] = votes.get(m.category, 0.0) + tier_weights.get(tier, 1.0) / per_publisher[voice]
+        confidence[m.category] = confidence.get(m.category, 0.0) + m.category_confidence
     # Equal votes go to the more confident category, then to the order of CATEGORIES (deterministic).
     ranked = sorted(
         votes,
-        key=lambda c: (-votes[c], -confidence[c], CATEGORIES.index(c) if c in CATEGORIES else 99, c),
+        key=lambda c: (-votes[c], -confidence[c], _CATEGORY_RANK.get(c, 99), c),
     )
     top = votes[ranked[0]]
-    share = float(section["secondary_min_share"])
+    share = weights.secondary_min_share
     return ranked[0], tuple(c for c in ranked[1:] if votes[c] >= share * top)
 
 
-def _title(members: Sequence[EventMember]) -> str:
+def _title(ordered: Sequence[EventMember]) -> str:
     # The highest-tier member's own title, originals before duplicates, earliest first.
-    best = min(
-        (m for m in members if m.title),
-        key=lambda m: (_tier_rank(m.tier), m.duplicate_of is not None, m.published_at, m.item_id),
-        default=None,
-    )
-    return best.title if best is not None else "(untitled)"
+    titled = [m for m in ordered if m.title]
+    if not titled:
+        return "(untitled)"
+    if len(titled) == 1:
+        return titled[0].title
+    return min(titled, key=lambda m: (_tier_rank(m), m.duplicate_of is not None)).title
 
 
 def score_event(
@@ -423,27 +504,26 @@ def score_event(
     `earlier_events` are other events that already covered this event's products before it
     was first seen (a repeat scores lower on novelty). Raises ValueError on unusable input.
     """
-    rules = rules or _default_rules()
+    weights = (rules or _default_rules())._weights
     if not members:
         raise ValueError("an event needs at least one member")
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     as_of = as_of.astimezone(UTC)
-    ordered = sorted(members, key=lambda m: (m.published_at, m.item_id))
-    category, secondary = _category(ordered, rules)
+    ordered = sorted(members, key=_time_order)
+    category, secondary = _category(ordered, weights)
     organisations = _event_organisations(ordered)
-    first_seen = ordered[0].published_at
-    last_seen = ordered[-1].published_at
-    corroboration, publishers = _corroboration(ordered, rules)
-    product_names = list(dict.fromkeys(name for m in ordered for name in m.product_names))
+    confirmation, amplification = _official_members(ordered, organisations, weights)
+    primary = _primary_source(ordered, weights) if confirmation is None else None
+    independent = _independent_publishers(ordered, weights)
     components = (
-        _authority(ordered, rules),
-        _official(ordered, organisations, rules),
-        corroboration,
-        _engagement(ordered, rules),
-        _novelty(earlier_events, product_names, rules),
-        _magnitude(ordered, rules),
-        _recency(first_seen, as_of, rules),
+        _authority(ordered, weights),
+        _official(confirmation, amplification, primary, organisations, weights),
+        _corroboration(independent, weights),
+        _engagement(ordered, weights),
+        _novelty(earlier_events, ordered, weights),
+        _magnitude(ordered, weights),
+        _recency(ordered[0].published_at, as_of, weights),
     )
     total = round(min(100.0, sum(c.points for c in components)), 2)
     return Event(
@@ -452,13 +532,13 @@ def score_event(
         category=category,
         secondary=secondary,
         organisations=tuple(organisations),
-        first_seen=first_seen,
-        last_seen=last_seen,
+        first_seen=ordered[0].published_at,
+        last_seen=ordered[-1].published_at,
         items=len(ordered),
-        publishers=publishers,
+        publishers=len(independent),
         signal_score=total,
         components=components,
-        verification=verification_of(ordered, rules),
+        verification=_verification(confirmation, amplification, primary, len(independent), weights),
     )
 
 
@@ -503,6 +583,11 @@ def _event_product_firsts(
         members = event_members(event_id, items, event_index)
     except ValueError:
         return  # the scoring step dead-letters it
+    yield from product_firsts(event_id, members)
+
+
+def product_firsts(event_id: str, members: Sequence[EventMember]) -> Iterator[tuple[str, tuple[datetime, str]]]:
+    """(product, (first_seen, event_id)) for each product an event's members name."""
     first_seen = min(m.published_at for m in members)
     for product in {p for m in members for p in m.products}:
         yield product, (first_seen, event_id)
@@ -599,10 +684,7 @@ class ScoreEvents(beam.PTransform):
         super().__init__(label)
         if not isinstance(as_of, datetime) or as_of.tzinfo is None:
             raise ValueError("as_of must be a timezone-aware datetime")
-        if not (
-            event_index is None
-            or isinstance(event_index, EventIndex | pvalue.AsSideInput | pvalue.PCollection)
-        ):
+        if not (event_index is None or isinstance(event_index, EventIndex | pvalue.AsSideInput | pvalue.PCollection)):
             raise ValueError(f"event_index must be an EventIndex, a PCollection or a side input, not {event_index!r}")
         self._event_index = event_index
         self._as_of = as_of.astimezone(UTC)
@@ -610,11 +692,7 @@ class ScoreEvents(beam.PTransform):
 
     def expand(self, pcoll: beam.PCollection) -> pvalue.DoOutputsTuple:
         index = as_event_index_side_input(self._event_index, pcoll.pipeline, "EmptyEventIndex")
-        grouped = (
-            pcoll
-            | "KeyByEvent" >> beam.FlatMap(_member_pairs)
-            | "GroupByEvent" >> beam.GroupByKey()
-        )
+        grouped = pcoll | "KeyByEvent" >> beam.FlatMap(_member_pairs) | "GroupByEvent" >> beam.GroupByKey()
         batch_firsts = pvalue.AsDict(
             grouped
             | "ProductFirstSeen" >> beam.FlatMap(_event_product_firsts, index)
