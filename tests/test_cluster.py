@@ -23,6 +23,7 @@ from transforms.cluster import (
     EventIndex,
     assign_events,
     load_event_index,
+    member_from_item,
     new_event_id,
     organisation_slug,
     product_key,
@@ -460,3 +461,53 @@ def test_the_richest_version_of_an_item_is_the_one_clustered_whatever_the_order(
     for batch in ([summary, official, later], [official, summary, later]):
         events = _events(batch)
         assert events["codex-media"] == events["next-phase"]
+
+
+def _events_with(index: EventIndex, *items: Item) -> dict[str, str | None]:
+    placed, dead = assign_events(items, index)
+    assert dead == []
+    return {it.item_id: it.event_id for it in placed}
+
+
+def test_entity_join_needs_one_member_close_in_time_not_an_event_spanning_the_date() -> None:
+    # Members of one event with the same names stand together; the date test is still per member.
+    def codex(item_id: str, hours: float) -> Item:
+        return make_item(
+            item_id,
+            "aiwire",
+            hours=hours,
+            orgs=("OpenAI",),
+            products=("Codex",),
+            canonical_url=f"https://ai-wire.example/{item_id}",
+        )
+
+    far = EventIndex(
+        [member_from_item(codex("before", -24 * 5), "ev-codex"), member_from_item(codex("after", 24 * 5), "ev-codex")]
+    )
+    assert _events_with(far, codex("now", 0))["now"] == new_event_id("now")
+    near = far.copy()
+    near.add(member_from_item(codex("soon", 24 * 2.5), "ev-codex"))
+    assert _events_with(near, codex("now", 0))["now"] == "ev-codex"
+    # a correction looks back over the whole event window
+    correction = codex("now", 0).model_copy(update={"title": "Correction: Codex pricing"})
+    assert _events_with(far, correction)["now"] == "ev-codex"
+
+
+def test_entity_join_ties_go_to_the_older_event() -> None:
+    older = make_item("older", "aiwire", hours=-30, orgs=("OpenAI",), products=("Codex",))
+    newer = make_item("newer", "bloomberg", hours=-20, orgs=("OpenAI",), products=("Codex",))
+    index = EventIndex([member_from_item(older, "ev-b"), member_from_item(newer, "ev-a")])
+    item = make_item("now", "xinzhi", orgs=("OpenAI",), products=("Codex",))
+    assert _events_with(index, item)["now"] == "ev-b"
+
+
+def test_scoring_gets_the_member_clustering_built() -> None:
+    placed, _ = assign_events(BATCH)
+    for item in placed:
+        if item.event_id is None:
+            continue
+        member = member_from_item(item, item.event_id)
+        assert member is member_from_item(item, item.event_id)
+        # the same as a member built afresh from an equal item
+        assert member == member_from_item(item.model_copy(), item.event_id)
+        assert member_from_item(item, "ev-other").event_id == "ev-other"

@@ -14,9 +14,15 @@ Otherwise it founds a new event named "ev-" + a short hash of its own item id, s
 stable across batches and re-runs. Off-topic items get no event.
 
 The batch is gathered on one key and assigned in (published_at, item_id) order, so the result
-does not depend on bundle order; lookups go through inverted indexes (URL, product,
-organisation+amount bucket), keeping the work O(n · candidates). Events opened in earlier
-batches arrive as an `EventIndex` side input loaded from DuckDB by `load_event_index`.
+does not depend on bundle order; lookups go through inverted indexes (URL, native id, and for
+the entity join organisation+product and organisation+amount bucket), keeping the work
+O(n · candidates). The entity join scores groups, not members: the members of one event naming
+the same organisations, products and money score alike, so a candidate is scored once per group,
+with a bisect on the group's times for the date condition. Events opened in earlier batches
+arrive as an `EventIndex` side input loaded from DuckDB by `load_event_index`.
+
+`assign_events` remembers the member it built for each item it returns, so scoring the batch
+(`member_from_item` on those items) does not build it again.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ import logging
 import math
 import re
 import tomllib
+import weakref
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -283,6 +291,11 @@ def _is_correction(title: str, rules: ClusterRules) -> bool:
     return pattern is not None and pattern.search(title.casefold()) is not None
 
 
+# Most items name no product (many no organisation): they share one empty set instead of each
+# allocating one the garbage collector then keeps scanning.
+_NO_NAMES: frozenset[str] = frozenset()
+
+
 def _member(
     *,
     item_id: str,
@@ -326,8 +339,8 @@ def _member(
         canonical_url=canonical_url,
         linked_urls=tuple(dict.fromkeys(u for u in linked_urls if u)) if linked_urls else (),
         duplicate_of=duplicate_of,
-        organisations=frozenset(s for s in slugs if s),
-        products=frozenset(k for k in map(product_key, product_names) if k),
+        organisations=frozenset(s for s in slugs if s) if organisations else _NO_NAMES,
+        products=frozenset(k for k in map(product_key, product_names) if k) if product_names else _NO_NAMES,
         product_names=product_names,
         money=_money_of(amounts, rules) if amounts else (),
         category=category,
@@ -357,9 +370,42 @@ def is_off_topic(item: Item) -> bool:
     return bool(item.off_topic)
 
 
+class _BuiltMember(weakref.ref):
+    """The member `assign_events` built for the item this refers to (one object per item: few for the GC)."""
+
+    __slots__ = ("key", "member", "rules")
+
+
+# Members by the id of the item `assign_events` returned (items are immutable): scoring asks for
+# the member of every clustered item again, and gets it without a rebuild. An entry leaves with
+# its item, before the item's id can be given to another object.
+_members_built: dict[int, _BuiltMember] = {}
+
+
+def _forget_member(built: _BuiltMember) -> None:
+    if _members_built.get(built.key) is built:
+        del _members_built[built.key]
+
+
+def _remember_member(item: Item, member: EventMember, rules: ClusterRules) -> None:
+    built = _BuiltMember(item, _forget_member)
+    built.key, built.member, built.rules = id(item), member, rules
+    _members_built[built.key] = built
+
+
 def member_from_item(item: Item, event_id: str, rules: ClusterRules | None = None) -> EventMember:
-    """The member summary of an item of this batch (raises ValueError when it has no time at all)."""
+    """The member summary of an item of this batch (raises ValueError when it has no time at all).
+
+    For an item `assign_events` returned, the member it built and indexed for it (the same fields).
+    """
     rules = rules or _default_rules(7)
+    built = _members_built.get(id(item))
+    if built is not None and built() is item and built.member.event_id == event_id and built.rules is rules:
+        return built.member
+    return _build_member(item, event_id, rules)
+
+
+def _build_member(item: Item, event_id: str, rules: ClusterRules) -> EventMember:
     when = _item_time(item)
     if when is None:
         raise ValueError("item has neither published_at nor a Kafka timestamp: it cannot be placed in time")
@@ -400,6 +446,34 @@ def _bucket(value: float, tolerance: float) -> int:
     return math.floor(math.log(value) / math.log1p(max(tolerance, 1e-9)))
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(when: datetime) -> int:
+    # Exact integer time, so "within the gap" is a bisect with no datetime overflow at the edges.
+    return (when - _EPOCH) // _MICROSECOND
+
+
+@dataclass(slots=True)
+class _EntityGroup:
+    """Members of one event naming the same organisations, products and money.
+
+    The entity join scores a member by these features and its time alone, so one group stands for
+    them all: a candidate is scored once per group, with a bisect for "a member close enough in time".
+    """
+
+    event_id: str
+    organisations: frozenset[str]
+    products: frozenset[str]
+    money: tuple[tuple[str, float], ...]
+    times: list[int]  # the members' published_at in microseconds, ascending
+
+    def has_member_within(self, when: int, gap: int) -> bool:
+        at = bisect_left(self.times, when - gap)
+        return at < len(self.times) and self.times[at] <= when + gap
+
+
 class EventIndex:
     """Open events and their members' matching features, with inverted indexes for lookup.
 
@@ -414,13 +488,20 @@ class EventIndex:
         self.by_url: dict[str, set[str]] = {}  # canonical URL -> member ids
         self.by_link: dict[str, set[str]] = {}  # URL linked by a member post -> member ids
         self.by_product: dict[str, set[str]] = {}
-        self.by_org_money: dict[tuple[str, str, int], set[str]] = {}
-        self.by_org: dict[str, set[str]] = {}
         self.by_native_id: dict[str, str] = {}  # native id -> member id
         self.by_reference: dict[str, set[str]] = {}  # native id retweeted/quoted -> member ids
         self.first_seen: dict[str, datetime] = {}
         # features of official members -> member ids, for the anchor join
         self.anchor_features: dict[tuple[Any, ...], set[str]] = {}
+        # members that may be the original of a cross-language rewrite, per event
+        self.originals_by_event: dict[str, list[str]] = {}
+        # the entity join: groups (positions in `groups`) by organisation + product, organisation +
+        # money bucket, and organisation alone (corrections); members naming no organisation never join
+        self.groups: list[_EntityGroup] = []
+        self.group_of: dict[tuple[str, frozenset[str], frozenset[str], tuple[tuple[str, float], ...]], int] = {}
+        self.groups_by_org_product: dict[tuple[str, str], set[int]] = {}
+        self.groups_by_org_money: dict[tuple[str, str, int], set[int]] = {}
+        self.groups_by_org: dict[str, set[int]] = {}
         for member in members:
             self.add(member)
 
@@ -435,46 +516,77 @@ class EventIndex:
         clone.rules = self.rules
         clone.members = dict(self.members)
         clone.by_event = {k: list(v) for k, v in self.by_event.items()}
+        clone.originals_by_event = {k: list(v) for k, v in self.originals_by_event.items()}
         clone.by_native_id = dict(self.by_native_id)
-        for name in ("by_url", "by_link", "by_product", "by_org_money", "by_org", "by_reference"):
+        for name in (
+            "by_url",
+            "by_link",
+            "by_product",
+            "by_reference",
+            "anchor_features",
+            "groups_by_org_product",
+            "groups_by_org_money",
+            "groups_by_org",
+        ):
             setattr(clone, name, {k: set(v) for k, v in getattr(self, name).items()})
         clone.first_seen = dict(self.first_seen)
-        clone.anchor_features = {k: set(v) for k, v in self.anchor_features.items()}
+        clone.groups = [
+            _EntityGroup(g.event_id, g.organisations, g.products, g.money, list(g.times)) for g in self.groups
+        ]
+        clone.group_of = dict(self.group_of)
         return clone
 
     def add(self, member: EventMember) -> None:
         if member.item_id in self.members:
             return
         rules = self.rules
-        self.members[member.item_id] = member
-        self.by_event.setdefault(member.event_id, []).append(member.item_id)
-        seen = self.first_seen.get(member.event_id)
+        item_id = member.item_id
+        event_id = member.event_id
+        self.members[item_id] = member
+        self.by_event.setdefault(event_id, []).append(item_id)
+        seen = self.first_seen.get(event_id)
         if seen is None or member.published_at < seen:
-            self.first_seen[member.event_id] = member.published_at
+            self.first_seen[event_id] = member.published_at
         if member.canonical_url and _linkable(member.canonical_url, rules.ignore_root_urls):
-            self.by_url.setdefault(link_key(member.canonical_url, rules), set()).add(member.item_id)
+            self.by_url.setdefault(link_key(member.canonical_url, rules), set()).add(item_id)
         if member.kind in rules.link_kinds:
             for url in member.linked_urls:
                 if _linkable(url, rules.ignore_root_urls):
-                    self.by_link.setdefault(link_key(url, rules), set()).add(member.item_id)
+                    self.by_link.setdefault(link_key(url, rules), set()).add(item_id)
         if member.tier in rules.anchor_tiers and member.source_organisation and member.duplicate_of is None:
             # An official member: later coverage may attach to it by what it names (anchor join).
             for product in member.products:
-                self.anchor_features.setdefault(("product", product), set()).add(member.item_id)
+                self.anchor_features.setdefault(("product", product), set()).add(item_id)
             for unit, value in member.money:
                 self.anchor_features.setdefault(("money", unit, _bucket(value, rules.amount_tolerance)),
-                                                set()).add(member.item_id)
+                                                set()).add(item_id)
+        if member.tier in rules.xlang_original_tiers and member.source_organisation:
+            self.originals_by_event.setdefault(event_id, []).append(item_id)
         if member.native_id:
-            self.by_native_id.setdefault(member.native_id, member.item_id)
+            self.by_native_id.setdefault(member.native_id, item_id)
         for ref in member.references:
-            self.by_reference.setdefault(ref, set()).add(member.item_id)
+            self.by_reference.setdefault(ref, set()).add(item_id)
         for product in member.products:
-            self.by_product.setdefault(product, set()).add(member.item_id)
+            self.by_product.setdefault(product, set()).add(item_id)
+        if member.organisations:
+            self._add_to_group(member)
+
+    def _add_to_group(self, member: EventMember) -> None:
+        key = (member.event_id, member.organisations, member.products, member.money)
+        position = self.group_of.get(key)
+        if position is not None:
+            insort(self.groups[position].times, _micros(member.published_at))
+            return
+        position = self.group_of[key] = len(self.groups)
+        self.groups.append(_EntityGroup(*key, [_micros(member.published_at)]))
+        tolerance = self.rules.amount_tolerance
+        buckets = [(unit, _bucket(value, tolerance)) for unit, value in member.money] if member.money else ()
         for org in member.organisations:
-            self.by_org.setdefault(org, set()).add(member.item_id)
-            for unit, value in member.money:
-                key = (org, unit, _bucket(value, rules.amount_tolerance))
-                self.by_org_money.setdefault(key, set()).add(member.item_id)
+            self.groups_by_org.setdefault(org, set()).add(position)
+            for product in member.products:
+                self.groups_by_org_product.setdefault((org, product), set()).add(position)
+            for unit, bucket in buckets:
+                self.groups_by_org_money.setdefault((org, unit, bucket), set()).add(position)
 
     def event_of(self, item_id: str) -> str | None:
         member = self.members.get(item_id)
@@ -618,26 +730,25 @@ def _closest_money(a: Sequence[tuple[str, float]], b: Sequence[tuple[str, float]
     return best
 
 
-def _entity_strength(candidate: EventMember, member: EventMember, rules: ClusterRules) -> float:
-    """How much `candidate` shares with `member` when it may join its event by entities, else 0."""
-    shared_orgs = candidate.organisations & member.organisations
-    if not shared_orgs:
-        return 0.0
-    shared_products = candidate.products & member.products
-    money_match = _money_matches(candidate.money, member.money, rules.amount_tolerance)
-    gap = abs(candidate.published_at - member.published_at)
+def _entity_strength(candidate: EventMember, group: _EntityGroup, when: int, rules: ClusterRules) -> float:
+    """How much `candidate` (published at `when`, in microseconds) shares with the members of `group`
+    when it may join their event by entities, else 0. The lookups only find groups sharing an organisation.
+    """
+    shared_orgs = candidate.organisations & group.organisations
+    shared_products = candidate.products & group.products
+    money_match = _money_matches(candidate.money, group.money, rules.amount_tolerance)
     if candidate.is_correction:
         # A correction may change the figures and come late; the event window still bounds it,
         # and among several candidates the closest figure wins.
-        closeness = _closest_money(candidate.money, member.money)
-        if gap > rules.window or not (shared_products or closeness > 0):
+        closeness = _closest_money(candidate.money, group.money)
+        if not (shared_products or closeness > 0) or not group.has_member_within(when, rules.window // _MICROSECOND):
             return 0.0
         return len(shared_orgs) + len(shared_products) + closeness
     if not (shared_products or money_match):
         return 0.0
-    if gap > rules.max_gap:
+    if not group.has_member_within(when, rules.max_gap // _MICROSECOND):
         return 0.0
-    if candidate.money and member.money and not money_match:
+    if candidate.money and group.money and not money_match:
         # Both name money and none agrees: a different round, a different deal.
         return 0.0
     return float(len(shared_orgs) + len(shared_products) + (1 if money_match else 0))
@@ -714,23 +825,28 @@ def _choose_event(candidate: EventMember, index: EventIndex) -> str | None:
         for item_id in index.by_url.get(url, ()):
             offer(members[item_id].event_id, _STRENGTH_LINK)
 
-    entity_ids: set[str] = set()
-    for product in candidate.products:
-        entity_ids.update(index.by_product.get(product, ()))
-    for org in candidate.organisations:
-        for unit, value in candidate.money:
-            bucket = _bucket(value, rules.amount_tolerance)
-            for near in (bucket - 1, bucket, bucket + 1):
-                entity_ids.update(index.by_org_money.get((org, unit, near), ()))
-    if candidate.is_correction:
-        # Corrections may carry other figures, so look at every member sharing an organisation.
+    # Entity join: members sharing an organisation and a product or a money bucket (any organisation
+    # for a correction, which may carry other figures); members with no organisation in common score 0.
+    group_ids: set[int] = set()
+    if candidate.organisations:
+        buckets = [(unit, _bucket(value, rules.amount_tolerance)) for unit, value in candidate.money]
         for org in candidate.organisations:
-            entity_ids.update(index.by_org.get(org, ()))
-    for item_id in entity_ids:
-        member = members[item_id]
-        shared = _entity_strength(candidate, member, rules)
-        if shared:
-            offer(member.event_id, _STRENGTH_ENTITY + shared)
+            if candidate.is_correction:
+                group_ids.update(index.groups_by_org.get(org, ()))
+                continue
+            for product in candidate.products:
+                group_ids.update(index.groups_by_org_product.get((org, product), ()))
+            for unit, bucket in buckets:
+                for near in (bucket - 1, bucket, bucket + 1):
+                    group_ids.update(index.groups_by_org_money.get((org, unit, near), ()))
+    if group_ids:
+        when = _micros(candidate.published_at)
+        groups = index.groups
+        for position in group_ids:
+            group = groups[position]
+            shared = _entity_strength(candidate, group, when, rules)
+            if shared:
+                offer(group.event_id, _STRENGTH_ENTITY + shared)
 
     if not scores and candidate.tier in rules.anchor_candidate_tiers:
         # Weakest evidence, tried only when nothing else placed the item: it follows an official
@@ -774,15 +890,17 @@ def cross_language_original(candidate: EventMember, event_id: str, index: EventI
         or not candidate.organisations
     ):
         return None
-    members = index.event_members(event_id)
+    # Only the event's members of an original tier that speak for an organisation can be the
+    # original, or lend it their figures.
+    members = [index.members[i] for i in index.originals_by_event.get(event_id, ())]
+    if not members:
+        return None
     kind_rank = {kind: i for i, kind in enumerate(rules.xlang_original_kinds)}
-    found: list[tuple[datetime, int, str]] = []
+    found: list[tuple[bool, datetime, int, str]] = []
     for original in members:
         if (
             original.duplicate_of is not None
-            or original.tier not in rules.xlang_original_tiers
             or original.lang in ("und", candidate.lang)
-            or not original.source_organisation
             or original.source_organisation not in candidate.organisations
         ):
             continue
@@ -792,11 +910,7 @@ def cross_language_original(candidate: EventMember, event_id: str, index: EventI
         if (candidate.products or original.products) and not (candidate.products & original.products):
             continue
         # Figures: everything the organisation itself published about this event.
-        own = [
-            f for m in members
-            if m.source_organisation == original.source_organisation and m.tier in rules.xlang_original_tiers
-            for f in m.figures
-        ]
+        own = [f for m in members if m.source_organisation == original.source_organisation for f in m.figures]
         if not all(_figure_in(f, own, rules.amount_tolerance) for f in candidate.figures):
             continue
         # The organisation's own post on X is official too, but a rewrite translates the
@@ -804,12 +918,6 @@ def cross_language_original(candidate: EventMember, event_id: str, index: EventI
         on_x = bool(original.native_id and original.native_id.startswith("x:"))
         found.append((on_x, original.published_at, kind_rank.get(original.kind, len(kind_rank)), original.item_id))
     return min(found)[3] if found else None
-
-
-@dataclass(frozen=True)
-class _Placed:
-    item: Item
-    member: EventMember | None
 
 
 def _sort_key(item: Item) -> tuple[datetime, str]:
@@ -870,7 +978,7 @@ def assign_events(
             out.append(item if item.event_id is None else copy_with(item, {"event_id": None}))
             continue
         try:
-            features = member_from_item(item, "", rules)
+            features = _build_member(item, "", rules)
         except ValueError as exc:
             dead.append(_dead_letter(item, f"cluster: {exc}", exc, None))
             continue
@@ -891,7 +999,9 @@ def assign_events(
             object.__setattr__(features, "duplicate_of", original)
             changes["duplicate_of"] = original
         working.add(features)
-        out.append(copy_with(item, changes) if changes else item)
+        result = copy_with(item, changes) if changes else item
+        _remember_member(result, features, rules)
+        out.append(result)
     out.sort(key=_sort_key)
     return out, dead
 
