@@ -34,6 +34,24 @@ def test_golden_fixture_parses_and_reserialises_identically(path: Path) -> None:
     assert json.loads(dump_envelope(model)) == json.loads(raw)
 
 
+@pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
+def test_compact_and_spaced_spellings_parse_alike(path: Path) -> None:
+    # dump_envelope's own spelling takes the direct path, any other spelling the union: same model.
+    model = parse_envelope(path.read_bytes())
+    compact = dump_envelope(model)
+    spaced = json.dumps(json.loads(compact), indent=1).encode()
+    reordered = json.dumps(dict(reversed(list(json.loads(compact).items())))).encode()
+    assert compact.startswith(b'{"schema":"')
+    assert parse_envelope(compact) == parse_envelope(spaced) == parse_envelope(reordered) == model
+
+
+def test_a_duplicate_tag_key_is_judged_by_its_last_value_on_both_paths() -> None:
+    raw = dump_envelope(parse_envelope((Path(__file__).parent / "golden" / "raw.post.feed.v1.json").read_bytes()))
+    doubled = raw[:-1] + b',"schema":"raw.page"}'
+    with pytest.raises(EnvelopeError, match="html"):  # validated as a raw.page (last value wins), not a raw.post
+        parse_envelope(doubled)
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
