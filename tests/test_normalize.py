@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas.common import KafkaCoordinates, SourceRef
 from schemas.raw import Fetch, RawPage, RawPost, ReceivedRaw, ReferencedPost, SocialMeta
 from transforms.normalize import (
     Normalize,
+    _parse_rfc822,
     canonical_url,
     content_hash,
     detect_language,
@@ -95,6 +99,31 @@ def test_canonical_url_resolves_relative_against_base() -> None:
 )
 def test_parse_date_keeps_the_offset(value: str, utc: datetime, offset: int | None) -> None:
     assert parse_date(value) == (utc, offset)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    weekday=st.sampled_from(["", "Mon, ", "Tue,", "Xyz, "]),
+    day=st.integers(0, 32),
+    month=st.sampled_from(["Jan", "feb", "MAR", "Apr", "Sep", "Dec", "Foo"]),
+    year=st.integers(1899, 2100),
+    hour=st.integers(0, 25),
+    minute=st.integers(0, 61),
+    second=st.one_of(st.none(), st.integers(0, 61)),
+    zone=st.sampled_from(["+0000", "-0000", "+0800", "-0700", "+0530", "+2359", "+2460", "-0099", "GMT", "EST"]),
+)
+def test_rfc822_fast_path_reads_as_the_email_package(
+    weekday: str, day: int, month: str, year: int, hour: int, minute: int, second: int | None, zone: str
+) -> None:
+    clock = f"{hour:02d}:{minute:02d}" + ("" if second is None else f":{second:02d}")
+    text = f"{weekday}{day} {month} {year} {clock} {zone}"
+    try:
+        expected = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        expected = None
+    assert _parse_rfc822(text) == expected
+    if expected is not None:
+        assert _parse_rfc822(text).utcoffset() == expected.utcoffset()
 
 
 @pytest.mark.parametrize("value", ["", "yesterday", "2026-13-45", "Fri, 99 Foo 2026"])
