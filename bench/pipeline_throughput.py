@@ -39,7 +39,7 @@ from infra.kafka import TopicSpec, end_offsets, ensure_topics, make_consumer, ma
 from infra.processor import Processor  # noqa: E402
 from schemas.common import KafkaCoordinates, SourceRef  # noqa: E402
 from schemas.dead_letter import DeadLetter  # noqa: E402
-from schemas.envelope import dump_envelope  # noqa: E402
+from schemas.envelope import dump_envelope, parse_envelope  # noqa: E402
 from schemas.raw import Fetch, RawPage, ReceivedRaw  # noqa: E402
 from tests.factories import WEEK_START, raw_post  # noqa: E402
 from transforms import cluster, normalize  # noqa: E402
@@ -48,13 +48,15 @@ from transforms.cluster import EventIndex, assign_events  # noqa: E402
 from transforms.dedupe import DedupeIndex, dedupe_items  # noqa: E402
 from transforms.extract import extract_item, load_entity_rules  # noqa: E402
 from transforms.normalize import normalize_record  # noqa: E402
-from transforms.pipeline import BatchState, _batch_gc, run_batch  # noqa: E402
+from transforms.pipeline import BatchState, GatheredBatch, _batch_gc, _BatchCoder, run_batch  # noqa: E402
 from transforms.read import OffsetRange  # noqa: E402
 from transforms.score import _earlier_events, event_members, product_firsts, score_event  # noqa: E402
 
 AS_OF = datetime(2026, 4, 20, tzinfo=UTC)
 THRESHOLD = 0.8
 PAGES_DIR = Path(__file__).resolve().parent.parent / "connectors" / "sample_corpus" / "site" / "pages"
+# Extra Beam flags for every Beam run (--pipeline-option).
+PIPELINE_OPTIONS: list[str] = []
 STAGES = ("normalize", "dedupe", "classify", "extract", "cluster", "score")
 
 
@@ -201,6 +203,7 @@ class _Env:
                                              TopicSpec(self.kafka.dlq_topic, self.kafka.dlq_partitions),
                                              TopicSpec(self.kafka.alerts_topic, self.kafka.alerts_partitions)])
         data = root / suffix
+        processor.setdefault("pipeline_options", PIPELINE_OPTIONS)
         self.settings = Settings(data_dir=data, kafka=self.kafka,
                                  store=StoreSettings(path=data / "radar.duckdb", lock_timeout_s=30),
                                  processor=ProcessorSettings(**processor))
@@ -358,6 +361,39 @@ def bench_follow(bootstrap: str, root: Path, rate: float, seconds: float, poll_s
           f"{_percentile(durations, 50) * 1000:,.0f} ms  p99 {_percentile(durations, 99) * 1000:,.0f} ms")
 
 
+# --------------------------------------------------------------------------- per-record costs outside the stages
+
+
+def bench_fixed_costs(posts: Sequence[Any]) -> None:
+    """What a Beam batch pays per record besides the stages: parse, the gather's pickle round trip, the write."""
+    values = [dump_envelope(post) for post in posts]
+    class_rules, entity_rules = load_classification_rules(), load_entity_rules()
+    items = [extract_item(classify_item(normalize_record(r), class_rules), entity_rules) for r in received(posts)]
+    coder = _BatchCoder()
+    clock = time.perf_counter
+    costs: dict[str, float] = {}
+    with _batch_gc():
+        started = clock()
+        for value in values:
+            parse_envelope(value)
+        costs["parse envelope"] = clock() - started
+        started = clock()
+        encoded = coder.encode(GatheredBatch(items))
+        costs["gather encode"] = clock() - started
+        started = clock()
+        coder.decode(encoded)
+        costs["gather decode"] = clock() - started
+        started = clock()
+        for item in items:
+            dump_envelope(item)
+        costs["write item JSON"] = clock() - started
+    per = {name: seconds / len(posts) * 1e6 for name, seconds in costs.items()}
+    total = sum(per.values())
+    print("(e) per-record costs of a Beam batch outside the stage functions (posts, µs/record)")
+    print("  " + "  ".join(f"{name} {value:,.1f}" for name, value in per.items())
+          + f"   = {total:,.1f} µs: at most {1e6 / total:,.0f} records/s on one core before any stage runs")
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -366,11 +402,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="small inputs, short follow run")
     parser.add_argument("--posts", type=int, default=None)
     parser.add_argument("--pages", type=int, default=None)
-    parser.add_argument("--rate", type=float, default=2000.0, help="follow mode: posts/s produced")
+    parser.add_argument("--rate", type=float, default=500.0, help="follow mode: posts/s produced")
     parser.add_argument("--seconds", type=float, default=None, help="follow mode: how long to produce")
     parser.add_argument("--poll", type=float, default=0.05, help="follow mode: poll_interval_s")
     parser.add_argument("--skip-beam", action="store_true", help="plain loop only (profiling)")
+    parser.add_argument("--pipeline-option", action="append", default=[], dest="pipeline_options",
+                        help="extra Beam pipeline flag for the Beam runs (repeatable), e.g. --direct_num_workers=2")
     args = parser.parse_args(argv)
+    PIPELINE_OPTIONS.extend(args.pipeline_options)
     n_posts = args.posts or (4_000 if args.quick else 20_000)
     n_pages = args.pages or (200 if args.quick else 1_000)
     seconds = args.seconds or (5.0 if args.quick else 15.0)
@@ -384,6 +423,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{n_posts:,} posts, {n_pages:,} pages")
     print("(a) plain Python loop, normalize -> score")
     plain = {"posts": bench_plain(received(posts), "posts"), "pages": bench_plain(received(pages), "pages")}
+    bench_fixed_costs(posts[:5000])
     if args.skip_beam:
         return
 

@@ -128,9 +128,21 @@ class ProcessorSettings(_Section):
     batch_max_records: int = Field(10_000, ge=1)
     poll_interval_s: float = Field(1.0, gt=0)
     runner: str = "FnApiRunner"
+    # Further Beam pipeline options as command-line flags: a Flink or Dataflow runner's settings,
+    # or FnApiRunner's "--direct_num_workers=2", "--direct_running_mode=multi_processing".
+    pipeline_options: list[str] = Field(default_factory=list)
     near_duplicate_threshold: float = Field(0.8, gt=0, le=1)
     event_window_days: int = Field(7, ge=1)
     dedupe_horizon_days: int = Field(30, ge=1)
+
+    @field_validator("pipeline_options")
+    @classmethod
+    def _flags(cls, value: list[str]) -> list[str]:
+        # Beam drops what it cannot parse with only a log line: a flag without dashes would vanish.
+        for flag in value:
+            if not flag.startswith("--") or len(flag) < 3:
+                raise ValueError(f"{flag!r} is not a pipeline flag (expected --name=value)")
+        return value
 
 
 class AlertSettings(_Section):

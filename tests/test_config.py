@@ -68,6 +68,11 @@ def test_env_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert not settings.kafka.embedded
 
 
+def test_pipeline_options_come_from_env_as_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RADAR_PROCESSOR__PIPELINE_OPTIONS", '["--direct_num_workers=2"]')
+    assert load_settings(_write(tmp_path, CONTRACT_TOML)).processor.pipeline_options == ["--direct_num_workers=2"]
+
+
 def test_radar_config_env_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RADAR_CONFIG", str(_write(tmp_path, CONTRACT_TOML)))
     assert load_settings().sources[0].name == "openai-news"
@@ -85,9 +90,10 @@ def test_radar_config_env_names_the_file(tmp_path: Path, monkeypatch: pytest.Mon
         ('[[sources]]\nname = "a"\nkind = "feed"\nurl = "https://a"\n', "sources.0.tier: Field required"),
         ('bogus_section = 1\n', "bogus_section: unknown key"),
         ("[kafka\n", "is not valid TOML"),
+        ('[processor]\npipeline_options = ["direct_num_workers=2"]\n', "processor.pipeline_options: Value error"),
     ],
     ids=["unknown-key", "bad-enum", "bad-timezone", "bad-bootstrap", "bad-kind", "bad-scheme",
-         "missing-tier", "unknown-section", "broken-toml"],
+         "missing-tier", "unknown-section", "broken-toml", "bad-pipeline-flag"],
 )
 def test_bad_config_names_the_key(tmp_path: Path, toml_text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as exc_info:

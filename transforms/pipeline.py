@@ -452,8 +452,8 @@ def run_batch(
     outputs, several times slower: kept as the reference the fast path is tested against).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    # flags=[]: otherwise Beam parses the CLI's own sys.argv as pipeline options.
-    options = PipelineOptions(flags=[], runner=settings.processor.runner)
+    # Explicit flags: otherwise Beam parses the CLI's own sys.argv as pipeline options.
+    options = PipelineOptions(flags=list(settings.processor.pipeline_options), runner=settings.processor.runner)
     with _batch_gc(), beam.Pipeline(options=options) as p:
         ranges_pcoll = p | "OffsetRanges" >> beam.Create(ranges)
         if not by_stage:
