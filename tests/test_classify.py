@@ -128,3 +128,17 @@ def test_a_paper_is_research_whatever_its_topic_and_keeps_the_topic_as_secondary
     news = classify_item(item("We evaluate language model agents on cybersecurity vulnerability exploits "
                               "and defensive tooling for security teams.", title="DefendBench"))
     assert news.category == "security-access"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "on-device GPT-5.4-Cyber, we're 'quoted' -- e.g. U.S. ... a.-b x- -y .z. 3.5",
+        "Ünïcode café’s déjà-vu – 中文 AI",
+        "",
+    ],
+)
+def test_the_ascii_tokenizer_finds_the_regex_tokens(text: str) -> None:
+    from transforms._lexicon import _TOKEN, tokens
+
+    assert tokens(text) == _TOKEN.findall(text)

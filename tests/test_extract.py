@@ -102,3 +102,29 @@ def test_beam_stage_matches_the_plain_function() -> None:
         result = p | beam.Create(items) | Extract()
         assert_that(result.good, equal_to(expected), label="CheckGood")
         assert_that(result.dead_letter, equal_to([]), label="CheckDeadLetters")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "3 billion", "3B USD", "5 亿元", "12x faster", "1.5 ×", "40%", "40 percent", "2 个百分点", "10  USD",
+        "7 t-shirts", "Record 12 carries 3 notes", "1\tmillion", "v2 model", "no number at all", "1M-person",
+    ],
+)  # fmt: skip
+def test_the_cheap_amount_gate_agrees_with_the_regex_gate(text: str) -> None:
+    from transforms.extract import _ANY_NUMBER_AMOUNT, _may_hold_number_amount
+
+    assert _may_hold_number_amount(text) == (_ANY_NUMBER_AMOUNT.search(text) is not None)
+
+
+@pytest.mark.parametrize(
+    ("text", "dates"),
+    [
+        ("on-device 2026-04-14 release", ("2026-04-14",)),
+        ("state-of-the-art, 2026/4/1", ("2026-04-01",)),
+        ("12-5 and -3 and 4-", ()),
+        ("May 5 and 6 May", ("2026-05-05", "2026-05-06")),
+    ],
+)
+def test_dates_behind_their_cheap_preconditions(text: str, dates: tuple[str, ...]) -> None:
+    assert extract_dates(text, 2026) == dates

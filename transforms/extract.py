@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
@@ -19,7 +19,7 @@ from typing import Literal
 import apache_beam as beam
 
 from schemas.item import Amount, Entities, Item
-from transforms._lexicon import TermMatcher, load_data_file
+from transforms._lexicon import AnchoredPatterns, TermMatcher, load_data_file
 from transforms.normalize import copy_with
 
 __all__ = ["DEAD_LETTER", "EntityRules", "Extract", "extract_amounts", "extract_dates", "extract_entities",
@@ -45,6 +45,9 @@ _CURRENCY_WORD = {
 _EN_SCALE_RE = r"(?:thousand|million|billion|trillion|mn|bn|tn|mm|[kKmMbBtT])(?![A-Za-z])"
 _ZH_SCALE_RE = r"(?:十万|百万|千万|十亿|百亿|千亿|万亿|千|万|亿)"
 _CURRENCY_WORD_RE = r"(?:USD|usd|CNY|RMB|EUR|JPY|dollars?|yuan|euros?|yen|美元|美金|元人民币|人民币|欧元|日元|元)"
+_RATIO_RE = r"(?:倍|[x×](?![A-Za-z0-9]))"
+_PERCENT_RE = r"(?:%|％|percent(?![A-Za-z])|个百分点)"
+_SIGN_WORDS = ("倍", "x", "×", "%", "％", "percent", "个百分点")  # every spelling _RATIO_RE and _PERCENT_RE accept
 
 # Ordered: the first pattern to claim a span wins, so money is tried before bare counts.
 _AMOUNT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -56,8 +59,8 @@ _AMOUNT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("word", re.compile(
         rf"(?P<num>{_NUMBER})\s?(?:(?P<zh>{_ZH_SCALE_RE})|(?P<en>{_EN_SCALE_RE}))?\s?(?P<cur>{_CURRENCY_WORD_RE})(?![A-Za-z])"
     )),
-    ("ratio", re.compile(rf"(?P<num>{_NUMBER})\s?(?:倍|[x×](?![A-Za-z0-9]))")),
-    ("percent", re.compile(rf"(?P<num>{_NUMBER})\s?(?:%|％|percent(?![A-Za-z])|个百分点)")),
+    ("ratio", re.compile(rf"(?P<num>{_NUMBER})\s?{_RATIO_RE}")),
+    ("percent", re.compile(rf"(?P<num>{_NUMBER})\s?{_PERCENT_RE}")),
     # A Chinese scale needs no boundary ("100 万名"); an English one must end a word ("1M-person").
     ("count", re.compile(
         rf"(?P<num>{_NUMBER})\s?(?:(?P<zh>{_ZH_SCALE_RE})|(?P<en>{_EN_SCALE_RE})(?=[\s\-+]|$|[^\w]))"
@@ -77,39 +80,95 @@ def _has_month_name(text: str) -> bool:
     return _MONTH_WORD.search(text) is not None
 
 
-# (cheap precondition, pattern): most texts hold no date, and the preconditions say so in C.
-_DATE_PATTERNS = (
-    (lambda t: "-" in t, re.compile(r"(?<!\d)(?P<year>20\d{2}|19\d{2})-(?P<mon>\d{1,2})-(?P<day>\d{1,2})(?!\d)")),
-    (lambda t: "/" in t, re.compile(r"(?<!\d)(?P<year>20\d{2}|19\d{2})/(?P<mon>\d{1,2})/(?P<day>\d{1,2})(?!\d)")),
-    (_has_month_name, re.compile(rf"\b{_MONTH_RE}\s(?P<day>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s(?P<year>\d{{4}}))?\b")),
-    (_has_month_name, re.compile(rf"\b(?P<day>\d{{1,2}})\s{_MONTH_RE}(?:,?\s(?P<year>\d{{4}}))?\b")),
-    (lambda t: "月" in t, re.compile(r"(?:(?P<year>\d{4})\s?年\s?)?(?P<mon>\d{1,2})\s?月\s?(?P<day>\d{1,2})\s?[日号]")),
-)
+def _between_digits(separator: str) -> Callable[[str], bool]:
+    """A test for `separator` between two digits (r"\\d-\\d"), which every numeric date holds.
+
+    By `str.find`, since a regex steps through every character (~30 instructions each) even when it
+    starts with a digit, and hyphens are few.
+    """
+
+    def test(text: str) -> bool:
+        at = text.find(separator, 1)
+        while at != -1:
+            # isdecimal() is exactly what re's \d matches: Unicode category Nd.
+            if text[at - 1].isdecimal() and text[at + 1 : at + 2].isdecimal():
+                return True
+            at = text.find(separator, at + 1)
+        return False
+
+    return test
+
+
+# (cheap precondition, patterns): most texts hold no date, and the preconditions say so.
+_DATE_PATTERNS: tuple[tuple[Callable[[str], bool], tuple[re.Pattern[str], ...]], ...] = (
+    (_between_digits("-"), (re.compile(r"(?<!\d)(?P<year>20\d{2}|19\d{2})-(?P<mon>\d{1,2})-(?P<day>\d{1,2})(?!\d)"),)),
+    (_between_digits("/"), (re.compile(r"(?<!\d)(?P<year>20\d{2}|19\d{2})/(?P<mon>\d{1,2})/(?P<day>\d{1,2})(?!\d)"),)),
+    (_has_month_name, (
+        re.compile(rf"\b{_MONTH_RE}\s(?P<day>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s(?P<year>\d{{4}}))?\b"),
+        re.compile(rf"\b(?P<day>\d{{1,2}})\s{_MONTH_RE}(?:,?\s(?P<year>\d{{4}}))?\b"),
+    )),
+    (lambda t: "月" in t, (
+        re.compile(r"(?:(?P<year>\d{4})\s?年\s?)?(?P<mon>\d{1,2})\s?月\s?(?P<day>\d{1,2})\s?[日号]"),
+    )),
+)  # fmt: skip
 _HANDLE = re.compile(r"(?<![\w@])@(\w{1,15})\b")
 
 
 # A cheap necessary condition per amount pattern. Every number ends in a digit, so a match of
 # NUMBER + suffix holds "digit + suffix"; searching for that needs no backtracking through
 # \d+(?:,\d{3})* at every digit of every number (the patterns alone cost ~50 µs per post).
-_AMOUNT_GATES: dict[str, re.Pattern[str] | str] = {
-    "symbol": "$€£¥￥",
-    "word": re.compile(rf"\d\s?(?:{_ZH_SCALE_RE}|{_EN_SCALE_RE})?\s?{_CURRENCY_WORD_RE}(?![A-Za-z])"),
-    "ratio": re.compile(r"\d\s?(?:倍|[x×](?![A-Za-z0-9]))"),
-    "percent": re.compile(r"\d\s?(?:%|％|percent(?![A-Za-z])|个百分点)"),
-    "count": re.compile(rf"\d\s?(?:{_ZH_SCALE_RE}|{_EN_SCALE_RE}(?=[\s\-+]|$|[^\w]))"),
+_GATE_SUFFIXES = {
+    "word": rf"(?:{_ZH_SCALE_RE}|{_EN_SCALE_RE})?\s?{_CURRENCY_WORD_RE}(?![A-Za-z])",
+    "ratio": _RATIO_RE,
+    "percent": _PERCENT_RE,
+    "count": rf"(?:{_ZH_SCALE_RE}|{_EN_SCALE_RE}(?=[\s\-+]|$|[^\w]))",
+}
+_CURRENCY_SIGNS = "$€£¥￥"
+_ASCII_CURRENCY_SIGNS = "".join(sign for sign in _CURRENCY_SIGNS if sign.isascii())
+
+
+def _has_currency_sign(text: str) -> bool:
+    return any(sign in text for sign in (_ASCII_CURRENCY_SIGNS if text.isascii() else _CURRENCY_SIGNS))
+
+
+_AMOUNT_GATES: dict[str, Callable[[str], object]] = {
+    "symbol": _has_currency_sign,
+    **{kind: re.compile(rf"\d\s?{suffix}").search for kind, suffix in _GATE_SUFFIXES.items()},
 }
 
 
-# All four number-first gates in one scan: most posts hold numbers but no amount at all.
-_ANY_NUMBER_AMOUNT = re.compile("|".join(f"(?:{gate.pattern})" for gate in _AMOUNT_GATES.values()
-                                         if isinstance(gate, re.Pattern)))
+# All four number-first gates in one scan: most posts hold numbers but no amount at all. The shared
+# leading digit is factored out, since re searches a pattern that starts with a digit from digit to
+# digit, while an alternation of four is tried at every position.
+_ANY_NUMBER_AMOUNT = re.compile(rf"\d\s?(?:{'|'.join(_GATE_SUFFIXES.values())})")
+
+# And a gate before that one for ASCII text, in C: after the last digit of a number, at most two
+# spaces ("5 billion  USD") and the first letter of a unit the gate accepts ("billion", "USD", "x").
+# Mapping the text to those three classes of characters makes it three substring tests. The letters
+# come from asking the gate about every unit word in either case: the scale and currency tables hold
+# all it accepts (`_amount_from` reads the units from them), and _SIGN_WORDS the rest.
+_UNIT_STARTS = {
+    word[0]
+    for unit in (*_EN_SCALE, *_ZH_SCALE, *_CURRENCY_WORD, *_SIGN_WORDS)
+    for word in (unit, unit.upper())
+    if _ANY_NUMBER_AMOUNT.match(f"1{word} ")
+}
+_NUMBER_SHAPE = bytes(
+    ord("0" if char.isdecimal() else " " if char.isspace() else "u" if char in _UNIT_STARTS else ".")
+    for char in map(chr, range(256))
+)
+
+
+def _may_hold_number_amount(text: str) -> bool:
+    if text.isascii():
+        shape = text.encode("ascii").translate(_NUMBER_SHAPE)
+        if b"0u" not in shape and b"0 u" not in shape and b"0  u" not in shape:
+            return False
+    return _ANY_NUMBER_AMOUNT.search(text) is not None
 
 
 def _may_match(kind: str, text: str) -> bool:
-    gate = _AMOUNT_GATES[kind]
-    if isinstance(gate, str):
-        return any(symbol in text for symbol in gate)
-    return gate.search(text) is not None
+    return bool(_AMOUNT_GATES[kind](text))
 
 
 def _number(text: str) -> float:
@@ -140,10 +199,14 @@ def _amount_from(kind: str, match: re.Match[str], lang: str) -> Amount | None:
 
 def extract_amounts(text: str, lang: str = "en") -> tuple[Amount, ...]:
     """Money, ratios, percentages and scaled counts, each (value, unit) once, in text order."""
-    text = unicodedata.normalize("NFKC", text)
+    return _amounts_in(unicodedata.normalize("NFKC", text), lang)
+
+
+def _amounts_in(text: str, lang: str) -> tuple[Amount, ...]:
+    """`extract_amounts` of an NFKC-normalized text."""
     claimed: list[tuple[int, int]] = []
     found: list[tuple[int, Amount]] = []
-    if not _may_match("symbol", text) and _ANY_NUMBER_AMOUNT.search(text) is None:
+    if not _has_currency_sign(text) and not _may_hold_number_amount(text):
         return ()
     for kind, pattern in _AMOUNT_PATTERNS:
         if not _may_match(kind, text):
@@ -167,13 +230,17 @@ def extract_amounts(text: str, lang: str = "en") -> tuple[Amount, ...]:
 
 def extract_dates(text: str, default_year: int | None = None) -> tuple[str, ...]:
     """ISO dates mentioned in the text; a date written without a year takes `default_year`."""
-    text = unicodedata.normalize("NFKC", text)
+    return _dates_in(unicodedata.normalize("NFKC", text), default_year)
+
+
+def _dates_in(text: str, default_year: int | None) -> tuple[str, ...]:
+    """`extract_dates` of an NFKC-normalized text."""
     found: list[tuple[int, str]] = []
     claimed: list[tuple[int, int]] = []
-    for needs, pattern in _DATE_PATTERNS:
+    for needs, patterns in _DATE_PATTERNS:
         if not needs(text):
             continue
-        for match in pattern.finditer(text):
+        for match in (match for pattern in patterns for match in pattern.finditer(text)):
             start, end = match.span()
             if any(start < c_end and c_start < end for c_start, c_end in claimed):
                 continue
@@ -197,21 +264,12 @@ _EntityKind = Literal["organisation", "product", "person"]
 @dataclass(frozen=True)
 class EntityRules:
     names: TermMatcher[tuple[_EntityKind, str]]  # every alias -> (kind, canonical name), one pass per text
-    # (anchor, pattern): the regex runs only when its literal anchor occurs in the text, since a
-    # dozen `\b...` patterns scanning every tweet would cost more than everything else here.
-    models: tuple[tuple[str, re.Pattern[str]], ...]
+    # a dozen `\b...` patterns scanning every tweet would cost more than everything else here
+    models: AnchoredPatterns
     # lower-cased X handle -> canonical organisation name, for the organisation's own accounts
     official_handles: dict[str, str] = field(default_factory=dict)
     # lower-cased alias -> canonical organisation name, to read a source's publisher
     organisation_names: dict[str, str] = field(default_factory=dict)
-
-
-_ANCHOR = re.compile(r"^(?:\\b)?([A-Za-z]+)")
-
-
-def _anchor(pattern: str) -> str:
-    match = _ANCHOR.match(pattern)
-    return match.group(1) if match else ""
 
 
 @functools.lru_cache(maxsize=4)
@@ -233,7 +291,7 @@ def load_entity_rules(path: str | None = None) -> EntityRules:
         organisation_names.update((alias.lower(), name) for alias in [name, *spec["aliases"]])
     return EntityRules(
         names=TermMatcher(names, case_sensitive=True),
-        models=tuple((_anchor(pattern), re.compile(pattern)) for pattern in products.get("patterns", [])),
+        models=AnchoredPatterns(products.get("patterns", [])),
         official_handles=official_handles,
         organisation_names=organisation_names,
     )
@@ -249,9 +307,9 @@ def extract_entities(
     rules = rules or load_entity_rules()
     text = text[:_MAX_SCAN_CHARS]
     models: list[tuple[int, str]] = []
-    for anchor, pattern in rules.models:
-        if anchor in text:
-            models.extend((m.start(), m.group()) for m in pattern.finditer(text))
+    for pattern in rules.models.present(text):
+        models.extend((m.start(), m.group()) for m in pattern.finditer(text))
+    normalized = unicodedata.normalize("NFKC", text)  # once for amounts and dates
     found: dict[str, list[str]] = {"organisation": [], "product": [], "person": []}
     for _, (kind, name) in rules.names.find(text):
         found[kind].append(name)
@@ -259,9 +317,9 @@ def extract_entities(
         organisations=_unique(found["organisation"]),
         products=_unique([name for _, name in sorted(models)] + found["product"]),
         people=_unique(found["person"]),
-        handles=_unique(f"@{h}" for h in _HANDLE.findall(text)),
-        amounts=extract_amounts(text, lang),
-        dates=extract_dates(text, default_year),
+        handles=_unique(f"@{h}" for h in _HANDLE.findall(text)) if "@" in text else (),
+        amounts=_amounts_in(normalized, lang),
+        dates=_dates_in(normalized, default_year),
     )
 
 
@@ -277,9 +335,7 @@ def official_voice(item: Item, rules: EntityRules) -> str | None:
 def extract_item(item: Item, rules: EntityRules | None = None) -> Item:
     rules = rules or load_entity_rules()
     published: datetime | None = item.published_at
-    entities = extract_entities(
-        f"{item.title}\n{item.text}", item.lang, published.year if published else None, rules
-    )
+    entities = extract_entities(f"{item.title}\n{item.text}", item.lang, published.year if published else None, rules)
     official = official_voice(item, rules)
     if official is not None and official not in entities.organisations:
         # An official blog says "we", not its own name: the organisation concerned is the speaker.
@@ -308,6 +364,4 @@ class Extract(beam.PTransform):
         self._path = entities_path
 
     def expand(self, items: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        return items | "ExtractEntities" >> beam.ParDo(_ExtractFn(self._path)).with_outputs(
-            DEAD_LETTER, main="good"
-        )
+        return items | "ExtractEntities" >> beam.ParDo(_ExtractFn(self._path)).with_outputs(DEAD_LETTER, main="good")
