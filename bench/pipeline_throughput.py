@@ -19,12 +19,13 @@ Prints, for short posts and for full HTML pages:
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import defaultdict
@@ -337,35 +338,33 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
+def _produce_at_rate(bootstrap: str, kafka: KafkaSettings, values: list[tuple[bytes, bytes]], rate: float,
+                     out_path: str) -> None:
+    """Child process: send `values` at `rate`/s, then write [(partition, offset, send time), ...] to `out_path`.
+
+    A process of its own, as connectors are: a producer thread inside the processor's process
+    would wait for the GIL while a batch runs, and its records would reach Kafka late.
+    """
+    sent: list[tuple[int, int, float]] = []
+    producer = make_producer(bootstrap, kafka, linger_ms=2)
+    start = time.time()
+    for i, (key, value) in enumerate(values):
+        delay = start + i / rate - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        producer.send(kafka.raw_topic, key=key, value=value, timestamp_ms=int(time.time() * 1000)).add_callback(
+            lambda meta: sent.append((meta.partition, meta.offset, meta.timestamp / 1000)))
+    producer.flush()
+    producer.close()
+    Path(out_path).write_text(json.dumps(sent))
+
+
 def bench_follow(bootstrap: str, root: Path, rate: float, seconds: float, poll_s: float) -> None:
     env = _Env(bootstrap, root, poll_interval_s=poll_s)
     total = int(rate * seconds)
     posts = make_posts(total)
     values = [(p.key.encode(), dump_envelope(p)) for p in posts]
-    produced: dict[tuple[int, int], float] = {}
-    done = threading.Event()
-    errors: list[BaseException] = []
-
-    def on_sent(meta: Any) -> None:
-        produced[(meta.partition, meta.offset)] = meta.timestamp / 1000
-
-    def produce() -> None:
-        try:
-            producer = make_producer(bootstrap, env.kafka, linger_ms=2)
-            start = time.time()
-            for i, (key, value) in enumerate(values):
-                delay = start + i / rate - time.time()
-                if delay > 0:
-                    time.sleep(delay)
-                producer.send(env.kafka.raw_topic, key=key, value=value,
-                              timestamp_ms=int(time.time() * 1000)).add_callback(on_sent)
-            producer.flush()
-            producer.close()
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(exc)
-        finally:
-            done.set()
-
+    sent_path = root / f"sent-{uuid.uuid4().hex[:8]}.json"
     commits: list[tuple[float, list[OffsetRange], float]] = []
     committed = 0
 
@@ -381,17 +380,19 @@ def bench_follow(bootstrap: str, root: Path, rate: float, seconds: float, poll_s
     with Processor(warm_env.settings, bootstrap=bootstrap) as warm:
         warm.run_once()
 
-    thread = threading.Thread(target=produce, daemon=True)
+    child = multiprocessing.get_context("spawn").Process(
+        target=_produce_at_rate, args=(bootstrap, env.kafka, values, rate, str(sent_path)), daemon=True)
     deadline = time.monotonic() + seconds * 4 + 60
-    thread.start()
+    child.start()
     try:
-        processor.follow(lambda: (done.is_set() and committed >= total) or time.monotonic() > deadline or
-                         bool(errors), progress)
+        processor.follow(lambda: (not child.is_alive() and (committed >= total or child.exitcode != 0))
+                         or time.monotonic() > deadline, progress)
     finally:
         processor.close()
-        thread.join(timeout=30)
-    if errors:
-        raise errors[0]
+        child.join(timeout=30)
+    if child.exitcode != 0 or not sent_path.exists():
+        raise SystemExit(f"producer process failed (exit code {child.exitcode})")
+    produced = {(partition, offset): when for partition, offset, when in json.loads(sent_path.read_text())}
     latencies: list[float] = []
     batch_latency: list[float] = []
     for when, ranges, _ in commits:
