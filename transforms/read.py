@@ -76,12 +76,10 @@ class ReadOffsetRanges(beam.PTransform):
         self._kafka = kafka
 
     def expand(self, ranges: beam.PCollection) -> beam.PCollection:
-        return (
-            ranges
-            # Each range is read by one worker; reshuffle so ranges spread over workers.
-            | "SpreadRanges" >> beam.Reshuffle()
-            | "ReadRange" >> beam.ParDo(_ReadRangeFn(self._bootstrap, self._kafka))
-        )
+        # Each range is read by one worker. Spreading ranges over workers is the input's job:
+        # `beam.Create` of several ranges (run_batch) already reshuffles them, and a second
+        # reshuffle here cost every micro-batch another shuffle stage (~0.1 s, measured).
+        return ranges | "ReadRange" >> beam.ParDo(_ReadRangeFn(self._bootstrap, self._kafka))
 
 
 def parse_record(record: KafkaRecord) -> ReceivedRaw | DeadLetter:
