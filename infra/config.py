@@ -138,7 +138,8 @@ class ProcessorSettings(_Section):
     @field_validator("pipeline_options")
     @classmethod
     def _flags(cls, value: list[str]) -> list[str]:
-        # Beam drops what it cannot parse with only a log line: a flag without dashes would vanish.
+        # Beam drops what it cannot parse with only a log line; at least a value without its dashes
+        # (a common slip in TOML lists) is caught here.
         for flag in value:
             if not flag.startswith("--") or len(flag) < 3:
                 raise ValueError(f"{flag!r} is not a pipeline flag (expected --name=value)")

@@ -78,7 +78,8 @@ _TAG_PREFIX = re.compile(rb'\{"schema":"([a-z_.]{1,40})","version":([1-9][0-9]{0
 
 def parse_envelope(raw: bytes | str) -> Any:
     """Parse JSON bytes into the contract its (schema, version) names."""
-    prefix = _TAG_PREFIX.match(raw.encode() if isinstance(raw, str) else raw)
+    # Only bytes (what Kafka and files give): encoding a str could itself fail (a lone surrogate).
+    prefix = _TAG_PREFIX.match(raw) if isinstance(raw, bytes) else None
     if prefix is not None:
         model = CONTRACTS.get(f"{prefix[1].decode()}/{prefix[2].decode()}")
         if model is not None:

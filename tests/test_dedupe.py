@@ -21,7 +21,9 @@ from transforms.dedupe import (
     DedupeIndex,
     DedupeSignature,
     _decide,
+    _decide_against_roots,
     _minhashes,
+    _near_earlier,
     dedupe_items,
     dedupe_signature,
     estimated_similarity,
@@ -98,20 +100,6 @@ def test_batch_minhash_equals_one_text_at_a_time() -> None:
     assert _minhashes(texts) == [minhash(text) for text in texts]
 
 
-def _decide_one_by_one(
-    signatures: list[DedupeSignature], index: DedupeIndex
-) -> dict[str, tuple[str | None, str | None, bytes]]:
-    """The batch decision spelled out with the public index API, item by item."""
-    batch = DedupeIndex(threshold=index.threshold)
-    decisions: dict[str, tuple[str | None, str | None, bytes]] = {}
-    for signature in sorted(signatures, key=DedupeSignature.order_key):
-        found = index.match(signature) or batch.match(signature)
-        root, kind = found if found is not None else (signature.item_id, None)
-        batch.add(signature, root)
-        decisions[signature.item_id] = (None if kind is None else root, kind, signature.blob)
-    return decisions
-
-
 def test_batch_decisions_equal_matching_one_item_at_a_time() -> None:
     # Templated texts: many share LSH bands, similarities spread around the threshold.
     rng = random.Random(11)
@@ -130,9 +118,24 @@ def test_batch_decisions_equal_matching_one_item_at_a_time() -> None:
     for stored in items[:40:3]:
         index.add(dedupe_signature(stored), stored.item_id)
     signatures = [dedupe_signature(i) for i in items[40:]]
-    expected = _decide_one_by_one(signatures, index)
+    # The root-only path matches each item against the roots decided before it, one at a time.
+    expected = _decide_against_roots(sorted(signatures, key=DedupeSignature.order_key), index)
     assert sum(kind == "near" for _, kind, _ in expected.values()) > 30
     assert _decide(signatures, index) == expected
+
+
+def test_a_burst_of_copies_is_decided_against_roots_without_listing_its_pairs() -> None:
+    # 3,000 copies in five spellings: listing every pair would grow with the square of the burst.
+    copies = [item(f"copy{n:04d}", f"{CODEX_EN} #{n % 5}", minutes=n % 50) for n in range(3000)]
+    signatures = [dedupe_signature(c) for c in copies]
+    index = DedupeIndex(threshold=0.8)
+    ordered = sorted(signatures, key=DedupeSignature.order_key)
+    assert _near_earlier(ordered, index._bands, index._rows, index._need) is None
+    decisions = _decide(signatures, index)
+    first = ordered[0].item_id
+    assert decisions[first][0] is None
+    assert all(duplicate_of == first for item_id, (duplicate_of, _, _) in decisions.items() if item_id != first)
+    assert {kind for _, kind, _ in decisions.values()} == {None, "content", "near"}
 
 
 def test_exact_and_near_duplicates_point_at_the_earliest_item() -> None:

@@ -159,3 +159,8 @@ def test_export_writes_a_schema_per_contract_with_digest_contract_fields(tmp_pat
     assert {"title", "url", "arxiv_id", "what", "novelty", "applications", "judgment"} <= set(
         defs["ResearchHighlight"]["properties"])
     assert set(defs["DigestStats"]["properties"]) == {"items_in", "duplicates", "rejected", "events"}
+
+
+def test_a_str_envelope_with_a_lone_surrogate_fails_as_an_envelope_error() -> None:
+    with pytest.raises(EnvelopeError):
+        parse_envelope('{"schema":"raw.post","version":1,"key":"\ud800"}')

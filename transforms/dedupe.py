@@ -73,6 +73,14 @@ _LOW32 = np.uint64(0xFFFFFFFF)
 _EMPTY_BIN = np.uint64(1 << 32)  # above every bin value (they are 32-bit), so it marks a bin no shingle reached
 # Candidate pairs compared at once: the index arrays (8 bytes a pair) stay in cache.
 _PAIR_CHUNK = 1 << 16
+# Budgets for the within-batch pairs, per item plus a floor. A burst of copies makes pairs grow
+# with its square (1,000 copies: 5M pairs that all pass, 4 s and 0.8 GB), while comparing each
+# item against the roots only stays linear; above either budget the batch is decided that way.
+# Templated but distinct posts (the bench) make ~370 candidate pairs an item, nearly all pruned.
+_CANDIDATES_PER_ITEM = 2_000
+_CANDIDATES_FLOOR = 4 << 20
+_KEPT_PER_ITEM = 64
+_KEPT_FLOOR = 1 << 20
 _SLOT = struct.Struct("=q")  # a bucket entry, read back as np.int64
 _S26, _S29, _S31, _S58 = (np.uint64(bits) for bits in (26, 29, 31, 58))
 _BINS = np.arange(NUM_PERM)  # NUM_PERM bins: the top 6 bits of a shingle hash pick one
@@ -389,6 +397,8 @@ def _decide(
     ordered = sorted(signatures, key=DedupeSignature.order_key)
     bands, rows = index._bands, index._rows
     near_earlier = _near_earlier(ordered, bands, rows, index._need)
+    if near_earlier is None:
+        return _decide_against_roots(ordered, index)
     batch = DedupeIndex(threshold=index.threshold)  # exact keys only; near duplicates come from near_earlier
     is_root = [False] * len(ordered)
     decisions: dict[str, tuple[str | None, DuplicateKind | None, bytes]] = {}
@@ -408,9 +418,27 @@ def _decide(
     return decisions
 
 
-def _near_earlier(signatures: Sequence[DedupeSignature], bands: int, rows: int, need: int) -> dict[int, list[int]]:
+def _decide_against_roots(
+    ordered: Sequence[DedupeSignature], index: DedupeIndex
+) -> dict[str, tuple[str | None, DuplicateKind | None, bytes]]:
+    """`_decide` one item at a time, each matched against the roots decided before it (linear in a burst)."""
+    batch = DedupeIndex(threshold=index.threshold)
+    decisions: dict[str, tuple[str | None, DuplicateKind | None, bytes]] = {}
+    for signature in ordered:
+        found = index.match(signature) or batch.match(signature)
+        root, kind = found if found is not None else (signature.item_id, None)
+        batch.add(signature, root)
+        decisions[signature.item_id] = (None if kind is None else root, kind, signature.blob)
+    return decisions
+
+
+def _near_earlier(
+    signatures: Sequence[DedupeSignature], bands: int, rows: int, need: int
+) -> dict[int, list[int]] | None:
     """Position -> the earlier positions that share an LSH band with it and at least `need` equal
     slots, best first: most equal slots, then earliest (the order `DedupeIndex._nearest` prefers).
+
+    None when the band groups would make more pairs than the budget (a burst of copies).
     """
     positions = [position for position, signature in enumerate(signatures) if signature.minhash]
     if len(positions) < 2:
@@ -423,14 +451,23 @@ def _near_earlier(signatures: Sequence[DedupeSignature], bands: int, rows: int, 
     bits = (matrix[:, None, :] >> np.arange(4, dtype=np.uint32)[:, None]).astype(np.uint8) & 1
     planes = np.packbits(bits, axis=2).view(np.uint64).reshape(len(matrix), 4)
     stages = (planes[:, :2].copy(), planes[:, 2:].copy())
-    later_parts, earlier_parts, equal_parts = [], [], []
+    groups = []
+    pairs = 0
     for band in range(bands):
-        columns = matrix[:, band * rows : (band + 1) * rows]
         # A 64-bit hash of the band groups the rows; a collision is caught by the check below.
         group = np.zeros(len(matrix), dtype=np.uint64)
-        for column in columns.T:
+        for column in matrix[:, band * rows : (band + 1) * rows].T:
             group *= _ROLL
             group += column
+        sizes = np.unique(group, return_counts=True)[1].astype(np.int64)
+        pairs += int((sizes * (sizes - 1) // 2).sum())
+        groups.append(group)
+    if pairs > _CANDIDATES_FLOOR + _CANDIDATES_PER_ITEM * len(matrix):
+        return None
+    kept_budget = _KEPT_FLOOR + _KEPT_PER_ITEM * len(matrix)
+    later_parts, earlier_parts, equal_parts = [], [], []
+    for band, group in enumerate(groups):
+        columns = matrix[:, band * rows : (band + 1) * rows]
         order = np.argsort(group, kind="stable")
         # Pairs come as indices into the rows sorted by group: gather the planes in that order.
         sorted_stages = [stage.take(order, axis=0) for stage in stages]
@@ -448,6 +485,9 @@ def _near_earlier(signatures: Sequence[DedupeSignature], bands: int, rows: int, 
             reached = equal >= need
             later, earlier, equal = later[reached], earlier[reached], equal[reached]
             shared = (columns.take(later, axis=0) == columns.take(earlier, axis=0)).all(axis=1)
+            kept_budget -= int(np.count_nonzero(shared))
+            if kept_budget < 0:
+                return None
             later_parts.append(later[shared])
             earlier_parts.append(earlier[shared])
             equal_parts.append(equal[shared])

@@ -278,7 +278,8 @@ def _parse_rfc822(text: str) -> datetime | None:
     if common is not None:
         day, month_name, year, hour, minute, second, sign, off_h, off_m = common.groups()
         month = _MONTHS.get(month_name.lower())
-        if month is not None:
+        # The email package reads years below 100 as two-digit years: leave those to it.
+        if month is not None and int(year) >= 100:
             minutes = int(off_h) * 60 + int(off_m)
             try:
                 # "-0000" means "offset unknown" (RFC 2822 3.3): naive, as the email package reads it.

@@ -99,6 +99,10 @@ def prepare_record(
         )
 
 
+def _score_dead_letter(event_id: str, items: Sequence[Item], exc: ValueError, as_of: datetime) -> DeadLetter:
+    return score_stage._dead_letter(event_id, sorted(items, key=lambda it: it.item_id), str(exc), exc, as_of)
+
+
 def _score_events(
     items: Sequence[Item], event_index: EventIndex, as_of: datetime, rules: ScoringRules
 ) -> tuple[list[Event], list[DeadLetter]]:
@@ -109,13 +113,13 @@ def _score_events(
             by_event[item.event_id].append(item)
     # Each event's members are built once; product firsts and the score both read them.
     members_of: dict[str, list[Any]] = {}
-    dead: list[DeadLetter] = []
+    failed: dict[str, DeadLetter] = {}
     for event_id, members_items in by_event.items():
-        ordered = sorted(members_items, key=lambda it: it.item_id)
         try:
-            members_of[event_id] = event_members(event_id, ordered, event_index)
+            members_of[event_id] = event_members(event_id, sorted(members_items, key=lambda it: it.item_id),
+                                                 event_index)
         except ValueError as exc:
-            dead.append(score_stage._dead_letter(event_id, ordered, str(exc), exc, as_of))
+            failed[event_id] = _score_dead_letter(event_id, members_items, exc, as_of)
     # Earliest two (first_seen, event_id) per product over the batch's events (ScoreEvents' batch_firsts).
     firsts: dict[str, list[tuple[datetime, str]]] = {}
     for event_id, members in members_of.items():
@@ -128,8 +132,9 @@ def _score_events(
             earlier = score_stage._earlier_events(event_id, members, firsts, event_index)
             events.append(score_event(event_id, members, as_of=as_of, earlier_events=earlier, rules=rules))
         except ValueError as exc:
-            ordered = sorted(by_event[event_id], key=lambda it: it.item_id)
-            dead.append(score_stage._dead_letter(event_id, ordered, str(exc), exc, as_of))
+            failed[event_id] = _score_dead_letter(event_id, by_event[event_id], exc, as_of)
+    # Dead letters in event order, whichever step failed.
+    dead = [failed[event_id] for event_id in by_event if event_id in failed]
     return events, dead
 
 
