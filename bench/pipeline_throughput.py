@@ -68,17 +68,12 @@ from transforms.pipeline import (  # noqa: E402
     _batch_gc,
     _BatchCoder,
     _decide_gathered,
+    _score_events,
     prepare_record,
     run_batch,
 )
 from transforms.read import OffsetRange  # noqa: E402
-from transforms.score import (  # noqa: E402
-    _earlier_events,
-    event_members,
-    load_scoring_rules,
-    product_firsts,
-    score_event,
-)
+from transforms.score import load_scoring_rules  # noqa: E402
 
 AS_OF = datetime(2026, 4, 20, tzinfo=UTC)
 THRESHOLD = 0.8
@@ -170,34 +165,12 @@ def plain_batch(records: Sequence[ReceivedRaw], as_of: datetime, times: dict[str
     items, letters = assign_events(items, event_index)
     dead += len(letters)
     t5 = clock()
-    by_event: dict[str, list[Any]] = defaultdict(list)
-    for item in items:
-        if item.event_id is not None:
-            by_event[item.event_id].append(item)
-    # Members once per event, then ProductFirstSeen + EarliestPerProduct, as the pipeline computes them.
-    members_of = {}
-    for event_id, members_items in by_event.items():
-        try:
-            members_of[event_id] = event_members(event_id, sorted(members_items, key=lambda it: it.item_id),
-                                                 event_index)
-        except ValueError:
-            dead += 1  # the Beam stage dead-letters it (stage "score")
-    firsts: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
-    for event_id, members in members_of.items():
-        for product, value in product_firsts(event_id, members):
-            firsts[product] = sorted({*firsts[product], value})[:2]
-    events = 0
-    for event_id, members in members_of.items():
-        try:
-            earlier = _earlier_events(event_id, members, firsts, event_index)
-            score_event(event_id, members, as_of=as_of, earlier_events=earlier)
-            events += 1
-        except ValueError:
-            dead += 1  # the Beam stage dead-letters it (stage "score")
+    events, letters = _score_events(items, event_index, as_of, load_scoring_rules())
+    dead += len(letters)
     t6 = clock()
     for name, (a, b) in zip(STAGES, ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t5, t6)), strict=True):
         times[name] += b - a
-    return len(items), events, dead
+    return len(items), len(events), dead
 
 
 def bench_plain(records: Sequence[ReceivedRaw], label: str) -> float:

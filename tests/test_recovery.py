@@ -27,6 +27,14 @@ def _settings(tmp_path: Path, bootstrap: str) -> Settings:
     )
 
 
+def _start(broker: EmbeddedBroker, tmp_path: Path) -> Settings:
+    """(Re)start the embedded broker; settings pointing at it, topics created."""
+    state, _ = broker.ensure_running()
+    settings = _settings(tmp_path, state.bootstrap)
+    ensure_topics(state.bootstrap, settings.kafka)
+    return settings
+
+
 def _produce(settings: Settings, first: int, count: int) -> None:
     producer = make_producer(settings.kafka.bootstrap, settings.kafka)
     for i in range(first, first + count):
@@ -44,20 +52,16 @@ def _items(settings: Settings) -> int:
 def test_new_topic_that_outgrew_the_stored_offset_is_read_from_zero(tmp_path: Path) -> None:
     broker = EmbeddedBroker(tmp_path / "broker")
     try:
-        state, _ = broker.ensure_running()
-        settings = _settings(tmp_path, state.bootstrap)
-        ensure_topics(state.bootstrap, settings.kafka)
+        settings = _start(broker, tmp_path)
         _produce(settings, 0, 5)
-        with Processor(settings, bootstrap=state.bootstrap, as_of=AS_OF) as processor:
+        with Processor(settings, bootstrap=settings.kafka.bootstrap, as_of=AS_OF) as processor:
             assert processor.run_once().records == 5
         broker.stop()
 
         # The new broker's topic is empty; it grows past the old stored offset (5) before we look.
-        state, _ = broker.ensure_running()
-        settings = _settings(tmp_path, state.bootstrap)
-        ensure_topics(state.bootstrap, settings.kafka)
+        settings = _start(broker, tmp_path)
         _produce(settings, 100, 8)
-        with Processor(settings, bootstrap=state.bootstrap, as_of=AS_OF) as processor:
+        with Processor(settings, bootstrap=settings.kafka.bootstrap, as_of=AS_OF) as processor:
             assert processor.run_once().records == 8
         assert _items(settings) == 13
     finally:
@@ -67,20 +71,18 @@ def test_new_topic_that_outgrew_the_stored_offset_is_read_from_zero(tmp_path: Pa
 def test_cursors_of_entries_that_never_landed_are_forgotten(tmp_path: Path) -> None:
     broker = EmbeddedBroker(tmp_path / "broker")
     try:
-        state, _ = broker.ensure_running()
-        settings = _settings(tmp_path, state.bootstrap)
-        ensure_topics(state.bootstrap, settings.kafka)
+        settings = _start(broker, tmp_path)
         store = Store(settings.store.path)
-        assert reconcile_raw_topic(store, state.bootstrap, settings.kafka) is False  # first sight: recorded
+        assert reconcile_raw_topic(store, settings.kafka.bootstrap, settings.kafka) is False  # first sight: recorded
         _produce(settings, 0, 1)
-        with Processor(settings, bootstrap=state.bootstrap, as_of=AS_OF) as processor:
+        with Processor(settings, bootstrap=settings.kafka.bootstrap, as_of=AS_OF) as processor:
             processor.run_once()
         landed = raw_post(0).key
         with store.write() as con:
             con.execute("INSERT INTO source_seen (source_name, entry_key) VALUES ('ai-wire', ?), ('ai-wire', 'lost')",
                         [landed])
             con.execute("INSERT INTO source_cursors (source_name, etag, since_id) VALUES ('ai-wire', '\"v1\"', '9')")
-        assert reconcile_raw_topic(store, state.bootstrap, settings.kafka) is False  # same topic: nothing to do
+        assert reconcile_raw_topic(store, settings.kafka.bootstrap, settings.kafka) is False  # same topic: no-op
         broker.stop()
 
         state, _ = broker.ensure_running()

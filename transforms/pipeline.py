@@ -262,7 +262,9 @@ def _decide_gathered(
     return decided, events, early + dead
 
 
-class _DecideBatchFn(beam.DoFn):
+class _DecideFn(beam.DoFn):
+    """Base of the DoFns that take the gathered batch through dedupe, cluster and score."""
+
     def __init__(self, threshold: float) -> None:
         self._threshold = threshold
         self._rules: ScoringRules | None = None
@@ -270,8 +272,13 @@ class _DecideBatchFn(beam.DoFn):
     def setup(self) -> None:
         self._rules = load_scoring_rules()
 
+    def _decide(self, gathered: list[Any], state: BatchState) -> tuple[list[Item], list[Event], list[DeadLetter]]:
+        return _decide_gathered(gathered, state, self._threshold, self._rules)
+
+
+class _DecideBatchFn(_DecideFn):
     def process(self, gathered: list[Any], state: BatchState) -> Iterator[Any]:
-        items, events, dead = _decide_gathered(gathered, state, self._threshold, self._rules)
+        items, events, dead = self._decide(gathered, state)
         yield from items
         for event in events:
             yield beam.pvalue.TaggedOutput(EVENTS, event)
@@ -300,7 +307,7 @@ class ProcessRecords(beam.PTransform):
         return {"items": decided["items"], "events": decided[EVENTS], "dead_letters": decided[DEAD_LETTER]}
 
 
-class _DecideAndWriteFn(beam.DoFn):
+class _DecideAndWriteFn(_DecideFn):
     """The gathered batch -> dedupe, cluster, score -> one NDJSON file per output kind under `out_dir`.
 
     Writes through Beam's FileSystems (a local path here, an object-store prefix elsewhere).
@@ -309,15 +316,11 @@ class _DecideAndWriteFn(beam.DoFn):
     """
 
     def __init__(self, threshold: float, out_dir: str) -> None:
-        self._threshold = threshold
+        super().__init__(threshold)
         self._out_dir = out_dir
-        self._rules: ScoringRules | None = None
-
-    def setup(self) -> None:
-        self._rules = load_scoring_rules()
 
     def process(self, gathered: list[Any], state: BatchState) -> Iterator[str]:
-        items, events, dead = _decide_gathered(gathered, state, self._threshold, self._rules)
+        items, events, dead = self._decide(gathered, state)
         for kind, models in (("items", items), ("events", events), ("dead_letters", dead)):
             if not models:
                 continue
