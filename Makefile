@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench soak clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Crash soak (issue 9's figure): >= 20 crashes over all processor phases, 100,000 records, ~10 min.
+soak: $(STAMP)
+	$(BIN)/python bench/crash_soak.py --records 100000 --rounds 3
 
 clean:
 	rm -rf data out .pytest_cache

@@ -33,6 +33,7 @@ from connectors.urlsafety import check_url_syntax
 from connectors.x import XPageError, collect_x, parse_x_page
 from infra.broker import resolve_bootstrap
 from infra.config import Settings, SourceConfig
+from infra.crashpoints import crash_point
 from infra.dlq import DeadLetterProducer, record_dead_letters
 from infra.kafka import ensure_topics, make_producer
 from infra.recovery import reconcile_raw_topic
@@ -200,6 +201,7 @@ def _run_source(
         # advanced: the next run must look at this source again.
         run.update.etag = run.update.last_modified = run.update.since_id = None
     _deliver(producer, settings, run)
+    crash_point("ingest-after-produce")
     if not run.update.empty or run.dead_letters:
         # One short transaction, and only after every acknowledgement came back.
         with store.write() as con:

@@ -30,6 +30,7 @@ from kafka import TopicPartition
 
 from infra.broker import resolve_bootstrap
 from infra.config import Settings
+from infra.crashpoints import crash_point
 from infra.dlq import DeadLetterProducer
 from infra.kafka import end_offsets, ensure_topics, make_consumer, make_producer, partitions_of
 from infra.recovery import reconcile_raw_topic
@@ -146,13 +147,16 @@ class Processor:
                 as_of=as_of,
             )
             already_alerted = {r[0] for r in con.execute("SELECT alert_id FROM alerts_sent").fetchall()}
+        crash_point("after-state-read")
         batch_dir = Path(tempfile.mkdtemp(prefix="batch-", dir=self._batches_dir()))
         try:
             run_batch(ranges, bootstrap=self.bootstrap, settings=self.settings, state=state, out_dir=batch_dir)
             files = BatchFiles(batch_dir)
+            crash_point("after-pipeline")
             dead_letters = self._read_models(files, "dead_letters")
             alerts = self._alerts(self._read_models(files, "events"), already_alerted, as_of)
             DeadLetterProducer(self.producer, self.settings.kafka.dlq_topic).send(dead_letters)
+            crash_point("after-dlq-send")
             # Wait for every acknowledgement: flush() does not raise on a failed delivery, and an
             # alert recorded as sent without having been delivered would never be sent again.
             sends = [
@@ -162,6 +166,7 @@ class Processor:
             ]
             for send in sends:
                 send.get(timeout=30)
+            crash_point("after-alert-send")
             next_offsets = {r.partition: r.stop for r in ranges}
             with self.store.write() as con:
                 # Another processor may have committed these ranges meanwhile (an overlapping
@@ -177,6 +182,7 @@ class Processor:
                 )
         finally:
             shutil.rmtree(batch_dir, ignore_errors=True)
+        crash_point("after-commit")
         records = sum(r.stop - r.start for r in ranges)
         lag_after = sum(max(0, ends[tp] - next_offsets.get(tp.partition, stored.get(tp.partition, 0)))
                         for tp in self.tps)

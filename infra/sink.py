@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from infra.crashpoints import crash_point
 from infra.dlq import record_dead_letters
 from schemas.dead_letter import DeadLetter
 
@@ -124,6 +125,7 @@ def commit_batch(
             [items_glob],
         )
         counts["items"] = int(con.execute("SELECT count(*) FROM read_ndjson_objects(?)", [items_glob]).fetchall()[0][0])
+    crash_point("commit-after-items")
     signatures_glob = files.glob("signatures")
     if signatures_glob:
         con.execute(
@@ -157,4 +159,5 @@ def commit_batch(
             " VALUES (?, ?, ?, ?, now())",
             [consumer, topic, partition, next_offset],
         )
+    crash_point("commit-before-end")
     return SinkCounts(counts["items"], counts["events"], counts["dead_letters"], len(alert_rows))

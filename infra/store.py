@@ -77,6 +77,9 @@ class Store:
                     raise StoreLocked(
                         f"{self.path} stayed locked by another process for {self.lock_timeout_s:.0f} s"
                     ) from None
+                if delay == 0.005:
+                    log.debug("%s is locked by another process; retrying for up to %.0f s",
+                              self.path, self.lock_timeout_s)
                 # Jitter keeps a reader and a writer from retrying in lockstep.
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.2)

@@ -476,7 +476,7 @@ def test_stalled_server_times_out(server: _Server) -> None:
     with Fetcher(settings(timeout_s=0.3)) as fetcher:
         error = fetch_error(fetcher, server.url("/"), trusted=True)
     assert error.reason == "timeout"
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # the server would hold it 10-20 s
 
 
 def test_slow_drip_hits_overall_deadline(server: _Server) -> None:
@@ -487,7 +487,7 @@ def test_slow_drip_hits_overall_deadline(server: _Server) -> None:
     with Fetcher(settings(timeout_s=0.4)) as fetcher:
         error = fetch_error(fetcher, server.url("/"), trusted=True)
     assert error.reason == "timeout"
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # the server would hold it 10-20 s
 
 
 def test_timeout_is_retried(server: _Server) -> None:

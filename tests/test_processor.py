@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import random
-import signal
 import subprocess
-import sys
-import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
-from kafka import TopicPartition
 
 from infra.config import Settings
 from infra.kafka import end_offsets, make_consumer, make_producer, partitions_of, read_range
 from infra.processor import Processor
 from schemas.dead_letter import DeadLetter
 from schemas.envelope import dump_envelope, parse_envelope
+from tests import crash_harness
 from tests.factories import raw_post
 
 AS_OF = datetime(2026, 4, 20, tzinfo=UTC)
@@ -102,47 +98,39 @@ def test_poison_records_go_to_the_dlq_with_coordinates(settings: Settings) -> No
 CRASH_RECORDS = 20_000
 
 
-def test_sigkill_at_random_moments_loses_and_doubles_nothing(settings: Settings, tmp_path: Path) -> None:
-    rng = random.Random(20260420)
-    posts = [raw_post(i, social=i % 3 == 0) for i in range(CRASH_RECORDS)]
-    metas = _produce(settings, [(p.key.encode(), dump_envelope(p)) for p in posts])
-    key_of = {m: p.key for m, p in zip(metas, posts, strict=True)}
-    config = tmp_path / "crash.toml"
-    config.write_text(
-        f'data_dir = "{settings.data_dir}"\n'
-        f'[kafka]\nbootstrap = "{settings.kafka.bootstrap}"\nraw_topic = "{settings.kafka.raw_topic}"\n'
-        f'dlq_topic = "{settings.kafka.dlq_topic}"\nalerts_topic = "{settings.kafka.alerts_topic}"\n'
-        f'[store]\npath = "{settings.store.path}"\n[processor]\nbatch_max_records = 1500\n'
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
-    env["RADAR_CONFIG"] = str(config)
-    command = [sys.executable, "-m", "infra.cli", "process", "--once"]
-    kills = 0
-    while kills < 10:
-        child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(1.5, 6.0))  # the random moment of the crash, not a wait for a condition
-        if child.poll() is not None:
-            break  # finished before we could kill it: the run is complete
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        kills += 1
-    final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+def test_crashes_at_every_phase_lose_and_double_nothing(settings: Settings, tmp_path: Path) -> None:
+    """Each processor phase crashed twice (once os._exit, once a real SIGKILL) over 20,000 records."""
+    crashes = crash_harness.schedule(rounds=2)
+    batch = 1500
+    # Every crash must find work left: the ones that die in their 2nd batch commit one batch first.
+    assert CRASH_RECORDS // batch > sum(c.count - 1 for c in crashes)
+    workload = crash_harness.produce_workload(settings, CRASH_RECORDS, poison_every=97)
+    config = crash_harness.write_config(settings, tmp_path / "crash.toml", batch_max_records=batch,
+                                        alert_min_score=10)
+    command = crash_harness.process_command()
+    hit = Counter(crash_harness.crash_once(command, crash_harness.child_env(config, c), c).split()[1]
+                  for c in crashes)
+    assert hit == Counter({phase: 2 for phase in crash_harness.PROCESSOR_PHASES})
+    final = subprocess.run(command, env=crash_harness.child_env(config), cwd=crash_harness.ROOT,
+                           capture_output=True, text=True, timeout=600)
     assert final.returncode == 0, final.stderr
-    assert kills >= 10, f"only {kills} kills happened before the work finished; raise the record count"
 
-    rows = _items(settings)
-    ids = [r[0] for r in rows]
-    assert len(ids) == len(set(ids)), "no item doubled"
-    assert set(ids) == {p.key for p in posts}, "no item lost"
-    # every row came from the Kafka coordinates its key was produced to: per-partition order kept
-    for item_id, partition, offset in rows:
-        assert key_of[(partition, offset)] == item_id
-    with duckdb.connect(str(settings.store.path), read_only=True) as con:
-        stored = dict(con.execute("SELECT partition, next_offset FROM consumer_offsets").fetchall())
-    consumer = make_consumer(settings.kafka.bootstrap, settings.kafka)
-    ends = end_offsets(consumer, [TopicPartition(settings.kafka.raw_topic, p) for p in stored])
-    consumer.close()
-    assert {tp.partition: e for tp, e in ends.items()} == stored
+    verdict = crash_harness.verify(settings, workload)
+    assert verdict.items == len(workload.key_of) and verdict.lost == 0, verdict
+    assert verdict.doubled == 0 and verdict.misplaced == 0, verdict
+    assert verdict.dead_letters == len(workload.poison) and verdict.poison_not_dead_lettered == 0, verdict
+    assert verdict.dead_letters_missing_on_topic == 0 and verdict.dead_letters_doubled_in_store == 0, verdict
+    assert verdict.alerts > 0 and verdict.alerts_missing_on_topic == 0 and verdict.alerts_not_recorded == 0, verdict
+    assert verdict.offsets_at_end, verdict
+    assert verdict.clean
+
+    # The same records processed without a crash give the same DuckDB contents.
+    clean = crash_harness.clean_config(settings, tmp_path / "clean.toml", batch_max_records=batch,
+                                       alert_min_score=10)
+    reference = subprocess.run(command, env=crash_harness.child_env(clean), cwd=crash_harness.ROOT,
+                               capture_output=True, text=True, timeout=600)
+    assert reference.returncode == 0, reference.stderr
+    assert crash_harness.store_differences(settings.store.path, tmp_path / "clean.duckdb") == {}
 
 
 @pytest.mark.parametrize("count", [3])

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import queue
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
+from typing import IO
 
 import duckdb
 import pytest
@@ -52,69 +55,96 @@ def test_a_corrupt_file_gives_a_clear_error(tmp_path: Path) -> None:
         Store(path).migrate()
 
 
+# Writer and reader are driven line by line over pipes: every step is a hand-off, so what the
+# test asserts holds whatever the speed of the machine.
 WRITER = textwrap.dedent(
     """
-    import sys, time
+    import logging, sys
     from infra.store import Store
-    store = Store(sys.argv[1], lock_timeout_s=30)
-    for batch in range(int(sys.argv[2])):
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(message)s")
+    store = Store(sys.argv[1], lock_timeout_s=60)
+    for line in sys.stdin:
+        batch = int(line.split()[1])
         with store.write() as con:
             con.execute("INSERT INTO source_seen (source_name, entry_key) SELECT 'w', ? || '-' || i::VARCHAR"
                         " FROM range(50) t(i)", [str(batch)])
-        time.sleep(0.01)  # the processor's Beam work happens with the file released
-    print("writer done")
+        print("committed", batch, flush=True)
     """
 )
 READER = textwrap.dedent(
     """
-    import sys, time
+    import sys
     from infra.store import Store
-    store = Store(sys.argv[1], lock_timeout_s=30)
-    target, seen, deadline = int(sys.argv[2]) * 50, [], time.monotonic() + 60
-    while time.monotonic() < deadline:
+    store = Store(sys.argv[1], lock_timeout_s=60)
+    for line in sys.stdin:
         with store.read() as con:
-            n = con.execute("SELECT count(*) FROM source_seen").fetchone()[0]
-            time.sleep(0.005)  # a digest query holds its read lock a little while
-        if not seen or seen[-1] != n:
-            seen.append(n)
-        if n >= target:
-            break
-    print(" ".join(map(str, seen)))
+            print("count", con.execute("SELECT count(*) FROM source_seen").fetchone()[0], flush=True)
+            sys.stdin.readline()  # hold the shared lock until told to release it
+        print("released", flush=True)
     """
 )
 
 
-def test_writer_and_reader_processes_both_make_progress(tmp_path: Path) -> None:
+def _lines(stream: IO[str]) -> queue.Queue[str]:
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in stream], daemon=True).start()
+    return lines
+
+
+def _expect(lines: queue.Queue[str], prefix: str) -> str:
+    while True:
+        line = lines.get(timeout=60)
+        if line.startswith(prefix):
+            return line.strip()
+
+
+def _send(child: subprocess.Popen[str], line: str) -> None:
+    assert child.stdin is not None
+    child.stdin.write(line + "\n")
+    child.stdin.flush()
+
+
+def test_writer_waits_for_a_reader_and_the_reader_sees_each_commit(tmp_path: Path) -> None:
     path = tmp_path / "radar.duckdb"
     Store(path).migrate()
-    batches = 60
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(batches)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(path), str(batches)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    w_out, w_err = writer.communicate(timeout=120)
-    r_out, r_err = reader.communicate(timeout=120)
-    assert writer.returncode == 0, w_err
-    assert reader.returncode == 0, r_err
-    assert "writer done" in w_out
-    seen = [int(x) for x in r_out.split()]
-    assert seen[-1] == batches * 50, "the reader saw the final state"
-    assert seen == sorted(seen), "committed batches never disappear"
-    intermediate = [n for n in seen if 0 < n < batches * 50]
-    assert len(intermediate) >= 3, f"the reader got in between writer batches: {seen}"
-    assert Store(path).table_counts()["source_seen"] == batches * 50
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], **pipes)  # type: ignore[call-overload]
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(path)], **pipes)  # type: ignore[call-overload]
+    try:
+        w_out, w_err, r_out = _lines(writer.stdout), _lines(writer.stderr), _lines(reader.stdout)
+        seen = []
+        for batch in range(1, 6):
+            _send(reader, "hold")
+            seen.append(int(_expect(r_out, "count").split()[1]))
+            _send(writer, f"write {batch}")
+            # The writer reports that it found the file locked by the reader and is retrying...
+            assert "is locked by another process; retrying" in _expect(w_err, str(path))
+            _send(reader, "release")
+            _expect(r_out, "released")
+            # ...and gets through once the reader lets go, within its lock timeout.
+            assert _expect(w_out, "committed") == f"committed {batch}"
+        assert seen == [0, 50, 100, 150, 200], "the reader sees every committed batch and nothing more"
+    finally:
+        for child in (writer, reader):
+            assert child.stdin is not None
+            child.stdin.close()
+            child.wait(timeout=60)
+    assert writer.returncode == 0 and reader.returncode == 0
+    assert Store(path).table_counts()["source_seen"] == 250
 
 
 def test_readers_share_the_file_without_taking_the_write_lock(tmp_path: Path) -> None:
     path = tmp_path / "radar.duckdb"
     Store(path).migrate()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True);"
-         " print('open', flush=True); time.sleep(4)", str(path)],
-        stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True);"
+         " print('open', flush=True); sys.stdin.readline(); print(c.execute('select 1').fetchone()[0])",
+         str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        # The holder keeps its read-only connection open until we write to its stdin below.
         reader = subprocess.run(
             [sys.executable, "-c", "import sys\nfrom infra.store import Store\n"
              "with Store(sys.argv[1], lock_timeout_s=1.0).read() as c:\n"
@@ -123,6 +153,8 @@ def test_readers_share_the_file_without_taking_the_write_lock(tmp_path: Path) ->
         )
         assert reader.returncode == 0, reader.stderr
         assert reader.stdout.strip() == "0"
+        out, _ = holder.communicate("done\n", timeout=60)
+        assert out.strip() == "1", "the holder's connection was still open while the reader read"
     finally:
         holder.kill()
         holder.wait()

@@ -1,0 +1,253 @@
+"""Crash the processor at named phases and check what survived: shared by the test and `bench/crash_soak.py`.
+
+A child `radar process --once` runs with `RADAR_CRASH_AT=<phase>:<n>`; it reports the phase on
+stderr and either exits on the spot (`exit`) or waits there for a real SIGKILL from us
+(`kill`). No sleeps: each crash happens at the phase it names, on any machine speed.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+from kafka import TopicPartition
+
+from infra.config import Settings
+from infra.crashpoints import CRASH_EXIT_CODE, REPORT_PREFIX
+from infra.kafka import end_offsets, make_consumer, make_producer, partitions_of, read_range
+from schemas.envelope import dump_envelope, parse_envelope
+from tests.factories import raw_post
+
+PROCESSOR_PHASES = (
+    "after-state-read", "after-pipeline", "after-dlq-send", "after-alert-send",
+    "commit-after-items", "commit-before-end", "after-commit",
+)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Crash:
+    phase: str
+    count: int  # die the count-th time the phase is reached in that child
+    mode: str  # "exit" (os._exit at the point) or "kill" (SIGKILL sent by us while it waits there)
+
+
+def schedule(rounds: int, phases: tuple[str, ...] = PROCESSOR_PHASES) -> list[Crash]:
+    """Every phase `rounds` times; odd rounds exit, even rounds SIGKILL; later rounds reach further in."""
+    return [
+        Crash(phase, 1 + r % 2, "exit" if r % 2 == 0 else "kill")
+        for r in range(rounds) for phase in phases
+    ]
+
+
+@dataclass
+class Workload:
+    """What was produced: good records by coordinates, and the coordinates of the poison ones."""
+
+    key_of: dict[tuple[int, int], str]
+    poison: set[tuple[int, int]]
+
+
+def produce_workload(settings: Settings, records: int, poison_every: int) -> Workload:
+    """`records` posts (a third social); every `poison_every`-th value is broken JSON (a dead letter)."""
+    producer = make_producer(settings.kafka.bootstrap, settings.kafka)
+    sent: list[tuple[object, str | None]] = []
+    for i in range(records):
+        if poison_every and i % poison_every == poison_every - 1:
+            future = producer.send(settings.kafka.raw_topic, key=f"poison-{i}".encode(),
+                                   value=b'{"schema": "raw.post", "version": 1, "key": ')
+            sent.append((future, None))
+            continue
+        post = raw_post(i, social=i % 3 == 0)
+        sent.append((producer.send(settings.kafka.raw_topic, key=post.key.encode(), value=dump_envelope(post)),
+                     post.key))
+    producer.flush()
+    key_of: dict[tuple[int, int], str] = {}
+    poison: set[tuple[int, int]] = set()
+    for future, key in sent:
+        meta = future.get(30)  # type: ignore[attr-defined]
+        if key is None:
+            poison.add((meta.partition, meta.offset))
+        else:
+            key_of[(meta.partition, meta.offset)] = key
+    producer.close()
+    return Workload(key_of, poison)
+
+
+def write_config(settings: Settings, path: Path, *, batch_max_records: int, alert_min_score: float) -> Path:
+    path.write_text(
+        f'data_dir = "{settings.data_dir}"\n'
+        f'[kafka]\nbootstrap = "{settings.kafka.bootstrap}"\nraw_topic = "{settings.kafka.raw_topic}"\n'
+        f'dlq_topic = "{settings.kafka.dlq_topic}"\nalerts_topic = "{settings.kafka.alerts_topic}"\n'
+        f'[store]\npath = "{settings.store.path}"\n'
+        f'[processor]\nbatch_max_records = {batch_max_records}\n'
+        f'[alerts]\nmin_score = {alert_min_score}\n'
+    )
+    return path
+
+
+def clean_config(settings: Settings, path: Path, *, batch_max_records: int, alert_min_score: float) -> Path:
+    """A config reading the same raw topic into its own DuckDB file and DLQ/alert topics: the uncrashed run."""
+    kafka = settings.kafka.model_copy(update={"dlq_topic": settings.kafka.dlq_topic + ".clean",
+                                              "alerts_topic": settings.kafka.alerts_topic + ".clean"})
+    store = settings.store.model_copy(update={"path": path.with_suffix(".duckdb")})
+    clean = settings.model_copy(update={"kafka": kafka, "store": store, "data_dir": path.parent / "clean-data"})
+    return write_config(clean, path, batch_max_records=batch_max_records, alert_min_score=alert_min_score)
+
+
+def child_env(config: Path, crash: Crash | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
+    env["RADAR_CONFIG"] = str(config)
+    env["PYTHONPATH"] = str(ROOT)
+    if crash is not None:
+        env["RADAR_CRASH_AT"] = f"{crash.phase}:{crash.count}"
+        env["RADAR_CRASH_MODE"] = "pause" if crash.mode == "kill" else "exit"
+    return env
+
+
+def _lines(stream: object, sink: queue.Queue[str | None]) -> None:
+    for line in stream:  # type: ignore[attr-defined]
+        sink.put(line)
+    sink.put(None)
+
+
+def crash_once(command: list[str], env: dict[str, str], crash: Crash, timeout_s: float = 600) -> str:
+    """Run the child until it reports `crash`; return its report line. Fails if it ends otherwise."""
+    child = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+    lines: queue.Queue[str | None] = queue.Queue()
+    reader = threading.Thread(target=_lines, args=(child.stderr, lines), daemon=True)
+    reader.start()
+    tail: list[str] = []
+    report = None
+    try:
+        while report is None:
+            line = lines.get(timeout=timeout_s)
+            if line is None:
+                break
+            if line.startswith(REPORT_PREFIX):
+                report = line.strip()
+                if crash.mode == "kill":
+                    child.send_signal(signal.SIGKILL)
+            else:
+                tail = (tail + [line])[-20:]
+    finally:
+        if report is None:
+            child.kill()
+        child.wait(timeout=60)
+        reader.join(timeout=10)
+    expected = f"{REPORT_PREFIX} {crash.phase} {crash.count}"
+    assert report == expected, (
+        f"the child did not reach {crash.phase}:{crash.count} (exit {child.returncode}): {''.join(tail)}"
+    )
+    died = -signal.SIGKILL if crash.mode == "kill" else CRASH_EXIT_CODE
+    assert child.returncode == died, f"{crash}: exit {child.returncode}, expected {died}"
+    return report
+
+
+def process_command() -> list[str]:
+    return [sys.executable, "-m", "infra.cli", "process", "--once"]
+
+
+@dataclass
+class Verdict:
+    items: int
+    lost: int
+    doubled: int
+    misplaced: int
+    dead_letters: int
+    dead_letters_missing_on_topic: int
+    dead_letters_doubled_in_store: int
+    poison_not_dead_lettered: int
+    alerts: int
+    alerts_missing_on_topic: int
+    alerts_not_recorded: int
+    offsets_at_end: bool
+    topic_repeats: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def clean(self) -> bool:
+        return (not any((self.lost, self.doubled, self.misplaced, self.dead_letters_missing_on_topic,
+                         self.dead_letters_doubled_in_store, self.poison_not_dead_lettered,
+                         self.alerts_missing_on_topic, self.alerts_not_recorded))
+                and self.offsets_at_end)
+
+
+def _topic(settings: Settings, topic: str) -> list[object]:
+    consumer = make_consumer(settings.kafka.bootstrap, settings.kafka)
+    try:
+        tps = partitions_of(consumer, topic)
+        ends = end_offsets(consumer, tps)
+        return [parse_envelope(r.value) for tp in tps for r in read_range(consumer, tp, 0, ends[tp])]
+    finally:
+        consumer.close()
+
+
+def verify(settings: Settings, workload: Workload) -> Verdict:
+    """Compare DuckDB and the DLQ/alert topics with what was produced."""
+    with duckdb.connect(str(settings.store.path), read_only=True) as con:
+        rows = con.execute("SELECT item_id, kafka_partition, kafka_offset FROM items").fetchall()
+        letters = con.execute("SELECT dead_letter_id, kafka_partition, kafka_offset FROM dead_letters").fetchall()
+        alerts = [r[0] for r in con.execute("SELECT alert_id FROM alerts_sent").fetchall()]
+        stored = dict(con.execute("SELECT partition, next_offset FROM consumer_offsets").fetchall())
+    ids = Counter(r[0] for r in rows)
+    expected = set(workload.key_of.values())
+    dlq_ids = Counter(d.id for d in _topic(settings, settings.kafka.dlq_topic))  # type: ignore[attr-defined]
+    alert_ids = Counter(a.alert_id for a in _topic(settings, settings.kafka.alerts_topic))  # type: ignore[attr-defined]
+    letter_ids = Counter(r[0] for r in letters)
+    consumer = make_consumer(settings.kafka.bootstrap, settings.kafka)
+    ends = end_offsets(consumer, [TopicPartition(settings.kafka.raw_topic, p) for p in stored])
+    consumer.close()
+    return Verdict(
+        items=len(ids),
+        lost=len(expected - set(ids)),
+        doubled=sum(n - 1 for n in ids.values()) + len(set(ids) - expected),
+        misplaced=sum(1 for item_id, p, o in rows if workload.key_of.get((p, o)) != item_id),
+        dead_letters=len(letter_ids),
+        dead_letters_missing_on_topic=len(set(letter_ids) - set(dlq_ids)),
+        dead_letters_doubled_in_store=sum(n - 1 for n in letter_ids.values()),
+        poison_not_dead_lettered=len(workload.poison - {(p, o) for _, p, o in letters}),
+        alerts=len(alerts),
+        alerts_missing_on_topic=len(set(alerts) - set(alert_ids)) + len(set(alert_ids) - set(alerts)),
+        alerts_not_recorded=len(alerts) - len(set(alerts)),
+        offsets_at_end={tp.partition: e for tp, e in ends.items()} == stored,
+        topic_repeats={"dlq": sum(n - 1 for n in dlq_ids.values()),
+                       "alerts": sum(n - 1 for n in alert_ids.values())},
+    )
+
+
+# What a batch writes, minus the wall-clock columns (processed_at, updated_at) that differ by design.
+_CONTENT = {
+    "items": "SELECT item_id, title, duplicate_of, duplicate_kind, category, event_id, kafka_partition, kafka_offset,"
+             " dedupe_signature FROM items",
+    "events": "SELECT event_id, title, category, verification, signal_score, items, publishers FROM events",
+    "event_items": "SELECT event_id, item_id FROM event_items",
+    # Recency's reason names the run's clock ("... days before <now>"); its points must still match.
+    "score_components": "SELECT event_id, name, points, CASE WHEN name = 'recency' THEN NULL ELSE reason END"
+                        " FROM score_components",
+    "dead_letters": "SELECT dead_letter_id, stage, reason, kafka_partition, kafka_offset FROM dead_letters",
+    "alerts_sent": "SELECT alert_id, event_id, level, signal_score FROM alerts_sent",
+    "consumer_offsets": "SELECT consumer, topic, partition, next_offset FROM consumer_offsets",
+}
+
+
+def store_differences(a: Path, b: Path) -> dict[str, int]:
+    """Rows present in one store and not the other, per table (an empty dict: same contents)."""
+    out: dict[str, int] = {}
+    for table, sql in _CONTENT.items():
+        with duckdb.connect(str(a), read_only=True) as con:
+            left = Counter(con.execute(sql).fetchall())
+        with duckdb.connect(str(b), read_only=True) as con:
+            right = Counter(con.execute(sql).fetchall())
+        diff = sum(((left - right) + (right - left)).values())
+        if diff:
+            out[table] = diff
+    return out
