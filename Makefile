@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench soak clean
+.PHONY: install tools demo test lint bench soak clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,20 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/radar demo
 
-test: $(STAMP)
+# Tools some tests drive as real second clients: Chromium (the HTML digest) and kcat (a librdkafka
+# Kafka client). A test that needs one fails without it (a skip proves nothing), so install them
+# here when we can (root with apt-get, as in CI) and say exactly what is missing otherwise.
+TOOLS := chromium kcat
+tools:
+	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "missing test tools:$$missing - install them (Debian: apt-get install$$missing)" >&2; exit 1; fi; \
+	fi
+
+test: $(STAMP) tools
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

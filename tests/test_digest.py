@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -371,7 +370,6 @@ def test_html_is_one_self_contained_page(digests: dict[str, Digest]) -> None:
     assert 'lang="zh-CN"' in page
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed")
 def test_html_renders_in_headless_chromium(digests: dict[str, Digest], tmp_path: Path) -> None:
     page = tmp_path / "digest.html"
     page.write_text(render_html(digests["zh"]), encoding="utf-8")
