@@ -20,9 +20,10 @@ from urllib.parse import unquote, urlsplit
 from connectors.cursors import CursorUpdate, SourceCursor
 from connectors.encoding import DecodedText
 from connectors.fetch import Fetcher, FetchError, FetchResult
-from connectors.urlsafety import check_url_syntax, join_url
+from connectors.urlsafety import check_url_syntax, join_url, same_origin
 from infra.config import FetchSettings, SourceConfig
 from infra.dlq import make_dead_letter
+from infra.redact import register_secret
 from schemas.common import SourceRef
 from schemas.dead_letter import DeadLetter, Stage
 from schemas.raw import Fetch, RawPage, RawPost
@@ -195,32 +196,54 @@ class SourceRun:
         extra_headers: dict[str, str] | None = None,
         dead_letter_errors: bool = True,
     ) -> FetchResult | None:
-        """Fetch through the shared Fetcher; a failure becomes a dead letter and None."""
+        """Fetch through the shared Fetcher; a failure becomes a dead letter and None.
+
+        Whatever the caller says, only a `local = true` source's own file or own origin is
+        exempt from the refusal of this machine and private networks (DESIGN.md §6).
+        """
         self.requests += 1
         etag = self.cursor.etag if conditional else None
         last_modified = self.cursor.last_modified if conditional else None
         try:
             if url.startswith("file://"):
+                # Decided before any I/O: a refused file is never opened, so none of its
+                # bytes can reach an envelope, a dead letter or a log line.
+                self._check_own_file(url)
                 return self._read_file(url, etag)
             return self.fetcher.fetch(
                 url,
-                trusted=trusted,
+                trusted=trusted and self.source.local and same_origin(url, self.source.url),
                 etag=etag,
                 last_modified=last_modified,
                 check_robots=check_robots,
                 extra_headers=extra_headers,
             )
-        except FetchError as exc:
-            if dead_letter_errors:
-                self.errors += 1
-                self.dead_letter("fetch", describe_fetch_error(exc), url=url, error=exc)
-            else:
-                raise
+        except FetchError as caught:
+            exc = self._explain_refusal(caught)
+            if not dead_letter_errors:
+                raise exc from None
+            self.errors += 1
+            self.dead_letter("fetch", describe_fetch_error(exc), url=url, error=exc)
         return None
 
+    def _check_own_file(self, url: str) -> None:
+        if not self.source.local:
+            raise FetchError("unsafe-url", url, "file:// source needs local = true")
+        # Query and fragment do not change the file read (a connector adds paging parameters).
+        wanted, own = urlsplit(url), urlsplit(self.source.url)
+        if not self.source.url.startswith("file://") or (wanted.netloc, wanted.path) != (own.netloc, own.path):
+            raise FetchError("unsafe-url", url, "file:// url is not this source's own file; only that is exempt")
+
+    def _explain_refusal(self, exc: FetchError) -> FetchError:
+        """Say what to change when the source's own address was refused as non-public."""
+        if exc.reason != "unsafe-url" or self.source.local or not same_origin(exc.url, self.source.url):
+            return exc
+        detail = f"{exc.detail} (a source on this machine or a private network needs local = true)"
+        return FetchError(exc.reason, exc.url, detail, status=exc.status, retryable=exc.retryable)
+
     def _read_file(self, url: str, etag: str | None) -> FetchResult:
-        # file:// is only ever a configured source URL (links never reach here: the
-        # syntax check refuses non-http schemes), so reading it is the user's choice.
+        # Only after _check_own_file: links never get here (the syntax check refuses
+        # non-http schemes), so this is the configured file of a local source.
         path = Path(unquote(urlsplit(url).path))
         try:
             stat = path.stat()
@@ -322,4 +345,6 @@ def token_from_env(token_env: str | None) -> str | None:
     if not token_env:
         return None
     value = os.environ.get(token_env, "").strip()
+    # Read at use time, so a token set after the configuration was loaded is masked as well.
+    register_secret(value)
     return value or None

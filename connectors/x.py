@@ -27,6 +27,7 @@ from connectors.cursors import fingerprint
 from connectors.fetch import FetchResult
 from connectors.urlsafety import FetchError, check_url_syntax, is_public_address
 from schemas.raw import RawPost, ReferencedPost, SocialMeta
+from schemas.x_urls import is_x_post_id, x_status_url
 
 __all__ = ["XPageError", "collect_x", "parse_x_page", "with_query"]
 
@@ -91,7 +92,7 @@ def _post_problem(record: Any, users: dict[str, dict[str, Any]]) -> str | None:
             return f"missing field: post has no {name!r}"
         if not isinstance(record[name], str) or not record[name]:
             return f"wrong type: post field {name!r} must be a non-empty string"
-    if not record["id"].isdigit():
+    if not is_x_post_id(record["id"]):
         return "wrong type: post id is not numeric"
     created = record.get("created_at")
     if created is not None and (not isinstance(created, str) or parse_date(created) is None):
@@ -148,7 +149,8 @@ def post_from_record(run: SourceRun, record: dict[str, Any], user: dict[str, Any
         source=run.ref,
         fetch=provenance,
         native_id=record["id"],
-        url=f"https://x.com/{quote(handle)}/status/{record['id']}",
+        # No link rather than one built from a handle X never issues (markup, "../").
+        url=x_status_url(handle, record["id"]),
         text=record["text"],
         lang=record.get("lang"),
         published=created,

@@ -35,6 +35,7 @@ from flows.digest_content import (
     research_highlight,
     top_event,
     x_signal,
+    x_signal_url,
 )
 from flows.digest_llm import polish_top_events
 from flows.digest_render import render_html, render_markdown
@@ -295,7 +296,8 @@ def build_digest(
         selection = select_events(con, window, settings.digest.top_events)
         reader = _Reader(con, window)
         stats = reader.stats()
-        posts = reader.posts()
+        # Only posts a valid link can be built for: see x_signal_url.
+        posts = [post for post in reader.posts() if x_signal_url(post) is not None]
         papers = reader.papers()
         research_events = [c.event_id for c in selection.ranked if c.category in research_categories()][:50]
         side_ids = {p.event_id for p in [*posts, *papers] if p.event_id}

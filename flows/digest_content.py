@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from flows.digest_select import Candidate, WindowSpec
 from schemas.digest import DigestSource, ResearchHighlight, TopEvent, XSignal
+from schemas.x_urls import is_x_post_id, x_status_url
 
 __all__ = [
     "TIER_RANK",
@@ -35,6 +36,7 @@ __all__ = [
     "signal_reasons",
     "top_event",
     "x_signal",
+    "x_signal_url",
 ]
 
 Lang = Literal["zh", "en"]
@@ -358,10 +360,27 @@ def _handle(post: SourceItem) -> str:
 
 
 def _tweet_id(post: SourceItem) -> str:
-    if post.item_id.isdigit():
+    if is_x_post_id(post.item_id):
         return post.item_id
-    match = re.search(r"/status(?:es)?/(\d+)", post.link or "")
-    return match.group(1) if match else post.item_id
+    match = re.search(r"/status(?:es)?/([0-9]+)", post.link or "")
+    if match:
+        return match.group(1)
+    native = post.item_id.removeprefix("x:")
+    return native if is_x_post_id(native) else post.item_id
+
+
+def x_signal_url(post: SourceItem) -> str | None:
+    """Where an X signal links, or None when the post cannot be one.
+
+    A post on X links to the URL built from its handle and id, checked like X would,
+    never to text pasted from the item (which may carry markup or a path). None means
+    "leave it out of the X signals": the contract's `url` is required, and a post whose
+    handle X could never have issued names no account a reader could look at.
+    """
+    if post.source_kind != "x" and not post.handle:
+        # A social-tier post from another network (a feed): its own http(s) link.
+        return post.link
+    return x_status_url(_handle(post)[1:], _tweet_id(post))
 
 
 def x_signal(
@@ -383,7 +402,9 @@ def x_signal(
     backing = [i for i in order_by_tier(_usable(event_items)) if not i.is_social and i.link]
     if backing and verification != "unverified":
         sources.append(_digest_source(backing[0]))
-    link = post.link or f"https://x.com/{_handle(post)[1:]}/status/{_tweet_id(post)}"
+    link = x_signal_url(post)
+    if link is None:
+        raise ValueError(f"post {post.item_id!r} has no valid X handle and id; filter with x_signal_url")
     return XSignal(
         handle=_handle(post),
         url=link,

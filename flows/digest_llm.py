@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from flows.digest_content import SourceItem
 from infra.config import LlmSettings
+from infra.redact import mask_secrets
 from schemas.digest import TopEvent
 
 __all__ = ["LlmError", "chat_url", "grounding_violations", "polish_text", "polish_top_event", "polish_top_events"]
@@ -109,8 +110,9 @@ def _complete(settings: LlmSettings, system: str, user: str) -> str:
             answer = json.loads(response.read(1_000_000))
         content = answer["choices"][0]["message"]["content"]
     except (urllib.error.URLError, TimeoutError, OSError, ValueError, KeyError, IndexError, TypeError) as exc:
-        # Never log the request: it may carry the API key in its headers.
-        raise LlmError(f"{type(exc).__name__}: {exc}") from None
+        # Never log the request: it may carry the API key in its headers. The answer may
+        # too: a server can echo the Authorization header in its reason phrase.
+        raise LlmError(mask_secrets(f"{type(exc).__name__}: {exc}")) from None
     if not isinstance(content, str) or not content.strip():
         raise LlmError("empty completion")
     return content.strip()

@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from infra.config import ConfigError, Settings, load_settings
+from infra.redact import SecretMaskingFilter, install_masking_excepthook, mask_secrets
 
 __all__ = ["app", "main"]
 
@@ -86,6 +87,8 @@ def _root(
         level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(SecretMaskingFilter())
     # kafka-python logs connection chatter at WARNING while a broker starts.
     logging.getLogger("kafka").setLevel(logging.DEBUG if debug else logging.CRITICAL)
     # Beam warns about optional cloud clients and DoFn style on every run; not the user's concern.
@@ -322,6 +325,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv)
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    install_masking_excepthook()
     try:
         # standalone_mode=False hands back typer.Exit codes as the return value.
         result = app(args=argv, standalone_mode=False)
@@ -336,14 +340,14 @@ def main(argv: list[str] | None = None) -> None:
     except _user_errors() as exc:
         if debug:
             raise
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = mask_secrets(str(exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
         sys.exit(1)
     except Exception as exc:
         # Not a user mistake: still one line, with the way to the details.
         if debug:
             raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        first = mask_secrets(str(exc)).strip().splitlines()[0] if str(exc).strip() else ""
         err_console.print(
             f"[red]internal error:[/red] {type(exc).__name__}: {escape(first)} (rerun with --debug for the traceback)",
             soft_wrap=True,

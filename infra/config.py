@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    StrictBool,
     ValidationError,
     field_validator,
     model_validator,
@@ -26,6 +27,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from infra.redact import register_secret
 
 __all__ = [
     "AlertSettings",
@@ -65,6 +68,12 @@ class KafkaSettings(_Section):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     request_timeout_ms: int = Field(30_000, ge=1_000)
+
+    @field_validator("sasl_password")
+    @classmethod
+    def _mask_password(cls, value: SecretStr | None) -> SecretStr | None:
+        register_secret(value)
+        return value
 
     @field_validator("bootstrap")
     @classmethod
@@ -157,6 +166,12 @@ class LlmSettings(_Section):
     api_key: SecretStr | None = None
     timeout_s: float = Field(30.0, gt=0)
 
+    @field_validator("api_key")
+    @classmethod
+    def _mask_api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        register_secret(value)
+        return value
+
 
 class SourceConfig(_Section):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -167,7 +182,8 @@ class SourceConfig(_Section):
     organisation: str | None = None
     language: str | None = None
     token_env: str | None = None
-    local: bool = Field(False, description="explicitly allow private/loopback addresses for this source")
+    # Strict: `local = "yes"` or `local = 1` must fail, not quietly open this machine to the source.
+    local: StrictBool = Field(False, description="explicitly allow file://, private and loopback addresses")
     enabled: bool = True
     max_pages: int = Field(20, ge=1, le=1000)
     page_size: int = Field(100, ge=1, le=2000)
@@ -177,6 +193,13 @@ class SourceConfig(_Section):
     def _url_scheme(cls, value: str) -> str:
         if not value.startswith(("http://", "https://", "file://")):
             raise ValueError("must start with http://, https:// or file://")
+        return value
+
+    @field_validator("token_env")
+    @classmethod
+    def _mask_token(cls, value: str | None) -> str | None:
+        if value:
+            register_secret(os.environ.get(value))
         return value
 
     @property
@@ -212,6 +235,11 @@ class Settings(BaseSettings):
             if source.name in seen:
                 raise ValueError(f"duplicate source name {source.name!r}")
             seen.add(source.name)
+        # Webhook signing secrets, once webhooks name an env var (DESIGN.md §6 `secret_env`).
+        for webhook in self.alerts.webhooks:
+            secret_env = getattr(webhook, "secret_env", None)
+            if isinstance(secret_env, str) and secret_env:
+                register_secret(os.environ.get(secret_env))
         return self
 
     @classmethod

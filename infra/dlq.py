@@ -18,6 +18,7 @@ import pyarrow as pa
 from kafka import KafkaProducer
 
 from infra.config import Settings
+from infra.redact import mask_secrets
 from schemas.common import KafkaCoordinates
 from schemas.dead_letter import DeadLetter, Stage
 from schemas.envelope import dump_envelope
@@ -61,7 +62,7 @@ def make_dead_letter(
         else f"{source_name}|{url}"
     )
     digest = hashlib.sha256(f"{stage}|{where}|".encode() + original[:MAX_ORIGINAL_BYTES]).hexdigest()[:24]
-    one_line = " ".join(reason.split())[:500] or "unspecified"
+    one_line = mask_secrets(" ".join(reason.split()))[:500] or "unspecified"
     return DeadLetter(
         id=f"dl-{digest}",
         stage=stage,

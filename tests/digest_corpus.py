@@ -253,7 +253,7 @@ def week() -> tuple[list[CorpusEvent], list[CorpusItem]]:
                    "pixels. Policy learning becomes a multi-view video generation problem. Unlike prior work, the "
                    "video backbone itself acts as a zero-shot policy without a separate policy head.",
                    "https://arxiv.org/abs/2604.06168", kind="arxiv"),
-        _x("2045510220641234946", "roboticsresearcher", "2026-04-18T14:00:00+00:00",
+        _x("2045510220641234946", "roboresearcher", "2026-04-18T14:00:00+00:00",
            "Action Images is a neat idea: actions as pixels.", "opinion", 800),
     ])
     vga = CorpusEvent("arxiv-2604.12908", "Robotic Manipulation is Vision-to-Geometry Mapping", "research",

@@ -27,6 +27,7 @@ from infra.dlq import make_dead_letter
 from schemas.dead_letter import DeadLetter
 from schemas.item import Item
 from schemas.raw import RawPage, RawPost, ReceivedRaw
+from schemas.x_urls import x_status_url
 
 __all__ = [
     "DEAD_LETTER",
@@ -434,8 +435,9 @@ def _post_to_item(post: RawPost, received: ReceivedRaw) -> Item:
         handle = social.handle.lstrip("@") or None
         author = social.display_name or handle
         native_id = f"x:{post.native_id}" if post.native_id else None
-        if url is None and post.native_id and handle:
-            url = f"https://x.com/{handle}/status/{post.native_id}"
+        if url is None:
+            # Stays None unless handle and id are ones X could have issued.
+            url = x_status_url(handle, post.native_id)
         for ref in social.referenced:
             if ref.type == "retweeted":
                 retweet_of = f"x:{ref.id}"
