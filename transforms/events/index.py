@@ -1,0 +1,239 @@
+"""Open events as bounded centroids, with inverted indexes for sub-linear candidate lookup.
+
+An item is only ever compared with an event's *centroid* (the sum of its members' unit
+vectors, pruned to its heaviest keys), never with single members: a chain of pairwise
+look-alikes cannot pull two stories together. Events leave the index when the stream's clock
+(the latest publish time seen) has moved `window_s` past their last member.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from transforms.events.representation import SPACES, Representation
+
+__all__ = ["Candidate", "Event", "EventIndex"]
+
+# A centroid keeps at most this many keys per space (pruned back from twice that): enough for a
+# few hundred headlines of one story, small enough that a merge or a prune stays cheap.
+MAX_KEYS = 300
+# A key shared by more open events than this is too common to find candidates by; it still
+# counts in the exact similarity of the candidates other keys found.
+POSTING_CAP = 64
+TOP_K = 6
+
+
+@dataclass(slots=True)
+class Event:
+    id: str
+    seq: int
+    size: int
+    first: float
+    last: float
+    time_sum: float
+    centroid: dict[str, dict[str, float]]
+    norm2: dict[str, float]
+
+    def cosine(self, space: str, dot: float) -> float:
+        n2 = self.norm2.get(space, 0.0)
+        return dot / math.sqrt(n2) if n2 > 0.0 else 0.0
+
+    @property
+    def mean_time(self) -> float:
+        return self.time_sum / self.size
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "seq": self.seq, "size": self.size, "first": self.first, "last": self.last,
+                "time_sum": self.time_sum, "centroid": self.centroid, "norm2": self.norm2}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Event:
+        return cls(data["id"], data["seq"], data["size"], data["first"], data["last"], data["time_sum"],
+                   {s: dict(v) for s, v in data["centroid"].items()}, dict(data["norm2"]))
+
+
+@dataclass(slots=True)
+class Candidate:
+    event: Event
+    dots: dict[str, float]
+
+    def cosine(self, space: str) -> float:
+        return self.event.cosine(space, self.dots.get(space, 0.0))
+
+
+@dataclass(slots=True)
+class EventIndex:
+    window_s: float
+    events: dict[str, Event] = field(default_factory=dict)
+    postings: dict[str, dict[str, dict[str, None]]] = field(default_factory=lambda: {s: {} for s in SPACES})
+    _expiry: list[tuple[float, int, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    # ------------------------------------------------------------------ lookup
+
+    def event_idf(self, key: str) -> float:
+        """IDF over open events rather than documents: a story's own burst does not make its key
+        words look common, only spreading over many events does."""
+        posting = self.postings["n"].get(key[2:]) if key.startswith("n:") else self.postings["w"].get(key)
+        return math.log((len(self.events) + 1) / ((len(posting) if posting else 0) + 1)) + 1.0
+
+    def candidates(self, rep: Representation, k: int = TOP_K) -> list[Candidate]:
+        """The k events most similar to `rep` (by summed cosines), with exact dot products per space."""
+        dots: dict[str, dict[str, float]] = {}
+        capped = False
+        events = self.events
+        for space, vector in rep.vectors.items():
+            postings = self.postings[space]
+            acc: dict[str, float] = {}
+            for key, weight in vector.items():
+                posting = postings.get(key)
+                if not posting:
+                    continue
+                if len(posting) > POSTING_CAP:
+                    capped = True
+                    continue
+                for event_id in posting:
+                    acc[event_id] = acc.get(event_id, 0.0) + weight * events[event_id].centroid[space][key]
+            if acc:
+                dots[space] = acc
+        if not dots:
+            return []
+        ranking: dict[str, float] = {}
+        for space, acc in dots.items():
+            for event_id, dot in acc.items():
+                ranking[event_id] = ranking.get(event_id, 0.0) + events[event_id].cosine(space, dot)
+        # Ties go to the older event, so the choice never depends on dict or posting order.
+        ranked = sorted(ranking.items(), key=lambda kv: (-kv[1], events[kv[0]].seq))[:k]
+        out = []
+        for event_id, _ in ranked:
+            event = events[event_id]
+            if capped:
+                # The lookup skipped common keys; their share of the similarity is added back here.
+                exact: dict[str, float] = {}
+                for space, vector in rep.vectors.items():
+                    centroid = event.centroid[space]
+                    if centroid and vector:
+                        exact[space] = sum(w * centroid[key] for key, w in vector.items() if key in centroid)
+                out.append(Candidate(event, exact))
+            else:
+                out.append(Candidate(event, {space: acc[event_id] for space, acc in dots.items() if event_id in acc}))
+        return out
+
+    # ------------------------------------------------------------------ updates
+
+    def create(self, event_id: str, seq: int, rep: Representation, time: float) -> Event:
+        event = Event(event_id, seq, 0, time, time, 0.0, {s: {} for s in SPACES}, {s: 0.0 for s in SPACES})
+        self.events[event_id] = event
+        self.add(event, rep, time, {})
+        return event
+
+    def add(self, event: Event, rep: Representation, time: float, dots: dict[str, float]) -> None:
+        """Add a member's vectors to the centroid; `dots` are its dot products with the centroid before."""
+        for space, vector in rep.vectors.items():
+            if not vector:
+                continue
+            centroid = event.centroid[space]
+            postings = self.postings[space]
+            for key, weight in vector.items():
+                if key in centroid:
+                    centroid[key] += weight
+                else:
+                    centroid[key] = weight
+                    postings.setdefault(key, {})[event.id] = None
+            # |c + v|² = |c|² + 2 c·v + |v|², |v| = 1: exact, with no pass over the centroid.
+            event.norm2[space] += 2.0 * dots.get(space, 0.0) + 1.0
+            if len(centroid) > 2 * MAX_KEYS:
+                self._prune(event, space)
+        event.size += 1
+        event.time_sum += time
+        event.first = min(event.first, time)
+        if time > event.last:
+            event.last = time
+        heapq.heappush(self._expiry, (event.last, event.seq, event.id))
+
+    def _prune(self, event: Event, space: str) -> None:
+        centroid = event.centroid[space]
+        keep = sorted(centroid.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_KEYS]
+        postings = self.postings[space]
+        kept = dict(keep)
+        for key in centroid:
+            if key not in kept:
+                self._unpost(postings, key, event.id)
+        event.centroid[space] = kept
+        event.norm2[space] = sum(v * v for v in kept.values())
+
+    @staticmethod
+    def _unpost(postings: dict[str, dict[str, None]], key: str, event_id: str) -> None:
+        posting = postings.get(key)
+        if posting is not None:
+            posting.pop(event_id, None)
+            if not posting:
+                del postings[key]
+
+    def remove(self, event_id: str) -> Event:
+        event = self.events.pop(event_id)
+        for space, centroid in event.centroid.items():
+            postings = self.postings[space]
+            for key in centroid:
+                self._unpost(postings, key, event_id)
+        return event
+
+    def merge(self, survivor: Event, absorbed: Event) -> None:
+        """Fold `absorbed` into `survivor` (centroids summed, then pruned back to size)."""
+        self.remove(absorbed.id)
+        for space, centroid in absorbed.centroid.items():
+            target = survivor.centroid[space]
+            postings = self.postings[space]
+            for key, value in centroid.items():
+                if key in target:
+                    target[key] += value
+                else:
+                    target[key] = value
+                    postings.setdefault(key, {})[survivor.id] = None
+            survivor.norm2[space] = sum(v * v for v in target.values())
+            if len(target) > 2 * MAX_KEYS:
+                self._prune(survivor, space)
+        survivor.size += absorbed.size
+        survivor.time_sum += absorbed.time_sum
+        survivor.first = min(survivor.first, absorbed.first)
+        if absorbed.last > survivor.last:
+            survivor.last = absorbed.last
+            heapq.heappush(self._expiry, (survivor.last, survivor.seq, survivor.id))
+
+    def expire(self, now: float) -> list[str]:
+        """Close every event whose last member is more than the window before `now`; their ids."""
+        cutoff = now - self.window_s
+        closed = []
+        heap = self._expiry
+        while heap and heap[0][0] < cutoff:
+            last, _, event_id = heapq.heappop(heap)
+            event = self.events.get(event_id)
+            # Stale heap entries (the event got newer members, or was merged away) are skipped.
+            if event is not None and event.last == last:
+                self.remove(event_id)
+                closed.append(event_id)
+        return closed
+
+    # ------------------------------------------------------------------ persistence
+
+    def to_json(self) -> dict[str, Any]:
+        return {"window_s": self.window_s, "events": [e.to_json() for e in self.events.values()]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EventIndex:
+        index = cls(data["window_s"])
+        for raw in data["events"]:
+            event = Event.from_json(raw)
+            index.events[event.id] = event
+            for space, centroid in event.centroid.items():
+                postings = index.postings[space]
+                for key in centroid:
+                    postings.setdefault(key, {})[event.id] = None
+            index._expiry.append((event.last, event.seq, event.id))
+        heapq.heapify(index._expiry)
+        return index

@@ -1,0 +1,131 @@
+"""An item → its comparable representation: sparse TF-IDF vectors in three spaces, and a time.
+
+Spaces (each L2-normalised on its own, so the decision model sees one similarity per kind of
+evidence, as in Miranda et al. 2018):
+- ``w`` words: stems of title and lead (the lead at half weight), content-word pairs of the
+  title, CJK character pairs.
+- ``n`` names and amounts: capitalised names, Latin-script names inside CJK text, and amounts
+  with units normalised across languages ("1220 亿美元" = "$122 billion"). With the Latin-script
+  words and shared links, this is what carries an event across zh ↔ en, with no lexicon.
+- ``u`` links: the item's own URL/canonical and its outgoing links, as host+path keys.
+
+Weights are IDF over the *open events* (the index supplies it), not over documents: a story's
+own burst of reports must not make its key words look common, only spreading across many
+stories should. That also keeps the state bounded by the open events, not the stream.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Container
+from dataclasses import dataclass
+from datetime import datetime
+
+from transforms.events.text import amount_keys, cjk_pairs, name_keys, url_key, words
+
+__all__ = ["SPACES", "Record", "Representation", "represent"]
+
+SPACES = ("w", "n", "u")
+_LEAD_CHARS = 400
+_LEAD_WEIGHT = 0.5
+_PAIR_WEIGHT = 1.0
+_URL_WEIGHT = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """What clustering needs of one item; the lead maps `schemas.item.Item` onto it."""
+
+    id: str
+    title: str
+    text: str = ""
+    published_at: datetime | None = None
+    publisher: str | None = None
+    url: str | None = None
+    lang: str | None = None
+    canonical_url: str | None = None
+    linked_urls: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Representation:
+    """Unit vectors per space (possibly empty) and the item's time in epoch seconds."""
+
+    vectors: dict[str, dict[str, float]]
+    time: float | None
+    novelty: float  # share of the word vector's mass on keys no open event has
+
+
+def _amounts(text: str, lang: str | None) -> list[tuple[float, str]]:
+    # Imported lazily: the extract stage pulls in Beam, which a plain replay need not pay for.
+    from transforms.extract import extract_amounts
+
+    return [(a.value, a.unit) for a in extract_amounts(text, "zh" if (lang or "").startswith("zh") else "en")]
+
+
+def _may_hold_amount(text: str) -> bool:
+    return any(c.isdigit() for c in text)
+
+
+def _raw_features(record: Record) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    title = record.title or ""
+    lead = (record.text or "")[:_LEAD_CHARS]
+    if not title and lead:
+        title, lead = lead[:200], ""
+    w: dict[str, float] = {}
+    n: dict[str, float] = {}
+    u: dict[str, float] = {}
+
+    title_words = words(title)
+    for stem_ in title_words:
+        w[stem_] = w.get(stem_, 0.0) + 1.0
+    for a, b in zip(title_words, title_words[1:], strict=False):
+        pair = a + " " + b
+        w[pair] = w.get(pair, 0.0) + _PAIR_WEIGHT
+    if lead:
+        for stem_ in words(lead):
+            w[stem_] = w.get(stem_, 0.0) + _LEAD_WEIGHT
+    if not title.isascii() or (lead and not lead.isascii()):
+        for pair in cjk_pairs(title):
+            w[pair] = w.get(pair, 0.0) + 1.0
+        for pair in cjk_pairs(lead):
+            w[pair] = w.get(pair, 0.0) + _LEAD_WEIGHT
+
+    for text, weight in ((title, 1.0), (lead, _LEAD_WEIGHT)):
+        if not text:
+            continue
+        for key in name_keys(text):
+            n[key] = n.get(key, 0.0) + weight
+        if _may_hold_amount(text):
+            for key in amount_keys(_amounts(text, record.lang)):
+                n[key] = n.get(key, 0.0) + weight
+
+    for link in (record.url, record.canonical_url, *record.linked_urls):
+        key = url_key(link)
+        if key:
+            u[key] = _URL_WEIGHT
+    return w, n, u
+
+
+def _unit(raw: dict[str, float], idf: Callable[[str], float] | None, prefix: str) -> dict[str, float]:
+    if idf is None:
+        weighted = dict(raw)
+    else:
+        # Sub-linear term frequency: a word said three times is not three times the evidence.
+        weighted = {k: (1.0 + math.log(tf) if tf >= 1 else tf) * idf(prefix + k) for k, tf in raw.items()}
+    norm = math.sqrt(sum(v * v for v in weighted.values()))
+    if norm == 0.0:
+        return {}
+    return {k: v / norm for k, v in weighted.items()}
+
+
+def represent(record: Record, idf: Callable[[str], float], known: Container[str]) -> Representation:
+    """The record's vectors weighted by `idf` ("n:"-prefixed keys for names); `known` word keys
+    are those some open event already has."""
+    w, n, u = _raw_features(record)
+    time = record.published_at.timestamp() if record.published_at is not None else None
+    vectors = {"w": _unit(w, idf, ""), "n": _unit(n, idf, "n:"), "u": _unit(u, None, "")}
+    # First-story detection's classic signal: a story's first report is made of words no open
+    # story uses yet.
+    novelty = sum(v * v for k, v in vectors["w"].items() if k not in known)
+    return Representation(vectors, time, novelty)
