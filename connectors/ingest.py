@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaTimeoutError
 
 from connectors.arxiv import ARXIV_INTERVAL_S, collect_arxiv, parse_arxiv_page
 from connectors.base import SourceRun, describe_fetch_error, token_from_env
@@ -29,13 +30,14 @@ from connectors.feed import FeedParseError, collect_feed, parse_feed
 from connectors.fetch import Fetcher, FetchError
 from connectors.html import collect_html, parse_page
 from connectors.jsonl import collect_jsonl, parse_jsonl_line
+from connectors.source_runs import first_failure, record_source_run
 from connectors.urlsafety import check_url_syntax
 from connectors.x import XPageError, collect_x, parse_x_page
 from infra.broker import resolve_bootstrap
 from infra.config import Settings, SourceConfig
 from infra.crashpoints import crash_point
 from infra.dlq import DeadLetterProducer, record_dead_letters
-from infra.kafka import ensure_topics, make_producer
+from infra.kafka import close_producer, ensure_topics, make_producer
 from infra.recovery import reconcile_raw_topic
 from infra.store import Store
 from schemas.envelope import EnvelopeError, dump_envelope
@@ -178,7 +180,7 @@ def run_ingest(
                 if progress:
                     progress(IngestProgress("done", index, len(sources), source, report))
     finally:
-        producer.close(timeout=10)
+        close_producer(producer, timeout_s=min(10.0, settings.kafka.ack_timeout_s))
     return IngestReport(tuple(reports), started_at, time.monotonic() - t0)
 
 
@@ -202,11 +204,13 @@ def _run_source(
         run.update.etag = run.update.last_modified = run.update.since_id = None
     _deliver(producer, settings, run)
     crash_point("ingest-after-produce")
-    if not run.update.empty or run.dead_letters:
-        # One short transaction, and only after every acknowledgement came back.
-        with store.write() as con:
-            CursorStore.write(con, run.update)
-            record_dead_letters(con, run.dead_letters)
+    # One short transaction, and only after every acknowledgement came back. Always taken, even
+    # for an unchanged source: `radar status` shows when each source last worked.
+    with store.write() as con:
+        CursorStore.write(con, run.update)
+        record_dead_letters(con, run.dead_letters)
+        record_source_run(con, source.name, ok=run.errors == 0, produced=run.produced,
+                          error=first_failure(run.dead_letters))
     return SourceReport(
         name=source.name,
         kind=source.kind,
@@ -225,13 +229,20 @@ def _run_source(
 
 def _deliver(producer: KafkaProducer, settings: Settings, run: SourceRun) -> None:
     """Send and wait for every acknowledgement; raises (cursor untouched) if any fails."""
-    futures = [
-        producer.send(settings.kafka.raw_topic, key=envelope.key.encode("utf-8"), value=dump_envelope(envelope))
-        for envelope in run.envelopes
-    ]
-    producer.flush(timeout=60)
-    for future in futures:
-        future.get(timeout=30)
+    wait_s = settings.kafka.ack_timeout_s
+    try:
+        futures = [
+            producer.send(settings.kafka.raw_topic, key=envelope.key.encode("utf-8"), value=dump_envelope(envelope))
+            for envelope in run.envelopes
+        ]
+        producer.flush(timeout=wait_s)
+        for future in futures:
+            future.get(timeout=wait_s)
+    except KafkaTimeoutError:
+        raise KafkaTimeoutError(
+            f"Kafka did not acknowledge the {len(run.envelopes)} envelope(s) of source {run.source.name!r}"
+            f" within {wait_s:.0f} s (broker unreachable?); its cursor was not moved, the next run sends them again"
+        ) from None
     if run.dead_letters:
         DeadLetterProducer(producer, settings.kafka.dlq_topic).send(run.dead_letters)
 

@@ -20,11 +20,19 @@ console = Console(highlight=False)
 DEMO_WINDOW = (date(2026, 4, 13), date(2026, 4, 19))
 
 
+# The window's end is the day after --to in the digest timezone; a day past 9999-12-30 cannot be
+# represented, and no news has happened before 1970.
+_FIRST_DAY, _LAST_DAY = date(1970, 1, 1), date(9999, 12, 30)
+
+
 def _parse_day(value: str, option: str) -> date:
     try:
-        return datetime.strptime(value, "%Y-%m-%d").date()
+        day = datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
         raise ConfigError(f"{option} must be YYYY-MM-DD, got {value!r}") from None
+    if not _FIRST_DAY <= day <= _LAST_DAY:
+        raise ConfigError(f"{option} must be between {_FIRST_DAY} and {_LAST_DAY}, got {value}")
+    return day
 
 
 def _run_with_progress(
@@ -69,6 +77,8 @@ def register(app: typer.Typer) -> None:
             raise ConfigError("--prefect needs --config (a flow run reads its configuration from the file)")
         settings = load_settings(config_path)
         start, end = _parse_day(date_from, "--from"), _parse_day(date_to, "--to")
+        if end < start:
+            raise ConfigError(f"--to {date_to} is before --from {date_from}")
         files = _run_with_progress(settings, start, end, out, lang, prefect=prefect, config_path=config_path)
         for path in files:
             console.print(f"wrote {path}")

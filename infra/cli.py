@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer._click import exceptions as typer_click_errors
 
 from infra.config import ConfigError, Settings, load_settings
 from infra.redact import SecretMaskingFilter, install_masking_excepthook, mask_secrets
@@ -259,7 +260,7 @@ def process(
 @dlq_app.command("list")
 def dlq_list(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option(help="Newest N dead letters.")] = 50,
+    limit: Annotated[int, typer.Option(min=1, help="Newest N dead letters.")] = 50,
     stage: Annotated[str | None, typer.Option(help="Only this stage.")] = None,
 ) -> None:
     """Show recorded dead letters, newest first, with stage, reason and where they came from."""
@@ -329,12 +330,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         # standalone_mode=False hands back typer.Exit codes as the return value.
         result = app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except (click.exceptions.Exit, typer.Exit) as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         err_console.print("[red]aborted[/red]")
         sys.exit(130)
-    except click.ClickException as exc:
+    # Typer (0.29) raises its own vendored click's usage errors, not click's: both are user mistakes.
+    except (click.ClickException, typer_click_errors.ClickException) as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except _user_errors() as exc:
@@ -352,7 +354,8 @@ def main(argv: list[str] | None = None) -> None:
             f"[red]internal error:[/red] {type(exc).__name__}: {escape(first)} (rerun with --debug for the traceback)",
             soft_wrap=True,
         )
-        sys.exit(2)
+        # 2 is click's code for a usage error; an internal error must not look like one.
+        sys.exit(3)
     sys.exit(result if isinstance(result, int) else 0)
 
 

@@ -29,6 +29,7 @@ from pydantic_settings import (
 )
 
 from infra.redact import register_secret
+from schemas.common import Category
 
 __all__ = [
     "AlertSettings",
@@ -41,6 +42,7 @@ __all__ = [
     "Settings",
     "SourceConfig",
     "StoreSettings",
+    "WebhookConfig",
     "load_settings",
 ]
 
@@ -68,6 +70,9 @@ class KafkaSettings(_Section):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     request_timeout_ms: int = Field(30_000, ge=1_000)
+    # How long ingest waits for the broker to acknowledge a source's envelopes before it gives up
+    # (cursor unmoved) with one line instead of hanging on a dead broker.
+    ack_timeout_s: float = Field(60.0, gt=0, le=3600)
 
     @field_validator("sasl_password")
     @classmethod
@@ -155,9 +160,84 @@ class ProcessorSettings(_Section):
         return value
 
 
+AlertLevel = Literal["high", "critical"]
+WebhookFormat = Literal["standard", "slack"]
+
+
+class WebhookConfig(_Section):
+    """One `[[alerts.webhooks]]` table (DESIGN.md §6 "Alerts to people")."""
+
+    url: str
+    # The delivery log's key: renaming it (or, without a name, changing the URL) starts a fresh log,
+    # so alerts already delivered to the old key are not re-sent and later ones go to the new one.
+    name: str | None = Field(None, min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    secret_env: str | None = Field(None, description="env var holding the Standard Webhooks secret (whsec_...)")
+    format: WebhookFormat = "standard"
+    min_level: AlertLevel = "high"
+    categories: list[Category] | None = Field(None, description="only alerts of these categories")
+    # Strict like a source's: only an explicit TOML true opens loopback/private addresses.
+    local: StrictBool = Field(False, description="allow a loopback or private address (this origin only)")
+    timeout_s: float = Field(10.0, gt=0, le=120)
+    max_attempts: int = Field(8, ge=1, le=50)
+    backoff_s: float = Field(1.0, ge=0, description="first retry delay; doubles per attempt, with jitter")
+    max_backoff_s: float = Field(600.0, ge=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        from connectors.urlsafety import FetchError, check_url_syntax
+
+        try:
+            check_url_syntax(value)
+        except FetchError as exc:
+            # The reason only: a Slack incoming-webhook URL is itself a credential.
+            raise ValueError(f"not a usable http(s) URL ({exc.reason}: {exc.detail})") from None
+        return value
+
+    @field_validator("secret_env")
+    @classmethod
+    def _mask_secret(cls, value: str | None) -> str | None:
+        if value:
+            register_secret(os.environ.get(value))
+        return value
+
+    @property
+    def key(self) -> str:
+        import hashlib
+
+        return self.name or f"{self.format}-{hashlib.sha256(self.url.encode()).hexdigest()[:12]}"
+
+
 class AlertSettings(_Section):
     min_score: float = Field(70.0, ge=0, le=100)
-    webhooks: list[str] = Field(default_factory=list)
+    # None: min_score + 15 (capped at 100), the rule alerts had before this setting existed.
+    critical_score: float | None = Field(None, ge=0, le=100)
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    drain_timeout_s: float = Field(
+        30.0, ge=0, description="how long a stopping processor keeps delivering pending webhooks"
+    )
+
+    @field_validator("webhooks", mode="before")
+    @classmethod
+    def _plain_urls(cls, value: Any) -> Any:
+        # Before [[alerts.webhooks]] tables, `webhooks` was a list of URL strings: keep those configs loading.
+        if isinstance(value, list | tuple):
+            return [{"url": entry} if isinstance(entry, str) else entry for entry in value]
+        return value
+
+    @model_validator(mode="after")
+    def _levels_and_keys(self) -> AlertSettings:
+        if self.critical_score is not None and self.critical_score < self.min_score:
+            raise ValueError("critical_score must be >= min_score")
+        keys = [w.key for w in self.webhooks]
+        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        if duplicates:
+            raise ValueError(f"webhooks: duplicate webhook {', '.join(duplicates)} (give each a distinct name)")
+        return self
+
+    @property
+    def critical_threshold(self) -> float:
+        return self.critical_score if self.critical_score is not None else min(100.0, self.min_score + 15)
 
 
 class LlmSettings(_Section):
@@ -270,7 +350,12 @@ class Settings(BaseSettings):
 
     def redacted(self) -> dict[str, Any]:
         """The settings as plain data with every secret masked, for `radar config show`."""
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        # Incoming-webhook URLs (Slack, Discord, Teams) carry their token in the path: show the origin only.
+        for webhook in data.get("alerts", {}).get("webhooks", []):
+            scheme, _, rest = webhook["url"].partition("://")
+            webhook["url"] = f"{scheme}://{rest.split('/', 1)[0]}/***"
+        return data
 
 
 # pydantic-settings builds sources from the class, so the file path travels via this slot.

@@ -175,7 +175,7 @@ def replay_dead_letters(settings: Settings, *, stage: str | None = None) -> Repl
     from kafka.errors import KafkaError
 
     from infra.broker import resolve_bootstrap
-    from infra.kafka import end_offsets, make_consumer, make_producer, partitions_of, read_range
+    from infra.kafka import close_producer, end_offsets, make_consumer, make_producer, partitions_of, read_range
     from infra.store import Store
     from schemas.envelope import EnvelopeError, parse_envelope
 
@@ -225,7 +225,7 @@ def replay_dead_letters(settings: Settings, *, stage: str | None = None) -> Repl
             skipped["send failed, still replayable"] = len(failed)
     finally:
         consumer.close()
-        producer.close()
+        close_producer(producer)
     if replayed:
         with store.write() as con:
             con.execute("UPDATE dead_letters SET replayed_at = now() WHERE dead_letter_id IN (SELECT unnest(?))",

@@ -18,13 +18,14 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from infra.config import KafkaSettings
 
 __all__ = [
     "KafkaRecord",
     "TopicSpec",
+    "close_producer",
     "end_offsets",
     "ensure_topics",
     "make_consumer",
@@ -120,10 +121,30 @@ def make_producer(bootstrap: str, kafka: KafkaSettings, **overrides: Any) -> Kaf
         "batch_size": 262_144,
         "max_request_size": 16 * 1024 * 1024,
         "request_timeout_ms": kafka.request_timeout_ms,
+        # send() blocks this long for topic metadata when the broker is gone (default 60 s)
+        "max_block_ms": int(kafka.ack_timeout_s * 1000),
         **_security(kafka),
     }
     opts.update(overrides)
     return KafkaProducer(**opts)
+
+
+def close_producer(producer: KafkaProducer, timeout_s: float = 10.0) -> None:
+    """Close a producer; when the broker is gone, say so in one warning and release it anyway.
+
+    kafka-python's close() raises from its flush before it force-closes the sender, and its
+    __del__ then repeats that flush at interpreter exit and prints a traceback. Records it
+    could not deliver are not lost: nobody committed a cursor or offset for them.
+    """
+    try:
+        producer.close(timeout=timeout_s)
+    except KafkaTimeoutError:
+        log.warning("Kafka did not acknowledge pending records within %.0f s (broker unreachable?);"
+                    " nothing was committed for them, the next run sends them again", timeout_s)
+        sender = getattr(producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()
+        producer._closed = True  # noqa: SLF001 - what close() sets last; stops __del__ retrying the flush
 
 
 def make_consumer(bootstrap: str, kafka: KafkaSettings, **overrides: Any) -> KafkaConsumer:

@@ -32,7 +32,14 @@ from infra.broker import resolve_bootstrap
 from infra.config import Settings
 from infra.crashpoints import crash_point
 from infra.dlq import DeadLetterProducer
-from infra.kafka import end_offsets, ensure_topics, make_consumer, make_producer, partitions_of
+from infra.kafka import (
+    close_producer,
+    end_offsets,
+    ensure_topics,
+    make_consumer,
+    make_producer,
+    partitions_of,
+)
 from infra.recovery import reconcile_raw_topic
 from infra.sink import BatchFiles, commit_batch, load_offsets
 from infra.store import Store
@@ -90,7 +97,7 @@ class Processor:
 
     def close(self) -> None:
         self.consumer.close()
-        self.producer.close()
+        close_producer(self.producer)
 
     def __enter__(self) -> Processor:
         return self
