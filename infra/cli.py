@@ -210,6 +210,46 @@ def store_info(ctx: typer.Context) -> None:
     console.print(table)
 
 
+@store_app.command("backup")
+def store_backup(
+    ctx: typer.Context,
+    out: Annotated[Path | None, typer.Option("--out", help="Backup file (default: <data_dir>/backups/...).")] = None,
+) -> None:
+    """Copy the DuckDB file consistently (checkpointed, under its write lock) and verify the copy."""
+    from datetime import UTC, datetime
+
+    from infra.store import Store
+
+    settings = _state(ctx).settings
+    target = out or settings.data_dir / "backups" / f"radar-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.duckdb"
+    Store(settings.store.path, settings.store.lock_timeout_s).backup(target)
+    console.print(f"backed up {settings.store.path} to {target} (verified)")
+
+
+@store_app.command("restore")
+def store_restore(
+    ctx: typer.Context,
+    backup: Annotated[Path, typer.Argument(help="A file written by `radar store backup`.")],
+) -> None:
+    """Verify a backup and put it in place of the store; the replaced file is kept beside it."""
+    from infra.store import Store
+
+    settings = _state(ctx).settings
+    kept = Store(settings.store.path, settings.store.lock_timeout_s).restore(backup)
+    console.print(f"restored {settings.store.path} from {backup}" + (f"; the replaced file is {kept}" if kept else ""))
+    console.print("next: `radar process --once` replays the raw topic from the backup's offsets")
+
+
+@store_app.command("check")
+def store_check(ctx: typer.Context) -> None:
+    """Read every table of the store to the end; exit 1 naming the file if it is damaged."""
+    from infra.store import Store
+
+    settings = _state(ctx).settings
+    Store(settings.store.path, settings.store.lock_timeout_s).verify()
+    console.print(f"{settings.store.path}: every table reads to the end")
+
+
 # --- process ----------------------------------------------------------------------------------
 
 
@@ -296,7 +336,7 @@ def _register_plugins() -> None:
     """Subcommands that live beside the code they drive (connectors, digest)."""
     import importlib
 
-    for module_name in ("connectors.commands", "flows.commands"):
+    for module_name in ("connectors.commands", "flows.commands", "infra.status_command", "infra.alert_commands"):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
+import shutil
 import time
 from collections.abc import Iterator
 from importlib import resources
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-__all__ = ["MIGRATIONS", "Store", "StoreError", "StoreLocked"]
+__all__ = ["MIGRATIONS", "Store", "StoreDamaged", "StoreError", "StoreLocked"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,14 @@ class StoreError(RuntimeError):
 
 class StoreLocked(StoreError):
     """Another process held the DuckDB file for longer than the lock timeout."""
+
+
+class StoreDamaged(StoreError):
+    """The DuckDB file is shorter than its used blocks need, or a table cannot be read to its end."""
+
+
+# A DuckDB file is a 4 KiB main header and two 4 KiB database headers, then its blocks.
+_FILE_HEADER_BYTES = 3 * 4096
 
 
 def _load_migrations() -> list[tuple[int, str, str]]:
@@ -69,7 +79,7 @@ class Store:
         delay = 0.005
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=read_only)
+                return self._checked(duckdb.connect(str(self.path), read_only=read_only))
             except duckdb.IOException as exc:
                 if not _is_lock_error(exc):
                     raise StoreError(f"cannot open {self.path}: {exc}") from None
@@ -85,6 +95,30 @@ class Store:
                 delay = min(delay * 2, 0.2)
             except duckdb.Error as exc:
                 raise StoreError(f"cannot open {self.path}: {exc}") from None
+
+    def _checked(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+        """Refuse a truncated file before anyone reads or writes it.
+
+        DuckDB reads blocks lazily, so a file cut short opens fine and fails only when a query
+        reaches a missing block — a rollup could write into it for days before a digest noticed.
+        """
+        try:
+            block_size, used_blocks = con.execute(
+                "SELECT block_size, used_blocks FROM pragma_database_size()"
+            ).fetchone()
+            on_disk = self.path.stat().st_size
+        except (duckdb.Error, OSError):
+            return con  # a platform without the pragma: nothing to compare, the full check still reads
+        # Used blocks must all fit in the file (free ones may have been trimmed off its end), so
+        # a file shorter than that is cut short; `radar store check` reads every table for the rest.
+        expected = _FILE_HEADER_BYTES + int(block_size) * int(used_blocks)
+        if used_blocks and on_disk < expected:
+            con.close()
+            raise StoreDamaged(
+                f"{self.path} is damaged: {on_disk} bytes on disk, its blocks need {expected} (truncated?);"
+                " restore a backup with `radar store restore FILE`"
+            )
+        return con
 
     @contextlib.contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -183,3 +217,55 @@ class Store:
                 ).fetchall()
             ]
             return {t: int(con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in tables}
+
+    def backup(self, target: Path) -> Path:
+        """A consistent copy of the file: checkpointed and copied while we hold the write lock."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        con = self._connect(read_only=False)
+        try:
+            con.execute("CHECKPOINT")
+            partial = target.with_name(target.name + ".partial")
+            shutil.copyfile(self.path, partial)
+        finally:
+            con.close()
+        Store(partial).verify()
+        os.replace(partial, target)
+        return target
+
+    def restore(self, source: Path) -> Path | None:
+        """Put a verified backup in place; the current file, if any, is kept aside, never deleted.
+
+        Returns where the replaced file was moved. Stop the processor and flows first: the
+        current file may be damaged, so its lock cannot be relied on to wait for them.
+        """
+        Store(source).verify()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        staged = self.path.with_name(self.path.name + ".restoring")
+        shutil.copyfile(source, staged)
+        kept = None
+        if self.path.exists():
+            kept = self.path.with_name(f"{self.path.name}.replaced-{time.strftime('%Y%m%dT%H%M%S')}")
+            os.replace(self.path, kept)
+            wal = self.path.with_name(self.path.name + ".wal")
+            if wal.exists():
+                os.replace(wal, kept.with_name(kept.name + ".wal"))
+        os.replace(staged, self.path)
+        self._migrated = False
+        return kept
+
+    def verify(self) -> None:
+        """Open read-only and read every table to the end; raises StoreError naming the file."""
+        if not self.path.exists():
+            raise StoreError(f"{self.path} does not exist")
+        con = self._connect(read_only=True)
+        try:
+            tables = [r[0] for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()]
+            for table in tables:
+                reader = con.execute(f'SELECT * FROM "{table}"').to_arrow_reader()
+                for _ in reader:  # batch by batch: every block is read, none is held
+                    pass
+        except duckdb.Error as exc:
+            raise StoreDamaged(f"{self.path} is damaged: {str(exc).splitlines()[0]}") from None
+        finally:
+            con.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from typing import IO
 import duckdb
 import pytest
 
-from infra.store import LATEST_VERSION, MIGRATIONS, Store, StoreError
+from infra.store import LATEST_VERSION, MIGRATIONS, Store, StoreDamaged, StoreError
 
 EXPECTED_TABLES = {
     "items", "events", "event_items", "score_components", "consumer_offsets", "alerts_sent",
@@ -158,3 +159,51 @@ def test_readers_share_the_file_without_taking_the_write_lock(tmp_path: Path) ->
     finally:
         holder.kill()
         holder.wait()
+
+
+def _filled_store(path: Path) -> Store:
+    store = Store(path)
+    with store.write() as con:
+        con.execute("INSERT INTO source_seen (source_name, entry_key)"
+                    " SELECT 's', md5(i::VARCHAR) FROM range(200000) t(i)")
+        con.execute("INSERT INTO source_cursors (source_name, etag) VALUES ('a', 'x')")
+    return store
+
+
+def test_a_truncated_file_is_refused_before_any_write(tmp_path: Path) -> None:
+    path = tmp_path / "radar.duckdb"
+    _filled_store(path)
+    os.truncate(path, path.stat().st_size * 8 // 10)
+    # DuckDB itself opens such a file and fails only when a query reaches a missing block.
+    duckdb.connect(str(path)).close()
+    with pytest.raises(StoreDamaged, match=rf"{path} is damaged: .* restore a backup"), Store(path).write():
+        pass
+    with pytest.raises(StoreDamaged), Store(path).read():
+        pass
+
+
+def test_backup_and_restore_round_trip_through_the_cli(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "radar.duckdb"
+    _filled_store(path)
+    config = tmp_path / "radar.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n[store]\npath = "{path}"\n')
+
+    def radar(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
+        return subprocess.run([sys.executable, "-m", "infra.cli", "--config", str(config), *args],
+                              capture_output=True, text=True, timeout=120, env=env)
+
+    backup = tmp_path / "radar-backup.duckdb"
+    made = radar("store", "backup", "--out", str(backup))
+    assert made.returncode == 0, made.stderr
+    os.truncate(path, path.stat().st_size // 2)
+    for command in (["store", "info"], ["store", "check"], ["dlq", "list"]):
+        broken = radar(*command)
+        assert broken.returncode == 1, (command, broken.stderr)
+        assert f"{path} is damaged" in " ".join(broken.stderr.split()) and "Traceback" not in broken.stderr
+    restored = radar("store", "restore", str(backup))
+    assert restored.returncode == 0, restored.stderr
+    assert radar("store", "check").returncode == 0
+    assert Store(path).table_counts()["source_seen"] == 200000
+    kept = list(path.parent.glob("radar.duckdb.replaced-*"))
+    assert len(kept) == 1 and kept[0].stat().st_size > 0, "the damaged file is kept aside, not deleted"
