@@ -78,17 +78,23 @@ def test_plain_doctype_is_dropped_but_entities_refused() -> None:
                b'"http://my.netscape.com/publish/formats/rss-0.91.dtd"><rss version="0.91"><channel><title>t</title>' \
                b"<item><title>Old</title><link>https://example.com/a</link></item></channel></rss>"
     assert len(parse_feed(netscape, content_type=None).entries) == 1
-    with pytest.raises(FeedParseError, match="entity"):
-        parse_feed(b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "b">]><rss/>', content_type=None)
+    # The subset is dropped unread: the entry using its entity is refused, the other one kept.
+    declared = parse_feed(b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "b">]><rss><channel>'
+                          b"<item><guid>uses</guid><title>&a;</title></item>"
+                          b"<item><guid>plain</guid><title>t</title></item></channel></rss>", content_type=None)
+    assert [e.native_id for e in declared.entries] == ["plain"]
+    assert [reason for reason, _ in declared.rejects] == [
+        "xml: DTD entity &a; not expanded (XXE and entity-expansion guard); the entry uses it"]
 
 
-def test_broken_middle_entry_is_dead_lettered_the_rest_salvaged(settings: Settings, broker: str) -> None:
+def test_broken_middle_entry_is_repaired_the_rest_kept(settings: Settings, broker: str) -> None:
+    # Was: the broken entry dead-lettered. A lenient reader keeps it, so do we (issue 10).
     body = _rss(_item("ok-1", content="<p>x</p>"), _item("bad", title="Fish & chips <b>"), _item("ok-2", content="y"))
     with scripted_server({"/f.xml": [(200, RSS, body)]}) as srv:
         report = run_ingest(with_sources(settings, [source("f", "feed", srv.base_url + "/f.xml")]))
-    assert report.total("produced") == 2 and report.total("dead_lettered") == 1
-    letter = envelopes(broker, settings.kafka, settings.kafka.dlq_topic)[0]
-    assert letter.reason.startswith("xml: entry is not well-formed") and b"Fish & chips" in letter.original
+    assert report.total("produced") == 3 and report.total("dead_lettered") == 0
+    posts = {e.key: e for e in envelopes(broker, settings.kafka, settings.kafka.raw_topic)}
+    assert posts["bad"].title is not None and posts["bad"].title.startswith("Fish & chips")
     assert report.sources[0].notes
 
 
@@ -154,8 +160,13 @@ def test_non_local_source_on_loopback_is_refused(settings: Settings, broker: str
         (b"   \n\t ", "empty body"),
         (b"\x00\x01\x02\xff" * 500, "encoding"),
         (b'<?xml version="1.0"?><html><body>Sign in</body></html>', "xml: not a feed"),
-        (b"<rss><channel><item><title>t</title></item>", "missing field"),  # truncated, salvaged item has no id
-        (b'<?xml version="1.0"?><!DOCTYPE rss SYSTEM "http://127.0.0.1:9/x.dtd" [ ]><rss/>', "xml: DTD"),
+        # Truncated; the complete item has an id but nothing to read. (A title alone is now
+        # enough: it gets a content key, issue 10 defect 4.)
+        (b"<rss><channel><item><guid>g</guid></item>", "missing field"),
+        # The external DTD may declare anything: an entry using an undeclared entity is refused
+        # (was: the whole feed refused, so an empty <rss/> gave a letter; now it gives nothing).
+        (b'<?xml version="1.0"?><!DOCTYPE rss SYSTEM "http://127.0.0.1:9/x.dtd" [ ]><rss><channel>'
+         b"<item><guid>g</guid><title>&exfil;</title></item></channel></rss>", "xml: DTD"),
         (b'<?xml version="1.0" encoding="utf-7"?><rss version="2.0"><channel>+ADw-script+AD4-</channel></rss>', ""),
     ],
     ids=["whitespace", "binary", "xhtml-login-wall", "truncated-no-id", "external-dtd", "utf7-declared"],
