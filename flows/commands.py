@@ -1,11 +1,11 @@
-"""`radar digest` (DESIGN.md §6 contract) and `radar demo`."""
+"""`radar digest`, `radar cluster`, `radar eval [clustering]` (DESIGN.md §6 contracts) and `radar demo`."""
 
 from __future__ import annotations
 
 import shutil
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +16,7 @@ from infra.config import ConfigError, Settings, load_settings
 __all__ = ["register"]
 
 console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
 
 DEMO_WINDOW = (date(2026, 4, 13), date(2026, 4, 19))
 
@@ -94,11 +95,68 @@ def register(app: typer.Typer) -> None:
         if md is not None:
             console.print(f"[bold]digest:[/bold] {md.resolve()}")
 
-    @app.command("eval")
+    eval_app = typer.Typer(no_args_is_help=False, help="Score the pipeline against labelled data.")
+    app.add_typer(eval_app, name="eval")
+
+    @app.command("cluster")
+    def cluster_command(
+        input_file: Annotated[Path, typer.Option("--input", help="JSONL records, one per line, in arrival order.")],
+        output: Annotated[Path, typer.Option("--out", help="JSONL: id, event_id, duplicate_of per record.")],
+        config: Annotated[Path | None, typer.Option("--config", "-c", help="Accepted for symmetry; unused.")] = None,
+    ) -> None:
+        """Replay records through the pipeline's normalize -> dedupe -> event clustering (no Kafka, no store)."""
+        from transforms.replay import read_replay_file, replay
+
+        inputs, errors = _read_replay(input_file, read_replay_file)
+        lines, more = replay(inputs)
+        for reason in errors + more:
+            err_console.print(reason, soft_wrap=True)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with output.open("w", encoding="utf-8") as handle:
+            handle.writelines(line.to_json() + "\n" for line in lines)
+        events = len({line.event_id for line in lines})
+        err_console.print(f"{len(lines)} records -> {events} events, "
+                          f"{sum(1 for x in lines if x.duplicate_of)} duplicates; wrote {output}")
+
+    @eval_app.command("clustering")
+    def eval_clustering(
+        input_file: Annotated[Path, typer.Argument(help="JSONL records with a gold label field.")],
+        label_field: Annotated[str, typer.Option("--label-field", help="The field holding the gold event label.")],
+    ) -> None:
+        """Pairwise P/R/F1, B-cubed P/R/F1, NMI and ARI of `radar cluster` over a labelled file."""
+        from rich.table import Table
+
+        from transforms.events.metrics import score
+        from transforms.replay import labels_of, read_replay_file, replay
+
+        inputs, errors = _read_replay(input_file, read_replay_file)
+        lines, more = replay(inputs)
+        for reason in errors + more:
+            err_console.print(reason, soft_wrap=True)
+        gold = labels_of(inputs, label_field)
+        scored = [line for line in lines if line.id in gold]
+        if not scored:
+            raise ConfigError(f"no record of {input_file} has the label field {label_field!r}")
+        result = score([gold[line.id] for line in scored], [line.event_id for line in scored])
+        table = Table(title=f"event clustering on {input_file.name}: {len(scored)} labelled records, "
+                            f"{len(set(gold.values()))} gold events, {len({x.event_id for x in scored})} predicted")
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        rows = [("pairwise P / R / F1", (result.pairwise_p, result.pairwise_r, result.pairwise_f1)),
+                ("B-cubed P / R / F1", (result.bcubed_p, result.bcubed_r, result.bcubed_f1)),
+                ("NMI (geometric)", (result.nmi,)), ("ARI", (result.ari,))]
+        for name, values in rows:
+            table.add_row(name, " / ".join(f"{v:.3f}" for v in values))
+        console.print(table)
+
+    @eval_app.callback(invoke_without_command=True)
     def evaluate_command(
+        ctx: typer.Context,
         out: Annotated[Path, typer.Option("--out", help="Where to write the evaluated digest.")] = Path("out/eval"),
     ) -> None:
         """Run the demo pipeline and score it against the corpus's labelled ground truth."""
+        if ctx.invoked_subcommand is not None:
+            return
         from rich.table import Table
 
         from flows.evaluate import evaluate
@@ -116,6 +174,15 @@ def register(app: typer.Typer) -> None:
         for name, value in quality.rows():
             table.add_row(name, value)
         console.print(table)
+
+
+def _read_replay(path: Path, reader: Any) -> tuple[list[Any], list[str]]:
+    if not path.is_file():
+        raise ConfigError(f"cannot read {path}: no such file")
+    try:
+        return reader(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def _run_demo(data_dir: Path, out: Path, lang: str | None) -> list[Path]:

@@ -1,0 +1,159 @@
+"""Event clustering replay (DESIGN.md §6): a JSONL file of records, in file order, into events.
+
+Each line `{"id", "title", "text"?, "published_at"?, "publisher"?, "url"?, "lang"?}` (other
+fields, such as a gold label, are ignored) becomes a raw post and goes through the pipeline's
+own `normalize` and `dedupe`, then the event-clustering core (`transforms.events`). A
+duplicate joins its original's event. Topic relevance never removes a record: every valid
+line gets an event.
+
+No Kafka, no store: the replay is a pure function of the file, so `radar eval clustering`
+can score it against labels and a tuning run can compare settings on the same input.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from schemas.common import KafkaCoordinates, SourceRef
+from schemas.dead_letter import DeadLetter
+from schemas.raw import Fetch, RawPost, ReceivedRaw
+from transforms.dedupe import dedupe_items
+from transforms.events import ClusterState, Record, cluster_records
+from transforms.normalize import normalize_record
+
+__all__ = ["ReplayInput", "ReplayLine", "labels_of", "read_replay_file", "replay"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class ReplayInput:
+    line: int
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReplayLine:
+    id: str
+    event_id: str
+    duplicate_of: str | None
+
+    def to_json(self) -> str:
+        return json.dumps({"id": self.id, "event_id": self.event_id, "duplicate_of": self.duplicate_of},
+                          ensure_ascii=False)
+
+
+def read_replay_file(path: Path) -> tuple[list[ReplayInput], list[str]]:
+    """Valid records in file order, and one-line reasons (with line numbers) for the others."""
+    records: list[ReplayInput] = []
+    errors: list[str] = []
+    seen: set[str] = set()
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                errors.append(f"line {number}: not JSON ({exc.__class__.__name__}: {str(exc)[:80]})")
+                continue
+            reason = _invalid(record)
+            if reason is None and record["id"] in seen:
+                reason = f"id {record['id']!r} already used by an earlier line"
+            if reason is not None:
+                errors.append(f"line {number}: {reason}")
+                continue
+            seen.add(record["id"])
+            records.append(ReplayInput(number, record))
+    return records, errors
+
+
+def _invalid(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    if not isinstance(record.get("id"), str) or not record["id"].strip():
+        return "missing or empty string field 'id'"
+    if not isinstance(record.get("title"), str):
+        return "missing string field 'title'"
+    for name in ("text", "publisher", "url", "lang", "published_at"):
+        if record.get(name) is not None and not isinstance(record[name], str):
+            return f"field {name!r} must be a string"
+    if record.get("published_at"):
+        try:
+            _when(record["published_at"])
+        except ValueError:
+            return f"published_at {record['published_at']!r} is not RFC 3339"
+    return None
+
+
+def _when(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _raw_post(item: ReplayInput) -> ReceivedRaw:
+    record = item.record
+    publisher = (record.get("publisher") or "replay").strip() or "replay"
+    name = _SLUG.sub("-", publisher.lower()).strip("-") or "replay"
+    url = record.get("url") or None
+    published_at = _when(record["published_at"]) if record.get("published_at") else None
+    source = SourceRef(name=name, kind="jsonl", tier="media", publisher=publisher, url="file://replay")
+    fetch = Fetch(requested_url="file://replay", final_url="file://replay", status=200,
+                  fetched_at=published_at or _EPOCH)
+    text = record.get("text") or ""
+    post = RawPost(key=record["id"], source=source, fetch=fetch, native_id=None, url=url, title=record["title"],
+                   summary_html=f"<p>{html.escape(text)}</p>" if text else None, lang=record.get("lang"),
+                   published=record.get("published_at"), published_at=published_at)
+    # The line number stands in for the Kafka offset: arrival order is file order.
+    return ReceivedRaw(envelope=post, coordinates=KafkaCoordinates(topic="replay", partition=0, offset=item.line))
+
+
+def replay(inputs: Sequence[ReplayInput], state: ClusterState | None = None) -> tuple[list[ReplayLine], list[str]]:
+    """normalize -> dedupe -> cluster in file order; one output line per input that normalizes."""
+    items, errors = [], []
+    for item in inputs:
+        normalized = normalize_record(_raw_post(item))
+        if isinstance(normalized, DeadLetter):
+            errors.append(f"line {item.line}: {normalized.reason}")
+        else:
+            items.append(normalized)
+    deduped = {it.item_id: it for it in dedupe_items(items)}
+    state = state or ClusterState()
+    event_of: dict[str, str] = {}
+    ordered = [deduped[it.item_id] for it in items]
+    # Dedupe may name a later line as the original (it prefers the earliest publish time): then
+    # the duplicate, already placed, is where the original goes too.
+    placed_copy: dict[str, str] = {}
+    for item in ordered:
+        original = item.duplicate_of
+        if original is not None and original in event_of:
+            event_of[item.item_id] = event_of[original]
+        elif item.item_id in placed_copy:
+            event_of[item.item_id] = placed_copy[item.item_id]
+        else:
+            (assignment,) = cluster_records([_record(item)], state)
+            event_of[item.item_id] = assignment.event_id
+        if original is not None:
+            placed_copy.setdefault(original, event_of[item.item_id])
+    # Merges fold events after their members were assigned: report where each one ended up.
+    lines = [ReplayLine(it.item_id, state.resolve(event_of[it.item_id]), it.duplicate_of) for it in ordered]
+    return lines, errors
+
+
+def _record(item: Any) -> Record:
+    return Record(id=item.item_id, title=item.title, text=item.text, published_at=item.published_at,
+                  publisher=item.source.publisher, url=item.url, lang=item.lang, canonical_url=item.canonical_url,
+                  linked_urls=tuple(item.linked_urls))
+
+
+def labels_of(inputs: Iterable[ReplayInput], field: str) -> dict[str, str]:
+    """Gold labels by record id; records without the field are left out of the evaluation."""
+    return {i.record["id"]: str(i.record[field]) for i in inputs if i.record.get(field) is not None}
