@@ -291,7 +291,10 @@ def process(
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
         console.print(f"following {settings.kafka.raw_topic} (Ctrl-C stops after the current batch)")
-        processor.follow(lambda: stop["flag"], progress=show)
+        processor.follow(
+            lambda: stop["flag"], progress=show,
+            on_reconnect=lambda lost, now: console.print(f"Kafka at {lost} went away; reconnected to {now}"),
+        )
 
 
 # --- dlq --------------------------------------------------------------------------------------

@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from kafka import TopicPartition
+from kafka.errors import KafkaConnectionError
 
-from infra.broker import resolve_bootstrap
+from infra.broker import BrokerError, resolve_bootstrap
 from infra.config import Settings
 from infra.crashpoints import crash_point
 from infra.dlq import DeadLetterProducer
@@ -39,6 +40,7 @@ from infra.kafka import (
     make_consumer,
     make_producer,
     partitions_of,
+    probe_bootstrap,
 )
 from infra.recovery import reconcile_raw_topic
 from infra.sink import BatchFiles, commit_batch, load_offsets
@@ -123,13 +125,75 @@ class Processor:
             if progress is not None:
                 progress(batch)
 
-    def follow(self, should_stop: Callable[[], bool], progress: Callable[[BatchReport], None] | None = None) -> None:
+    def follow(
+        self,
+        should_stop: Callable[[], bool],
+        progress: Callable[[BatchReport], None] | None = None,
+        on_reconnect: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """Batches until `should_stop`; a broker that goes away is waited for and reconnected to.
+
+        A lost broker is checked for before every poll: its dead clients would otherwise report
+        every partition end as 0 (and the plan would "reread from 0") and fail only after a
+        minute's metadata timeout, with a traceback.
+        """
         while not should_stop():
-            batch = self.run_batch(end_offsets(self.consumer, self.tps))
+            if not self._broker_alive():
+                self._reconnect(should_stop, on_reconnect)
+                continue
+            try:
+                batch = self.run_batch(end_offsets(self.consumer, self.tps))
+            except Exception:
+                if self._broker_alive():
+                    raise
+                # The broker died under the batch: nothing was committed, the batch is redone.
+                self._reconnect(should_stop, on_reconnect)
+                continue
             if batch is None:
                 time.sleep(self.settings.processor.poll_interval_s)
             elif progress is not None:
                 progress(batch)
+
+    def _broker_alive(self) -> bool:
+        try:
+            probe_bootstrap(self.bootstrap, timeout_s=2.0)
+        except KafkaConnectionError:
+            return False
+        return True
+
+    def _reconnect(self, should_stop: Callable[[], bool], notify: Callable[[str, str], None] | None) -> None:
+        """New clients on the broker now configured: the embedded one (started again if it is not
+        running, on whatever port it has now) or the configured cluster, waited for up to
+        `kafka.ack_timeout_s`; then the raw topic's incarnation is checked as at start-up."""
+        lost = self.bootstrap
+        deadline = time.monotonic() + self.settings.kafka.ack_timeout_s
+        while True:
+            if should_stop():
+                return
+            try:
+                bootstrap = resolve_bootstrap(self.settings)[0]
+                probe_bootstrap(bootstrap, timeout_s=2.0)
+                break
+            except (KafkaConnectionError, BrokerError):
+                if time.monotonic() > deadline:
+                    raise KafkaConnectionError(
+                        f"Kafka at {lost} went away and nothing answered for {self.settings.kafka.ack_timeout_s:.0f} s"
+                    ) from None
+                time.sleep(min(1.0, self.settings.processor.poll_interval_s))
+        log.warning("Kafka at %s went away; reconnecting to %s", lost, bootstrap)
+        self.consumer.close()
+        close_producer(self.producer, timeout_s=1.0)
+        self.bootstrap = bootstrap
+        ensure_topics(bootstrap, self.settings.kafka)
+        # A restarted embedded broker holds a new, empty raw topic: offsets and cursors are reset.
+        reconcile_raw_topic(self.store, bootstrap, self.settings.kafka)
+        self.consumer = make_consumer(bootstrap, self.settings.kafka)
+        self.producer = make_producer(bootstrap, self.settings.kafka)
+        self.tps = partitions_of(self.consumer, self.settings.kafka.raw_topic)
+        if getattr(self, "webhooks", None) is not None:
+            self.webhooks.producer = self.producer
+        if notify is not None:
+            notify(lost, bootstrap)
 
     def run_batch(self, ends: dict[TopicPartition, int]) -> BatchReport | None:
         from transforms.cluster import load_event_index
