@@ -17,6 +17,7 @@ from rich.table import Table
 
 from connectors.ingest import IngestProgress, IngestReport, SourceCheck, check_sources, run_ingest, select_sources
 from infra.config import Settings
+from infra.tables import print_wide
 
 __all__ = ["register"]
 
@@ -42,25 +43,34 @@ def ingest(
     if not selected:
         console.print("no enabled sources configured")
         return
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]ingest[/bold] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("starting", total=len(selected))
+    names = [s.name for s in selected]
+    if console.is_terminal:
+        with _progress_bar("ingest") as progress:
+            task = progress.add_task("starting", total=len(selected))
 
-        def on_progress(event: IngestProgress) -> None:
-            if event.phase == "start":
-                progress.update(task, description=f"{event.source.name} ({event.source.kind})")
-            else:
-                progress.advance(task)
+            def on_progress(event: IngestProgress) -> None:
+                if event.phase == "start":
+                    progress.update(task, description=f"{event.source.name} ({event.source.kind})")
+                else:
+                    progress.advance(task)
 
-        report = run_ingest(settings, source_names=[s.name for s in selected], progress=on_progress)
-    console.print(_report_table(report))
+            report = run_ingest(settings, source_names=names, progress=on_progress)
+    else:
+        # A pipe or a log (Prefect, cron) gets no live bar: a line per source as it ends, so a
+        # 30 s run is not silent until the table.
+        def log_line(event: IngestProgress) -> None:
+            if event.phase == "done" and event.report is not None:
+                r = event.report
+                console.print(
+                    f"ingest [{event.index + 1}/{event.total}] {r.name} ({r.kind}): {r.produced} produced, "
+                    f"{r.unchanged} unchanged, {r.dead_lettered} dead-lettered, {r.errors} errors "
+                    f"in {r.elapsed_s:.1f} s",
+                    soft_wrap=True,
+                    markup=False,
+                )
+
+        report = run_ingest(settings, source_names=names, progress=log_line)
+    print_wide(console, _report_table(report))
     for source_report in report.sources:
         for note in source_report.notes:
             console.print(f"[yellow]{source_report.name}:[/yellow] {note}")
@@ -103,8 +113,19 @@ def sources_check(
     source: Annotated[list[str] | None, typer.Option("--source", "-s", help="Check only this source.")] = None,
 ) -> None:
     """Validate the configured sources and reach each once, producing nothing; exit 1 if any fails."""
-    checks = check_sources(_settings(ctx), source)
-    console.print(_check_table(checks))
+    settings = _settings(ctx)
+    if console.is_terminal:
+        with _progress_bar("check") as progress:
+            task = progress.add_task("sources", total=len(select_sources(settings, source)))
+            checks = check_sources(settings, source, progress=lambda check, *_: progress.advance(task))
+    else:
+        def log_line(check: SourceCheck, done: int, total: int) -> None:
+            verdict = "ok" if check.ok else "FAILED"
+            console.print(f"check [{done}/{total}] {check.name} ({check.kind}): {verdict}, {check.detail}"
+                          f" in {check.elapsed_s:.1f} s", soft_wrap=True, markup=False)
+
+        checks = check_sources(settings, source, progress=log_line)
+    print_wide(console, _check_table(checks))
     if any(not check.ok for check in checks):
         raise typer.Exit(1)
 
@@ -123,6 +144,18 @@ def _check_table(checks: list[SourceCheck]) -> Table:
             detail,
         )
     return table
+
+
+def _progress_bar(verb: str) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn(f"[bold]{verb}[/bold] {{task.description}}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 def register(app: typer.Typer) -> None:

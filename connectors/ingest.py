@@ -210,7 +210,7 @@ def _run_source(
         CursorStore.write(con, run.update)
         record_dead_letters(con, run.dead_letters)
         record_source_run(con, source.name, ok=run.errors == 0, produced=run.produced,
-                          error=first_failure(run.dead_letters))
+                          error=first_failure(run.dead_letters), not_modified=run.not_modified)
     return SourceReport(
         name=source.name,
         kind=source.kind,
@@ -250,12 +250,22 @@ def _deliver(producer: KafkaProducer, settings: Settings, run: SourceRun) -> Non
 # --------------------------------------------------------------------------- check
 
 
-def check_sources(settings: Settings, source_names: Iterable[str] | None = None) -> list[SourceCheck]:
-    """Validate each source and reach it once (first page only, no links, nothing produced)."""
+def check_sources(
+    settings: Settings,
+    source_names: Iterable[str] | None = None,
+    progress: Callable[[SourceCheck, int, int], None] | None = None,
+) -> list[SourceCheck]:
+    """Validate each source and reach it once (first page only, no links, nothing produced).
+
+    `progress(check, done, total)` is told after each source, for a line per source as it ends.
+    """
     checks = []
+    selected = select_sources(settings, source_names)
     with Fetcher(settings.fetch) as fetcher:
-        for source in select_sources(settings, source_names):
+        for source in selected:
             checks.append(_check_one(source, settings, fetcher))
+            if progress is not None:
+                progress(checks[-1], len(checks), len(selected))
     return checks
 
 

@@ -86,10 +86,23 @@ def _is_tansu(pid: int) -> bool:
     return b"tansu" in cmdline
 
 
+def _port_open(bootstrap: str, timeout_s: float) -> bool:
+    host, _, port = bootstrap.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 def _answers_metadata(bootstrap: str, timeout_s: float) -> bool:
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
+    # A plain connect first: kafka-python logs a refused connection at ERROR ("111 ECONNREFUSED"),
+    # which every start of the broker would otherwise print while Tansu is not listening yet.
+    if not _port_open(bootstrap, timeout_s):
+        return False
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=bootstrap,

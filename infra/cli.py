@@ -21,6 +21,7 @@ from rich.table import Table
 from typer._click import exceptions as typer_click_errors
 
 from infra.config import ConfigError, Settings, load_settings
+from infra.logfilters import install_noise_filters
 from infra.redact import SecretMaskingFilter, install_masking_excepthook, mask_secrets
 
 __all__ = ["app", "main"]
@@ -69,11 +70,6 @@ def _state(ctx: typer.Context) -> _State:
     return ctx.obj
 
 
-def _drop_beam_root_chatter(record: logging.LogRecord) -> bool:
-    # Beam's GCP module logs this on the root logger at import; it concerns Dataflow users only.
-    return not (record.name == "root" and str(record.msg).startswith("apitools not found"))
-
-
 @app.callback()
 def _root(
     ctx: typer.Context,
@@ -92,11 +88,12 @@ def _root(
         handler.addFilter(SecretMaskingFilter())
     # kafka-python logs connection chatter at WARNING while a broker starts.
     logging.getLogger("kafka").setLevel(logging.DEBUG if debug else logging.CRITICAL)
-    # Beam warns about optional cloud clients and DoFn style on every run; not the user's concern.
+    # Beam's "apitools not found" (GCP clients) concerns Dataflow users only: dropped on the root
+    # logger, so also under --verbose and whatever handlers come later (infra/logfilters.py).
+    install_noise_filters()
+    # Beam warns about DoFn style on every run; not the user's concern.
     if not (verbose or debug):
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(_drop_beam_root_chatter)
     ctx.obj = _State(config, debug)
 
 
@@ -265,7 +262,8 @@ def process(
     from infra.processor import BatchReport, Processor
 
     if once == follow:
-        raise click.UsageError("choose exactly one of --once or --follow")
+        # With ctx, like click's own usage errors: the usage line and the --help hint, exit 2.
+        raise click.UsageError("choose exactly one of --once or --follow", ctx=ctx)
     settings = _state(ctx).settings
 
     def show(batch: BatchReport) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -334,7 +335,12 @@ class Settings(BaseSettings):
         toml_file = _TOML_FILE_FOR_LOAD.get("path")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if toml_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+            # Relative paths of the file and the path defaults mean "beside the config file",
+            # whatever the current directory (a Prefect worker's is a temporary one); paths
+            # from the environment or from code keep meaning the current directory.
+            base = Path(os.path.abspath(toml_file)).parent
+            sources.append(_AnchoredTomlSource(settings_cls, toml_file=toml_file))
+            sources.append(_AnchoredDefaults(settings_cls, base))
         return tuple(sources)
 
     def source(self, name: str) -> SourceConfig:
@@ -360,6 +366,96 @@ class Settings(BaseSettings):
 
 # pydantic-settings builds sources from the class, so the file path travels via this slot.
 _TOML_FILE_FOR_LOAD: dict[str, Path | None] = {"path": None}
+
+
+# --- relative paths in a config file --------------------------------------------------------
+
+PathTree = dict[str, "PathTree | None"]
+
+
+def _is_path_annotation(annotation: Any) -> bool:
+    if annotation is Path:
+        return True
+    return get_origin(annotation) in (Union, UnionType) and Path in get_args(annotation)
+
+
+def _path_fields(model: type[BaseModel]) -> PathTree:
+    """Where the Path-typed settings sit: {"data_dir": None, "store": {"path": None}, ...}.
+
+    Derived from the models, so a path key added later follows the same rule unasked.
+    """
+    tree: PathTree = {}
+    for name, field in model.model_fields.items():
+        if field.exclude:  # config_file: where the settings came from, not a setting
+            continue
+        annotation = field.annotation
+        if _is_path_annotation(annotation):
+            tree[name] = None
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            sub = _path_fields(annotation)
+            if sub:
+                tree[name] = sub
+    return tree
+
+
+def _anchor(value: Any, base: Path) -> Any:
+    if isinstance(value, str | Path) and str(value):
+        path = Path(value).expanduser()
+        return str(path if path.is_absolute() else Path(os.path.normpath(base / path)))
+    return value
+
+
+def _anchor_tree(data: dict[str, Any], tree: PathTree, base: Path) -> dict[str, Any]:
+    out = dict(data)
+    for name, sub in tree.items():
+        if name not in out:
+            continue
+        if sub is None:
+            out[name] = _anchor(out[name], base)
+        elif isinstance(out[name], dict):
+            out[name] = _anchor_tree(out[name], sub, base)
+    return out
+
+
+class _AnchoredTomlSource(TomlConfigSettingsSource):
+    """The TOML file, with its relative paths made absolute against the file's directory."""
+
+    def __init__(self, settings_cls: type[BaseSettings], toml_file: Path) -> None:
+        # The base class reads the file in its __init__, before it sets self.settings_cls.
+        self._path_tree = _path_fields(settings_cls)
+        super().__init__(settings_cls, toml_file=toml_file)
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        data = super()._read_file(file_path)
+        base = Path(os.path.abspath(str(file_path))).parent
+        return _anchor_tree(data, self._path_tree, base)
+
+
+class _AnchoredDefaults(PydanticBaseSettingsSource):
+    """The defaults of path settings, beside the config file (lowest priority of all sources)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], base: Path) -> None:
+        super().__init__(settings_cls)
+        self.base = base
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ builds the whole dict
+
+    def __call__(self) -> dict[str, Any]:
+        return self._defaults(self.settings_cls, _path_fields(self.settings_cls))
+
+    def _defaults(self, model: type[BaseModel], tree: PathTree) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, sub in tree.items():
+            field = model.model_fields[name]
+            if sub is None:
+                if isinstance(field.default, Path):
+                    out[name] = _anchor(field.default, self.base)
+            else:
+                nested = self._defaults(field.annotation, sub)  # type: ignore[arg-type]
+                if nested:
+                    out[name] = nested
+        return out
 
 
 class ConfigError(Exception):

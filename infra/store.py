@@ -156,14 +156,15 @@ class Store:
     def _current_read_only(self) -> bool:
         con = self._connect(read_only=True)
         try:
-            version = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+            done = {int(r[0]) for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
         except duckdb.CatalogException:
             return False
         finally:
             con.close()
+        version = max(done, default=0)
         if version > LATEST_VERSION:
             raise StoreError(f"{self.path} has schema version {version}, newer than this program ({LATEST_VERSION})")
-        self._migrated = version == LATEST_VERSION
+        self._migrated = done >= {v for v, _, _ in MIGRATIONS}
         return self._migrated
 
     def migrate(self) -> list[str]:
@@ -181,14 +182,17 @@ class Store:
             " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
             " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
         )
-        current = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+        done = {int(r[0]) for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+        current = max(done, default=0)
         if current > LATEST_VERSION:
             raise StoreError(
                 f"{self.path} has schema version {current}, newer than this program ({LATEST_VERSION})"
             )
         applied = []
         for version, name, sql in MIGRATIONS:
-            if version <= current:
+            # By set, not by "above the highest": migrations written side by side may land in
+            # either order, and a store that got 006 first must still get 005.
+            if version in done:
                 continue
             con.execute("BEGIN TRANSACTION")
             try:

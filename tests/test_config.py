@@ -44,7 +44,8 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_file_with_only_contract_keys_loads(tmp_path: Path) -> None:
     settings = load_settings(_write(tmp_path, CONTRACT_TOML))
     assert settings.kafka.embedded
-    assert settings.store.path == Path("data/radar.duckdb")
+    # relative to the config file's directory (tests/test_config_paths.py)
+    assert settings.store.path == tmp_path / "data" / "radar.duckdb"
     assert (settings.digest.timezone, settings.digest.language, settings.digest.lookback_days) == (
         "Asia/Shanghai",
         "zh",

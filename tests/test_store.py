@@ -207,3 +207,16 @@ def test_backup_and_restore_round_trip_through_the_cli(tmp_path: Path) -> None:
     assert Store(path).table_counts()["source_seen"] == 200000
     kept = list(path.parent.glob("radar.duckdb.replaced-*"))
     assert len(kept) == 1 and kept[0].stat().st_size > 0, "the damaged file is kept aside, not deleted"
+
+
+def test_a_migration_landed_out_of_order_is_still_applied(tmp_path: Path) -> None:
+    path = tmp_path / "radar.duckdb"
+    Store(path).migrate()
+    # A store that got later migrations before 004 landed: 004's table and row are missing.
+    with duckdb.connect(str(path)) as con:
+        con.execute("DROP TABLE topic_incarnations")
+        con.execute("DELETE FROM schema_migrations WHERE version = 4")
+    store = Store(path)
+    assert not store._current_read_only(), "a store missing a migration is not current"
+    assert store.migrate() == ["004_topic_incarnations.sql"]
+    assert "topic_incarnations" in Store(path).table_counts()
