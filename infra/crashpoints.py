@@ -36,6 +36,7 @@ PHASES: dict[str, str] = {
     "commit-before-end": "processor: offsets written, the DuckDB transaction not yet committed",
     "after-commit": "processor: batch committed, before the next poll",
     "ingest-after-produce": "ingest: a source's envelopes acknowledged, its cursor not committed",
+    "webhook-after-post": "webhooks: a receiver answered 2xx, the delivery not yet logged as delivered",
 }
 
 

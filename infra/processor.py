@@ -24,11 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kafka import TopicPartition
 from kafka.errors import KafkaConnectionError
 
+from infra.alerts import SourceView, build_alerts, record_alerts, sources_from_index, sources_from_items
 from infra.broker import BrokerError, resolve_bootstrap
 from infra.config import Settings
 from infra.crashpoints import crash_point
@@ -45,10 +46,14 @@ from infra.kafka import (
 from infra.recovery import reconcile_raw_topic
 from infra.sink import BatchFiles, commit_batch, load_offsets
 from infra.store import Store
+from infra.webhooks import SharedStore, WebhookDispatcher
 from schemas.alert import Alert
 from schemas.envelope import dump_envelope, parse_envelope
 from schemas.event import Event
 from transforms.read import OffsetRange
+
+if TYPE_CHECKING:
+    from transforms.cluster import EventIndex
 
 __all__ = ["BatchReport", "ConcurrentProcessorError", "Processor", "ProcessReport"]
 
@@ -87,17 +92,26 @@ class ConcurrentProcessorError(RuntimeError):
 class Processor:
     def __init__(self, settings: Settings, *, bootstrap: str | None = None, as_of: datetime | None = None) -> None:
         self.settings = settings
-        self.store = Store(settings.store.path, settings.store.lock_timeout_s)
+        # With webhooks a dispatcher thread opens the store too: both must share one handle (SharedStore).
+        store_class = SharedStore if settings.alerts.webhooks else Store
+        self.store = store_class(settings.store.path, settings.store.lock_timeout_s)
         self.bootstrap = bootstrap or resolve_bootstrap(settings)[0]
         # Scores depend on recency; a fixed `as_of` makes a replay reproduce them exactly.
         self.as_of = as_of
         ensure_topics(self.bootstrap, settings.kafka)
         reconcile_raw_topic(self.store, self.bootstrap, settings.kafka)
+        # Built before the Kafka clients: a bad webhook secret fails here, leaking no client.
+        self.webhooks = WebhookDispatcher(settings, store=self.store)
         self.consumer = make_consumer(self.bootstrap, settings.kafka)
         self.producer = make_producer(self.bootstrap, settings.kafka)
         self.tps = partitions_of(self.consumer, settings.kafka.raw_topic)
+        # Started now, it first delivers what an earlier run recorded and did not deliver.
+        self.webhooks.producer = self.producer
+        self.webhooks.start()
 
     def close(self) -> None:
+        # Deliveries first (bounded by alerts.drain_timeout_s): a dead letter needs the producer.
+        self.webhooks.close()
         self.consumer.close()
         close_producer(self.producer)
 
@@ -225,7 +239,8 @@ class Processor:
             files = BatchFiles(batch_dir)
             crash_point("after-pipeline")
             dead_letters = self._read_models(files, "dead_letters")
-            alerts = self._alerts(self._read_models(files, "events"), already_alerted, as_of)
+            alerts = self._alerts(self._read_models(files, "events"), already_alerted, as_of,
+                                  files=files, index=state.event_index)
             DeadLetterProducer(self.producer, self.settings.kafka.dlq_topic).send(dead_letters)
             crash_point("after-dlq-send")
             # Wait for every acknowledgement: flush() does not raise on a failed delivery, and an
@@ -251,9 +266,13 @@ class Processor:
                     dead_letters=dead_letters,
                     alerts=[(a.alert_id, a.event_id, a.level, a.signal_score) for a in alerts],
                 )
+                # The alerts' JSON and the webhook deliveries they owe, in this same transaction.
+                record_alerts(con, alerts, self.settings.alerts)
         finally:
             shutil.rmtree(batch_dir, ignore_errors=True)
         crash_point("after-commit")
+        if alerts:
+            self.webhooks.notify()
         records = sum(r.stop - r.start for r in ranges)
         lag_after = sum(max(0, ends[tp] - next_offsets.get(tp.partition, stored.get(tp.partition, 0)))
                         for tp in self.tps)
@@ -296,18 +315,13 @@ class Processor:
                 models.extend(parse_envelope(line) for line in handle if line.strip())
         return models
 
-    def _alerts(self, events: list[Event], already: set[str], as_of: datetime) -> list[Alert]:
-        threshold = self.settings.alerts.min_score
-        alerts = []
-        for event in events:
-            if event.signal_score < threshold:
-                continue
-            level = "critical" if event.signal_score >= min(100.0, threshold + 15) else "high"
-            alert_id = f"{event.event_id}:{level}"
-            if alert_id in already:
-                continue
-            reasons = tuple(c.reason for c in sorted(event.components, key=lambda c: -c.points)[:3])
-            alerts.append(Alert(alert_id=alert_id, event_id=event.event_id, level=level, title=event.title,
-                                category=event.category, signal_score=event.signal_score,
-                                verification=event.verification, reasons=reasons, created_at=as_of))
-        return alerts
+    def _alerts(self, events: list[Event], already: set[str], as_of: datetime, *,
+                files: BatchFiles | None = None, index: EventIndex | None = None) -> list[Alert]:
+        # An event's members are in this batch's items files and, from earlier batches, in the
+        # event index read before the batch: the payload needs no extra DuckDB read.
+        def members_of(event_ids: set[str]) -> list[SourceView]:
+            stored = sources_from_index(index, event_ids) if index is not None else []
+            fresh = sources_from_items(sorted(files.directory.glob("items-*.ndjson")), event_ids) if files else []
+            return stored + fresh
+
+        return build_alerts(events, already, as_of, self.settings.alerts, members_of)

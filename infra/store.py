@@ -22,7 +22,9 @@ import logging
 import os
 import random
 import shutil
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -48,6 +50,9 @@ class StoreDamaged(StoreError):
 
 # A DuckDB file is a 4 KiB main header and two 4 KiB database headers, then its blocks.
 _FILE_HEADER_BYTES = 3 * 4096
+# Connections this process holds per file (see Store._open).
+_OPEN_LOCK = threading.Lock()
+_OPEN: Counter[str] = Counter()
 
 
 def _load_migrations() -> list[tuple[int, str, str]]:
@@ -79,7 +84,7 @@ class Store:
         delay = 0.005
         while True:
             try:
-                return self._checked(duckdb.connect(str(self.path), read_only=read_only))
+                return self._open(read_only)
             except duckdb.IOException as exc:
                 if not _is_lock_error(exc):
                     raise StoreError(f"cannot open {self.path}: {exc}") from None
@@ -95,6 +100,33 @@ class Store:
                 delay = min(delay * 2, 0.2)
             except duckdb.Error as exc:
                 raise StoreError(f"cannot open {self.path}: {exc}") from None
+
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """Connect, checking the file when this process does not have it open already.
+
+        A second connection in one process joins the first one's database instance, whose block
+        counts include blocks not yet written out: only a first open sees the file as it is.
+        """
+        key = str(self.path.resolve())
+        with _OPEN_LOCK:
+            con = duckdb.connect(str(self.path), read_only=read_only)
+            fresh = _OPEN[key] == 0
+            _OPEN[key] += 1
+        if fresh:
+            try:
+                self._checked(con)
+            except StoreDamaged:
+                self._close(con)
+                raise
+        return con
+
+    def _close(self, con: duckdb.DuckDBPyConnection) -> None:
+        key = str(self.path.resolve())
+        with _OPEN_LOCK:
+            con.close()
+            _OPEN[key] -= 1
+            if _OPEN[key] <= 0:
+                del _OPEN[key]
 
     def _checked(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
         """Refuse a truncated file before anyone reads or writes it.
@@ -113,7 +145,6 @@ class Store:
         # a file shorter than that is cut short; `radar store check` reads every table for the rest.
         expected = _FILE_HEADER_BYTES + int(block_size) * int(used_blocks)
         if used_blocks and on_disk < expected:
-            con.close()
             raise StoreDamaged(
                 f"{self.path} is damaged: {on_disk} bytes on disk, its blocks need {expected} (truncated?);"
                 " restore a backup with `radar store restore FILE`"
@@ -136,7 +167,7 @@ class Store:
                 raise
             con.execute("COMMIT")
         finally:
-            con.close()
+            self._close(con)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -151,7 +182,7 @@ class Store:
         try:
             yield con
         finally:
-            con.close()
+            self._close(con)
 
     def _current_read_only(self) -> bool:
         con = self._connect(read_only=True)
@@ -160,7 +191,7 @@ class Store:
         except duckdb.CatalogException:
             return False
         finally:
-            con.close()
+            self._close(con)
         version = max(done, default=0)
         if version > LATEST_VERSION:
             raise StoreError(f"{self.path} has schema version {version}, newer than this program ({LATEST_VERSION})")
@@ -174,7 +205,7 @@ class Store:
         try:
             return self._migrate(con)
         finally:
-            con.close()
+            self._close(con)
 
     def _migrate(self, con: duckdb.DuckDBPyConnection) -> list[str]:
         con.execute(
@@ -231,7 +262,7 @@ class Store:
             partial = target.with_name(target.name + ".partial")
             shutil.copyfile(self.path, partial)
         finally:
-            con.close()
+            self._close(con)
         Store(partial).verify()
         os.replace(partial, target)
         return target
@@ -272,4 +303,4 @@ class Store:
         except duckdb.Error as exc:
             raise StoreDamaged(f"{self.path} is damaged: {str(exc).splitlines()[0]}") from None
         finally:
-            con.close()
+            self._close(con)

@@ -22,6 +22,7 @@ Stage = Literal[
     "cluster",
     "score",
     "sink",
+    "webhook",  # an alert a webhook refused, or did not take after its last attempt (infra/webhooks.py)
 ]
 
 
