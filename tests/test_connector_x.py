@@ -75,7 +75,8 @@ def test_rate_limit_beyond_bound_gives_up_without_advancing_since_id(settings: S
     with scripted_server(script) as server:
         t0 = time.monotonic()
         report = run_ingest(_x_settings(settings, server.base_url + SEARCH + "?query=ai"))
-        assert time.monotonic() - t0 < 5
+        # It gives up at once instead of waiting an hour; the bound leaves a loaded machine room.
+        assert time.monotonic() - t0 < 60
     assert server.hits[SEARCH] == 1
     letters = envelopes(broker, settings.kafka, settings.kafka.dlq_topic)
     assert "rate limited" in letters[0].reason and report.total("produced") == 0
