@@ -14,6 +14,7 @@ import logging
 import math
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -34,9 +35,11 @@ from flows.digest_content import (
     overview,
     research_highlight,
     top_event,
+    unique_prose,
     x_signal,
     x_signal_url,
 )
+from flows.digest_headline import event_headline
 from flows.digest_llm import polish_top_events
 from flows.digest_render import render_html, render_markdown
 from flows.digest_select import (
@@ -302,8 +305,18 @@ def build_digest(
         research_events = [c.event_id for c in selection.ranked if c.category in research_categories()][:50]
         side_ids = {p.event_id for p in [*posts, *papers] if p.event_id}
         events = reader.events(side_ids | {c.event_id for c in selection.top})
-        items_by_event = reader.event_items([c.event_id for c in selection.top] + research_events + sorted(side_ids))
+        # Items of every ranked event too: the business analysis names them, by their headline.
+        items_by_event = reader.event_items([c.event_id for c in selection.top] + research_events + sorted(side_ids)
+                                            + [c.event_id for c in selection.ranked])
     # The file is free from here on.
+
+    def headlined(cand: Candidate) -> Candidate:
+        items = items_by_event.get(cand.event_id, [])
+        return replace(cand, title=event_headline(cand.title, cand.category, cand.verification, items, book))
+
+    selection = replace(selection, top=[headlined(c) for c in selection.top],
+                        ranked=[headlined(c) for c in selection.ranked])
+    events = {k: headlined(c) for k, c in events.items()}
     top_ids = {c.event_id for c in selection.top}
     top = [top_event(c, items_by_event.get(c.event_id, []), book, window) for c in selection.top]
     if polish and settings.llm.endpoint:
@@ -318,12 +331,12 @@ def build_digest(
     ]
     mix = CategoryMix(selection.mix)
     others = [c for c in selection.ranked if c.event_id not in top_ids]
-    return Digest(
+    digest = Digest(
         language=language,
         generated_at=now or datetime.now(ZoneInfo(settings.digest.timezone)),
         window=DigestWindow.model_validate({"from": window.from_, "to": window.to, "timezone": window.timezone}),
         overview=overview(top, mix, window, stats, book),
-        conclusions=conclusions(top, len(research), book),
+        conclusions=conclusions(top, len(research), book, stats),
         top_events=top,
         x_signals=x_signals,
         research=research,
@@ -331,6 +344,8 @@ def build_digest(
         stats=DigestStats(**stats),
         category_signal=[CategorySignal(category=c, signal=round(s, 1), events=n) for c, n, s in mix.rows],
     )
+    # Last, after any LLM polish: no sentence is said twice in one digest.
+    return unique_prose(digest, book)
 
 
 def digest_paths(digest: Digest, out_dir: Path) -> dict[str, Path]:

@@ -20,8 +20,11 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from flows.digest_facts import figures, format_value, year_range
+from flows.digest_headline import chinese_headline, space_cjk
 from flows.digest_select import Candidate, WindowSpec
-from schemas.digest import DigestSource, ResearchHighlight, TopEvent, XSignal
+from flows.digest_text import clean_quote, clean_title
+from schemas.digest import Digest, DigestSource, ResearchHighlight, TopEvent, XSignal
 from schemas.x_urls import is_x_post_id, x_status_url
 
 __all__ = [
@@ -34,7 +37,9 @@ __all__ = [
     "overview",
     "research_highlight",
     "signal_reasons",
+    "prose_sentences",
     "top_event",
+    "unique_prose",
     "x_signal",
     "x_signal_url",
 ]
@@ -209,29 +214,31 @@ def signal_reasons(cand: Candidate, items: Sequence[SourceItem], book: Playbook,
     return book.label("sep").join(parts)
 
 
-def _amount_label(unit: str, book: Playbook) -> str:
-    if unit in ("USD", "CNY", "EUR", "JPY"):
-        return book.text("facts", "amount")
-    if unit in ("percent", "ratio"):
-        return book.text("facts", unit)
-    return book.text("facts", unit if unit in ("count", "other") else "other")
+def labelled_facts(items: Sequence[SourceItem], book: Playbook, limit: int = 4) -> list[str]:
+    """The event's figures, each once, localised and labelled ("投后估值：8520 亿美元").
 
-
-def _amounts(items: Sequence[SourceItem], book: Playbook, limit: int = 4) -> list[tuple[str, str]]:
-    """(label, text as written) for distinct amounts, in the digest language when a source has it."""
-    by_value: dict[tuple[str, float], list[tuple[bool, int, str]]] = {}
-    for rank, item in enumerate(order_by_tier(items)):
-        in_lang = item.lang.startswith("zh") == (book.lang == "zh")
-        for amount in item.entities.get("amounts", ()) or ():
-            try:
-                key = (str(amount["unit"]), float(f"{float(amount['value']):.6g}"))
-                text = _clean(str(amount["text"]))
-            except (KeyError, TypeError, ValueError):
-                continue
-            if text:
-                by_value.setdefault(key, []).append((not in_lang, rank, text))
-    ordered = sorted(by_value.items(), key=lambda kv: min(r for _, r, _ in kv[1]))
-    return [(_amount_label(unit, book), min(choices)[2]) for (unit, _), choices in ordered[:limit]]
+    Re-sends (duplicates) count here: a Chinese re-send of the announcement often states the
+    figure with the clearest context. Posts only when no article states any figure.
+    """
+    ordered = order_by_tier(items)
+    articles = [i for i in ordered if not i.is_social]
+    figs = figures(articles) or figures(ordered)
+    labels = book.data.get("fact_labels", {})
+    facts: list[str] = []
+    years = year_range(articles or ordered)
+    period = f"{years[0]}–{years[1]} 年" if years and book.lang == "zh" else (
+        f"{years[0]}–{years[1]}" if years else "")
+    for fig in figs[:limit]:
+        template = labels.get(fig.key)
+        if not template:
+            continue  # a figure without a label a reader understands is not shown
+        fact = template.format(value=format_value(fig, book.lang))
+        if period and fig.key in ("investment", "funding", "trained"):
+            fact, period = labels["with_period"].format(fact=fact, period=period), ""
+        facts.append(fact)
+    if period:
+        facts.append(labels["period"].format(value=period))
+    return facts
 
 
 def _names(items: Sequence[SourceItem], limit: int = 6) -> list[str]:
@@ -248,9 +255,10 @@ def _names(items: Sequence[SourceItem], limit: int = 6) -> list[str]:
 
 
 def key_facts(cand: Candidate, items: Sequence[SourceItem], book: Playbook, window: WindowSpec) -> list[str]:
+    all_items = list(items)
     items = _usable(items)
     colon = book.label("colon")
-    facts = [f"{label}{colon}{text}" for label, text in _amounts(items, book)]
+    facts = labelled_facts(all_items if all_items is not None else items, book)
     lead = order_by_tier(items)[0] if items else None
     first = _local_date(cand.first_seen, window)
     facts.append(book.text("facts", "first", date=first, publisher=lead.publisher if lead else ""))
@@ -299,16 +307,17 @@ def _what_happened(items: Sequence[SourceItem], book: Playbook, window: WindowSp
     lead_item = ordered[0]
     parts = [
         book.text("what", "published", publisher=lead_item.publisher,
-                  date=_local_date(lead_item.published_at, window), title=_clean(lead_item.title)),
+                  date=_local_date(lead_item.published_at, window), title=clean_title(lead_item.title, 120)),
     ]
-    lead = lead_of(lead_item)
+    zh = [i for i in order_by_tier(items) if i.lang.startswith("zh") and not i.is_social and i.text.strip()]
+    if book.lang == "zh" and not lead_item.lang.startswith("zh") and zh:
+        # A Chinese reader gets a Chinese-language source's own words instead of the English
+        # original (re-sends count: a translated re-send states the same facts).
+        parts.append(book.text("what", "zh_lead", publisher=zh[0].publisher, lead=clean_quote(lead_of(zh[0]))))
+        return _join_sentences(parts)
+    lead = clean_quote(lead_of(lead_item))
     if lead and lead != _clean(lead_item.title):
         parts.append(book.text("what", "lead", lead=lead))
-    if book.lang == "zh" and not lead_item.lang.startswith("zh"):
-        # A Chinese reader gets a Chinese-language source's own words when one exists.
-        zh = [i for i in ordered if i.lang.startswith("zh") and not i.is_social]
-        if zh:
-            parts.append(book.text("what", "zh_lead", publisher=zh[0].publisher, lead=lead_of(zh[0])))
     return _join_sentences(parts)
 
 
@@ -323,10 +332,10 @@ def _join_sentences(parts: Sequence[str]) -> str:
 
 
 def _facts_clause(items: Sequence[SourceItem], book: Playbook) -> str:
-    amounts = [text for _, text in _amounts(_usable(items), book, limit=3)]
-    if not amounts:
+    facts = [f.replace(book.label("colon"), " ", 1) for f in labelled_facts(items, book, limit=3)]
+    if not facts:
         return ""
-    joined = book.join(amounts)
+    joined = book.join(facts)
     return f"关键数字：{joined}。" if book.lang == "zh" else f"Key figures: {joined}. "
 
 
@@ -383,6 +392,30 @@ def x_signal_url(post: SourceItem) -> str | None:
     return x_status_url(_handle(post)[1:], _tweet_id(post))
 
 
+def _x_judgment(post: SourceItem, kind: str, event: Candidate, event_items: Sequence[SourceItem],
+                book: Playbook) -> str:
+    """Type, the reason for it, and how the post relates to the event's sources.
+
+    The reason is read off the post itself: an organisation's own account, or figures the post
+    repeats from the articles (same unit and value), make a judgement specific to that post.
+    """
+    articles = [i for i in order_by_tier(event_items) if not i.is_social]
+    publisher = articles[0].publisher if articles else post.publisher
+    values = {"event": event.title, "org": post.official_for or "", "publisher": publisher,
+              "category": book.category_name(event.category)}
+    if kind == "fact" and post.official_for:
+        return book.text("x", "fact_official", **values)
+    stated = {(f.unit, f.value) for f in figures(articles)}
+    labels = book.data.get("fact_labels", {})
+    repeated = [
+        labels[f.key].format(value=format_value(f, book.lang)).replace(book.label("colon"), " ", 1)
+        for f in figures([post]) if (f.unit, f.value) in stated and f.key in labels
+    ]
+    if repeated:
+        return book.text("x", f"{kind}_figures", figures=book.join(repeated[:2]), **values)
+    return book.text("x", kind, **values)
+
+
 def x_signal(
     post: SourceItem,
     event: Candidate | None,
@@ -397,7 +430,7 @@ def x_signal(
     elif verification == "unverified":
         judgment = book.text("x", "unverified")
     else:
-        judgment = book.text("x", kind, event=event.title)
+        judgment = _x_judgment(post, kind, event, event_items, book)
     sources = [_digest_source(post)] if post.link else []
     backing = [i for i in order_by_tier(_usable(event_items)) if not i.is_social and i.link]
     if backing and verification != "unverified":
@@ -413,7 +446,7 @@ def x_signal(
         verification=verification,  # type: ignore[arg-type]
         judgment=judgment,
         sources=sources,
-        text=lead_of(post, max_chars=280),
+        text=clean_quote(lead_of(post, max_chars=280)),
         event_title=event.title if event is not None else None,
     )
 
@@ -453,37 +486,76 @@ def research_highlight(
     else:
         what = book.text("research", "what" if is_paper else "what_report", date=date, publisher=item.publisher,
                          lead=lead)
+    zh = [i for i in order_by_tier(event_items) if i.lang.startswith("zh") and not i.is_social and i.text.strip()]
+    if book.lang == "zh" and not item.lang.startswith("zh") and zh:
+        # As for Top-N events: a Chinese source's own words over the English abstract.
+        zh_lead = book.text("what", "zh_lead", publisher=zh[0].publisher, lead=clean_quote(lead_of(zh[0])))
+        what = _join_sentences([what.split("：", 1)[0] + "。", zh_lead])
     body = _clean(item.text)
     title = _clean(item.title)
     if title and body.startswith(title):
         body = body[len(title) :]
-    novelty = next((s for s in _sentences(body) if _NOVELTY.search(s) and s not in lead), "")
-    if not novelty:
-        rest = [s for s in _sentences(body) if s not in lead]
-        novelty = rest[0] if rest else book.text("research", "novelty_fallback", title=title)
+    rest = [s for s in _sentences(body) if s not in lead]
+    novelty = next((s for s in rest if _NOVELTY.search(s)), rest[0] if rest else "")
     if len(novelty) > 300:
         novelty = novelty[:299].rstrip() + "…"
-    haystack = f"{title} {body}"
-    applications = [
-        text for pattern, text in book.data["research"]["applications"].items() if re.search(pattern, haystack, re.I)
+    kind = "report" if not is_paper else _research_kind(f"{title} {lead}")
+    shown_title = clean_title(title, 160)
+    if book.lang == "zh":
+        # A Chinese member's headline, when the event has one (a paper's own title otherwise).
+        shown_title = chinese_headline([item, *event_items]) or shown_title
+    kind_book = book.data["research"]["kinds"][kind]
+    # Applications from what the paper is about (its title and opening), not every word of its
+    # body: an agents benchmark that mentions "documentation" is no OCR paper.
+    about = f"{title} {lead}"
+    applications = [kind_book["applications"]] if "applications" in kind_book else []
+    applications += [
+        text for pattern, text in book.data["research"]["applications"].items() if re.search(pattern, about, re.I)
     ]
-    if event is not None:
-        reasons = signal_reasons(event, event_items, book, window)
-        category = book.category_name(event.category if event.category != "research" else "product")
-    else:
-        reasons, category = "", book.category_name("product")
-    judgment = book.text("research", "judgement", reasons=reasons or book.text("tier", item.tier), category=category)
+    reasons = signal_reasons(event, event_items, book, window) if event is not None else ""
+    products = [str(p) for p in item.entities.get("products", ()) or () if str(p).strip()]
+    name = products[0] if not is_paper and products else _short_name(title)
+    kind_text = book.text(f"research.kinds.{kind}", "judgement", name=name, publisher=item.publisher)
+    judgment = book.text("research", "judgement", kind=kind_text, reasons=reasons) if reasons else kind_text
+    if not novelty:
+        # Nothing beyond the lead: the kind of work is what is new about it, said once.
+        novelty = kind_text
+        judgment = (book.text("research", "judgement", kind="", reasons=reasons).strip() if reasons
+                    else book.text("research", "judgement_quiet", name=name))
     arxiv = _ARXIV_ID.search(item.link or "") or _ARXIV_ID.search(item.canonical_url or "")
     arxiv_id = arxiv.group(1) if arxiv else (item.item_id if item.source_kind == "arxiv" else None)
     return ResearchHighlight(
-        title=title,
+        title=shown_title,
         url=item.link or "",
         arxiv_id=arxiv_id,
         what=what,
         novelty=novelty,
-        applications=book.join(applications[:3]) if applications else book.text("research", "applications_fallback"),
+        applications=book.join(list(dict.fromkeys(applications))[:3]) if applications
+        else book.text("research", "applications_fallback"),
         judgment=judgment,
     )
+
+
+def _research_kind(text: str) -> str:
+    for kind, pattern in _research_kinds().items():
+        if re.search(pattern, text, re.I):
+            return kind
+    return "method"
+
+
+@lru_cache(maxsize=1)
+def _research_kinds() -> dict[str, str]:
+    with (PLAYBOOK_DIR / "facts.toml").open("rb") as fh:
+        return dict(tomllib.load(fh).get("research_kinds", {}))
+
+
+def _short_name(title: str) -> str:
+    """What a paper is called in a sentence: the part before its colon, or its first words."""
+    head = title.split(":", 1)[0].strip()
+    if 2 <= len(head) <= 40:
+        return head
+    words = title.split()
+    return " ".join(words[:6]) + ("…" if len(words) > 6 else "")
 
 
 @dataclass(frozen=True)
@@ -514,7 +586,7 @@ def overview(
     first = book.text("overview", "window", **{"from": window.from_.isoformat()}, to=window.to.isoformat(),
                       timezone=window.timezone, items_in=stats["items_in"], events=stats["events"])
     if not top:
-        return first + ("" if book.lang == "zh" else " ") + book.text("overview", "empty")
+        return book.text("overview", "empty") + ("" if book.lang == "zh" else " ") + first
     cats = [f"{book.category_name(c)}（{n}）" if book.lang == "zh" else f"{book.category_name(c)} ({n})"
             for c, n, _ in mix.rows[:3]]
     sep = "" if book.lang == "zh" else " "
@@ -537,8 +609,16 @@ def overview(
     return "\n\n".join([para1, sep.join(para2_parts), para3])
 
 
-def conclusions(top: Sequence[TopEvent], research_count: int, book: Playbook) -> list[str]:
-    """Exactly three: one per leading category of the Top-N, then verification/research/quiet fillers."""
+def conclusions(top: Sequence[TopEvent], research_count: int, book: Playbook,
+                stats: dict[str, int] | None = None) -> list[str]:
+    """Exactly three, all different: one per leading category of the Top-N, then distinct fillers.
+
+    An empty window says so once and gives the numbers, instead of three copies of one filler.
+    """
+    numbers = {"items_in": 0, "events": 0, **(stats or {})}
+    if not top:
+        return [book.text("conclusions", "empty"), book.text("conclusions", "empty_stats", **numbers),
+                book.text("conclusions", "empty_next")]
     found: list[str] = []
     seen: set[str] = set()
     for event in top:
@@ -549,12 +629,13 @@ def conclusions(top: Sequence[TopEvent], research_count: int, book: Playbook) ->
         if len(found) == 3:
             return found
     official = sum(1 for t in top if t.verification == "verified-by-official")
-    if top and len(found) < 3:
-        found.append(book.text("conclusions", "verification", official=official))
-    if research_count and len(found) < 3:
-        found.append(book.text("conclusions", "research", count=research_count))
-    while len(found) < 3:
-        found.append(book.text("conclusions", "quiet"))
+    fillers = [book.text("conclusions", "verification", official=official)]
+    if research_count:
+        fillers.append(book.text("conclusions", "research", count=research_count))
+    fillers += [book.text("conclusions", "window", count=len(top), **numbers), book.text("conclusions", "quiet")]
+    for filler in fillers:
+        if len(found) < 3 and filler not in found:
+            found.append(filler)
     return found[:3]
 
 
@@ -575,3 +656,65 @@ def business_analysis(
         for category, titles in list(by_category.items())[:max_paragraphs]
     ]
     return "\n\n".join(paragraphs) if paragraphs else book.label("none")
+
+
+_SENTENCE_SPLIT = re.compile(r"(?<=[。！？])|(?<=[.!?])\s+(?=[A-Z0-9“\"「(])")
+
+
+def prose_sentences(text: str) -> list[str]:
+    """The sentences of a prose field, as the no-repeat rule counts them."""
+    return [s.strip() for s in _SENTENCE_SPLIT.split(_clean(text)) if s.strip()]
+
+
+def unique_prose(digest: Digest, book: Playbook) -> Digest:
+    """Drop every sentence a reader already read earlier in the same digest.
+
+    Playbook framing is per category, so two events of one category, or two papers of one kind,
+    would otherwise say the same sentence twice. Fields are walked in reading order; the first
+    occurrence stays. A field left empty points back to the item that said it.
+    """
+    seen: set[str] = set()
+
+    def keep(text: str) -> str:
+        paragraphs = []
+        for paragraph in re.split(r"\n\s*\n", text):
+            kept = []
+            for sentence in prose_sentences(paragraph):
+                key = sentence.rstrip("。.!！?？;；").strip()
+                if key in seen:
+                    continue
+                seen.add(key)
+                kept.append(sentence)
+            if kept:
+                paragraphs.append(_join_sentences(kept))
+        joined = "\n\n".join(paragraphs)
+        # zh: the space Chinese typesetting wants between Chinese and Latin text ("端侧 AI 方向").
+        return space_cjk(joined) if book.lang == "zh" else joined
+
+    overview_text = keep(digest.overview)
+    conclusions_list = [keep(c) or c for c in digest.conclusions]
+    events: list[TopEvent] = []
+    first_of: dict[str, str] = {}
+    for event in digest.top_events:
+        see_above = book.text("labels", "see_above", title=book.quote(first_of.get(event.category, "")))
+        what = keep(event.what_happened)
+        why = keep(event.why_it_matters) or see_above
+        implications = keep(event.implications) or see_above
+        first_of.setdefault(event.category, event.title)
+        events.append(event.model_copy(update={"what_happened": what, "why_it_matters": why,
+                                               "implications": implications}))
+    signals = [s.model_copy(update={"judgment": keep(s.judgment) or s.judgment}) for s in digest.x_signals]
+    used: set[str] = set()
+    papers = []
+    for r in digest.research:
+        # Applications are a list of directions: a later paper lists only the ones not named yet.
+        phrases = [p.strip() for p in r.applications.split(book.label("list_sep")) if p.strip()]
+        fallback = book.text("research", "applications_fallback")
+        fresh = [p for p in phrases if p not in used] or ([fallback] if fallback not in used else phrases)
+        used.update(fresh)
+        papers.append(r.model_copy(update={"what": keep(r.what) or r.what, "novelty": keep(r.novelty),
+                                           "applications": book.join(fresh), "judgment": keep(r.judgment)}))
+    business = keep(digest.business_analysis) or digest.business_analysis
+    return digest.model_copy(update={"overview": overview_text or digest.overview, "conclusions": conclusions_list,
+                                     "top_events": events, "x_signals": signals, "research": papers,
+                                     "business_analysis": business})

@@ -19,9 +19,9 @@ import nh3
 from markdown_it import MarkdownIt
 
 from flows.digest_content import Playbook, x_verification_text
-from schemas.digest import CategorySignal, Digest, DigestSource
+from schemas.digest import Digest, DigestSource, TopEvent
 
-__all__ = ["md_escape", "render_html", "render_markdown", "render_svg_chart", "sanitize_html"]
+__all__ = ["CATEGORY_COLOURS", "md_escape", "render_html", "render_markdown", "render_svg_chart", "sanitize_html"]
 
 # Backslash-escapable ASCII punctuation (CommonMark 2.4) that can start markup mid-line.
 # `|` and `!` stay bare: a table needs a delimiter row on the next line and an image needs
@@ -163,6 +163,11 @@ def markdown_sections(digest: Digest) -> list[str]:
     stats = f"## {book.label('stats')}\n\n" + md_escape(
         book.label("stats_line", items_in=s.items_in, duplicates=s.duplicates, rejected=s.rejected, events=s.events)
     )
+    if not digest.top_events:
+        # An empty window says so once (the overview's first line) and shows only what it has:
+        # no "Top 0", no empty sections, no conclusions about nothing.
+        return [head, overview, *([x_section] if digest.x_signals else []),
+                *([research] if digest.research else []), stats]
     return [head, overview, conclusions, top, business, x_section, research, stats]
 
 
@@ -189,38 +194,61 @@ def sanitize_html(fragment: str) -> str:
     )
 
 
-_PALETTE = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#475569"]
+# One colour per category, fixed, so a category looks the same in every issue.
+CATEGORY_COLOURS = {
+    "capital": "#2563eb", "security-access": "#dc2626", "infrastructure": "#059669", "on-device": "#d97706",
+    "open-source": "#7c3aed", "agents": "#0891b2", "research": "#db2777", "policy": "#65a30d", "product": "#475569",
+}
 
 
-def render_svg_chart(rows: list[CategorySignal], book: Playbook) -> str:
-    """Horizontal bars of summed signal per category; every text node escaped."""
-    if not rows:
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def render_svg_chart(events: list[TopEvent], book: Playbook) -> str:
+    """One bar per Top-N event: its signal score (0–100) on a fixed scale, coloured by category.
+
+    A fixed 0–100 scale (not the leader's score) so bar lengths compare across issues; the caption
+    says what the bars are. Every text node is escaped.
+    """
+    if not events:
         return ""
-    label_w, bar_w, row_h, top = 150, 380, 28, 34
-    width = label_w + bar_w + 110
-    height = top + row_h * len(rows) + 10
-    peak = max(r.signal for r in rows) or 1.0
-    title = html.escape(book.label("chart"))
+    label_w, bar_w, row_h, top = 260, 300, 28, 34
+    categories = list(dict.fromkeys(e.category for e in events))
+    legend_top = top + row_h * len(events) + 8
+    width = label_w + bar_w + 60
+    height = legend_top + 24
+    title = html.escape(book.label("chart", count=len(events)))
+    limit = 18 if book.lang == "zh" else 32
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="chart-title" '
         f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px">',
         f'<title id="chart-title">{title}</title>',
         f'<text x="0" y="20" font-size="15" font-weight="600" fill="#111827">{title}</text>',
     ]
-    for n, row in enumerate(rows):
+    for n, event in enumerate(events):
         y = top + n * row_h
-        length = max(2.0, bar_w * row.signal / peak)
-        name = html.escape(book.category_name(row.category))
-        color = _PALETTE[n % len(_PALETTE)]
-        value = html.escape(f"{row.signal:.0f} · {row.events}")
+        length = max(2.0, bar_w * min(100.0, event.signal_score) / 100.0)
+        name = html.escape(f"{n + 1}. {_short(event.title, limit)}")
+        colour = CATEGORY_COLOURS.get(event.category, "#475569")
+        value = html.escape(f"{event.signal_score:g}")
         parts.append(
             f'<text x="{label_w - 8}" y="{y + 17}" font-size="13" text-anchor="end" fill="#374151">{name}</text>'
-            f'<rect x="{label_w}" y="{y + 4}" width="{length:.1f}" height="18" rx="3" fill="{color}"/>'
+            f'<rect x="{label_w}" y="{y + 4}" width="{length:.1f}" height="18" rx="3" fill="{colour}"/>'
             f'<text x="{label_w + length + 6:.1f}" y="{y + 17}" font-size="12" fill="#374151">{value}</text>'
         )
+    x = 0.0
+    for category in categories:
+        name = book.category_name(category)
+        parts.append(
+            f'<rect x="{x:.0f}" y="{legend_top}" width="12" height="12" rx="2" '
+            f'fill="{CATEGORY_COLOURS.get(category, "#475569")}"/>'
+            f'<text x="{x + 16:.0f}" y="{legend_top + 11}" font-size="12" fill="#374151">{html.escape(name)}</text>'
+        )
+        x += 28 + 13 * len(name) if book.lang == "zh" else 28 + 7 * len(name)
     parts.append("</svg>")
-    note = "信号分合计 · 事件数" if book.lang == "zh" else "summed signal · events"
-    return f'<figure class="chart">{"".join(parts)}<figcaption>{html.escape(note)}</figcaption></figure>'
+    caption = book.label("chart_caption", count=len(events))
+    return f'<figure class="chart">{"".join(parts)}<figcaption>{html.escape(caption)}</figcaption></figure>'
 
 
 _CSS = """
@@ -244,7 +272,7 @@ def render_html(digest: Digest) -> str:
     sections = markdown_sections(digest)
     head = sanitize_html(_MD.render("\n\n".join(sections[:2])))
     rest = sanitize_html(_MD.render("\n\n".join(sections[2:])))
-    chart = render_svg_chart(list(digest.category_signal), book)
+    chart = render_svg_chart(list(digest.top_events), book)
     w = digest.window
     title = html.escape(book.label("title", date=(w.to + timedelta(days=1)).isoformat(), timezone=w.timezone))
     lang = "zh-CN" if digest.language == "zh" else "en"

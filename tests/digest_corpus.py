@@ -196,7 +196,8 @@ def week() -> tuple[list[CorpusEvent], list[CorpusItem]]:
                    "Announcing Gemma 4 in the AI Core Developer Preview",
                    "Gemma 4 is now available in the AI Core Developer Preview. It is up to 4x faster and supports "
                    "140+ languages.", "https://android-developers.googleblog.com/2026/04/gemma-4-ai-core.html",
-                   amounts=(("4x", 4.0, "ratio"), ("140+", 140.0, "count")), products=("Gemma 4", "AI Core")),
+                   amounts=(("4x", 4.0, "ratio"), ("140+", 140.0, "count")), products=("Gemma 4", "AI Core"),
+                   organisations=("Google",)),
         CorpusItem("aiwire-2026-04-13-gemma", "AI Wire", "media", "2026-04-13T08:00:00+00:00",
                    "Gemma 4 lands in Android AI Core", "Google put Gemma 4 into Android AI Core.",
                    "https://aiwire.example/2026/04/13/gemma-4-android-ai-core"),

@@ -364,7 +364,10 @@ def test_html_is_one_self_contained_page(digests: dict[str, Digest]) -> None:
     audit = _Audit()
     audit.feed(page)
     assert audit.bad == []
-    assert "<svg" in page and page.count("<rect") == len(digests["zh"].category_signal)
+    top = digests["zh"].top_events
+    # one bar per Top-5 event plus one legend swatch per category, and a caption saying so
+    assert "<svg" in page and page.count("<rect") == len(top) + len({e.category for e in top})
+    assert "<figcaption>每条柱是一件 Top 5 事件，长度为其信号分" in page
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
     assert not re.search(r"""(?:src|href)=["']?(?!https?://)[a-z]+:""", page.split("</head>")[1])
     assert 'lang="zh-CN"' in page
