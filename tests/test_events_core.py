@@ -83,6 +83,18 @@ def test_events_close_after_the_window() -> None:
     assert first.event_id not in state.index.events  # type: ignore[union-attr]
 
 
+def test_undated_items_before_the_first_dated_one_stay_open() -> None:
+    # A feed entry without a date, met before anything dated, must not be stamped 1970 (its event
+    # would close the moment the clock reads 2026); it takes the clock's first reading.
+    state = ClusterState()
+    first = state.assign(Record("entry", "Mt. Gox files for US bankruptcy protection", ""))
+    state.assign(Record("other", "Colorado raises $2M in first month of marijuana taxes", "", T0))
+    page = state.assign(Record("page", "Mt. Gox files for US bankruptcy protection", "", T0 + timedelta(hours=1)))
+    assert not page.new_event and page.event_id == first.event_id
+    again = ClusterState.from_json(json.loads(json.dumps(state.to_json())))
+    assert json.dumps(again.to_json()) == json.dumps(state.to_json())
+
+
 @pytest.fixture(scope="module")
 def tech() -> list[Record]:
     # A floor that is not measured protects nothing: fail, never skip, when the data is missing.
@@ -123,17 +135,18 @@ def test_restart_rebuilds_the_same_state(tech: list[Record]) -> None:
 
 # ---------------------------------------------------------------------------------------- quality
 
-# Measured by bench/clustering_quality.py with the packaged model (fitted on business+entertainment):
-# all 0.829, tech 0.864 (held out); floors sit ~0.03 below.
-FLOORS = {"btem": 0.80, "t": 0.83}
+# Measured by bench/clustering_quality.py with the packaged model (fitted on business+entertainment,
+# both replay orders): time order all 0.822, tech 0.855 (held out); shuffled all 0.838, tech 0.888.
+# Floors sit ~0.025 below (a re-fit moves these figures by about ±0.02).
+FLOORS = {("btem", "time"): 0.80, ("t", "time"): 0.83, ("btem", "shuffled"): 0.81, ("t", "shuffled"): 0.86}
 
 
-@pytest.mark.parametrize("categories", sorted(FLOORS))
-def test_quality_floor_on_uci_headlines(categories: str) -> None:
+@pytest.mark.parametrize(("categories", "order"), sorted(FLOORS))
+def test_quality_floor_on_uci_headlines(categories: str, order: str) -> None:
     # A floor that is not measured protects nothing: fail, never skip, when the data is missing.
     assert UCI_SLICE.exists(), f"{UCI_SLICE} is missing: the checkout must sit beside ../shared"
-    data = load_uci(categories=categories)
+    data = load_uci(categories=categories, order=order)
     state = ClusterState()
     out = cluster_records([d.record for d in data], state)
     s = score([d.story for d in data], _final_events(state, out))
-    assert s.bcubed_f1 >= FLOORS[categories], s
+    assert s.bcubed_f1 >= FLOORS[(categories, order)], s

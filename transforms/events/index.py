@@ -80,7 +80,7 @@ class EventIndex:
         """IDF over open events rather than documents: a story's own burst does not make its key
         words look common, only spreading over many events does."""
         posting = self.postings["n"].get(key[2:]) if key.startswith("n:") else self.postings["w"].get(key)
-        return math.log((len(self.events) + 1) / ((len(posting) if posting else 0) + 1)) + 1.0
+        return (math.log((len(self.events) + 1) / ((len(posting) if posting else 0) + 1)) + 1.0)
 
     def candidates(self, rep: Representation, k: int = TOP_K) -> list[Candidate]:
         """The k events most similar to `rep` (by summed cosines), with exact dot products per space."""
@@ -154,6 +154,12 @@ class EventIndex:
         event.first = min(event.first, time)
         if time > event.last:
             event.last = time
+        heapq.heappush(self._expiry, (event.last, event.seq, event.id))
+
+    def restamp(self, event: Event, time: float) -> None:
+        """Give an event whose members had no time one: all of them are taken to be at `time`."""
+        event.first = event.last = time
+        event.time_sum = time * event.size
         heapq.heappush(self._expiry, (event.last, event.seq, event.id))
 
     def _prune(self, event: Event, space: str) -> None:

@@ -30,6 +30,7 @@ _LEAD_CHARS = 400
 _LEAD_WEIGHT = 0.5
 _PAIR_WEIGHT = 1.0
 _URL_WEIGHT = 1.0
+_AMOUNT_WORD_WEIGHT = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,9 @@ def _raw_features(record: Record) -> tuple[dict[str, float], dict[str, float], d
         if _may_hold_amount(text):
             for key in amount_keys(_amounts(text, record.lang)):
                 n[key] = n.get(key, 0.0) + weight
+                # Also a word: an amount is the one content key a Chinese report and an English
+                # one spell the same way once normalised, so it must count in the main similarity.
+                w[key] = w.get(key, 0.0) + weight * _AMOUNT_WORD_WEIGHT
 
     for link in (record.url, record.canonical_url, *record.linked_urls):
         key = url_key(link)
