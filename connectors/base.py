@@ -94,8 +94,11 @@ class SourceRun:
     fetcher: Fetcher
     fetch_settings: FetchSettings
     cursor: SourceCursor
-    # Pages fetched by any source in this ingest run: url -> page key (None when the
-    # fetch failed), so two entries linking the same article fetch it once.
+    # Pages of sources whose envelopes Kafka has acknowledged in this ingest run: url -> page
+    # key (None when the fetch failed), so two entries linking the same article fetch it once.
+    # Read-only here: sources run concurrently, and a page another source fetched but has not
+    # yet delivered must not be skipped (a crash would leave it unsent while this source's
+    # cursor moved on); `ingest` publishes `own_pages` into it after the acknowledgement.
     page_cache: dict[str, str | None] = field(default_factory=dict)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
@@ -109,6 +112,8 @@ class SourceRun:
     requests: int = 0
     not_modified: bool = False
     notes: list[str] = field(default_factory=list)
+    # Pages this run fetched (same shape as `page_cache`), published once delivered.
+    own_pages: dict[str, str | None] = field(default_factory=dict)
     _keys_this_run: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -281,9 +286,11 @@ class SourceRun:
             absolute = join_url(base_url, link.strip())
         except FetchError as exc:
             return self._refuse_link(link, exc, post_unsafe)
-        if absolute in self.page_cache:
-            cached = self.page_cache[absolute]
-            return LinkOutcome(page_key=cached, failed=cached is None)
+        for cache in (self.own_pages, self.page_cache):
+            # `in` then `[]` is safe on the shared cache: entries are only ever added.
+            if absolute in cache:
+                cached = cache[absolute]
+                return LinkOutcome(page_key=cached, failed=cached is None)
         try:
             target = check_url_syntax(absolute)
             source_origin = check_url_syntax(self.source.url).origin if self.source.url.startswith("http") else None
@@ -293,14 +300,14 @@ class SourceRun:
             if exc.reason == "unsafe-url":
                 return self._refuse_link(link, exc, post_unsafe)
             self.errors += 1
-            self.page_cache[absolute] = None
+            self.own_pages[absolute] = None
             self.dead_letter("fetch", describe_fetch_error(exc), url=absolute, error=exc)
             return LinkOutcome(failed=True)
         assert result is not None
         page = page_from_fetch(
             self, result, linked_from=linked_from, post_unsafe=post_unsafe, follow_refresh=follow_refresh
         )
-        self.page_cache[absolute] = page.key if page else None
+        self.own_pages[absolute] = page.key if page else None
         return LinkOutcome(page_key=page.key if page else None, failed=page is None)
 
     def _refuse_link(self, link: str, exc: FetchError, post_unsafe: list[str]) -> LinkOutcome:

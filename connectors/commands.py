@@ -48,21 +48,28 @@ def ingest(
         with _progress_bar("ingest") as progress:
             task = progress.add_task("starting", total=len(selected))
 
+            running: dict[int, str] = {}
+
             def on_progress(event: IngestProgress) -> None:
+                # Sources run concurrently: show how many are in flight and the oldest of them.
                 if event.phase == "start":
-                    progress.update(task, description=f"{event.source.name} ({event.source.kind})")
+                    running[event.index] = f"{event.source.name} ({event.source.kind})"
                 else:
+                    running.pop(event.index, None)
                     progress.advance(task)
+                oldest = next(iter(running.values()), "")
+                progress.update(task, description=f"{len(running)} running {oldest}".rstrip())
 
             report = run_ingest(settings, source_names=names, progress=on_progress)
     else:
         # A pipe or a log (Prefect, cron) gets no live bar: a line per source as it ends, so a
-        # 30 s run is not silent until the table.
+        # 30 s run is not silent until the table. Sources finish in any order (they run
+        # concurrently), so the count is of sources done, not the configured position.
         def log_line(event: IngestProgress) -> None:
             if event.phase == "done" and event.report is not None:
                 r = event.report
                 console.print(
-                    f"ingest [{event.index + 1}/{event.total}] {r.name} ({r.kind}): {r.produced} produced, "
+                    f"ingest [{event.finished}/{event.total}] {r.name} ({r.kind}): {r.produced} produced, "
                     f"{r.unchanged} unchanged, {r.dead_lettered} dead-lettered, {r.errors} errors "
                     f"in {r.elapsed_s:.1f} s",
                     soft_wrap=True,

@@ -328,6 +328,9 @@ class Fetcher:
         self._ssl_context = ssl_context  # built on first https use: loading CAs is slow
         self._lock = threading.Lock()
         self._gates: dict[str, _HostGate] = {}
+        # Hosts whose terms ask for a longer gap than per_host_interval_s (arXiv: 3 s), held
+        # here rather than in a connector so it binds every source on that host at once.
+        self._host_intervals: dict[str, float] = {}
         self._robots: dict[tuple[str, str, int], _RobotsEntry] = {}
         self._closed = False
 
@@ -346,6 +349,15 @@ class Fetcher:
             self._gates.clear()
 
     # ------------------------------------------------------------------ public API
+
+    def set_host_interval(self, host: str, seconds: float) -> None:
+        """Space requests to `host` at least `seconds` apart (never less than the configured interval)."""
+        with self._lock:
+            key = host.lower()
+            self._host_intervals[key] = max(seconds, self._host_intervals.get(key, 0.0))
+
+    def _interval(self, host: str) -> float:
+        return max(self._settings.per_host_interval_s, self._host_intervals.get(host, 0.0))
 
     def fetch(
         self,
@@ -592,7 +604,14 @@ class Fetcher:
 
     @contextmanager
     def _polite(self, host: str) -> Iterator[None]:
+        """Hold one of the host's slots, starting no sooner than its interval allows.
+
+        Thread-safe: `ingest` runs many sources at once through one Fetcher, so all gate
+        state is read and written under `self._lock`; the wait itself happens outside it,
+        so a host that must wait never delays another host.
+        """
         with self._lock:
+            interval = self._interval(host)
             gate = self._gates.get(host)
             if gate is None:
                 slots = threading.BoundedSemaphore(self._settings.per_host_concurrency)
@@ -604,11 +623,19 @@ class Fetcher:
                 start = max(now, gate.next_start)
                 # Reserve the start slot under the lock so concurrent callers queue up
                 # per_host_interval_s apart instead of all waking at once.
-                gate.next_start = start + self._settings.per_host_interval_s
+                gate.next_start = start + interval
             if start > now:
                 self._sleep(start - now)
             yield
         finally:
+            if self._settings.per_host_concurrency == 1:
+                # One request at a time: count the interval from the end of this request, so
+                # the gap the server sees between two requests is at least the interval even
+                # when this one's connect was delayed (a busy process: thread scheduling)
+                # and the next one's was not. Set before the slot is released, so the next
+                # holder reads it.
+                with self._lock:
+                    gate.next_start = max(gate.next_start, self._clock() + interval)
             gate.slots.release()
 
     # ------------------------------------------------------------------ robots.txt

@@ -8,17 +8,34 @@ Order of effects per source, which is what makes a crash lose nothing:
 4. only then write the cursor and the dead-letter rows (short write transaction).
 A crash before 4 means the next run re-fetches and re-sends; keyed, idempotent
 producing and downstream dedupe make that repeat harmless.
+
+Sources run concurrently, `[fetch] max_concurrency` at a time, each in its own worker
+thread doing the four steps above for itself: what one source waits for (a slow host, its
+per-host interval, its acknowledgements) never holds another. What the workers share:
+- the Fetcher: thread-safe, and where per-host politeness lives (interval, concurrency,
+  robots.txt), so it holds across sources on one host;
+- the KafkaProducer: thread-safe (kafka-python);
+- the Store: step 4 goes through `_GroupCommit`, one short write transaction at a time
+  (DuckDB has one writer), holding the cursors of every source acknowledged meanwhile;
+- the page cache: pages of *acknowledged* sources only (see `SourceRun.page_cache`).
+Progress is told from the calling thread, as sources start and finish; the report lists
+sources in configured order whatever order they finished in.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
+from urllib.parse import urlsplit
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
@@ -97,13 +114,20 @@ class IngestReport:
 
 @dataclass(frozen=True)
 class IngestProgress:
-    """Told to the `progress` callback when a source starts ("start") and ends ("done")."""
+    """Told to the `progress` callback when a source starts ("start") and ends ("done").
+
+    Always called from the thread that called `run_ingest`, in the order things happened:
+    with sources running concurrently, "done" events come in finishing order. `index` is the
+    source's position in the configured order, `finished` how many sources have ended so far
+    (this one included on "done").
+    """
 
     phase: Literal["start", "done"]
     index: int
     total: int
     source: SourceConfig
     report: SourceReport | None = None
+    finished: int = 0
 
 
 @dataclass(frozen=True)
@@ -154,7 +178,9 @@ def run_ingest(
 
     Raises ConfigError for an unknown source name, and the broker's/Kafka's own
     errors when Kafka cannot be reached; a failing *source* never raises: its
-    failure is counted and dead-lettered and the other sources run.
+    failure is counted and dead-lettered and the other sources run. When a delivery
+    fails (Kafka gone), no further source starts, those running finish, and the
+    first error is raised.
     """
     sources = select_sources(settings, source_names)
     started_at = datetime.now(UTC)
@@ -163,38 +189,189 @@ def run_ingest(
     ensure_topics(bootstrap, settings.kafka)
     store = Store(settings.store.path, settings.store.lock_timeout_s)
     reconcile_raw_topic(store, bootstrap, settings.kafka)
-    cursors = CursorStore(store)
-    collectors = _collectors(_arxiv_interval(settings, arxiv_interval_s))
+    arxiv_interval = _arxiv_interval(settings, arxiv_interval_s)
+    collectors = _collectors(arxiv_interval)
     producer = make_producer(bootstrap, settings.kafka)
-    reports: list[SourceReport] = []
-    page_cache: dict[str, str | None] = {}
-    loaded = cursors.load_many([s.name for s in sources])
+    loaded = CursorStore(store).load_many([s.name for s in sources])
     try:
         with Fetcher(settings.fetch) as fetcher:
-            for index, source in enumerate(sources):
-                if progress:
-                    progress(IngestProgress("start", index, len(sources), source))
-                run = SourceRun(source, fetcher, settings.fetch, loaded[source.name], page_cache)
-                report = _run_source(run, settings, store, producer, collectors)
-                reports.append(report)
-                if progress:
-                    progress(IngestProgress("done", index, len(sources), source, report))
+            _space_arxiv_hosts(fetcher, sources, arxiv_interval)
+            shared = _Shared(settings, store, producer, fetcher, collectors)
+            reports = _run_all(sources, loaded, shared, progress)
     finally:
         close_producer(producer, timeout_s=min(10.0, settings.kafka.ack_timeout_s))
     return IngestReport(tuple(reports), started_at, time.monotonic() - t0)
 
 
-def _run_source(
-    run: SourceRun,
-    settings: Settings,
-    store: Store,
-    producer: KafkaProducer,
-    collectors: dict[str, Collector],
-) -> SourceReport:
+@dataclass
+class _Shared:
+    """What every worker uses. Fetcher and producer are thread-safe themselves; the store and
+    the page cache are guarded by the locks here."""
+
+    settings: Settings
+    store: Store
+    producer: KafkaProducer
+    fetcher: Fetcher
+    collectors: dict[str, Collector]
+    # url -> page key for pages of sources already acknowledged (see SourceRun.page_cache).
+    page_cache: dict[str, str | None] = field(default_factory=dict)
+    cache_lock: threading.Lock = field(default_factory=threading.Lock)
+    committer: _GroupCommit = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.committer = _GroupCommit(self.store)
+
+
+@dataclass
+class _Commit:
+    run: SourceRun
+    done: bool = False
+    error: BaseException | None = None
+
+
+class _GroupCommit:
+    """Cursor commits of concurrent sources, several per DuckDB transaction.
+
+    DuckDB allows one writer and `Store.write()` opens the file per call (~30 ms with its
+    checkpoint on close), so one transaction per source would serialise 1,000 sources into
+    half a minute. Each worker queues its (already acknowledged) source and takes the lock;
+    whoever holds it commits everything queued so far in one transaction, and the others find
+    their source done when their turn comes. A source still waits for its own commit before it
+    reports done, and a failed transaction fails every source in it (none is half-written).
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._queue_lock = threading.Lock()
+        self._write_lock = threading.Lock()  # the one DuckDB writer of this process
+        self._pending: list[_Commit] = []
+
+    def commit(self, run: SourceRun) -> None:
+        mine = _Commit(run)
+        with self._queue_lock:
+            self._pending.append(mine)
+        with self._write_lock:
+            if not mine.done:
+                with self._queue_lock:
+                    batch, self._pending = self._pending, []
+                try:
+                    self._write(batch)
+                except BaseException as exc:
+                    for item in batch:
+                        item.error = exc
+                    raise
+                finally:
+                    for item in batch:
+                        item.done = True
+        if mine.error is not None:
+            raise mine.error
+
+    def _write(self, batch: list[_Commit]) -> None:
+        # Always taken, even for an unchanged source: `radar status` shows when each source last worked.
+        with self._store.write() as con:
+            for item in batch:
+                run = item.run
+                CursorStore.write(con, run.update)
+                record_dead_letters(con, run.dead_letters)
+                record_source_run(con, run.source.name, ok=run.errors == 0, produced=run.produced,
+                                  error=first_failure(run.dead_letters), not_modified=run.not_modified)
+
+
+# What a worker tells the calling thread: (configured index, phase, report or exception).
+_Event = tuple[int, Literal["start", "done", "failed", "skipped"], SourceReport | BaseException | None]
+
+
+def _run_all(
+    sources: list[SourceConfig],
+    loaded: dict[str, SourceCursor],
+    shared: _Shared,
+    progress: Callable[[IngestProgress], None] | None,
+) -> list[SourceReport]:
+    """Run the sources on a bounded thread pool; reports in configured order."""
+    total = len(sources)
+    if total == 0:
+        return []
+    workers = min(shared.settings.fetch.max_concurrency, total)
+    events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def work(index: int) -> None:
+        if stop.is_set():
+            events.put((index, "skipped", None))
+            return
+        events.put((index, "start", None))
+        source = sources[index]
+        try:
+            run = SourceRun(source, shared.fetcher, shared.settings.fetch, loaded[source.name], shared.page_cache)
+            events.put((index, "done", _run_source(run, shared)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which raises it
+            events.put((index, "failed", exc))
+
+    reports: list[SourceReport | None] = [None] * total
+    error: BaseException | None = None
+    finished = 0
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest")
+    try:
+        # With one worker the configured order is kept: that is the sequential baseline.
+        for index in _interleave_hosts(sources) if workers > 1 else range(total):
+            pool.submit(work, index)
+        outstanding = total
+        while outstanding:
+            index, phase, payload = events.get()
+            if phase == "start":
+                if progress:
+                    progress(IngestProgress("start", index, total, sources[index], finished=finished))
+                continue
+            outstanding -= 1
+            if phase == "done":
+                assert isinstance(payload, SourceReport)
+                reports[index] = payload
+                finished += 1
+                if progress:
+                    progress(IngestProgress("done", index, total, sources[index], payload, finished))
+            elif phase == "failed":
+                assert isinstance(payload, BaseException)
+                error = error or payload
+                stop.set()  # queued sources return at once; running ones finish their work
+    except BaseException:
+        stop.set()  # Ctrl-C or a progress callback failing: start nothing more
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if error is not None:
+        raise error
+    return [report for report in reports if report is not None]
+
+
+def _interleave_hosts(sources: list[SourceConfig]) -> list[int]:
+    """Configured indexes, round-robin over hosts.
+
+    A worker waiting for its host's interval holds its pool slot, so workers are started on
+    different hosts first rather than piling up behind one; within a host the configured
+    order is kept.
+    """
+    by_host: dict[str, list[int]] = {}
+    for index, source in enumerate(sources):
+        host = urlsplit(source.url).hostname or f"#{index}"  # file:// sources: each on its own
+        by_host.setdefault(host, []).append(index)
+    rounds = itertools.zip_longest(*by_host.values())
+    return [index for round_ in rounds for index in round_ if index is not None]
+
+
+def _space_arxiv_hosts(fetcher: Fetcher, sources: list[SourceConfig], interval_s: float) -> None:
+    """arXiv's one request per `interval_s` binds the host, not each source: concurrent arXiv
+    sources would otherwise each keep their own gap and together exceed it."""
+    for source in sources:
+        host = urlsplit(source.url).hostname
+        if source.kind == "arxiv" and host:
+            fetcher.set_host_interval(host, interval_s)
+
+
+def _run_source(run: SourceRun, shared: _Shared) -> SourceReport:
     t0 = time.monotonic()
     source = run.source
     try:
-        collectors[source.kind](run)
+        shared.collectors[source.kind](run)
     except Exception as exc:  # noqa: BLE001 - one broken source must not stop the others
         log.exception("source %s failed", source.name)
         run.errors += 1
@@ -202,15 +379,14 @@ def _run_source(
         # What was collected is still delivered, but validators and since_id are not
         # advanced: the next run must look at this source again.
         run.update.etag = run.update.last_modified = run.update.since_id = None
-    _deliver(producer, settings, run)
+    _deliver(shared.producer, shared.settings, run)
     crash_point("ingest-after-produce")
-    # One short transaction, and only after every acknowledgement came back. Always taken, even
-    # for an unchanged source: `radar status` shows when each source last worked.
-    with store.write() as con:
-        CursorStore.write(con, run.update)
-        record_dead_letters(con, run.dead_letters)
-        record_source_run(con, source.name, ok=run.errors == 0, produced=run.produced,
-                          error=first_failure(run.dead_letters), not_modified=run.not_modified)
+    # One short transaction (shared with sources finishing at the same moment), and only after
+    # every acknowledgement of this source came back.
+    shared.committer.commit(run)
+    with shared.cache_lock:
+        # Only now may other sources skip these pages: their envelopes are acknowledged.
+        shared.page_cache.update(run.own_pages)
     return SourceReport(
         name=source.name,
         kind=source.kind,

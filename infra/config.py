@@ -137,6 +137,9 @@ class FetchSettings(_Section):
     user_agent: str = "frontier-radar/0.1 (+https://github.com/frontier-radar)"
     follow_links: bool = True
     arxiv_interval_s: float = Field(3.0, ge=0, description="arXiv API terms: at most one request per 3 s")
+    # Sources run at once by `radar ingest` (threads). Fetching is waiting on the network and on
+    # per-host intervals, not CPU, so this is sized by latency, not by the 2 cores (README "Sizing").
+    max_concurrency: int = Field(16, ge=1, le=512, description="sources fetched at once by one ingest run")
 
 
 class ProcessorSettings(_Section):
