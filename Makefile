@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install tools demo test lint bench soak clean
+.PHONY: install tools demo test lint bench soak clean ops-up ops-down ops-resume ops-pause ops-status
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,3 +45,22 @@ soak: $(STAMP)
 
 clean:
 	rm -rf data out .pytest_cache
+
+# Scheduled operation on this machine (README "Prefect deployments"): a Prefect server on 127.0.0.1,
+# the work pool, every deployment of prefect.yaml, the embedded broker and a worker, all with
+# RADAR_CONFIG set (required: export it or pass RADAR_CONFIG=...). Schedules stay paused until
+# ops-resume. ops-down stops exactly what ops-up started (pids in <data_dir>/ops/ops.json).
+ops-up: $(STAMP)
+	$(BIN)/python -m infra.ops up
+
+ops-down: $(STAMP)
+	$(BIN)/python -m infra.ops down
+
+ops-resume: $(STAMP)
+	$(BIN)/python -m infra.ops resume
+
+ops-pause: $(STAMP)
+	$(BIN)/python -m infra.ops pause
+
+ops-status: $(STAMP)
+	$(BIN)/python -m infra.ops status

@@ -10,14 +10,23 @@ still honoured per request.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from infra.config import Settings
 
-__all__ = ["configure_prefect"]
+__all__ = [
+    "broker_for_run",
+    "configure_prefect",
+    "forward_to_run_logger",
+    "notify_failure_hook",
+    "retry_unless_permanent",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,3 +61,112 @@ def configure_prefect(settings: Settings | None = None, *, data_dir: Path | str 
     for name, value in _DEFAULTS.items():
         os.environ.setdefault(name, value)
     return home
+
+
+# --- What every flow of prefect.yaml shares (prefect is imported inside the functions) ---------
+
+# Loggers of the project whose WARNING+ records a flow run forwards to its own run logger, so a
+# dead letter or a failing source shows in the Prefect UI, not only on the worker's stdout.
+FORWARDED_LOGGERS = ("infra", "connectors", "transforms", "flows")
+
+
+def retry_unless_permanent(task: Any, task_run: Any, state: Any) -> bool:
+    """`retry_condition_fn` for every task: retry transient errors, never a configuration,
+    permission or damaged-store error (infra.preflight.PERMANENT_ERRORS)."""
+    from infra.preflight import is_permanent
+
+    try:
+        state.result()
+    except BaseException as exc:  # noqa: BLE001 - classifying the task's own failure
+        return not is_permanent(exc)
+    return True
+
+
+def notify_failure_hook(flow: Any, flow_run: Any, state: Any) -> None:
+    """Flow-level `on_failure` hook: POST the failure to every `[[alerts.webhooks]]`.
+
+    Reads the configuration the run used (its `config_path` parameter, else $RADAR_CONFIG); a
+    configuration that cannot be loaded is logged (nothing to post to), never raised.
+    """
+    from prefect.logging.loggers import flow_run_logger
+
+    from infra.config import load_settings
+    from infra.run_failure import FailureNotice, first_line, notify_failure
+
+    logger = flow_run_logger(flow_run, flow)
+    error = first_line(getattr(state, "message", None))
+    params = getattr(flow_run, "parameters", None) or {}
+    config_path = params.get("config_path") or os.environ.get("RADAR_CONFIG") or None
+    try:
+        settings = load_settings(config_path)
+    except Exception as exc:  # noqa: BLE001 - the hook must not raise over the failure it reports
+        logger.error("failure notice not sent: the configuration does not load (%s)", exc)
+        return
+    if not settings.alerts.webhooks:
+        logger.info("failure notice: no [[alerts.webhooks]] configured")
+        return
+    deployment = None
+    if getattr(flow_run, "deployment_id", None):
+        deployment = str(flow_run.deployment_id)
+    notice = FailureNotice(flow=flow.name, flow_run_id=str(flow_run.id), flow_run_name=str(flow_run.name),
+                           state=str(getattr(state, "name", "Failed")), error=error, deployment=deployment)
+    for key, verdict in notify_failure(settings, notice):
+        logger.info("failure notice to webhook %s: %s", key, verdict)
+
+
+class _ToRunLogger(logging.Handler):
+    def __init__(self, target: logging.LoggerAdapter[Any] | logging.Logger) -> None:
+        super().__init__(logging.WARNING)
+        self.target = target
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if record.exc_info and record.exc_info[1] is not None:
+                message += f" ({type(record.exc_info[1]).__name__}: {record.exc_info[1]})"
+            self.target.log(record.levelno, "%s: %s", record.name, message)
+        except Exception:  # noqa: BLE001 - logging must not break the run
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def forward_to_run_logger(target: logging.LoggerAdapter[Any] | logging.Logger) -> Iterator[None]:
+    """While inside, WARNING+ records of the project's loggers also go to `target` (the run logger).
+
+    Worker threads (ingest runs sources concurrently) included: the handler is on the loggers,
+    and the run logger carries the flow run id itself.
+    """
+    handler = _ToRunLogger(target)
+    loggers = [logging.getLogger(name) for name in FORWARDED_LOGGERS]
+    for one in loggers:
+        one.addHandler(handler)
+    try:
+        yield
+    finally:
+        for one in loggers:
+            one.removeHandler(handler)
+
+
+@contextlib.contextmanager
+def broker_for_run(settings: Settings, target: logging.LoggerAdapter[Any] | logging.Logger) -> Iterator[None]:
+    """Start the embedded broker when configured and not running; stop it again if the run fails.
+
+    A broker this run did not start (`radar ops up`'s, another command's) is never touched; after a
+    success it keeps running, because it holds the raw topic the next `process` run reads.
+    """
+    if not settings.kafka.embedded:
+        yield
+        return
+    from infra.broker import EmbeddedBroker, resolve_bootstrap
+
+    _bootstrap, started = resolve_bootstrap(settings)
+    if started:
+        target.info("started the embedded broker at %s", _bootstrap)
+    try:
+        yield
+    except BaseException:
+        if started:
+            stopped = EmbeddedBroker(settings.data_dir).stop()
+            if stopped is not None:
+                target.warning("run failed: stopped the embedded broker it started (pid %s)", stopped.pid)
+        raise

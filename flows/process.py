@@ -2,29 +2,39 @@
 
 Thin over `infra.processor.Processor`, which is tested without Prefect. No retries at
 the task level are needed for correctness: a failed batch left DuckDB untouched and
-the next run starts from the stored offsets; the retries only save an operator a rerun.
+the next run starts from the stored offsets; the retries only save an operator a rerun,
+so configuration, permission and damaged-store errors are not retried. Dead letters of
+the batch are forwarded to the run log; a run that started the embedded broker and then
+failed stops it again. prefect.yaml limits the deployment to one run at a time.
 """
 
 from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
 
+from flows.prefect_env import broker_for_run, forward_to_run_logger, notify_failure_hook, retry_unless_permanent
 from infra.config import load_settings
+from infra.preflight import load_checked
 
 __all__ = ["process"]
 
 
-@task(retries=2, retry_delay_seconds=[5, 30])
-def process_pending(config_path: str | None) -> int:
+@task(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=retry_unless_permanent)
+def process_pending(config_path: str | None) -> str:
     from infra.processor import Processor
 
-    settings = load_settings(config_path)
+    settings = load_settings(config_path or None)
     with Processor(settings) as processor:
-        return processor.run_once().records
+        result = processor.run_once()
+    return (f"{result.records} records -> {result.total('items')} items, "
+            f"{result.total('dead_letters')} dead letters")
 
 
-@flow(name="process")
-def process(config_path: str | None = None) -> int:
-    records = process_pending(config_path)
-    get_run_logger().info("processed %s records", records)
-    return records
+@flow(name="process", on_failure=[notify_failure_hook])
+def process(config_path: str | None = None) -> str:
+    logger = get_run_logger()
+    settings = load_checked(config_path)
+    with forward_to_run_logger(logger), broker_for_run(settings, logger):
+        summary = process_pending(config_path)
+    logger.info("processed %s", summary)
+    return summary

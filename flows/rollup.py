@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import INPUTS
 
+from flows.prefect_env import forward_to_run_logger, notify_failure_hook, retry_unless_permanent
 from infra.store import Store
 
 __all__ = ["hour_range", "hourly_rollup", "rollup_hours"]
@@ -159,6 +160,7 @@ def rollup_hours(store: Store, start: datetime, end: datetime) -> int:
 @task(
     retries=3,
     retry_delay_seconds=[2, 5, 15],
+    retry_condition_fn=retry_unless_permanent,
     # Keyed by the hour range (and store path): a retried flow run does not redo finished hours.
     cache_policy=INPUTS,
     # Short expiry: the cache spares a retried run the finished hours, yet a later re-run
@@ -170,19 +172,24 @@ def rollup_task(store_path: str, lock_timeout_s: float, start: datetime, end: da
     return rollup_hours(Store(store_path, lock_timeout_s), start, end)
 
 
-@flow(name="hourly-rollup", log_prints=False)
+@flow(name="hourly-rollup", log_prints=False, on_failure=[notify_failure_hook])
 def hourly_rollup(
     start: datetime | None = None,
     end: datetime | None = None,
     config_path: str | None = None,
 ) -> int:
     """Roll up [start, end) (default: the last completed UTC hour) into `rollup_hourly`."""
-    from infra.config import load_settings
+    from infra.preflight import load_checked
 
-    settings = load_settings(config_path)
+    logger = get_run_logger()
+    settings = load_checked(config_path)
     if end is None:
         end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     if start is None:
         start = end - _HOUR
     lo, hi = hour_range(start, end)
-    return rollup_task(str(settings.store.path.resolve()), settings.store.lock_timeout_s, lo, hi)
+    with forward_to_run_logger(logger):
+        written = rollup_task(str(settings.store.path.resolve()), settings.store.lock_timeout_s, lo, hi)
+    logger.info("hourly-rollup %s .. %s: wrote %d rows into rollup_hourly%s", lo.isoformat(), hi.isoformat(),
+                written, " (no items or events in these hours)" if written == 0 else "")
+    return written
