@@ -36,12 +36,22 @@ def ingest(
     source: Annotated[
         list[str] | None, typer.Option("--source", "-s", help="Run only this source (repeatable).")
     ] = None,
+    group: Annotated[
+        list[str] | None,
+        typer.Option("--group", "-g", help="Run the enabled sources of this group (repeatable): "
+                     "x, feeds, arxiv (derived from the kind) or a source's own `group`."),
+    ] = None,
+    exclude_group: Annotated[
+        list[str] | None, typer.Option("--exclude-group", help="Leave out the sources of this group (repeatable).")
+    ] = None,
 ) -> None:
     """Fetch every enabled source once into the raw topic (dead letters into the DLQ)."""
     settings = _settings(ctx)
-    selected = select_sources(settings, source)  # an unknown name fails here, before Kafka starts
+    # An unknown name or group fails here, before Kafka starts.
+    selected = select_sources(settings, source, group, exclude_group)
     if not selected:
-        console.print("no enabled sources configured")
+        console.print("no enabled sources configured" if not (group or exclude_group)
+                      else "no enabled sources in the selected groups")
         return
     names = [s.name for s in selected]
     if console.is_terminal:

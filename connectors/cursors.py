@@ -6,6 +6,12 @@ re-produces rather than losing an entry; keyed producing makes the repeat harmle
 
 `source_seen` keeps a content fingerprint per entry key: an edited entry (new
 fingerprint) is produced again under the same key, an unchanged one is not.
+
+Part cursors (`since_ids`): a source that polls several parts through one endpoint (the X
+accounts of a packed `from:a OR from:b` query) keeps a since_id per part, stored as rows
+`<source>/<part>` of `source_cursors` ("/" never occurs in a source name). Keyed by the part,
+not by the query, because the packing of accounts into queries changes whenever the account
+list does; a cursor per part survives any repacking.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class SourceCursor:
     last_modified: str | None = None
     since_id: str | None = None
     seen: Mapping[str, str] = field(default_factory=dict)  # entry key -> fingerprint
+    since_ids: Mapping[str, str] = field(default_factory=dict)  # part (e.g. "from:openai") -> since_id
 
 
 @dataclass
@@ -50,10 +57,12 @@ class CursorUpdate:
     last_modified: str | None = None
     since_id: str | None = None
     seen: dict[str, str] = field(default_factory=dict)
+    since_ids: dict[str, str] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
-        return self.etag is None and self.last_modified is None and self.since_id is None and not self.seen
+        return (self.etag is None and self.last_modified is None and self.since_id is None and not self.seen
+                and not self.since_ids)
 
 
 class CursorStore:
@@ -79,12 +88,22 @@ class CursorStore:
                 "SELECT source_name, entry_key, fingerprint FROM source_seen WHERE list_contains(?, source_name)",
                 [source_names],
             ).fetchall()
+            part_rows = con.execute(
+                "SELECT split_part(source_name, '/', 1), substr(source_name, strpos(source_name, '/') + 1), since_id"
+                " FROM source_cursors WHERE strpos(source_name, '/') > 0"
+                " AND list_contains(?, split_part(source_name, '/', 1)) AND since_id IS NOT NULL",
+                [source_names],
+            ).fetchall()
         seen: dict[str, dict[str, str]] = {name: {} for name in source_names}
         for name, key, fp in seen_rows:
             seen[name][key] = fp
+        parts: dict[str, dict[str, str]] = {name: {} for name in source_names}
+        for name, part, since in part_rows:
+            parts[name][part] = since
         validators = {name: (etag, modified, since) for name, etag, modified, since in rows}
         return {
-            name: SourceCursor(name, *validators.get(name, (None, None, None)), seen[name]) for name in source_names
+            name: SourceCursor(name, *validators.get(name, (None, None, None)), seen[name], parts[name])
+            for name in source_names
         }
 
     def commit(self, update: CursorUpdate) -> None:
@@ -107,6 +126,21 @@ class CursorStore:
                 " updated_at = now()",
                 [update.source_name, update.etag, update.last_modified, update.since_id],
             )
+        if update.since_ids:
+            # One row per part, in one statement (DuckDB's executemany is slow, DESIGN.md §7).
+            part_table = pa.table({
+                "source_name": [f"{update.source_name}/{part}" for part in update.since_ids],
+                "since_id": list(update.since_ids.values()),
+            })
+            con.register("part_batch", part_table)
+            try:
+                con.execute(
+                    "INSERT INTO source_cursors (source_name, since_id, updated_at)"
+                    " SELECT source_name, since_id, now() FROM part_batch"
+                    " ON CONFLICT (source_name) DO UPDATE SET since_id = excluded.since_id, updated_at = now()"
+                )
+            finally:
+                con.unregister("part_batch")
         if update.seen:
             # executemany runs ~1k rows/s on DuckDB (DESIGN.md §7); an Arrow table is
             # bulk-inserted in one statement.
@@ -130,5 +164,6 @@ class CursorStore:
     def forget(self, source_name: str) -> None:
         """Drop a source's cursor and seen entries, so the next run starts afresh."""
         with self.store.write() as con:
-            con.execute("DELETE FROM source_cursors WHERE source_name = ?", [source_name])
+            con.execute("DELETE FROM source_cursors WHERE source_name = ? OR starts_with(source_name, ?)",
+                        [source_name, f"{source_name}/"])
             con.execute("DELETE FROM source_seen WHERE source_name = ?", [source_name])

@@ -49,9 +49,9 @@ from connectors.html import collect_html, parse_page
 from connectors.jsonl import collect_jsonl, parse_jsonl_line
 from connectors.source_runs import first_failure, record_source_run
 from connectors.urlsafety import check_url_syntax
-from connectors.x import XPageError, collect_x, parse_x_page
+from connectors.x import XPageError, XRateLimiter, collect_x, pack_queries, parse_x_page, with_query
 from infra.broker import resolve_bootstrap
-from infra.config import Settings, SourceConfig
+from infra.config import DEFAULT_GROUPS, ConfigError, Settings, SourceConfig
 from infra.crashpoints import crash_point
 from infra.dlq import DeadLetterProducer, record_dead_letters
 from infra.kafka import close_producer, ensure_topics, make_producer
@@ -142,18 +142,47 @@ class SourceCheck:
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
 
-def select_sources(settings: Settings, source_names: Iterable[str] | None = None) -> list[SourceConfig]:
-    """Enabled sources, or exactly the named ones (ConfigError for an unknown name)."""
-    if source_names:
-        return [settings.source(name) for name in dict.fromkeys(source_names)]
-    return [source for source in settings.sources if source.enabled]
+def select_sources(
+    settings: Settings,
+    source_names: Iterable[str] | None = None,
+    groups: Iterable[str] | None = None,
+    exclude_groups: Iterable[str] | None = None,
+) -> list[SourceConfig]:
+    """The sources one run takes, in configured order.
+
+    - neither names nor groups: every enabled source;
+    - names and/or groups: exactly the named sources (enabled or not: naming one is asking for
+      it) plus the enabled sources of the named groups;
+    - then the sources of `exclude_groups` are left out (the 15-minute schedule takes
+      "everything but x and arxiv", so a group of one's own is never left unpolled).
+    ConfigError for an unknown source name or group. The kind-derived groups ("feeds", "x",
+    "arxiv") always exist, so a deployment of a group this config has no source in runs nothing
+    rather than failing every few minutes.
+    """
+    names = list(dict.fromkeys(source_names or []))
+    wanted_groups = list(dict.fromkeys(groups or []))
+    excluded = set(exclude_groups or [])
+    known = set(DEFAULT_GROUPS.values()) | {source.group for source in settings.sources}
+    unknown = [group for group in [*wanted_groups, *excluded] if group not in known]
+    if unknown:
+        raise ConfigError(f"no source group {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    if not names and not wanted_groups:
+        chosen = [source for source in settings.sources if source.enabled]
+    elif not wanted_groups:
+        chosen = [settings.source(name) for name in names]  # in the order asked for, as before groups
+    else:
+        named = {settings.source(name).name for name in names}  # ConfigError for an unknown name
+        chosen = [source for source in settings.sources
+                  if source.name in named or (source.enabled and source.group in wanted_groups)]
+    return [source for source in chosen if source.group not in excluded]
 
 
-def _collectors(arxiv_interval_s: float) -> dict[str, Collector]:
+def _collectors(arxiv_interval_s: float, x_limiter: XRateLimiter, max_query_length: int) -> dict[str, Collector]:
     return {
         "feed": collect_feed,
         "html": collect_html,
-        "x": collect_x,
+        # One limiter for every X source of the cycle: X's limits are per endpoint and token.
+        "x": functools.partial(collect_x, limiter=x_limiter, max_query_length=max_query_length),
         "arxiv": functools.partial(collect_arxiv, interval_s=arxiv_interval_s),
         "jsonl": collect_jsonl,
     }
@@ -173,8 +202,14 @@ def run_ingest(
     source_names: Iterable[str] | None = None,
     progress: Callable[[IngestProgress], None] | None = None,
     arxiv_interval_s: float | None = None,
+    groups: Iterable[str] | None = None,
+    exclude_groups: Iterable[str] | None = None,
+    x_limiter: XRateLimiter | None = None,
 ) -> IngestReport:
-    """Run every enabled source (or the named ones) once; see the module docstring.
+    """Run every enabled source (or those `select_sources` picks) once; see the module docstring.
+
+    `x_limiter`: the X rate limiter of this cycle (tests pass one on a fake clock); by default a
+    fresh one bounded by `[fetch] max_rate_limit_wait_s`.
 
     Raises ConfigError for an unknown source name, and the broker's/Kafka's own
     errors when Kafka cannot be reached; a failing *source* never raises: its
@@ -182,7 +217,7 @@ def run_ingest(
     fails (Kafka gone), no further source starts, those running finish, and the
     first error is raised.
     """
-    sources = select_sources(settings, source_names)
+    sources = select_sources(settings, source_names, groups, exclude_groups)
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
     bootstrap, _started = resolve_bootstrap(settings)
@@ -190,7 +225,9 @@ def run_ingest(
     store = Store(settings.store.path, settings.store.lock_timeout_s)
     reconcile_raw_topic(store, bootstrap, settings.kafka)
     arxiv_interval = _arxiv_interval(settings, arxiv_interval_s)
-    collectors = _collectors(arxiv_interval)
+    if x_limiter is None:
+        x_limiter = XRateLimiter(settings.fetch.max_rate_limit_wait_s, settings.fetch.backoff_s)
+    collectors = _collectors(arxiv_interval, x_limiter, settings.x.max_query_length)
     producer = make_producer(bootstrap, settings.kafka)
     loaded = CursorStore(store).load_many([s.name for s in sources])
     try:
@@ -379,6 +416,7 @@ def _run_source(run: SourceRun, shared: _Shared) -> SourceReport:
         # What was collected is still delivered, but validators and since_id are not
         # advanced: the next run must look at this source again.
         run.update.etag = run.update.last_modified = run.update.since_id = None
+        run.update.since_ids.clear()
     _deliver(shared.producer, shared.settings, run)
     crash_point("ingest-after-produce")
     # One short transaction (shared with sources finishing at the same moment), and only after
@@ -430,13 +468,14 @@ def check_sources(
     settings: Settings,
     source_names: Iterable[str] | None = None,
     progress: Callable[[SourceCheck, int, int], None] | None = None,
+    groups: Iterable[str] | None = None,
 ) -> list[SourceCheck]:
     """Validate each source and reach it once (first page only, no links, nothing produced).
 
     `progress(check, done, total)` is told after each source, for a line per source as it ends.
     """
     checks = []
-    selected = select_sources(settings, source_names)
+    selected = select_sources(settings, source_names, groups)
     with Fetcher(settings.fetch) as fetcher:
         for source in selected:
             checks.append(_check_one(source, settings, fetcher))
@@ -458,8 +497,17 @@ def _check_one(source: SourceConfig, settings: Settings, fetcher: Fetcher) -> So
     run = SourceRun(source, fetcher, settings.fetch, SourceCursor(source.name), {})
     token = token_from_env(source.token_env) if source.kind == "x" else None
     headers = {"Authorization": f"Bearer {token}"} if token else None
+    url, packed_note = source.url, ""
+    if source.kind == "x" and source.accounts:
+        # The endpoint alone has no query: check with the first packed one (also proves they fit).
+        try:
+            packed = pack_queries(source.accounts, settings.x.max_query_length, source.query_filter)
+        except ValueError as exc:
+            return SourceCheck(source.name, source.kind, False, f"invalid query: {exc}")
+        url = with_query(url, query=packed[0].query)
+        packed_note = f" ({len(source.accounts)} accounts in {len(packed)} queries; the first checked)"
     try:
-        result = run.fetch(source.url, trusted=source.local, extra_headers=headers, dead_letter_errors=False)
+        result = run.fetch(url, trusted=source.local, extra_headers=headers, dead_letter_errors=False)
     except FetchError as exc:
         return SourceCheck(source.name, source.kind, False, describe_fetch_error(exc), exc.status,
                            elapsed_s=time.monotonic() - t0, warnings=tuple(warnings))
@@ -481,7 +529,7 @@ def _check_one(source: SourceConfig, settings: Settings, fetcher: Fetcher) -> So
             items, detail = 1, f"page {parsed.title or '(untitled)'!r}"
         elif source.kind == "x":
             items = len(parse_x_page(result.body)["data"])
-            detail = f"{items} posts on the first page"
+            detail = f"{items} posts on the first page{packed_note}"
         elif source.kind == "arxiv":
             items = len(parse_arxiv_page(result.body, content_type=content_type, url=result.final_url).entries)
             detail = f"{items} papers on the first page"

@@ -9,6 +9,12 @@ publishes a table artifact `ingest-sources` with every source's outcome, forward
 letter and source failure to the run log, and ends Failed (message: the sources and their first
 failure) when a source failed, unless `fail_on_source_errors=False`. A run that started the
 embedded broker and then crashed stops it again.
+
+Groups (issue 16): `groups` runs the enabled sources of those groups (`x`, `feeds`, `arxiv`
+derived from the kind, or a source's own `group`), `exclude_groups` leaves groups out; the
+deployments in prefect.yaml poll each group on its own cadence. A group with no source in
+this config completes with a log line and fetches nothing (an unused deployment is no failure);
+an unknown custom group name fails at once like an unknown source name.
 """
 
 from __future__ import annotations
@@ -27,11 +33,16 @@ __all__ = ["ingest"]
 
 
 @task(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=retry_unless_permanent)
-def ingest_sources(config_path: str | None, source_names: list[str] | None) -> Any:
+def ingest_sources(
+    config_path: str | None,
+    source_names: list[str] | None,
+    groups: list[str] | None = None,
+    exclude_groups: list[str] | None = None,
+) -> Any:
     from connectors.ingest import run_ingest
 
     settings = load_settings(config_path or None)
-    return run_ingest(settings, source_names=source_names)
+    return run_ingest(settings, source_names=source_names, groups=groups, exclude_groups=exclude_groups)
 
 
 def _last_errors(settings: Any, names: list[str]) -> dict[str, str]:
@@ -54,11 +65,24 @@ def ingest(
     config_path: str | None = None,
     source_names: list[str] | None = None,
     fail_on_source_errors: bool = True,
+    groups: list[str] | None = None,
+    exclude_groups: list[str] | None = None,
 ) -> Any:
+    from connectors.ingest import select_sources
+
     logger = get_run_logger()
     settings = load_checked(config_path, need_sources=True, source_names=source_names)
+    # Before a broker starts: an unknown group fails here (ConfigError, not retried), and a group
+    # this config has no source in ends the run at once.
+    selected = select_sources(settings, source_names, groups, exclude_groups)
+    if not selected:
+        wanted = ", ".join(groups or []) or "all groups"
+        without = f" except {', '.join(exclude_groups)}" if exclude_groups else ""
+        message = f"no enabled sources in {wanted}{without}: nothing to ingest"
+        logger.info("ingest: %s", message)
+        return message
     with forward_to_run_logger(logger), broker_for_run(settings, logger):
-        report = ingest_sources(config_path, source_names)
+        report = ingest_sources(config_path, source_names, groups, exclude_groups)
     summary = report.summary()
     logger.info("ingest: %s", summary)
     failed = [s.name for s in report.sources if s.errors]

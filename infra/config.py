@@ -8,6 +8,8 @@ has a default so a file holding only those keys works.
 from __future__ import annotations
 
 import os
+import re
+from datetime import time
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
@@ -30,7 +32,7 @@ from pydantic_settings import (
 )
 
 from infra.redact import register_secret
-from schemas.common import Category
+from schemas.common import Category, Verification
 
 __all__ = [
     "AlertSettings",
@@ -44,11 +46,15 @@ __all__ = [
     "SourceConfig",
     "StoreSettings",
     "WebhookConfig",
+    "XSettings",
     "load_settings",
 ]
 
 SourceKind = Literal["feed", "html", "arxiv", "x", "jsonl"]
 SourceTier = Literal["official", "media", "research", "social", "community"]
+# A source's group when its table names none: the cadence its kind needs (prefect.yaml polls X
+# searches every 5 minutes, feeds and pages every 15, arXiv hourly).
+DEFAULT_GROUPS: dict[str, str] = {"x": "x", "arxiv": "arxiv", "feed": "feeds", "html": "feeds", "jsonl": "feeds"}
 
 
 class _Section(BaseModel):
@@ -166,6 +172,23 @@ class ProcessorSettings(_Section):
 
 AlertLevel = Literal["high", "critical"]
 WebhookFormat = Literal["standard", "slack"]
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_quiet_hours(value: str) -> tuple[time, time]:
+    """'22:00-07:00' -> (22:00, 07:00); a clear error for anything else."""
+    parts = [p.strip() for p in value.split("-")]
+    matches = [_CLOCK.match(p) for p in parts]
+    if len(parts) != 2 or not all(matches):
+        raise ValueError(f'quiet_hours {value!r} is not "HH:MM-HH:MM" (24-hour clock, e.g. "22:00-07:00")')
+    start, end = (time(int(m.group(1)), int(m.group(2))) for m in matches if m)
+    return start, end
+
+
+def organisation_slug(name: str) -> str:
+    # The slug alerts carry in `organisations` (lowercase letters and digits only), so a route
+    # written "Hugging Face" matches an alert naming "huggingface".
+    return re.sub(r"[\W_]+", "", name.casefold())
 
 
 class WebhookConfig(_Section):
@@ -185,6 +208,63 @@ class WebhookConfig(_Section):
     max_attempts: int = Field(8, ge=1, le=50)
     backoff_s: float = Field(1.0, ge=0, description="first retry delay; doubles per attempt, with jitter")
     max_backoff_s: float = Field(600.0, ge=0)
+    # Routes: every filter given must pass (None: no filter). Lists match any of their entries.
+    organisations: list[str] | None = Field(
+        None, description="only alerts naming one of these organisations (as slugs: 'Hugging Face' = 'huggingface')"
+    )
+    verification: list[Verification] | None = Field(None, description="only alerts of these verification statuses")
+    tiers: list[SourceTier] | None = Field(None, description="only alerts with a source of one of these tiers")
+    min_score: float | None = Field(None, ge=0, le=100, description="only alerts whose signal score reaches this")
+    # Quiet hours: deliveries due in the window are held (recorded, not lost) and go out as ONE
+    # summary delivery once it ends. "22:00-07:00" crosses midnight; wall-clock times in `timezone`.
+    quiet_hours: str | None = Field(None, description='"HH:MM-HH:MM" in `timezone`, e.g. "22:00-07:00"')
+    timezone: str | None = Field(None, description='IANA zone of quiet_hours, e.g. "Europe/Berlin"')
+
+    @field_validator("organisations")
+    @classmethod
+    def _organisation_slugs(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        slugs = [organisation_slug(v) for v in value]
+        if not all(slugs):
+            raise ValueError("an organisation needs at least one letter or digit")
+        return slugs
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str | None) -> str | None:
+        if value is not None:
+            start, end = parse_quiet_hours(value)
+            if start == end:
+                raise ValueError(f"quiet_hours {value!r} starts and ends at the same time (an empty window)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r} (an IANA name such as \"Europe/Berlin\")") from None
+        return value
+
+    @model_validator(mode="after")
+    def _quiet_needs_zone(self) -> WebhookConfig:
+        # A silent UTC default would shift someone's night by hours: the zone must be said.
+        if self.quiet_hours is not None and self.timezone is None:
+            raise ValueError('quiet_hours needs timezone (an IANA name such as "Europe/Berlin")')
+        return self
+
+    @property
+    def quiet(self) -> tuple[time, time, str] | None:
+        """(start, end, zone) of the quiet hours, or None."""
+        if self.quiet_hours is None or self.timezone is None:
+            return None
+        start, end = parse_quiet_hours(self.quiet_hours)
+        return start, end, self.timezone
 
     @field_validator("url")
     @classmethod
@@ -220,6 +300,9 @@ class AlertSettings(_Section):
     drain_timeout_s: float = Field(
         30.0, ge=0, description="how long a stopping processor keeps delivering pending webhooks"
     )
+    # One POST in flight per webhook, up to this many webhooks at once: a hanging target costs
+    # only its own timeout, never the others' deliveries.
+    delivery_concurrency: int = Field(8, ge=1, le=64, description="webhooks posted to at the same time")
 
     @field_validator("webhooks", mode="before")
     @classmethod
@@ -242,6 +325,15 @@ class AlertSettings(_Section):
     @property
     def critical_threshold(self) -> float:
         return self.critical_score if self.critical_score is not None else min(100.0, self.min_score + 15)
+
+
+class XSettings(_Section):
+    """`[x]`: the X API v2 connector at scale."""
+
+    # X API v2 query length limits (docs.x.com, "Search Posts" > query length): recent search
+    # 512 characters on self-serve access (Basic, Pro), full-archive 1,024, Enterprise 4,096.
+    # Packed `from:` queries are built to fit this.
+    max_query_length: int = Field(512, ge=64, le=4096, description="longest search query the API accepts")
 
 
 class LlmSettings(_Section):
@@ -271,6 +363,15 @@ class SourceConfig(_Section):
     enabled: bool = True
     max_pages: int = Field(20, ge=1, le=1000)
     page_size: int = Field(100, ge=1, le=2000)
+    # Which scheduled ingest polls this source (`radar ingest --group`, the ingest-x/-arxiv
+    # deployments). Absent: derived from the kind (DEFAULT_GROUPS), so old configs fall into the
+    # cadence their kind needs without a new key.
+    group: str = Field("", pattern=r"^$|^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    # kind = "x" only: accounts watched through the recent-search endpoint in `url`. The connector
+    # packs them into `from:a OR from:b ...` queries within `[x] max_query_length`; `query_filter`
+    # (e.g. "-is:retweet") is ANDed to every packed query.
+    accounts: list[str] = Field(default_factory=list)
+    query_filter: str | None = Field(None, min_length=1, max_length=400)
 
     @field_validator("url")
     @classmethod
@@ -278,6 +379,30 @@ class SourceConfig(_Section):
         if not value.startswith(("http://", "https://", "file://")):
             raise ValueError("must start with http://, https:// or file://")
         return value
+
+    @field_validator("accounts")
+    @classmethod
+    def _handles(cls, value: list[str]) -> list[str]:
+        # X usernames: 1-15 of [A-Za-z0-9_]; anything else would inject query operators.
+        # Case-insensitive on X, so "OpenAI" and "openai" are one account (first spelling kept).
+        kept: dict[str, str] = {}
+        for raw in value:
+            handle = raw.strip().removeprefix("@")
+            if not handle or len(handle) > 15 or not handle.replace("_", "").isalnum() or not handle.isascii():
+                raise ValueError(f"{raw!r} is not an X username (1-15 letters, digits or _)")
+            kept.setdefault(handle.lower(), handle)
+        return list(kept.values())
+
+    @model_validator(mode="after")
+    def _group_and_accounts(self) -> SourceConfig:
+        if not self.group:
+            # object.__setattr__: validate_assignment would re-run this validator.
+            object.__setattr__(self, "group", DEFAULT_GROUPS[self.kind])
+        if (self.accounts or self.query_filter) and self.kind != "x":
+            raise ValueError("accounts and query_filter are for kind = \"x\" sources only")
+        if self.accounts and "query=" in self.url.partition("?")[2]:
+            raise ValueError("with accounts, the url is the search endpoint without query= (terms go in query_filter)")
+        return self
 
     @field_validator("token_env")
     @classmethod
@@ -307,6 +432,7 @@ class Settings(BaseSettings):
     processor: ProcessorSettings = ProcessorSettings()
     alerts: AlertSettings = AlertSettings()
     llm: LlmSettings = LlmSettings()
+    x: XSettings = XSettings()
     sources: list[SourceConfig] = Field(default_factory=list)
 
     # Not a setting: where the TOML came from, for messages and relative paths.

@@ -68,7 +68,7 @@ def test_requests_are_spaced_by_the_interval(settings: Settings, monkeypatch: py
 
     paced = functools.partial(arxiv.collect_arxiv, interval_s=0.4, sleep=sleep, clock=lambda: now[0])
     real = ingest._collectors
-    monkeypatch.setattr(ingest, "_collectors", lambda interval_s: {**real(interval_s), "arxiv": paced})
+    monkeypatch.setattr(ingest, "_collectors", lambda *args: {**real(*args), "arxiv": paced})
     pages = [(200, ATOM, _feed(_entry("2604.00001", 1), _entry("2604.00002", 1), total=4)),
              (200, ATOM, _feed(_entry("2604.00003", 1), _entry("2604.00004", 1), total=4))]
     with scripted_server({QUERY: pages}) as srv:
