@@ -213,15 +213,16 @@ def list_command(
 
 def deliveries(
     ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(help="Only pending, delivered or dead.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help="Only pending, held (quiet hours), summarized, delivered or dead.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="Newest N rows.")] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
-    """The webhook delivery log: attempts and last status per (webhook, alert)."""
+    """The webhook delivery log: attempts and last status per (webhook, alert) and per quiet-hours summary."""
     from infra.webhooks import list_deliveries
 
-    if status is not None and status not in ("pending", "delivered", "dead"):
-        raise ConfigError(f"--status must be pending, delivered or dead, got {status!r}")
+    if status is not None and status not in ("pending", "held", "summarized", "delivered", "dead"):
+        raise ConfigError(f"--status must be pending, held, summarized, delivered or dead, got {status!r}")
     rows = list_deliveries(_settings(ctx), status=status, limit=limit)
     if as_json:
         for row in rows:

@@ -37,19 +37,22 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 
 from connectors.urlsafety import FetchError, ParsedTarget, check_url_syntax, is_public_address
+from infra.alerts import quiet_window
 from infra.config import ConfigError, Settings, WebhookConfig
 from infra.crashpoints import crash_point
 from infra.dlq import DeadLetterProducer, make_dead_letter, record_dead_letters
 from infra.redact import mask_secrets
 from infra.store import Store
-from schemas.alert import Alert
+from schemas.alert import Alert, AlertSummary
 from schemas.dead_letter import DeadLetter
 
 if TYPE_CHECKING:
@@ -64,6 +67,8 @@ __all__ = [
     "request_for",
     "sign",
     "slack_body",
+    "summary_body",
+    "summary_id_for",
     "verify",
 ]
 
@@ -291,11 +296,118 @@ def _origin(url: str) -> str:
     return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
+# --------------------------------------------------------------------------- quiet-hours summaries
+
+
+def summary_id_for(window_end: datetime) -> str:
+    """The summary's id and webhook-id: one per (webhook, quiet window), stable across runs."""
+    return "quiet:" + window_end.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def summary_body(webhook: WebhookConfig, summary: AlertSummary) -> bytes:
+    """The one delivery for a quiet window: the AlertSummary JSON, or a Block Kit digest of it."""
+    if webhook.format != "slack":
+        return summary.model_dump_json(by_alias=True).encode()
+    tz = ZoneInfo(summary.timezone)
+    span = (f"{summary.quiet_from.astimezone(tz):%H:%M}–{summary.quiet_until.astimezone(tz):%H:%M}"
+            f" {summary.timezone}")
+    noun = "alert" if summary.count == 1 else "alerts"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "emoji": False,
+                                    "text": f"{summary.count} {noun} during quiet hours"[:150]}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": _slack_escape(f"held {span}")}]},
+    ]
+    # Slack takes at most 50 blocks a message: 40 alerts in full, the rest counted.
+    for alert in summary.alerts[:40]:
+        marker = ":rotating_light:" if alert.level == "critical" else ":large_orange_diamond:"
+        title = _slack_link(alert.url, alert.title[:200]) if alert.url else _slack_escape(alert.title[:200])
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": (
+            f"{marker} *{alert.level}* · {alert.category} · {alert.verification}"
+            f"{' · correction' if alert.correction else ''}\n{title}")}})
+    if summary.count > 40:
+        blocks.append({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": f"+{summary.count - 40} more: `radar alerts list`"}]})
+    fallback = f"{summary.count} {noun} during quiet hours ({span})"
+    return json.dumps({"text": _slack_escape(fallback), "blocks": blocks}, ensure_ascii=False).encode()
+
+
+# --------------------------------------------------------------------------- the dispatcher
+
+
 @dataclass(frozen=True)
 class _Claim:
     webhook: WebhookConfig
     alert: Alert
     attempts: int  # before this one
+    lease_deadline: float  # time.monotonic() after which the lease may have lapsed: post no more
+
+
+@dataclass(frozen=True)
+class _SummaryClaim:
+    webhook: WebhookConfig
+    summary_id: str
+    window_start: datetime
+    window_end: datetime
+    attempts: int
+
+
+_CLAIM_BATCH = 32  # rows leased per webhook per claim: one transaction, then POSTs in order
+_SESSION_HOLD_S = 1.0  # the longest the dispatcher keeps the DuckDB file open at a stretch
+_FOLD_EVERY_S = 1.0  # how often a long delivery pass re-checks quiet hours
+
+
+class _Session:
+    """One DuckDB connection for a burst of small transactions, re-opened at least every second.
+
+    Opening the file when nothing else in the process has it open costs ~30 ms and closing the last
+    connection ~15 ms (a checkpoint): per transaction that capped one webhook at ~9 deliveries/s.
+    Held for at most `_SESSION_HOLD_S`, and closed whenever the dispatcher goes idle, so other
+    processes (`radar status`, `radar alerts list`) still get the file between bursts.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._opened = 0.0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        # The processor's SharedStore lock first (it orders its own transactions with ours), then ours.
+        outer = self.store.lock if isinstance(self.store, SharedStore) else contextlib.nullcontext()
+        with outer, self._lock:
+            if self._con is not None and time.monotonic() - self._opened > _SESSION_HOLD_S:
+                self._release()
+            if self._con is None:
+                self._con = self.store._connect(read_only=False)
+                self._opened = time.monotonic()
+                if not self.store._migrated:
+                    self.store._migrate(self._con)
+            con = self._con
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                raise
+            try:
+                con.execute("COMMIT")
+            except duckdb.Error:
+                # A failed COMMIT (a write-write conflict) has already rolled the transaction back.
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        outer = self.store.lock if isinstance(self.store, SharedStore) else contextlib.nullcontext()
+        with outer, self._lock:
+            self._release()
+
+    def _release(self) -> None:
+        if self._con is not None:
+            con, self._con = self._con, None
+            self.store._close(con)
 
 
 class WebhookDispatcher:
@@ -303,6 +415,11 @@ class WebhookDispatcher:
 
     `notify()` after each batch commit wakes it; `close()` keeps delivering what is due for up to
     `alerts.drain_timeout_s`, then stops (what is left stays pending for the next run).
+
+    Webhooks are served side by side (up to `alerts.delivery_concurrency` at once, one POST in
+    flight per webhook, so each keeps its order): a slow or hanging target holds only its own
+    worker for its own timeout. A retryable failure makes that webhook's other due rows wait for
+    the same backoff, so a target that is down is not hammered row after row.
     """
 
     def __init__(
@@ -329,12 +446,17 @@ class WebhookDispatcher:
             if usable:
                 self.webhooks[webhook.key] = webhook
                 self.keys[webhook.key] = key
+        self._session = _Session(self.store)
+        self._workers = min(settings.alerts.delivery_concurrency, max(1, len(self.webhooks)))
+        self._pool: ThreadPoolExecutor | None = None
         self._wake = threading.Event()
         self._closing = threading.Event()
         self._drain_deadline = float("inf")
         self._thread: threading.Thread | None = None
+        self._counts = threading.Lock()
         self.delivered = 0  # counts of this dispatcher's outcomes, for reports
         self.dead = 0
+        self.summaries = 0
 
     @staticmethod
     def _key_of(webhook: WebhookConfig) -> tuple[bool, bytes | None]:
@@ -364,17 +486,19 @@ class WebhookDispatcher:
         self._wake.set()
 
     def close(self) -> None:
-        if self._thread is None:
-            return
-        self._drain_deadline = time.monotonic() + self.settings.alerts.drain_timeout_s
-        self._closing.set()
-        self._wake.set()
-        self._thread.join()
-        self._thread = None
+        if self._thread is not None:
+            self._drain_deadline = time.monotonic() + self.settings.alerts.drain_timeout_s
+            self._closing.set()
+            self._wake.set()
+            self._thread.join()
+            self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self._session.close()
 
     def _run(self) -> None:
         while True:
-            self._wake.clear()
             try:
                 wait = self.deliver_due()
             except Exception:  # noqa: BLE001 - one bad pass (a locked store) must not end delivery
@@ -393,71 +517,223 @@ class WebhookDispatcher:
             if wait is None or time.monotonic() + wait > deadline:
                 return self.pending()
             self._wake.wait(wait)
-            self._wake.clear()
 
     # ---------------------------------------------------------------- one pass
 
     def deliver_due(self) -> float | None:
         """Deliver every row due now; return seconds until the next is due (None: nothing pending)."""
-        while True:
-            claim = self._claim()
-            if claim is None:
-                return self._next_due()
-            self._deliver(claim)
-
-    def pending(self) -> int:
-        with self.store.write() as con:
-            return int(con.execute("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'").fetchone()[0])
-
-    def _claim(self) -> _Claim | None:
-        """Lease the oldest due row to this dispatcher (one DuckDB transaction), or None."""
-        while self.webhooks:
-            now = self._clock()
-            try:
-                with self.store.write() as con:
-                    row = con.execute(
-                        "SELECT d.webhook, d.alert_id, d.attempts, a.record FROM webhook_deliveries d"
-                        " JOIN alerts_sent a USING (alert_id)"
-                        " WHERE d.status = 'pending' AND d.webhook IN (SELECT unnest(?))"
-                        " AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?)"
-                        " AND (d.lease_until IS NULL OR d.lease_until <= ?)"
-                        " ORDER BY a.sent_at, d.alert_id LIMIT 1",
-                        [list(self.webhooks), now, now],
-                    ).fetchone()
-                    if row is None:
-                        return None
-                    key, alert_id, attempts, record = row
-                    webhook = self.webhooks[key]
-                    # The lease outlives the POST's own timeout: a crashed dispatcher's claim lapses by itself.
-                    lease = now + timedelta(seconds=webhook.timeout_s * 2 + 5)
-                    con.execute(
-                        "UPDATE webhook_deliveries SET lease_owner = ?, lease_until = ?, updated_at = now()"
-                        " WHERE webhook = ? AND alert_id = ?",
-                        [self._owner, lease, key, alert_id],
-                    )
-            except duckdb.TransactionException:
-                # Another dispatcher in this process claimed the same row first: it is theirs.
-                return None
-            if record is not None:
-                return _Claim(webhook, Alert.model_validate_json(record), int(attempts))
-            # Recorded before migration 005 kept alert JSON: nothing to send, say so once.
-            self._finish(webhook, alert_id, int(attempts), Outcome(None, "alert record missing", False), b"")
-        return None
-
-    def _next_due(self) -> float | None:
         if not self.webhooks:
             return None
-        with self.store.write() as con:
+        inflight: dict[str, Future[None]] = {}
+        folded_at = -float("inf")
+        try:
+            while True:
+                # Cleared before looking, so a commit or a finished POST from now on wakes the wait below.
+                self._wake.clear()
+                if time.monotonic() - folded_at >= _FOLD_EVERY_S:
+                    try:
+                        self._hold_and_fold()
+                    except (duckdb.TransactionException, duckdb.ConstraintException):
+                        # Another dispatcher held or folded the same rows at this moment: theirs now.
+                        log.debug("quiet-hours fold raced another dispatcher; it did the work")
+                    folded_at = time.monotonic()
+                now = self._clock()
+                for key, webhook in self.webhooks.items():
+                    if key in inflight or len(inflight) >= self._workers or quiet_window(webhook, now):
+                        continue
+                    claims = self._claim(webhook)
+                    if claims:
+                        inflight[key] = self._submit(claims)
+                if not inflight:
+                    return self._next_due()
+                if not any(f.done() for f in inflight.values()):
+                    self._wake.wait()
+                for key in [k for k, f in inflight.items() if f.done()]:
+                    inflight.pop(key).result()
+        finally:
+            for future in inflight.values():
+                # An error above must not leave a POST running unaccounted for: let it finish.
+                with contextlib.suppress(Exception):
+                    future.result()
+            self._session.close()
+
+    def _submit(self, claims: list[_Claim] | _SummaryClaim) -> Future[None]:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="webhook-post")
+        future = self._pool.submit(self._work, claims)
+        future.add_done_callback(lambda _f: self._wake.set())
+        return future
+
+    def pending(self) -> int:
+        """Rows and summaries still owed and not held back by quiet hours."""
+        with self._session.transaction() as con:
+            rows = con.execute("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'").fetchone()[0]
+            summaries = con.execute("SELECT count(*) FROM webhook_summaries WHERE status = 'pending'").fetchone()[0]
+        self._session.close()
+        return int(rows) + int(summaries)
+
+    def _hold_and_fold(self) -> None:
+        """Quiet hours: hold what is owed to a webhook in its window; fold each ended window into one summary.
+
+        One transaction: a crash leaves every row of a window either held or summarized, with its
+        summary row, never half of it; the summary's id is fixed by the window's end, so it is
+        created once.
+        """
+        now = self._clock()
+        quiet = {key: window for key, w in self.webhooks.items() if (window := quiet_window(w, now))}
+        with self._session.transaction() as con:
+            for key, (_start, end) in quiet.items():
+                con.execute(
+                    "UPDATE webhook_deliveries SET status = 'held', held_until = ?, updated_at = now()"
+                    " WHERE webhook = ? AND status = 'pending' AND (lease_until IS NULL OR lease_until <= ?)",
+                    [end, key, now],
+                )
+            ended = con.execute(
+                "SELECT DISTINCT webhook, held_until FROM webhook_deliveries"
+                " WHERE status = 'held' AND held_until <= ? AND webhook IN (SELECT unnest(?)) ORDER BY ALL",
+                [now, list(self.webhooks)],
+            ).fetchall()
+            for key, end in ended:
+                self._fold(con, self.webhooks[key], end, now)
+
+    def _fold(self, con: duckdb.DuckDBPyConnection, webhook: WebhookConfig, end: datetime, now: datetime) -> None:
+        summary_id = summary_id_for(end)
+        window = quiet_window(webhook, end - timedelta(microseconds=1))
+        start = window[0] if window is not None else end  # quiet hours since removed from the config
+        existing = con.execute(
+            "SELECT status, lease_until FROM webhook_summaries WHERE webhook = ? AND summary_id = ?",
+            [webhook.key, summary_id],
+        ).fetchone()
+        if existing is None:
+            con.execute(
+                "INSERT INTO webhook_summaries (webhook, summary_id, window_start, window_end) VALUES (?, ?, ?, ?)",
+                [webhook.key, summary_id, start, end],
+            )
+            joins = True
+        else:
+            status, lease_until = existing
+            # Rows held late (a processor with a slow clock) join the summary only while it has not
+            # been posted; once it has, they go out on their own rather than vanish into it.
+            joins = status == "pending" and (lease_until is None or lease_until <= now)
+            if joins:
+                # Touch it: a dispatcher claiming it at this moment then conflicts instead of posting stale.
+                con.execute("UPDATE webhook_summaries SET updated_at = now() WHERE webhook = ? AND summary_id = ?",
+                            [webhook.key, summary_id])
+        con.execute(
+            "UPDATE webhook_deliveries SET status = ?, summary_id = ?, held_until = CASE WHEN ? THEN held_until END,"
+            " updated_at = now() WHERE webhook = ? AND status = 'held' AND held_until = ?",
+            ["summarized" if joins else "pending", summary_id if joins else None, joins, webhook.key, end],
+        )
+        log.info("webhook %s: quiet hours ended at %s; %s", webhook.key, end.isoformat(),
+                 f"summary {summary_id} owed" if joins else "late rows released")
+
+    def _claim(self, webhook: WebhookConfig) -> list[_Claim] | _SummaryClaim | None:
+        """Lease this webhook's due work (one DuckDB transaction): a summary, else its oldest due rows."""
+        key = webhook.key
+        now = self._clock()
+        # The lease outlives the POST's own timeout: a crashed dispatcher's claim lapses by itself.
+        lease_s = webhook.timeout_s * 2 + 5
+        lease = now + timedelta(seconds=lease_s)
+        claimed_at = time.monotonic()
+        try:
+            with self._session.transaction() as con:
+                summary = con.execute(
+                    "SELECT summary_id, window_start, window_end, attempts FROM webhook_summaries"
+                    " WHERE webhook = ? AND status = 'pending'"
+                    " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+                    " AND (lease_until IS NULL OR lease_until <= ?) ORDER BY window_end LIMIT 1",
+                    [key, now, now],
+                ).fetchone()
+                if summary is not None:
+                    con.execute(
+                        "UPDATE webhook_summaries SET lease_owner = ?, lease_until = ?, updated_at = now()"
+                        " WHERE webhook = ? AND summary_id = ?",
+                        [self._owner, lease, key, summary[0]],
+                    )
+                    return _SummaryClaim(webhook, summary[0], summary[1], summary[2], int(summary[3]))
+                rows = con.execute(
+                    "SELECT d.alert_id, d.attempts, a.record FROM webhook_deliveries d"
+                    " JOIN alerts_sent a USING (alert_id)"
+                    " WHERE d.webhook = ? AND d.status = 'pending'"
+                    " AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?)"
+                    " AND (d.lease_until IS NULL OR d.lease_until <= ?)"
+                    " ORDER BY a.sent_at, d.alert_id LIMIT ?",
+                    [key, now, now, _CLAIM_BATCH],
+                ).fetchall()
+                if not rows:
+                    return None
+                con.execute(
+                    "UPDATE webhook_deliveries SET lease_owner = ?, lease_until = ?, updated_at = now()"
+                    " WHERE webhook = ? AND alert_id IN (SELECT unnest(?))",
+                    [self._owner, lease, key, [r[0] for r in rows]],
+                )
+        except duckdb.TransactionException:
+            # Another dispatcher in this process claimed the same rows first: they are theirs.
+            return None
+        # No POST may start later than one timeout before the lease lapses.
+        deadline = claimed_at + lease_s - webhook.timeout_s - 1
+        claims = []
+        for alert_id, attempts, record in rows:
+            if record is not None:
+                claims.append(_Claim(webhook, Alert.model_validate_json(record), int(attempts), deadline))
+            else:
+                # Recorded before migration 005 kept alert JSON: nothing to send, say so once.
+                self._finish(webhook, alert_id, int(attempts), Outcome(None, "alert record missing", False), b"")
+        return claims
+
+    def _work(self, work: list[_Claim] | _SummaryClaim) -> None:
+        """A worker thread: POST one webhook's claimed rows in order (or its summary)."""
+        if isinstance(work, _SummaryClaim):
+            self._deliver_summary(work)
+            return
+        for i, claim in enumerate(work):
+            if time.monotonic() > claim.lease_deadline:
+                self._release(work[i:], None)
+                return
+            outcome = self._deliver(claim)
+            if not outcome.delivered and outcome.retryable and i + 1 < len(work):
+                # The target is failing: the rest of its rows wait out the same backoff.
+                self._release(work[i + 1:], self._next_attempt_of(claim))
+                return
+
+    def _release(self, claims: Sequence[_Claim], next_at: datetime | None) -> None:
+        if not claims:
+            return
+        # Only rows still leased to us: a lease that lapsed may already be someone else's.
+        later = " next_attempt_at = ?," if next_at is not None else ""
+        with self._session.transaction() as con:
+            con.execute(
+                f"UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL,{later} updated_at = now()"
+                " WHERE webhook = ? AND alert_id IN (SELECT unnest(?)) AND lease_owner = ?",
+                [*([next_at] if next_at is not None else []), claims[0].webhook.key,
+                 [c.alert.alert_id for c in claims], self._owner],
+            )
+
+    def _next_attempt_of(self, claim: _Claim) -> datetime | None:
+        with self._session.transaction() as con:
+            row = con.execute("SELECT next_attempt_at FROM webhook_deliveries WHERE webhook = ? AND alert_id = ?",
+                              [claim.webhook.key, claim.alert.alert_id]).fetchone()
+        return row[0] if row else None
+
+    def _next_due(self) -> float | None:
+        keys = list(self.webhooks)
+        now = self._clock()  # the dispatcher's clock, not DuckDB's now(): they are one in production only
+        with self._session.transaction() as con:
             row = con.execute(
-                "SELECT min(greatest(coalesce(next_attempt_at, now()), coalesce(lease_until, now())))"
-                " FROM webhook_deliveries WHERE status = 'pending' AND webhook IN (SELECT unnest(?))",
-                [list(self.webhooks)],
+                "SELECT min(t) FROM ("
+                " SELECT greatest(coalesce(next_attempt_at, $now), coalesce(lease_until, $now)) AS t"
+                "  FROM webhook_deliveries WHERE status = 'pending' AND webhook IN (SELECT unnest($keys))"
+                " UNION ALL SELECT held_until FROM webhook_deliveries"
+                "  WHERE status = 'held' AND webhook IN (SELECT unnest($keys))"
+                " UNION ALL SELECT greatest(coalesce(next_attempt_at, $now), coalesce(lease_until, $now))"
+                "  FROM webhook_summaries WHERE status = 'pending' AND webhook IN (SELECT unnest($keys)))",
+                {"now": now, "keys": keys},
             ).fetchone()
         if row is None or row[0] is None:
             return None
-        return max(0.0, (row[0] - self._clock()).total_seconds())
+        return max(0.0, (row[0] - now).total_seconds())
 
-    def _deliver(self, claim: _Claim) -> None:
+    def _deliver(self, claim: _Claim) -> Outcome:
         webhook, alert = claim.webhook, claim.alert
         timestamp = int(self._clock().timestamp())
         body, headers = request_for(webhook, alert, self.keys[webhook.key], timestamp=timestamp,
@@ -467,9 +743,34 @@ class WebhookDispatcher:
             # The one window of a repeat: the receiver has it, the log does not yet say so.
             crash_point("webhook-after-post")
         self._finish(webhook, alert.alert_id, claim.attempts, outcome, body)
+        return outcome
+
+    def _deliver_summary(self, claim: _SummaryClaim) -> None:
+        webhook = claim.webhook
+        with self._session.transaction() as con:
+            records = [r[0] for r in con.execute(
+                "SELECT a.record FROM webhook_deliveries d JOIN alerts_sent a USING (alert_id)"
+                " WHERE d.webhook = ? AND d.summary_id = ? AND a.record IS NOT NULL ORDER BY a.sent_at, d.alert_id",
+                [webhook.key, claim.summary_id],
+            ).fetchall()]
+        alerts = tuple(Alert.model_validate_json(r) for r in records)
+        summary = AlertSummary(summary_id=claim.summary_id, quiet_from=claim.window_start,
+                               quiet_until=claim.window_end, timezone=webhook.timezone or "UTC",
+                               count=len(alerts), alerts=alerts)
+        body = summary_body(webhook, summary)
+        timestamp = int(self._clock().timestamp())
+        headers = {"Content-Type": "application/json", "User-Agent": self.settings.fetch.user_agent,
+                   "webhook-id": claim.summary_id, "webhook-timestamp": str(timestamp)}
+        key = self.keys[webhook.key]
+        if key is not None:
+            headers["webhook-signature"] = sign(key, claim.summary_id, timestamp, body)
+        outcome = self._post(webhook, body, headers)
+        if outcome.delivered:
+            crash_point("webhook-after-post")
+        self._finish(webhook, claim.summary_id, claim.attempts, outcome, body, table="webhook_summaries")
 
     def _finish(self, webhook: WebhookConfig, alert_id: str, attempts_before: int, outcome: Outcome,
-                body: bytes) -> None:
+                body: bytes, table: str = "webhook_deliveries") -> None:
         attempts = attempts_before + 1
         error = mask_secrets(outcome.error)[:500] if outcome.error else None
         letter: DeadLetter | None = None
@@ -483,26 +784,31 @@ class WebhookDispatcher:
         else:
             status, next_at = "dead", None
             letter = self._dead_letter(webhook, alert_id, attempts, error or "failed", body)
-        with self.store.write() as con:
+        id_column = "summary_id" if table == "webhook_summaries" else "alert_id"
+        with self._session.transaction() as con:
             con.execute(
-                "UPDATE webhook_deliveries SET status = ?, attempts = ?, last_status = ?, last_error = ?,"
+                f"UPDATE {table} SET status = ?, attempts = ?, last_status = ?, last_error = ?,"  # noqa: S608 - fixed names
                 " next_attempt_at = ?, lease_owner = NULL, lease_until = NULL, updated_at = now(),"
                 " delivered_at = CASE WHEN ? = 'delivered' THEN now() END"
-                " WHERE webhook = ? AND alert_id = ?",
+                f" WHERE webhook = ? AND {id_column} = ?",
                 [status, attempts, outcome.status, error, next_at, status, webhook.key, alert_id],
             )
             if letter is not None:
                 record_dead_letters(con, [letter])
-        if status == "delivered":
-            self.delivered += 1
-        elif status == "dead":
-            self.dead += 1
+        with self._counts:
+            if status == "delivered":
+                self.delivered += 1
+                if table == "webhook_summaries":
+                    self.summaries += 1
+            elif status == "dead":
+                self.dead += 1
 
     def _dead_letter(self, webhook: WebhookConfig, alert_id: str, attempts: int, error: str,
                      body: bytes) -> DeadLetter:
         tried = f"after {attempts} attempts" if attempts > 1 else "not retried"
+        what = "summary" if alert_id.startswith("quiet:") else "alert"
         letter = make_dead_letter(
-            stage="webhook", reason=f"webhook {webhook.key}: alert {alert_id} not delivered, {tried}: {error}",
+            stage="webhook", reason=f"webhook {webhook.key}: {what} {alert_id} not delivered, {tried}: {error}",
             original=body, source_name=f"webhook:{webhook.key}", url=_origin(webhook.url),
         )
         log.warning("dead letter [webhook] %s: %s", webhook.key, letter.reason)
@@ -516,7 +822,9 @@ class WebhookDispatcher:
             return min(webhook.max_backoff_s, outcome.retry_after_s)
         delay = min(webhook.max_backoff_s, webhook.backoff_s * 2 ** (attempts - 1))
         # Equal jitter: never less than half the delay, so retries stay spread but still back off.
-        return delay / 2 + self._random.uniform(0, delay / 2)
+        with self._counts:
+            jitter = self._random.uniform(0, delay / 2)
+        return delay / 2 + jitter
 
 
 # --------------------------------------------------------------------------- the delivery log
@@ -535,10 +843,12 @@ class DeliveryRow:
 
 
 def list_deliveries(settings: Settings, *, status: str | None = None, limit: int = 100) -> list[DeliveryRow]:
+    """The log, newest first: one row per (webhook, alert), and one per quiet-hours summary (id `quiet:...`)."""
     store = Store(settings.store.path, settings.store.lock_timeout_s)
-    sql = ("SELECT webhook, alert_id, status, attempts, last_status, last_error, updated_at, delivered_at"
-           " FROM webhook_deliveries" + (" WHERE status = ?" if status else "")
-           + " ORDER BY updated_at DESC, alert_id LIMIT ?")
+    columns = "webhook, {id} AS alert_id, status, attempts, last_status, last_error, updated_at, delivered_at"
+    sql = ("SELECT * FROM (SELECT " + columns.format(id="alert_id") + " FROM webhook_deliveries"
+           " UNION ALL SELECT " + columns.format(id="summary_id") + " FROM webhook_summaries)"
+           + (" WHERE status = ?" if status else "") + " ORDER BY updated_at DESC, alert_id LIMIT ?")
     params: Sequence[object] = [status, limit] if status else [limit]
     with store.read() as con:
         return [DeliveryRow(*row) for row in con.execute(sql, params).fetchall()]

@@ -1,0 +1,347 @@
+"""Alert latency: from a raw item produced to its alert on `radar.alerts.v1` and at a webhook receiver.
+
+Starts the embedded broker in a temporary directory, fills a fresh DuckDB store with `--preload`
+items published over the last six days (so they sit inside the dedupe and event windows every
+micro-batch reads), then runs the processor's `--follow` loop in this process while a child
+process produces `--items` new posts at a steady `--rate` per second. Every new post is its own
+event (a made-up organisation and product) and `--min-score` defaults to 0, so each one raises
+an alert: the worst case, every record an alert. Two more child processes, as real consumers
+would be, take the receipt times: a webhook receiver on 127.0.0.1 (`local = true`, signed
+Standard Webhooks deliveries, each signature verified) and a Kafka consumer of the alerts topic.
+
+    .venv/bin/python bench/alert_latency.py                  # 100,000 preloaded, 1,000 at 200/s
+    .venv/bin/python bench/alert_latency.py --quick          # 5,000 preloaded, 300 at 200/s
+    .venv/bin/python bench/alert_latency.py --preload 20000 --items 1000 --profile out.prof
+
+Goal (issue 13): p99 < 1 s to the topic and < 1.5 s to the webhook, on 2 cores, with 100k items
+already in the store. Latency = receipt time in the consumer process - the producer's send time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import logging
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+from infra.broker import EmbeddedBroker  # noqa: E402
+from infra.config import (  # noqa: E402
+    AlertSettings,
+    KafkaSettings,
+    ProcessorSettings,
+    Settings,
+    StoreSettings,
+    WebhookConfig,
+)
+from infra.kafka import ensure_topics, make_consumer, make_producer, partitions_of  # noqa: E402
+from infra.processor import Processor  # noqa: E402
+from schemas.envelope import dump_envelope  # noqa: E402
+from schemas.raw import RawPost  # noqa: E402
+from tests.factories import feed_source, raw_post  # noqa: E402
+
+SECRET_ENV = "RADAR_BENCH_WEBHOOK_SECRET"
+SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+
+
+# --------------------------------------------------------------------------- records
+
+
+def _at(post: RawPost, when: datetime) -> RawPost:
+    """`post` as if published at `when` (raw_post dates its posts in a fixed week of April)."""
+    fetch = post.fetch.model_copy(update={"fetched_at": when + timedelta(seconds=1)})
+    return post.model_copy(update={"published_at": when, "published": format_datetime(when), "fetch": fetch})
+
+
+def preload_posts(n: int, now: datetime) -> list[RawPost]:
+    """`n` bench posts (one in three from X) spread over the six days before `now`."""
+    span = timedelta(days=6)
+    return [_at(raw_post(i, social=i % 3 == 0), now - span + span * (i / max(1, n))) for i in range(n)]
+
+
+def _word(n: int) -> str:
+    """A made-up word, different for every n: fresh titles share no word the clustering could join on."""
+    syllables = ["ka", "lo", "mi", "ru", "te", "za", "po", "ne", "vi", "su", "da", "fe", "go", "hu", "ji", "ba"]
+    out = ""
+    while True:
+        out += syllables[n % 16]
+        n //= 16
+        if n == 0:
+            return out
+
+
+def fresh_post(i: int, when: datetime) -> RawPost:
+    """A post no earlier item is about (made-up names, no shared words), so it opens an event of its own."""
+    title = " ".join(_word(i * 11 + k + 65536).capitalize() for k in range(8))
+    post = raw_post(1_000_000 + i, source=feed_source(name=f"wire-{i % 50}", publisher=f"Wire {i % 50}"))
+    url = f"https://news.example.com/bench/{uuid.uuid4().hex[:8]}/{i}"
+    post = post.model_copy(update={"key": url, "native_id": url, "url": url, "title": title,
+                                   # AI words in the body only: relevant enough to alert, nothing to cluster on.
+                                   "summary_html": f"<p>{title}: a new open-weight AI model, an LLM"
+                                                   f" trained on GPUs.</p>"})
+    return _at(post, when)
+
+
+# --------------------------------------------------------------------------- child processes
+
+
+def produce_at_rate(bootstrap: str, kafka: KafkaSettings, values: list[tuple[bytes, bytes]], rate: float,
+                    out: Connection) -> None:
+    """Send `values` at `rate`/s; report {key: send time} (a process of its own, as connectors are)."""
+    sent: dict[str, float] = {}
+    producer = make_producer(bootstrap, kafka, linger_ms=2)
+    start = time.time()
+    for i, (key, value) in enumerate(values):
+        delay = start + i / rate - time.time()
+        if delay > 0:
+            time.sleep(delay)  # pacing the load, not synchronisation
+        now = time.time()
+        sent[key.decode()] = now
+        producer.send(kafka.raw_topic, key=key, value=value, timestamp_ms=int(now * 1000))
+    producer.flush()
+    producer.close()
+    out.send(sent)
+
+
+def receive_webhooks(secret: str, port_out: Connection, stop: Any, out: Connection) -> None:
+    """A webhook receiver on 127.0.0.1: verifies each signature, keeps {alert id: (receipt time, urls)}."""
+    from infra.webhooks import load_secret, verify
+
+    key = load_secret(secret)
+    got: dict[str, tuple[float, list[str]]] = {}
+    bad = 0
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
+            nonlocal bad
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            when = time.time()
+            headers = dict(self.headers.items())
+            self.send_response(204)
+            self.end_headers()
+            doc = json.loads(body)
+            urls = [s["url"] for s in doc.get("sources", []) if s.get("url")]
+            with lock:
+                if not verify(key, headers, body):
+                    bad += 1
+                got.setdefault(headers["webhook-id"], (when, urls))
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's name
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port_out.send(server.server_address[1])
+    stop.wait()
+    server.shutdown()
+    out.send((got, bad))
+
+
+def consume_alerts(bootstrap: str, kafka: KafkaSettings, ready: Any, stop: Any, out: Connection) -> None:
+    """Read the alerts topic as a consumer would; keep {alert id: (receipt time, urls)}."""
+    consumer = make_consumer(bootstrap, kafka)
+    tps = partitions_of(consumer, kafka.alerts_topic)
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    got: dict[str, tuple[float, list[str]]] = {}
+    consumer.poll(timeout_ms=100)
+    ready.set()
+    while not stop.is_set():
+        for records in consumer.poll(timeout_ms=100).values():
+            when = time.time()
+            for record in records:
+                doc = json.loads(record.value)
+                urls = [s["url"] for s in doc.get("sources", []) if s.get("url")]
+                got.setdefault(doc["alert_id"], (when, urls))
+    consumer.close()
+    out.send(got)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def _settings(bootstrap: str, root: Path, poll_s: float, batch_max: int) -> Settings:
+    suffix = uuid.uuid4().hex[:8]
+    kafka = KafkaSettings(bootstrap=bootstrap, raw_topic=f"bench.raw.{suffix}", dlq_topic=f"bench.dlq.{suffix}",
+                          alerts_topic=f"bench.alerts.{suffix}")
+    return Settings(data_dir=root / "data", kafka=kafka,
+                    store=StoreSettings(path=root / "data" / "radar.duckdb", lock_timeout_s=60),
+                    processor=ProcessorSettings(poll_interval_s=poll_s, batch_max_records=batch_max))
+
+
+def preload(settings: Settings, n: int, now: datetime) -> None:
+    if n == 0:
+        return
+    started = time.perf_counter()
+    producer = make_producer(settings.kafka.bootstrap, settings.kafka, linger_ms=20)
+    for post in preload_posts(n, now):
+        producer.send(settings.kafka.raw_topic, key=post.key.encode(), value=dump_envelope(post))
+    producer.flush()
+    producer.close()
+    # Default alert rules and no webhooks: the store holds the alerts such a stream really raises.
+    big = settings.model_copy(update={"processor": settings.processor.model_copy(
+        update={"batch_max_records": 20_000})})
+    with Processor(big, bootstrap=settings.kafka.bootstrap) as processor:
+        processor.run_once()
+    print(f"preload: {n:,} items processed into the store in {time.perf_counter() - started:.1f} s")
+
+
+def _latencies(got: dict[str, tuple[float, list[str]]], sent: dict[str, float]) -> list[float]:
+    out = []
+    for when, urls in got.values():
+        times = [sent[u] for u in urls if u in sent]
+        if times:
+            # The alert is raised by the batch holding the event's first item: it waited longest.
+            out.append(when - min(times))
+    return out
+
+
+def _line(label: str, values: list[float], expected: int) -> str:
+    if not values:
+        return f"  {label}: none received (expected {expected})"
+    return (f"  {label}: {len(values):,} of {expected:,}   p50 {_percentile(values, 50) * 1000:,.0f} ms   "
+            f"p95 {_percentile(values, 95) * 1000:,.0f} ms   p99 {_percentile(values, 99) * 1000:,.0f} ms   "
+            f"max {max(values) * 1000:,.0f} ms   mean {statistics.mean(values) * 1000:,.0f} ms")
+
+
+def run(args: argparse.Namespace) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory(prefix="radar-alert-bench-") as tmp_name:
+        root = Path(tmp_name)
+        broker = EmbeddedBroker(root / "broker")
+        state, _ = broker.ensure_running()
+        children: list[Any] = []
+        try:
+            settings = _settings(state.bootstrap, root, args.poll, args.batch_max_records)
+            ensure_topics(state.bootstrap, settings.kafka)
+            now = datetime.now(UTC)
+            preload(settings, args.preload, now)
+
+            # The receiver and the topic consumer first: every receipt is then timed.
+            stop = ctx.Event()
+            port_recv, port_send = ctx.Pipe(duplex=False)
+            hooks_recv, hooks_send = ctx.Pipe(duplex=False)
+            receiver = ctx.Process(target=receive_webhooks, args=(SECRET, port_send, stop, hooks_send), daemon=True)
+            receiver.start()
+            children.append(receiver)
+            port = port_recv.recv()
+            os.environ[SECRET_ENV] = SECRET
+            # A fresh alerts topic: the preload's alerts are not part of the measurement.
+            kafka = settings.kafka.model_copy(update={"alerts_topic": settings.kafka.alerts_topic + ".measured"})
+            hook = WebhookConfig(url=f"http://127.0.0.1:{port}/radar", secret_env=SECRET_ENV, local=True,
+                                 name="bench")
+            measured = settings.model_copy(update={
+                "kafka": kafka, "alerts": AlertSettings(min_score=args.min_score, webhooks=[hook])})
+            ensure_topics(state.bootstrap, kafka)
+            ready = ctx.Event()
+            topic_recv, topic_send = ctx.Pipe(duplex=False)
+            consumer = ctx.Process(target=consume_alerts, args=(state.bootstrap, kafka, ready, stop, topic_send),
+                                   daemon=True)
+            consumer.start()
+            children.append(consumer)
+            ready.wait(60)
+
+            processor = Processor(measured, bootstrap=state.bootstrap)
+            # A warm-up batch, so Beam's first-run costs are not part of the first measured records.
+            warm = [fresh_post(10_000_000 + i, now) for i in range(5)]
+            producer = make_producer(state.bootstrap, kafka)
+            for post in warm:
+                producer.send(kafka.raw_topic, key=post.key.encode(), value=dump_envelope(post))
+            producer.flush()
+            producer.close()
+            processor.run_once()
+
+            start = datetime.now(UTC)
+            posts = [fresh_post(i, start + timedelta(seconds=i / args.rate)) for i in range(args.items)]
+            values = [(p.key.encode(), dump_envelope(p)) for p in posts]
+            sent_recv, sent_send = ctx.Pipe(duplex=False)
+            child = ctx.Process(target=produce_at_rate, args=(state.bootstrap, kafka, values, args.rate, sent_send),
+                                daemon=True)
+            committed = 0
+            batches: list[tuple[int, float]] = []
+
+            def progress(batch: Any) -> None:
+                nonlocal committed
+                committed += batch.records
+                batches.append((batch.records, batch.seconds))
+
+            # Generous: a slow store makes batches long, and every produced item should be measured.
+            deadline = time.monotonic() + args.items / args.rate * 6 + 1800
+            child.start()
+            children.append(child)
+            profiler = None
+            if args.profile:
+                import cProfile
+
+                profiler = cProfile.Profile()
+                profiler.enable()
+            try:
+                processor.follow(lambda: (not child.is_alive() and committed >= args.items)
+                                 or time.monotonic() > deadline, progress)
+            finally:
+                # close() keeps delivering what is owed (alerts.drain_timeout_s) before it returns.
+                processor.close()
+                if profiler is not None:
+                    profiler.disable()
+                    profiler.dump_stats(args.profile)
+            sent = sent_recv.recv()
+            stop.set()
+            hooks, bad = hooks_recv.recv()
+            topic = topic_recv.recv()
+        finally:
+            for c in children:
+                c.join(timeout=30)
+            broker.stop()
+    sizes = [n for n, _ in batches]
+    took = [s for _, s in batches]
+    print(f"follow: {args.items:,} items at {args.rate:g}/s, {len(batches)} batches (mean {statistics.mean(sizes):.0f}"
+          f" records, run time p50 {_percentile(took, 50) * 1000:,.0f} ms, p99 {_percentile(took, 99) * 1000:,.0f} ms),"
+          f" poll_interval_s={args.poll}, preload {args.preload:,}")
+    print(_line("produce -> alerts topic", _latencies(topic, sent), len(topic)))
+    print(_line("produce -> webhook     ", _latencies(hooks, sent), len(topic)))
+    print(f"  webhook deliveries {len(hooks):,}, signatures failing verification: {bad}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preload", type=int, default=100_000, help="items processed into the store first")
+    parser.add_argument("--items", type=int, default=1_000, help="items produced during the measurement")
+    parser.add_argument("--rate", type=float, default=200.0, help="items per second")
+    parser.add_argument("--min-score", type=float, default=0.0, help="[alerts] min_score (0: every event alerts)")
+    parser.add_argument("--poll", type=float, default=1.0, help="[processor] poll_interval_s (default as shipped)")
+    parser.add_argument("--batch-max-records", type=int, default=10_000, help="[processor] batch_max_records")
+    parser.add_argument("--quick", action="store_true", help="5,000 preloaded, 300 items: a minute, not many")
+    parser.add_argument("--profile", help="write a cProfile of the follow loop (processor + dispatcher) here")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.preload, args.items = min(args.preload, 5_000), min(args.items, 300)
+    logging.basicConfig(level=logging.WARNING)
+    run(args)
+
+
+if __name__ == "__main__":
+    main()
