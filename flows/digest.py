@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -47,20 +46,24 @@ from flows.digest_select import (
     Candidate,
     Selection,
     WindowSpec,
-    load_selection_rules,
+    page_keys,
+    paper_authors,
+    paper_context,
+    paper_keys,
+    paper_mentions,
+    pick_posts,
+    pick_research,
     research_categories,
     select_events,
 )
 from infra.config import ConfigError, Settings, load_settings
 from infra.store import Store
-from schemas.digest import CategorySignal, Digest, DigestStats, DigestWindow
+from schemas.digest import CategorySignal, Digest, DigestSource, DigestStats, DigestWindow, TopEvent
 
 __all__ = ["build_digest", "daily_digest", "digest_paths", "store_digest", "write_digest"]
 
 log = logging.getLogger(__name__)
 
-MAX_X_SIGNALS = 5
-MAX_RESEARCH = 4
 _VERIFICATION_RANK = {"verified-by-official": 0, "corroborated": 1, "unverified": 2}
 
 # Full rows for a handful of items picked from the narrow window table (WINDOW_ITEMS);
@@ -69,26 +72,32 @@ _ITEM_ROWS = f"""
 SELECT i.item_id, w.event_id, i.source_kind, i.tier, i.publisher, i.url, i.canonical_url, i.title, i.text, i.lang,
        i.published_at, i.handle, i.item_type, i.engagement, i.duplicate_of,
        json_extract(i.record, '$.entities') AS entities, json_extract_string(i.record, '$.official_for'),
-       i.updated_at
+       i.updated_at, i.author,
+       coalesce(json_extract(i.record, '$.categories'), json_extract(i.record, '$.paper.categories')) AS categories
 FROM {WINDOW_ITEMS} w JOIN items i ON i.item_id = w.item_id
 WHERE w.item_id IN (SELECT unnest($ids))
 ORDER BY i.published_at, i.item_id
 """
 
 
+def _json(raw: Any, kind: type) -> Any:
+    if not raw:
+        return kind()
+    try:
+        loaded = json.loads(raw)
+    except ValueError:
+        return kind()
+    return loaded if isinstance(loaded, kind) else kind()
+
+
 def _source_item(row: tuple[Any, ...]) -> SourceItem:
-    entities: dict[str, Any] = {}
-    if row[15]:
-        try:
-            loaded = json.loads(row[15])
-            entities = loaded if isinstance(loaded, dict) else {}
-        except ValueError:
-            entities = {}
+    entities: dict[str, Any] = _json(row[15], dict)
     return SourceItem(
         item_id=row[0], event_id=row[1], source_kind=row[2], tier=row[3], publisher=row[4], url=row[5],
         canonical_url=row[6], title=row[7] or "", text=row[8] or "", lang=row[9] or "und", published_at=row[10],
         handle=row[11], item_type=row[12], engagement=int(row[13] or 0), duplicate_of=row[14], entities=entities,
-        official_for=row[16], updated_at=row[17],
+        official_for=row[16], updated_at=row[17], author=row[18],
+        categories=tuple(str(c) for c in _json(row[19], list)),
     )
 
 
@@ -183,100 +192,49 @@ class _Reader:
                 "events": int(events)}
 
 
-def _pick_posts(
-    posts: Sequence[SourceItem], events: dict[str, Candidate], top_ids: set[str] | None = None,
-    ranked_ids: set[str] | None = None,
-) -> list[SourceItem]:
-    """High-signal posts, one per event, by the points of [x_signals] in flows/playbooks/selection.toml.
-
-    Opinions and trend calls by accounts that are not an organisation's own channel, about events
-    the digest ranks, come first; an official account's fact post (the announcement itself, already
-    a Top-N source) comes last. At most `max_unverified` posts of unverified events (a rumour) make
-    it in, shown with their unverified status. Engagement breaks ties.
-    """
-    rules = load_selection_rules().get("x_signals", {})
-    limit = int(rules.get("max_items", MAX_X_SIGNALS))
-    preferred = set(rules.get("preferred_types", ("opinion", "trend")))
-    top_ids = top_ids or set()
-    ranked_ids = ranked_ids or set()
-
-    def verification_of(post: SourceItem) -> str:
-        event = events.get(post.event_id or "")
-        return event.verification if event else "unverified"
-
-    def points(post: SourceItem) -> float:
-        total = 0.0
-        if post.item_type in preferred:
-            total += float(rules.get("preferred_type_points", 3.0))
-        if not post.official_for:
-            total += float(rules.get("non_official_points", 3.0))
-        if post.event_id in top_ids:
-            total += float(rules.get("top_event_points", 2.0))
-        elif post.event_id in ranked_ids:
-            total += float(rules.get("ranked_event_points", 1.0))
-        if verification_of(post) != "unverified":
-            total += float(rules.get("credible_points", 2.0))
-        return total + float(rules.get("engagement_weight", 0.5)) * math.log10(1 + max(0, post.engagement))
-
-    credible: list[SourceItem] = []
-    rumours: list[SourceItem] = []
-    seen_events: set[str] = set()
-    for post in sorted(posts, key=lambda p: (-points(p), p.item_id)):
-        key = post.event_id if post.event_id in events else f"post:{post.item_id}"
-        if key in seen_events:
-            continue
-        seen_events.add(key)
-        (rumours if verification_of(post) == "unverified" else credible).append(post)
-    # The rumour slots are reserved: a reader should see what is circulating unconfirmed, flagged —
-    # the most widely circulated one (engagement), whatever its type.
-    rumours.sort(key=lambda p: (-p.engagement, p.item_id))
-    reserved = rumours[: min(int(rules.get("max_unverified", 1)), limit)]
-    return credible[: limit - len(reserved)] + reserved
-
-
-def _pick_research(
+def _research_pool(
     papers: Sequence[SourceItem],
     selection: Selection,
     top_ids: set[str],
     items_by_event: dict[str, list[SourceItem]],
     events: dict[str, Candidate],
 ) -> list[tuple[SourceItem, Candidate | None]]:
-    """arXiv/research-tier items, plus research-category events outside the Top-N, by event signal."""
-    pool: list[tuple[SourceItem, Candidate | None]] = [(p, events.get(p.event_id or "")) for p in papers]
+    """arXiv/research-tier items, plus the best article of research-category events outside the Top-N."""
+    def leads(paper: SourceItem) -> bool:
+        # A paper clustered into a Top-N event it does not lead (an agents paper beside a browser-agent
+        # launch) is research in its own right; the event's lead is featured in the Top-N already.
+        members = [i for i in order_by_tier(items_by_event.get(paper.event_id or "", [])) if not i.is_social]
+        return not members or members[0].item_id == paper.item_id
+
+    pool: list[tuple[SourceItem, Candidate | None]] = [
+        (p, events.get(p.event_id or "")) for p in papers if (p.event_id or "") not in top_ids or not leads(p)
+    ]
     for cand in selection.ranked:
         if cand.category in research_categories() and cand.event_id not in top_ids:
             best = [i for i in order_by_tier(items_by_event.get(cand.event_id, [])) if not i.is_social and i.link]
             if best:
                 pool.append((best[0], cand))
-    rules = load_selection_rules().get("research", {})
-    far = datetime.min.replace(tzinfo=ZoneInfo("UTC"))
+    return pool
 
-    def activity(item: SourceItem) -> datetime:
-        return max(item.published_at or far, item.updated_at or far)
 
-    def points(item: SourceItem, event: Candidate | None) -> float:
-        # Coverage beyond the paper itself (posts or articles linking it), its engagement, a new
-        # version inside the window; then the event's signal.
-        others = [i for i in items_by_event.get(event.event_id, []) if i.item_id != item.item_id] if event else []
-        total = float(rules.get("coverage_weight", 10.0)) * len(others)
-        total += float(rules.get("engagement_weight", 2.0)) * math.log10(1 + sum(max(0, i.engagement) for i in others))
-        if (item.updated_at is not None and item.published_at is not None and item.updated_at > item.published_at
-                and selection.window.start <= item.updated_at < selection.window.end):
-            total += float(rules.get("updated_in_window_points", 5.0))
-        return total + (event.signal_score if event else 0.0)
+def _source_keys(source: DigestSource) -> frozenset[str]:
+    return page_keys(source.url, source.canonical_url, source.publisher, source.title or "")
 
-    pool.sort(key=lambda pe: (-points(*pe), -activity(pe[0]).timestamp(), pe[0].item_id))
-    chosen: list[tuple[SourceItem, Candidate | None]] = []
-    seen: set[str] = set()
-    for item, event in pool:
-        key = event.event_id if event else f"item:{item.item_id}"
-        if key in seen or item.item_id in seen or (event is not None and event.event_id in top_ids):
-            continue
-        seen.update({key, item.item_id})
-        chosen.append((item, event))
-        if len(chosen) == int(rules.get("max_items", MAX_RESEARCH)):
-            break
-    return chosen
+
+def _distinct_sources(top: list[TopEvent]) -> list[TopEvent]:
+    """A page already listed under a better-ranked event is not listed again under a later one."""
+    shown: set[str] = set()
+    kept: list[TopEvent] = []
+    for event in top:
+        sources = []
+        for source in event.sources:
+            keys = _source_keys(source)
+            if keys & shown and len(event.sources) > 1:
+                continue
+            shown |= keys
+            sources.append(source)
+        kept.append(event.model_copy(update={"sources": sources or event.sources}))
+    return kept
 
 
 def build_digest(
@@ -302,6 +260,7 @@ def build_digest(
         # Only posts a valid link can be built for: see x_signal_url.
         posts = [post for post in reader.posts() if x_signal_url(post) is not None]
         papers = reader.papers()
+        mentions = paper_mentions(con, window)
         research_events = [c.event_id for c in selection.ranked if c.category in research_categories()][:50]
         side_ids = {p.event_id for p in [*posts, *papers] if p.event_id}
         events = reader.events(side_ids | {c.event_id for c in selection.top})
@@ -318,19 +277,36 @@ def build_digest(
                         ranked=[headlined(c) for c in selection.ranked])
     events = {k: headlined(c) for k, c in events.items()}
     top_ids = {c.event_id for c in selection.top}
-    top = [top_event(c, items_by_event.get(c.event_id, []), book, window) for c in selection.top]
+    top = _distinct_sources([top_event(c, items_by_event.get(c.event_id, []), book, window) for c in selection.top])
+    # One page is featured once. A Top-N event's lead source stays its own; a paper clustered into a
+    # Top-N event it does not lead goes to the research section and leaves that event's source list.
+    lead_pages = frozenset().union(*(_source_keys(e.sources[0]) for e in top if e.sources))
+    picked = pick_research(_research_pool(papers, selection, top_ids, items_by_event, events), window,
+                           items_by_event, mentions, lead_pages)
+    research_pages = frozenset().union(*(paper_keys(item) for item, _ in picked))
+    top = [e.model_copy(update={"sources": [s for s in e.sources if not _source_keys(s) & research_pages]
+                                or e.sources}) for e in top]
     if polish and settings.llm.endpoint:
         top = polish_top_events(top, items_by_event, settings.llm, language)
-    chosen_posts = _pick_posts(posts, events, top_ids, {c.event_id for c in selection.ranked})
+    authors = paper_authors(papers)
+    chosen_posts = pick_posts(posts, events, items_by_event, top_ids, {c.event_id for c in selection.ranked},
+                              authors)
     x_signals = [
-        x_signal(p, events.get(p.event_id or ""), items_by_event.get(p.event_id or "", []), book) for p in chosen_posts
+        x_signal(p, events.get(p.event_id or ""), items_by_event.get(p.event_id or "", []), book, reason=why,
+                 paper=authors.get((p.author or "").strip().casefold(), "") if why == "researcher" else "")
+        for p, why in chosen_posts
     ]
+    # A paper is described from the members of its event that are about it, not from the whole event.
     research = [
-        research_highlight(item, event, items_by_event.get(event.event_id, []) if event else [], book, window)
-        for item, event in _pick_research(papers, selection, top_ids, items_by_event, events)
+        research_highlight(item, event, paper_context(item, items_by_event.get(event.event_id, [])) if event else [],
+                           book, window)
+        for item, event in picked
     ]
     mix = CategoryMix(selection.mix)
-    others = [c for c in selection.ranked if c.event_id not in top_ids]
+    # The business analysis names events by their headline: only events an article reports (a post on
+    # X alone is discussion, and its "headline" would be the post's own words, in any language).
+    others = [c for c in selection.ranked if c.event_id not in top_ids
+              and any(not i.is_social for i in items_by_event.get(c.event_id, []))]
     digest = Digest(
         language=language,
         generated_at=now or datetime.now(ZoneInfo(settings.digest.timezone)),

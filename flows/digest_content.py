@@ -122,6 +122,8 @@ class SourceItem:
     entities: dict[str, Any] = field(default_factory=dict)
     official_for: str | None = None  # the organisation whose own account posted it (entities.toml handles)
     updated_at: datetime | None = None
+    author: str | None = None  # a post's display name, a paper's author list
+    categories: tuple[str, ...] = ()  # arXiv categories, when the item record keeps them
 
     @property
     def link(self) -> str | None:
@@ -179,6 +181,21 @@ def order_by_tier(items: Iterable[SourceItem]) -> list[SourceItem]:
 def _usable(items: Iterable[SourceItem]) -> list[SourceItem]:
     # Exact re-sends (same URL or native id) are the same document: count them once.
     return [i for i in items if i.duplicate_of is None]
+
+
+# Tiers whose articles vouch for an event's figures and can be cited as its credible sources.
+_VOUCHING_TIERS = ("official", "media", "research")
+
+
+def _vouched(items: Sequence[SourceItem]) -> list[SourceItem]:
+    """The articles that vouch for an event: official, media and research ones, when it has any.
+
+    A community page or a post in a credible event is one voice that may carry a claim no one else
+    makes (a gossip blog's acquisition price clustered into a launch): its figures and its link are
+    not the event's facts or credible sources. An event with no such article keeps every item.
+    """
+    strong = [i for i in items if not i.is_social and i.tier in _VOUCHING_TIERS]
+    return strong or list(items)
 
 
 def signal_reasons(cand: Candidate, items: Sequence[SourceItem], book: Playbook, window: WindowSpec) -> str:
@@ -256,16 +273,17 @@ def _names(items: Sequence[SourceItem], limit: int = 6) -> list[str]:
 
 def key_facts(cand: Candidate, items: Sequence[SourceItem], book: Playbook, window: WindowSpec) -> list[str]:
     all_items = list(items)
+    vouched = _vouched(all_items)
     items = _usable(items)
     colon = book.label("colon")
-    facts = labelled_facts(all_items if all_items is not None else items, book)
+    facts = labelled_facts(vouched, book)
     lead = order_by_tier(items)[0] if items else None
     first = _local_date(cand.first_seen, window)
     facts.append(book.text("facts", "first", date=first, publisher=lead.publisher if lead else ""))
     mentioned = sorted({str(d) for i in items for d in (i.entities.get("dates", ()) or ())} - {first})
     if mentioned:
         facts.append(book.text("facts", "dates") + colon + book.join(mentioned[:3]))
-    names = _names(items)
+    names = _names(_usable(vouched))
     if names:
         facts.append(book.text("facts", "names") + colon + book.join(names))
     facts.append(book.text("facts", "coverage", items=len(items), publishers=len({i.publisher for i in items})))
@@ -276,8 +294,10 @@ def _sources(items: Sequence[SourceItem], limit: int = 4) -> list[DigestSource]:
     ordered = order_by_tier(_usable(items))
     chosen: list[SourceItem] = []
     seen: set[str] = set()
-    non_social = [i for i in ordered if not i.is_social]
-    pool = non_social if len(non_social) >= 2 else ordered
+    strong = [i for i in ordered if not i.is_social and i.tier in _VOUCHING_TIERS]
+    # Two vouching articles suffice; with one, posts may follow it; a community page only when the
+    # event has nothing better (it is one voice, see _vouched).
+    pool = strong if len(strong) >= 2 else strong + [i for i in ordered if i.is_social] if strong else ordered
     for item in pool:
         link = item.link
         if link is None or link in seen or (item.canonical_url and item.canonical_url in seen):
@@ -305,15 +325,20 @@ def _what_happened(items: Sequence[SourceItem], book: Playbook, window: WindowSp
     if not ordered:
         return ""
     lead_item = ordered[0]
+    date = _local_date(lead_item.published_at, window)
     parts = [
-        book.text("what", "published", publisher=lead_item.publisher,
-                  date=_local_date(lead_item.published_at, window), title=clean_title(lead_item.title, 120)),
+        book.text("what", "published", publisher=lead_item.publisher, date=date,
+                  title=clean_title(lead_item.title, 120)),
     ]
     zh = [i for i in order_by_tier(items) if i.lang.startswith("zh") and not i.is_social and i.text.strip()]
     if book.lang == "zh" and not lead_item.lang.startswith("zh") and zh:
         # A Chinese reader gets a Chinese-language source's own words instead of the English
-        # original (re-sends count: a translated re-send states the same facts).
-        parts.append(book.text("what", "zh_lead", publisher=zh[0].publisher, lead=clean_quote(lead_of(zh[0]))))
+        # original (re-sends count: a translated re-send states the same facts); the original is
+        # named by what it is, its English title stays in the source list.
+        document = book.text("what", "document_official" if lead_item.tier == "official" else "document")
+        parts = [book.text("what", "published_untitled", publisher=lead_item.publisher, date=date,
+                           document=document),
+                 book.text("what", "zh_lead", publisher=zh[0].publisher, lead=clean_quote(lead_of(zh[0])))]
         return _join_sentences(parts)
     lead = clean_quote(lead_of(lead_item))
     if lead and lead != _clean(lead_item.title):
@@ -343,7 +368,7 @@ def top_event(cand: Candidate, items: Sequence[SourceItem], book: Playbook, wind
     reasons = signal_reasons(cand, items, book, window)
     ordered = order_by_tier(_usable(items))
     org = ordered[0].publisher if ordered else ""
-    values = {"title": cand.title, "org": org, "reasons": reasons, "facts": _facts_clause(items, book),
+    values = {"title": cand.title, "org": org, "reasons": reasons, "facts": _facts_clause(_vouched(items), book),
               "date": _local_date(cand.first_seen, window)}
     why = book.category(cand.category, "why", **values)
     if book.lang == "en" and why[:1].islower():
@@ -399,7 +424,8 @@ def _x_judgment(post: SourceItem, kind: str, event: Candidate, event_items: Sequ
     The reason is read off the post itself: an organisation's own account, or figures the post
     repeats from the articles (same unit and value), make a judgement specific to that post.
     """
-    articles = [i for i in order_by_tier(event_items) if not i.is_social]
+    # Figures a post "repeats" must be the event's vouched ones, not a gossip page's (see _vouched).
+    articles = [i for i in order_by_tier(_vouched(event_items)) if not i.is_social]
     publisher = articles[0].publisher if articles else post.publisher
     values = {"event": event.title, "org": post.official_for or "", "publisher": publisher,
               "category": book.category_name(event.category)}
@@ -416,13 +442,34 @@ def _x_judgment(post: SourceItem, kind: str, event: Candidate, event_items: Sequ
     return book.text("x", kind, **values)
 
 
+def _x_reason(post: SourceItem, kind: str, reason: str, event: Candidate, event_items: Sequence[SourceItem],
+              book: Playbook, paper: str = "") -> str:
+    """Why the post was picked (flows.digest_select.pick_posts), said with the post's own particulars."""
+    if reason not in ("official", "researcher", "first_report", "reach") or (reason == "official" and kind == "fact"):
+        return ""  # a rumour has its own judgement; an official fact post's judgement names its source
+    dated = [i.published_at for i in event_items if i.published_at is not None]
+    hours = 0
+    if dated and post.published_at is not None:
+        hours = math.ceil((post.published_at - min(dated)).total_seconds() / 3600)
+    key = "why_first_report_first" if reason == "first_report" and hours <= 0 else f"why_{reason}"
+    return book.text("x", key, handle=_handle(post), author=post.author or _handle(post),
+                     org=post.official_for or "", event=event.title, hours=max(1, hours),
+                     engagement=book.number(post.engagement), paper=clean_title(paper, 120))
+
+
 def x_signal(
     post: SourceItem,
     event: Candidate | None,
     event_items: Sequence[SourceItem],
     book: Playbook,
+    reason: str = "",
+    paper: str = "",
 ) -> XSignal:
-    """A post on X with its type, the verification of its event, and a one-line judgement."""
+    """A post on X with its type, the verification of its event, and a one-line judgement.
+
+    `reason` is why the post was picked (pick_posts): said first, then the type and its reading. A
+    researcher's post (`paper`: the title of their paper) is checked against the paper, not the event.
+    """
     verification = event.verification if event is not None else "unverified"
     kind = post.item_type if post.item_type in ("fact", "trend", "opinion") else "opinion"
     if event is None:
@@ -430,7 +477,11 @@ def x_signal(
     elif verification == "unverified":
         judgment = book.text("x", "unverified")
     else:
-        judgment = _x_judgment(post, kind, event, event_items, book)
+        why = _x_reason(post, kind, reason, event, event_items, book, paper)
+        # The researcher's reason already says where to check the post: the paper, not the event.
+        judgment = why if reason == "researcher" and paper else _join_sentences(
+            [why, _x_judgment(post, kind, event, event_items, book)] if why else [
+                _x_judgment(post, kind, event, event_items, book)])
     sources = [_digest_source(post)] if post.link else []
     backing = [i for i in order_by_tier(_usable(event_items)) if not i.is_social and i.link]
     if backing and verification != "unverified":
@@ -487,19 +538,37 @@ def research_highlight(
         what = book.text("research", "what" if is_paper else "what_report", date=date, publisher=item.publisher,
                          lead=lead)
     zh = [i for i in order_by_tier(event_items) if i.lang.startswith("zh") and not i.is_social and i.text.strip()]
+    title = _clean(item.title)
+    kind = "report" if not is_paper else _research_kind(f"{title} {lead}")
+    composed = book.lang == "zh" and is_paper and not item.lang.startswith("zh") and not zh
     if book.lang == "zh" and not item.lang.startswith("zh") and zh:
         # As for Top-N events: a Chinese source's own words over the English abstract.
         zh_lead = book.text("what", "zh_lead", publisher=zh[0].publisher, lead=clean_quote(lead_of(zh[0])))
         what = _join_sentences([what.split("：", 1)[0] + "。", zh_lead])
+    elif composed:
+        # No Chinese source: say in Chinese what kind of work it is and what about, rather than
+        # quote the English abstract (the abstract's key sentence follows as "新在哪里", marked a quote).
+        topics = [text for pattern, text in book.data["research"].get("topics", {}).items()
+                  if re.search(pattern, f"{title} {lead}", re.I)]
+        what = book.text(
+            "research", "what_composed",
+            date=_local_date(item.updated_at if updated else item.published_at, window),
+            verb=book.text("research", "verb_updated" if updated else "verb_submitted"), publisher=item.publisher,
+            noun=book.data["research"]["kinds"][kind].get("noun", ""), name=_short_name(title),
+            topics=book.text("research", "topics_clause", topics=book.join(list(dict.fromkeys(topics))[:3]))
+            if topics else "")
     body = _clean(item.text)
-    title = _clean(item.title)
     if title and body.startswith(title):
         body = body[len(title) :]
-    rest = [s for s in _sentences(body) if s not in lead]
+    sentences = _sentences(body)
+    rest = [s for s in sentences if s not in lead]
+    if composed and not rest:
+        rest = sentences[:1]  # "what" quoted nothing: the abstract's opening is what there is to quote
     novelty = next((s for s in rest if _NOVELTY.search(s)), rest[0] if rest else "")
     if len(novelty) > 300:
         novelty = novelty[:299].rstrip() + "…"
-    kind = "report" if not is_paper else _research_kind(f"{title} {lead}")
+    if composed and novelty:
+        novelty = book.text("research", "novelty_quote", text=novelty)
     shown_title = clean_title(title, 160)
     if book.lang == "zh":
         # A Chinese member's headline, when the event has one (a paper's own title otherwise).

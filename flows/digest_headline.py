@@ -194,6 +194,12 @@ def event_headline(title: str, category: str, verification: str, items: Sequence
     """The headline the digest shows for an event (see the module docstring)."""
     cleaned = clean_title(title) or title.strip()
     if book.lang != "zh":
+        if is_cjk(cleaned):
+            # An English digest keeps English headlines: the best-ranked English article's title, when
+            # the event's own title came from a Chinese member.
+            english = [i for i in _ordered(items) if not i.is_social and i.title and not is_cjk(i.title)]
+            if english:
+                return clean_title(english[0].title) or cleaned
         return cleaned
     chosen = chinese_headline(items) or _compose(items, category, book)
     if chosen is None:

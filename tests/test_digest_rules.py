@@ -1,15 +1,27 @@
 """Issue 12 rules of the digest's content, on the sample week and on small hand-made events:
-Chinese headlines, labelled localised figures, no repeated sentence, clean titles, empty windows."""
+Chinese headlines, labelled localised figures, no repeated sentence, clean titles, empty windows;
+and the editorial rules (a single-source or unverified event stays out of the Top 5, one page is
+featured once, research holds AI papers ranked by attention, X signals prefer posts that add
+information), each on a DuckDB store written through the real tables."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.digest_corpus import WINDOW_END, configure_test_prefect, corpus_settings, populate, week
+from tests.digest_corpus import (
+    WINDOW_END,
+    CorpusEvent,
+    CorpusItem,
+    configure_test_prefect,
+    corpus_settings,
+    populate,
+    week,
+)
 
 configure_test_prefect()
 
@@ -17,10 +29,12 @@ from flows.digest import build_digest  # noqa: E402
 from flows.digest_content import Playbook, SourceItem, labelled_facts, prose_sentences  # noqa: E402
 from flows.digest_headline import event_headline  # noqa: E402
 from flows.digest_render import render_html, render_markdown  # noqa: E402
+from flows.digest_select import WindowSpec, is_ai_paper, page_keys, select_events  # noqa: E402
 from flows.digest_text import clean_title, has_url, is_cjk  # noqa: E402
 from infra.config import Settings  # noqa: E402
 from infra.store import Store  # noqa: E402
 from schemas.digest import Digest  # noqa: E402
+from schemas.item import Item  # noqa: E402
 
 NOW = datetime(2026, 4, 20, 8, 0, tzinfo=UTC)
 
@@ -103,6 +117,14 @@ def test_english_digest_keeps_english_headlines(built: dict[str, Digest]) -> Non
     titles = [e.title for e in built["en"].top_events]
     assert titles[0] == "OpenAI raises $122 billion at an $852 billion post-money valuation"
     assert not any(is_cjk(t) for t in titles)
+
+
+def test_english_digest_uses_an_english_article_title_over_a_chinese_event_title() -> None:
+    items = [_item("zh", "月之暗面完成 12 亿美元融资", tier="media", publisher="智能涌现日报", lang="zh"),
+             _item("en", "Moonshot AI is raising $1.2 billion at a $10 billion valuation", tier="media",
+                   publisher="The Silicon Ledger")]
+    assert event_headline("月之暗面完成 12 亿美元融资，估值 100 亿美元", "capital", "corroborated", items,
+                          Playbook.load("en")) == "Moonshot AI is raising $1.2 billion at a $10 billion valuation"
 
 
 def test_composed_headline_is_actor_action_figure() -> None:
@@ -237,3 +259,250 @@ def test_thin_window_has_three_different_conclusions(tmp_path: Path) -> None:
     assert len(digest.top_events) == 1
     assert len(set(digest.conclusions)) == 3
     assert "今日 Top 1 大事件" in render_markdown(digest)
+
+
+# --- editorial rules that generalise (issue 12, item 4), on a store of their own ----------------------
+
+
+@dataclass
+class _Item(CorpusItem):
+    """A corpus item with the fields the processing stages add: the official account it is, its author."""
+
+    official_for: str | None = None
+    author: str | None = None
+
+    def model(self, event_id: str | None, category: str | None) -> Item:
+        return super().model(event_id, category).model_copy(
+            update={"official_for": self.official_for, "author": self.author})
+
+
+def _article(item_id: str, publisher: str, tier: str, published: str, title: str, text: str, url: str,
+             **extra: Any) -> _Item:
+    return _Item(item_id, publisher, tier, published, title, text, url, **extra)
+
+
+def _tweet(tweet_id: str, handle: str, published: str, text: str, item_type: str, engagement: int, *,
+           official_for: str | None = None, author: str | None = None) -> _Item:
+    return _Item(tweet_id, handle, "social", published, "", text, f"https://x.com/{handle}/status/{tweet_id}",
+                 kind="x", handle=handle, item_type=item_type, engagement=engagement, official_for=official_for,
+                 author=author)
+
+
+def _credible(n: int, category: str, score: float) -> CorpusEvent:
+    """A verified industry event: the lab's own post and an outlet's article."""
+    return CorpusEvent(f"credible-{n}", f"Lab {n} ships product {n}", category, "verified-by-official", score, [
+        _article(f"lab-{n}-post", f"Lab {n}", "official", f"2026-04-1{n % 7 + 3}T08:00:00+00:00",
+                 f"Lab {n} ships product {n} to enterprise customers", f"Lab {n} ships product {n} today.",
+                 f"https://lab{n}.example/news/product-{n}"),
+        _article(f"wire-{n}", "Wire Daily", "media", f"2026-04-1{n % 7 + 3}T12:00:00+00:00",
+                 f"Lab {n}'s product {n} arrives", f"Lab {n} shipped product {n} to enterprises.",
+                 f"https://wire.example/lab-{n}-product-{n}"),
+    ])
+
+
+_CATEGORIES = ["capital", "infrastructure", "on-device", "agents", "policy"]
+
+
+def _rules_week() -> list[CorpusEvent]:
+    """Five credible events, a single-source rumour, a one-outlet event, one page clustered twice, papers in
+    and out of AI with and without attention, and posts of every kind of author."""
+    events = [_credible(n, category, 80.0 - 2 * n) for n, category in enumerate(_CATEGORIES, start=1)]
+    # (a) a rumour from one gossip page (and a post repeating it), and an event resting on one outlet's two
+    # pages, labelled corroborated: both outscore every credible event
+    events.append(CorpusEvent("rumour", "Exclusive: Lab 1 to be acquired for $30 billion", "capital", "unverified",
+                              99.0, [
+        _article("gossip-page", "Gossip Blog", "community", "2026-04-17T09:00:00+00:00",
+                 "Exclusive: Lab 1 to be acquired for $30 billion, sources say",
+                 "Lab 1 is in talks to be acquired for $30 billion, one person says.",
+                 "https://gossip.example/2026/04/17/lab-1-acquisition"),
+        _tweet("2045000000000000101", "rumour_mill", "2026-04-17T10:00:00+00:00",
+               "Lab 1 acquired for $30B?! https://gossip.example/2026/04/17/lab-1-acquisition", "opinion", 50_000),
+    ]))
+    events.append(CorpusEvent("one-outlet", "Lab 9 cuts prices", "product", "corroborated", 98.0, [
+        _article("outlet-a", "Tiny Wire", "media", "2026-04-16T09:00:00+00:00", "Lab 9 cuts prices by half",
+                 "Lab 9 cut its prices by half.", "https://tinywire.example/lab-9-prices"),
+        _article("outlet-b", "Tiny Wire", "media", "2026-04-16T10:00:00+00:00", "Lab 9 price cut: what it means",
+                 "Lab 9's price cut explained.", "https://tinywire.example/lab-9-prices-explained"),
+    ]))
+    # (b) one official page clustered into two events: the feed's link and a re-posted URL, same title
+    for suffix, category, score, url in (("a", "product", 79.0, "https://openai.example/index/next-phase-of-ai/"),
+                                         ("b", "open-source", 78.5, "https://openai.example/news/next-phase-of-ai")):
+        events.append(CorpusEvent(f"next-phase-{suffix}", "The next phase of AI", category, "verified-by-official",
+                                  score, [
+            _article(f"next-phase-{suffix}", "OpenAI", "official", "2026-04-15T08:00:00+00:00", "The next phase of AI",
+                     "AI revenue is now over 40% of our total revenue.", url)]))
+    # (c) papers: two AI papers the week discussed (an official post in another event links the first; an
+    # article names the second), a newer AI paper nobody discussed, two newer papers of other fields, and
+    # a second copy of the first paper (its v1) clustered apart
+    events.append(CorpusEvent("paper-sparse", "Sparse Retrieval Heads for Long-Context Language Models", "research",
+                              "verified-by-official", 40.0, [
+        _article("2604.11111", "arXiv", "research", "2026-04-08T10:00:00+00:00",
+                 "Sparse Retrieval Heads for Long-Context Language Models",
+                 "We find the attention heads language models use to copy facts from long inputs.",
+                 "https://arxiv.org/abs/2604.11111v2", kind="arxiv", updated="2026-04-14T10:00:00+00:00",
+                 author="Tomás Ferreira, Yuki Mori")]))
+    events.append(CorpusEvent("paper-sparse-v1", "Sparse Retrieval Heads for Long-Context Language Models",
+                              "research", "verified-by-official", 45.0, [
+        _article("arxiv-2604.11111v1", "arXiv", "research", "2026-04-13T10:00:00+00:00",
+                 "Sparse Retrieval Heads for Long-Context Language Models",
+                 "We find the attention heads language models use to copy facts from long inputs.",
+                 "https://arxiv.org/abs/2604.11111v1", kind="arxiv")]))
+    events[3].items.append(_tweet("2045000000000000102", "lab4", "2026-04-16T09:00:00+00:00",
+                                  "Our agents now use sparse retrieval heads: https://arxiv.org/abs/2604.11111",
+                                  "fact", 2_000, official_for="Lab 4"))
+    events.append(CorpusEvent("paper-grasp", "GraspVLA: Vision-Language Policies for Robot Grasping", "research",
+                              "verified-by-official", 38.0, [
+        _article("2604.22222", "arXiv", "research", "2026-04-15T10:00:00+00:00",
+                 "GraspVLA: Vision-Language Policies for Robot Grasping",
+                 "We train vision-language policies for robot grasping from 10,000 demonstrations.",
+                 "https://arxiv.org/abs/2604.22222", kind="arxiv", author="Ana Souza, Li Wei"),
+        _article("wire-grasp", "Robot Weekly", "media", "2026-04-16T10:00:00+00:00",
+                 "GraspVLA shows robots can learn to grasp from language", "GraspVLA trains grasping policies.",
+                 "https://robotweekly.example/graspvla"),
+        _tweet("2045000000000000103", "ana_souza", "2026-04-16T11:00:00+00:00",
+               "Our GraspVLA paper is out: 10,000 demonstrations, one policy.", "fact", 300, author="Ana Souza"),
+        _tweet("2045000000000000104", "robo_fan", "2026-04-18T11:00:00+00:00",
+               "GraspVLA is cool but robots are overhyped.", "opinion", 5_000),
+    ]))
+    for n, (arxiv_id, title, text, published, score) in enumerate((
+        ("2604.33333", "Diffusion Models for Precipitation Nowcasting",
+         "We train diffusion models on radar sequences for nowcasting.", "2026-04-19T01:00:00+00:00", 36.0),
+        ("2604.44444", "Thermal Ageing of Distribution Transformers under Heat Waves: A Field Dataset",
+         "We measure transformer oil temperatures across 400 substations.", "2026-04-19T02:00:00+00:00", 90.0),
+        ("2604.55555", "A Census of Ultra-Diffuse Galaxies in the Perseus Cluster",
+         "We identify 212 ultra-diffuse galaxies with deep imaging.", "2026-04-19T03:00:00+00:00", 88.0),
+    )):
+        events.append(CorpusEvent(f"paper-{n}", title, "research", "verified-by-official", score, [
+            _article(arxiv_id, "arXiv", "research", published, title, text, f"https://arxiv.org/abs/{arxiv_id}",
+                     kind="arxiv")]))
+    # (d) an organisation's own post is the only report of its launch; a bigger small account comments on it
+    events.append(CorpusEvent("lab-x-launch", "Lab X launches a browser agent", "product", "verified-by-official",
+                              30.0, [
+        _tweet("2045000000000000105", "labx", "2026-04-15T08:00:00+00:00",
+               "Lab X Agent is live: a browser agent that books, buys and files for you.", "fact", 3_000,
+               official_for="Lab X"),
+        _tweet("2045000000000000106", "hot_takes", "2026-04-17T08:00:00+00:00",
+               "Browser agents are a fad.", "opinion", 20_000),
+    ]))
+    # (d) a Top-5 event: a desk reports it first, the lab's own post repeats its article, a take days later
+    events[0].items += [
+        _tweet("2045000000000000107", "scoop_desk", "2026-04-14T07:30:00+00:00",
+               "Lab 1 is shipping product 1 to enterprises this morning, per two customers.", "fact", 800),
+        _tweet("2045000000000000108", "lab1", "2026-04-14T08:05:00+00:00",
+               "Product 1 is here for enterprise customers.", "fact", 90_000, official_for="Lab 1"),
+        _tweet("2045000000000000109", "late_take", "2026-04-18T08:00:00+00:00",
+               "Product 1 changes everything, again.", "opinion", 10_000),
+    ]
+    return events
+
+
+@pytest.fixture(scope="module")
+def rules_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Settings]:
+    settings = corpus_settings(tmp_path_factory.mktemp("editorial"))
+    store = Store(settings.store.path, settings.store.lock_timeout_s)
+    populate(store, _rules_week())
+    return store, settings
+
+
+@pytest.fixture(scope="module")
+def rules_digest(rules_store: tuple[Store, Settings]) -> Digest:
+    store, settings = rules_store
+    return build_digest(store, settings, WINDOW_END, lang="zh", now=NOW)
+
+
+def _window(settings: Settings) -> WindowSpec:
+    return WindowSpec.ending(WINDOW_END, 7, settings.digest.timezone, settings.digest.lookback_days)
+
+
+def test_single_source_or_unverified_events_stay_out_of_the_top5(
+    rules_store: tuple[Store, Settings], rules_digest: Digest
+) -> None:
+    store, settings = rules_store
+    with store.read() as con:
+        selection = select_events(con, _window(settings))
+    credible = [c.event_id for c in selection.ranked if c.credible]
+    assert len(credible) >= 5
+    top = [e.id for e in rules_digest.top_events]
+    assert "rumour" not in top and "one-outlet" not in top  # they score 99 and 98, the credible ones at most 79
+    assert {c.event_id: c.credible for c in selection.ranked}["one-outlet"] is False  # one outlet, two pages
+    # the rumour's post may be shown, flagged as unverified, never as fact
+    rumour_posts = [s for s in rules_digest.x_signals if s.tweet_id == "2045000000000000101"]
+    assert rumour_posts and rumour_posts[0].verification == "unverified"
+    markdown = render_markdown(rules_digest)
+    assert "未经证实" in markdown.split("@rumour\\_mill", 1)[1].split("###", 1)[0]
+
+
+def test_an_unverified_event_fills_the_top5_only_when_too_few_credible_ones_exist(tmp_path: Path) -> None:
+    settings = corpus_settings(tmp_path)
+    store = Store(settings.store.path)
+    populate(store, [e for e in _rules_week() if e.event_id in ("credible-1", "credible-2", "rumour", "one-outlet")])
+    with store.read() as con:
+        top = [c.event_id for c in select_events(con, _window(settings)).top]
+    assert top == ["credible-1", "credible-2", "rumour", "one-outlet"]  # credible first, then the rest
+
+
+def test_one_page_is_featured_once(rules_store: tuple[Store, Settings], rules_digest: Digest) -> None:
+    top = [e.id for e in rules_digest.top_events]
+    assert "next-phase-a" in top and "next-phase-b" not in top  # the same page, clustered twice
+    store, settings = rules_store
+    with store.read() as con:
+        ranked = [c.event_id for c in select_events(con, _window(settings)).ranked]
+    assert "next-phase-b" not in ranked  # nor anywhere else the digest names ranked events
+    shown: list[frozenset[str]] = [page_keys(s.url, s.canonical_url, s.publisher, s.title or "")
+                                   for e in rules_digest.top_events for s in e.sources]
+    shown += [frozenset({f"arxiv:{r.arxiv_id}"}) for r in rules_digest.research]
+    for i, keys in enumerate(shown):
+        for other in shown[i + 1:]:
+            assert not keys & other, keys & other
+    assert sum(1 for r in rules_digest.research if r.arxiv_id == "2604.11111") == 1  # v1 and v2: one paper
+
+
+def test_page_keys_name_one_page_by_url_or_by_title_at_its_publisher() -> None:
+    a = page_keys("https://www.openai.example/index/next-phase-of-ai/?utm_source=rss", None, "OpenAI",
+                  "The next phase of AI")
+    assert a & page_keys("http://openai.example/index/next-phase-of-ai", None, "Other", "Another title here")
+    assert a & page_keys("https://openai.example/news/other-url", None, "OpenAI", "The Next Phase of AI!")
+    assert not a & page_keys("https://wire.example/x", None, "Wire", "The next phase of AI")  # another publisher
+    assert page_keys("https://arxiv.org/abs/2604.11111v2", None, "arXiv", "") == page_keys(
+        "https://arxiv.org/pdf/2604.11111v1", None, "arXiv", "")
+
+
+def test_research_holds_ai_papers_ranked_by_attention(rules_digest: Digest) -> None:
+    got = [r.arxiv_id for r in rules_digest.research]
+    # the paper an official post links (in another event) and the paper an article and its author discuss
+    # come first; then the newer AI paper nobody discussed; never the newer papers of other fields
+    assert set(got[:2]) == {"2604.11111", "2604.22222"} and got[2:] == ["2604.33333"]
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "categories", "expected"),
+    [
+        ("Thermal Ageing of Distribution Transformers", "Transformer oil temperature in a field dataset.", (), False),
+        ("An Agent-Based Model of Housing Markets", "Agents search for flats; the dataset covers three cities.", (),
+         False),
+        ("Anomalous Diffusion in Crowded Membranes", "Diffusion of tracers.", (), False),
+        ("GraspVLA", "Vision-language policies for robot grasping.", (), True),
+        ("长上下文大模型的检索头", "我们分析语言模型如何复制事实。", (), True),
+        ("A paper", "with no AI words", ("cs.CL",), True),
+        ("Language models everywhere", "A language model study.", ("astro-ph.GA",), False),  # its category rules
+    ],
+)
+def test_ai_papers_by_category_or_by_their_terms(title: str, text: str, categories: tuple[str, ...],
+                                                 expected: bool) -> None:
+    assert is_ai_paper(title, text, categories) is expected
+
+
+def test_x_signals_prefer_posts_that_add_information(rules_digest: Digest) -> None:
+    by_id = {s.tweet_id: s for s in rules_digest.x_signals}
+    # the lab's own post is the only report of its launch: it beats a bigger small account's take
+    assert "2045000000000000105" in by_id and "2045000000000000106" not in by_id
+    # the paper's author beats a bigger account's opinion on the paper
+    assert "2045000000000000103" in by_id and "2045000000000000104" not in by_id
+    assert "GraspVLA" in by_id["2045000000000000103"].judgment
+    # on a Top-5 event, the desk that reported it first beats the lab's own post repeating its article
+    assert "2045000000000000107" in by_id and "2045000000000000108" not in by_id
+    assert "最早" in by_id["2045000000000000107"].judgment
+    for signal in rules_digest.x_signals:
+        assert signal.type in ("fact", "trend", "opinion")
+        assert signal.judgment
+    assert [s.verification for s in rules_digest.x_signals][-1] == "unverified"  # the rumour, last
