@@ -7,7 +7,9 @@ replayed in TIMESTAMP/ID order: all stories, tech only, and the two held-out hal
 (business+entertainment / tech+health). The shipped model is fitted on business+entertainment
 (bench/fit_event_model.py), so "t+m" and "tech" are held out; "b+e" and "all" are not.
 The same replay in a fixed shuffled order is printed too: the data set's timestamps put each
-story in one burst, which a real stream does not do. Then items/s of the clustering path.
+story in one burst, which a real stream does not do. Then the production path (the pipeline's
+normalize -> dedupe -> cluster stage functions, `transforms.replay`, what `radar cluster` and the
+processor run) on the same slices, and items/s of both.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.uci_stories import load_uci  # noqa: E402
 from transforms.events import ClusterState, DecisionModel, cluster_records  # noqa: E402
 from transforms.events.metrics import Scores, score  # noqa: E402
+from transforms.replay import ReplayInput, replay  # noqa: E402
 
 ANCHORS = [
     ("Miranda et al. EMNLP 2018 (pairwise)", "P 0.981  R 0.903  F1 0.940", ""),
@@ -41,6 +44,21 @@ def run(categories: str, model: DecisionModel, order: str = "time") -> tuple[Sco
     elapsed = time.perf_counter() - t0
     predicted = [state.resolve(a.event_id) for a in out]
     return score([d.story for d in data], predicted), elapsed
+
+
+def run_pipeline_path(categories: str) -> tuple[Scores, float]:
+    """The same headlines as `radar cluster` lines, through the pipeline's stage functions."""
+    data = load_uci(categories=categories)
+    inputs = [ReplayInput(n, {"id": d.record.id, "title": d.record.title, "publisher": d.record.publisher,
+                              "url": d.record.url,
+                              "published_at": d.record.published_at.isoformat() if d.record.published_at else None})
+              for n, d in enumerate(data, start=1)]
+    t0 = time.perf_counter()
+    lines, errors = replay(inputs)
+    elapsed = time.perf_counter() - t0
+    assert not errors, errors[:3]
+    event_of = {line.id: line.event_id for line in lines}
+    return score([d.story for d in data], [event_of[d.record.id] for d in data]), elapsed
 
 
 def row(label: str, s: Scores) -> str:
@@ -64,12 +82,18 @@ def main() -> None:
         for label, categories in SLICES:
             s, _ = run(categories, model, order)
             print(row(f"{label} ({order})", s))
+    pipeline_seconds = 0.0
+    for label, categories in SLICES[:2]:
+        s, seconds = run_pipeline_path(categories)
+        pipeline_seconds = pipeline_seconds or seconds
+        print(row(f"{label} (pipeline path)", s))
     print()
     for name, pairwise, other in ANCHORS:
         print(f"  anchor: {name:42} {pairwise:28} {other}")
     best = min(run("btem", model)[1] for _ in range(args.repeat))
     print(f"\nspeed: {5000 / best:,.0f} headlines/s, {best / 5000 * 1e6:.0f} µs per headline "
           f"(whole slice, one core, best of {args.repeat})")
+    print(f"pipeline path: {5000 / pipeline_seconds:,.0f} headlines/s (normalize + dedupe + cluster, one run)")
 
 
 if __name__ == "__main__":

@@ -194,8 +194,9 @@ def _run_demo(data_dir: Path, out: Path, lang: str | None) -> list[Path]:
         settings = Settings(
             data_dir=data_dir,
             store={"path": data_dir / "radar.duckdb"},
-            # Every corpus request goes to one local host: politeness delays only slow the demo.
-            fetch={"per_host_interval_s": 0},
+            # Every corpus request goes to one local host: politeness delays only slow the demo (the
+            # arXiv pacing too: it paces its host, here the host of every sample source).
+            fetch={"per_host_interval_s": 0, "arxiv_interval_s": 0},
             sources=sample_sources(server.base_url),
         )
         console.print(f"serving the sample corpus on {server.base_url} "

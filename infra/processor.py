@@ -44,7 +44,7 @@ from infra.kafka import (
     probe_bootstrap,
 )
 from infra.recovery import reconcile_raw_topic
-from infra.sink import BatchFiles, commit_batch, load_offsets
+from infra.sink import BatchFiles, commit_batch, load_cluster_state_blob, load_offsets
 from infra.store import Store
 from infra.webhooks import SharedStore, WebhookDispatcher
 from schemas.alert import Alert
@@ -54,6 +54,7 @@ from transforms.read import OffsetRange
 
 if TYPE_CHECKING:
     from transforms.cluster import EventIndex
+    from transforms.events import ClusterState
 
 __all__ = ["BatchReport", "ConcurrentProcessorError", "Processor", "ProcessReport"]
 
@@ -98,6 +99,7 @@ class Processor:
         self.bootstrap = bootstrap or resolve_bootstrap(settings)[0]
         # Scores depend on recency; a fixed `as_of` makes a replay reproduce them exactly.
         self.as_of = as_of
+        self._state_cache: tuple[bytes, ClusterState] | None = None
         ensure_topics(self.bootstrap, settings.kafka)
         reconcile_raw_topic(self.store, self.bootstrap, settings.kafka)
         # Built before the Kafka clients: a bad webhook secret fails here, leaking no client.
@@ -212,7 +214,7 @@ class Processor:
     def run_batch(self, ends: dict[TopicPartition, int]) -> BatchReport | None:
         from transforms.cluster import load_event_index
         from transforms.dedupe import load_dedupe_index
-        from transforms.pipeline import BatchState, run_batch
+        from transforms.pipeline import BatchState, decode_cluster_state, run_batch
 
         started = time.perf_counter()
         topic = self.settings.kafka.raw_topic
@@ -224,12 +226,17 @@ class Processor:
             ranges = self._plan(stored, ends)
             if not ranges:
                 return None
+            cluster_state = self._cluster_state(load_cluster_state_blob(con), decode_cluster_state)
             state = BatchState(
                 dedupe_index=load_dedupe_index(
                     con, proc.dedupe_horizon_days, as_of, threshold=proc.near_duplicate_threshold
                 ),
-                event_index=load_event_index(con, proc.event_window_days, as_of),
+                # The members of exactly the events the clustering holds open (not a window
+                # before processing time), so that links and clustering see the same events.
+                event_index=load_event_index(con, proc.event_window_days, as_of,
+                                             event_ids=cluster_state.open_events()),
                 as_of=as_of,
+                cluster_state=cluster_state,
             )
             already_alerted = {r[0] for r in con.execute("SELECT alert_id FROM alerts_sent").fetchall()}
         crash_point("after-state-read")
@@ -280,6 +287,20 @@ class Processor:
                             time.perf_counter() - started, lag_after)
         log.info("batch: %s", batch)
         return batch
+
+    def _cluster_state(self, blob: bytes | None, decode: Callable[[bytes], ClusterState]) -> ClusterState:
+        """The stored clustering state, decoded once per commit: `--follow` batches reuse the object
+        while the stored state is the one this process decoded (nothing modifies it in place)."""
+        from transforms.events import ClusterState
+
+        if blob is None:
+            return ClusterState()
+        cached = self._state_cache
+        if cached is not None and cached[0] == blob:
+            return cached[1]
+        state = decode(blob)
+        self._state_cache = (blob, state)
+        return state
 
     def _batches_dir(self) -> Path:
         path = self.settings.data_dir / "batches"

@@ -18,7 +18,11 @@ from infra.crashpoints import crash_point
 from infra.dlq import record_dead_letters
 from schemas.dead_letter import DeadLetter
 
-__all__ = ["BatchFiles", "SinkCounts", "commit_batch", "load_offsets"]
+__all__ = ["CLUSTER_STATE_FILE", "BatchFiles", "SinkCounts", "commit_batch", "load_cluster_state_blob",
+           "load_offsets"]
+
+# The file name the pipeline writes the clustering state under (transforms/pipeline.py).
+CLUSTER_STATE_FILE = "cluster_state.json.zz"
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,12 @@ def load_offsets(con: duckdb.DuckDBPyConnection, consumer: str, topic: str) -> d
         "SELECT partition, next_offset FROM consumer_offsets WHERE consumer = ? AND topic = ?", [consumer, topic]
     ).fetchall()
     return {int(p): int(o) for p, o in rows}
+
+
+def load_cluster_state_blob(con: duckdb.DuckDBPyConnection) -> bytes | None:
+    """The clustering state the last committed batch left, or None before the first batch."""
+    row = con.execute("SELECT state FROM cluster_state WHERE id = 1").fetchone()
+    return bytes(row[0]) if row is not None else None
 
 
 _ITEMS_SQL = """
@@ -145,6 +155,33 @@ def commit_batch(
         con.execute(_COMPONENTS_SQL, [events_glob])
         counts["events"] = int(
             con.execute("SELECT count(*) FROM read_ndjson_objects(?)", [events_glob]).fetchall()[0][0]
+        )
+    merges_glob = files.glob("merges")
+    if merges_glob:
+        # Events the clustering folded into others: their members, from earlier batches too, now
+        # belong to the survivor (rescored in this batch), and the absorbed rows go.
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE batch_merges AS SELECT json->>'absorbed' AS absorbed,"
+            " json->>'survivor' AS survivor FROM read_ndjson_objects(?)",
+            [merges_glob],
+        )
+        con.execute(
+            "UPDATE items SET event_id = m.survivor,"
+            " record = json_merge_patch(record, json_object('event_id', m.survivor))"
+            " FROM batch_merges m WHERE items.event_id = m.absorbed"
+        )
+        con.execute(
+            "INSERT OR IGNORE INTO event_items (event_id, item_id) SELECT m.survivor, e.item_id"
+            " FROM event_items e JOIN batch_merges m ON e.event_id = m.absorbed"
+        )
+        for table in ("event_items", "score_components", "events"):
+            con.execute(f"DELETE FROM {table} WHERE event_id IN (SELECT absorbed FROM batch_merges)")
+        con.execute("DROP TABLE batch_merges")
+    state_file = files.directory / CLUSTER_STATE_FILE
+    if state_file.exists():
+        con.execute(
+            "INSERT OR REPLACE INTO cluster_state (id, state, updated_at) VALUES (1, ?, now())",
+            [state_file.read_bytes()],
         )
     counts["dead_letters"] = record_dead_letters(con, dead_letters)
     alert_rows = list(alerts)

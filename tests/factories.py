@@ -30,16 +30,30 @@ def x_source() -> SourceRef:
     return SourceRef(name="x-search", kind="x", tier="social", publisher="X", url="http://127.0.0.1/x/search")
 
 
+_SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "pa", "qui", "do", "fe", "gu", "ha", "ji"]
+
+
+def _word(n: int, salt: str) -> str:
+    """A pronounceable made-up word for `n` (distinct per n and salt, no digits: not an amount)."""
+    n = (n + sum(map(ord, salt)) * 7919) * 2654435761 % 4294967296
+    return "".join(_SYLLABLES[(n >> shift) & 15] for shift in (0, 4, 8, 12, 16))
+
+
 def raw_post(i: int, *, source: SourceRef | None = None, social: bool = False) -> RawPost:
     """A distinct, plausible post number `i` (distinct text so it is not a near duplicate)."""
-    org = ORGS[i % len(ORGS)]
-    topic = TOPICS[(i // len(ORGS)) % len(TOPICS)]
+    # Four records per story, one organisation per story.
+    org = ORGS[(i // 4) % len(ORGS)]
+    # A topic phrase shared by many stories (as a template would) is left out: it is not news.
+    topic = _word(i // 4, "topic")
     published = WEEK_START + timedelta(minutes=7 * i)
     fetch = Fetch(requested_url="http://127.0.0.1/feed", final_url="http://127.0.0.1/feed", status=200,
                   fetched_at=published + timedelta(minutes=5))
-    title = f"{org} {topic} (report {i})"
-    body = (f"{org} {topic}. Record {i} carries a unique serial {i * 7919 % 1000003} and a note about "
-            f"item {i} so that no two records share their wording, region {i % 13}, quarter {i % 4}.")
+    # Each story is named by made-up words of its own: clustering (which reads words, not ids)
+    # sees small stories, as in real news, not one template repeated.
+    story = " ".join(_word(i // 4, salt) for salt in ("who", "what", "where"))
+    title = f"{story.capitalize()} ({_word(i, 'item')})"
+    body = (f"{story.capitalize()}: {_word(i, 'detail')} {_word(i * 31, 'detail')} {_word(i * 37, 'detail')}, "
+            f"serial {i * 7919 % 1000003}, {topic} at {org}.")
     if social:
         return RawPost(
             key=f"x:{1912000000000000000 + i}", source=source or x_source(), fetch=fetch,

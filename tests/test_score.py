@@ -27,7 +27,15 @@ from tests.test_cluster import (
     make_item,
 )
 from transforms import score as score_stage
-from transforms.cluster import EventIndex, EventMember, assign_events, load_event_index, member_from_item, new_event_id
+from transforms.cluster import (
+    EventIndex,
+    EventMember,
+    assign_events,
+    cluster_batch,
+    load_event_index,
+    member_from_item,
+    new_event_id,
+)
 from transforms.score import (
     ScoreEvents,
     ScoringRules,
@@ -226,12 +234,13 @@ def test_score_stage_dead_letters_an_event_it_cannot_categorise() -> None:
 
 def test_score_stage_accepts_event_groups_and_uses_earlier_members(tmp_path: Path) -> None:
     store = Store(tmp_path / "radar.duckdb")
-    first, _ = assign_events([OFFICIAL_ROUND, AIWIRE_A])
+    batch = cluster_batch([OFFICIAL_ROUND, AIWIRE_A])
     with store.write() as con:
-        insert_items(con, first)
+        insert_items(con, batch.items)
     with store.read() as con:
         index = load_event_index(con, 7, AS_OF)
-    second, _ = assign_events([ZH_REWRITE, X_POST_LINKING], index)
+    # the clustering state the first batch left places the zh report with the round
+    second, _ = assign_events([ZH_REWRITE, X_POST_LINKING], index, batch.state)
     event_id = new_event_id("openai-round")
     assert {it.event_id for it in second} == {event_id}
     expected = score_event(event_id, members(OFFICIAL_ROUND, X_POST_LINKING, ZH_REWRITE, event_id=event_id),

@@ -30,9 +30,10 @@ import gc
 import json
 import math
 import pickle
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,14 +45,16 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from infra.config import Settings
 from infra.dlq import make_dead_letter
+from infra.sink import CLUSTER_STATE_FILE
 from schemas.dead_letter import DeadLetter
 from schemas.envelope import dump_envelope
 from schemas.event import Event
 from schemas.item import Item
 from transforms import score as score_stage
 from transforms.classify import ClassificationRules, Classify, classify_item, load_classification_rules
-from transforms.cluster import ClusterIntoEvents, EventIndex, assign_events
+from transforms.cluster import ClusterIntoEvents, EventIndex, cluster_batch
 from transforms.dedupe import Dedupe, DedupeIndex, dedupe_items
+from transforms.events import ClusterState
 from transforms.extract import EntityRules, Extract, extract_item, load_entity_rules
 from transforms.normalize import Normalize, normalize_record
 from transforms.read import OffsetRange, ParseEnvelopes, ReadOffsetRanges, parse_record
@@ -64,6 +67,15 @@ DEAD_LETTER = "dead_letter"
 EVENTS = "events"
 
 
+def encode_cluster_state(state: ClusterState) -> bytes:
+    """The clustering state as stored in DuckDB (compressed JSON: ~8x smaller, measured on UCI)."""
+    return zlib.compress(json.dumps(state.to_json(), separators=(",", ":")).encode(), 1)
+
+
+def decode_cluster_state(blob: bytes) -> ClusterState:
+    return ClusterState.from_json(json.loads(zlib.decompress(blob)))
+
+
 @dataclass(frozen=True)
 class BatchState:
     """Cross-batch state read from DuckDB before the batch; enters as side inputs."""
@@ -71,6 +83,19 @@ class BatchState:
     dedupe_index: DedupeIndex
     event_index: EventIndex
     as_of: datetime
+    # The online clustering's memory as the previous batch left it (read only: a batch works on a copy).
+    cluster_state: ClusterState = field(default_factory=ClusterState)
+
+
+@dataclass(frozen=True)
+class DecidedBatch:
+    """What one batch decided: its items, scored events and dead letters, and the state it leaves."""
+
+    items: list[Item]
+    events: list[Event]
+    dead_letters: list[DeadLetter]
+    cluster_state: ClusterState
+    merges: dict[str, str]  # event folded away by a merge -> the event it now belongs to
 
 
 def _to_json_line(model: Any) -> str:
@@ -146,17 +171,22 @@ def decide_batch(
     threshold: float,
     as_of: datetime,
     rules: ScoringRules | None = None,
-) -> tuple[list[Item], list[Event], list[DeadLetter]]:
+    cluster_state: ClusterState | None = None,
+) -> DecidedBatch:
     """dedupe -> cluster -> score over one gathered batch of classified, extracted items.
 
-    Returns (items with duplicate_of and event_id set, scored events, dead letters of cluster and score).
+    Items come back with duplicate_of and event_id set; dead letters are those of cluster and score.
+    Neither the indexes nor `cluster_state` are modified: the state after the batch is returned.
     """
     if not math.isclose(dedupe_index.threshold, threshold):
         raise ValueError(f"index was built with threshold {dedupe_index.threshold}, stage configured with {threshold}")
     deduped = dedupe_items(list(items), dedupe_index, threshold)
-    clustered, cluster_dead = assign_events(deduped, event_index)
-    events, score_dead = _score_events(clustered, event_index, as_of.astimezone(UTC), rules or load_scoring_rules())
-    return clustered, events, cluster_dead + score_dead
+    clustered = cluster_batch(deduped, event_index, cluster_state)
+    # Scoring reads the members index the clustering left: merged events' earlier members re-pointed.
+    events, score_dead = _score_events(clustered.items, clustered.members, as_of.astimezone(UTC),
+                                       rules or load_scoring_rules())
+    return DecidedBatch(clustered.items, events, clustered.dead_letters + score_dead, clustered.state,
+                        clustered.merges)
 
 
 # --------------------------------------------------------------------------- Beam: one gather per batch
@@ -252,14 +282,15 @@ class GatherBatch(beam.PTransform):
 
 def _decide_gathered(
     gathered: Iterable[Item | DeadLetter], state: BatchState, threshold: float, rules: ScoringRules | None
-) -> tuple[list[Item], list[Event], list[DeadLetter]]:
+) -> DecidedBatch:
     items: list[Item] = []
     early: list[DeadLetter] = []
     for element in gathered:
         (early if isinstance(element, DeadLetter) else items).append(element)
-    decided, events, dead = decide_batch(items, state.dedupe_index, state.event_index, threshold=threshold,
-                                         as_of=state.as_of, rules=rules)
-    return decided, events, early + dead
+    decided = decide_batch(items, state.dedupe_index, state.event_index, threshold=threshold,
+                           as_of=state.as_of, rules=rules, cluster_state=state.cluster_state)
+    decided.dead_letters[:0] = early
+    return decided
 
 
 class _DecideFn(beam.DoFn):
@@ -272,17 +303,17 @@ class _DecideFn(beam.DoFn):
     def setup(self) -> None:
         self._rules = load_scoring_rules()
 
-    def _decide(self, gathered: list[Any], state: BatchState) -> tuple[list[Item], list[Event], list[DeadLetter]]:
+    def _decide(self, gathered: list[Any], state: BatchState) -> DecidedBatch:
         return _decide_gathered(gathered, state, self._threshold, self._rules)
 
 
 class _DecideBatchFn(_DecideFn):
     def process(self, gathered: list[Any], state: BatchState) -> Iterator[Any]:
-        items, events, dead = self._decide(gathered, state)
-        yield from items
-        for event in events:
+        decided = self._decide(gathered, state)
+        yield from decided.items
+        for event in decided.events:
             yield beam.pvalue.TaggedOutput(EVENTS, event)
-        for letter in dead:
+        for letter in decided.dead_letters:
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, letter)
 
 
@@ -320,14 +351,27 @@ class _DecideAndWriteFn(_DecideFn):
         self._out_dir = out_dir
 
     def process(self, gathered: list[Any], state: BatchState) -> Iterator[str]:
-        items, events, dead = self._decide(gathered, state)
-        for kind, models in (("items", items), ("events", events), ("dead_letters", dead)):
+        decided = self._decide(gathered, state)
+        items = decided.items
+        for kind, models in (("items", items), ("events", decided.events), ("dead_letters", decided.dead_letters)):
             if not models:
                 continue
             path = FileSystems.join(self._out_dir, f"{kind}-00000-of-00001.ndjson")
             with FileSystems.create(path) as handle:
                 handle.write(b"".join(dump_envelope(model) + b"\n" for model in models))
             yield path
+        if decided.merges:
+            path = FileSystems.join(self._out_dir, "merges-00000-of-00001.ndjson")
+            with FileSystems.create(path) as handle:
+                handle.write(b"".join(json.dumps({"absorbed": a, "survivor": s}).encode() + b"\n"
+                                      for a, s in sorted(decided.merges.items())))
+            yield path
+        # The clustering state goes down with the batch's commit: the next batch (or a restart)
+        # continues from exactly this point.
+        path = FileSystems.join(self._out_dir, CLUSTER_STATE_FILE)
+        with FileSystems.create(path) as handle:
+            handle.write(encode_cluster_state(decided.cluster_state))
+        yield path
         # Dedupe signatures stay out of the item's JSON record; persisting them beside it spares
         # the next batch recomputing MinHash for the whole dedupe horizon.
         signed = [(item.item_id, item.dedupe_signature) for item in items if item.dedupe_signature]
@@ -399,8 +443,11 @@ class ProcessRecordsByStage(beam.PTransform):
         deduped = normalized.good | "Dedupe" >> Dedupe(dedupe_index, threshold=self._threshold)
         classified = deduped.good | "Classify" >> Classify()
         extracted = classified.good | "Extract" >> Extract()
-        clustered = extracted.good | "Cluster" >> ClusterIntoEvents(event_index)
-        scored = clustered.good | "Score" >> ScoreEvents(event_index, as_of=self._state.as_of)
+        clustered = extracted.good | "Cluster" >> ClusterIntoEvents(
+            event_index, cluster_state=self._state.cluster_state)
+        # Scoring reads the members index the clustering left (merged events' members re-pointed).
+        members = beam.pvalue.AsSingleton(clustered.members, default_value=self._state.event_index)
+        scored = clustered.good | "Score" >> ScoreEvents(members, as_of=self._state.as_of)
 
         dead_letters = (
             parsed.dead_letter,

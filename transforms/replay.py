@@ -2,9 +2,10 @@
 
 Each line `{"id", "title", "text"?, "published_at"?, "publisher"?, "url"?, "lang"?}` (other
 fields, such as a gold label, are ignored) becomes a raw post and goes through the pipeline's
-own `normalize` and `dedupe`, then the event-clustering core (`transforms.events`). A
-duplicate joins its original's event. Topic relevance never removes a record: every valid
-line gets an event.
+own `normalize`, `dedupe` and `cluster` stage functions as one batch (`cluster_batch`: links,
+duplicates, then the event-clustering core of `transforms.events`). A duplicate joins its
+original's event. Topic relevance never removes a record: replayed records are not
+classified, so every valid line gets an event.
 
 No Kafka, no store: the replay is a pure function of the file, so `radar eval clustering`
 can score it against labels and a tuning run can compare settings on the same input.
@@ -24,8 +25,9 @@ from typing import Any
 from schemas.common import KafkaCoordinates, SourceRef
 from schemas.dead_letter import DeadLetter
 from schemas.raw import Fetch, RawPost, ReceivedRaw
+from transforms.cluster import cluster_batch
 from transforms.dedupe import dedupe_items
-from transforms.events import ClusterState, Record, cluster_records
+from transforms.events import ClusterState
 from transforms.normalize import normalize_record
 
 __all__ = ["ReplayInput", "ReplayLine", "labels_of", "read_replay_file", "replay"]
@@ -112,12 +114,14 @@ def _raw_post(item: ReplayInput) -> ReceivedRaw:
     post = RawPost(key=record["id"], source=source, fetch=fetch, native_id=None, url=url, title=record["title"],
                    summary_html=f"<p>{html.escape(text)}</p>" if text else None, lang=record.get("lang"),
                    published=record.get("published_at"), published_at=published_at)
-    # The line number stands in for the Kafka offset: arrival order is file order.
-    return ReceivedRaw(envelope=post, coordinates=KafkaCoordinates(topic="replay", partition=0, offset=item.line))
+    # The line number stands in for the Kafka offset: arrival order is file order. The Kafka
+    # timestamp (an undated record's place in time) is the fetch time the pipeline would have.
+    return ReceivedRaw(envelope=post, coordinates=KafkaCoordinates(topic="replay", partition=0, offset=item.line,
+                                                                   timestamp=fetch.fetched_at))
 
 
 def replay(inputs: Sequence[ReplayInput], state: ClusterState | None = None) -> tuple[list[ReplayLine], list[str]]:
-    """normalize -> dedupe -> cluster in file order; one output line per input that normalizes."""
+    """normalize -> dedupe -> cluster, as one pipeline batch; one output line per input that normalizes."""
     items, errors = [], []
     for item in inputs:
         normalized = normalize_record(_raw_post(item))
@@ -125,33 +129,13 @@ def replay(inputs: Sequence[ReplayInput], state: ClusterState | None = None) -> 
             errors.append(f"line {item.line}: {normalized.reason}")
         else:
             items.append(normalized)
-    deduped = {it.item_id: it for it in dedupe_items(items)}
-    state = state or ClusterState()
-    event_of: dict[str, str] = {}
-    ordered = [deduped[it.item_id] for it in items]
-    # Dedupe may name a later line as the original (it prefers the earliest publish time): then
-    # the duplicate, already placed, is where the original goes too.
-    placed_copy: dict[str, str] = {}
-    for item in ordered:
-        original = item.duplicate_of
-        if original is not None and original in event_of:
-            event_of[item.item_id] = event_of[original]
-        elif item.item_id in placed_copy:
-            event_of[item.item_id] = placed_copy[item.item_id]
-        else:
-            (assignment,) = cluster_records([_record(item)], state)
-            event_of[item.item_id] = assignment.event_id
-        if original is not None:
-            placed_copy.setdefault(original, event_of[item.item_id])
-    # Merges fold events after their members were assigned: report where each one ended up.
-    lines = [ReplayLine(it.item_id, state.resolve(event_of[it.item_id]), it.duplicate_of) for it in ordered]
+    # The pipeline's own stage functions, as one batch arriving in file order.
+    placed = cluster_batch(dedupe_items(items), None, state)
+    errors.extend(f"{letter.reason}" for letter in placed.dead_letters)
+    by_id = {it.item_id: it for it in placed.items}
+    lines = [ReplayLine(it.item_id, by_id[it.item_id].event_id or "", by_id[it.item_id].duplicate_of)
+             for it in items if it.item_id in by_id]
     return lines, errors
-
-
-def _record(item: Any) -> Record:
-    return Record(id=item.item_id, title=item.title, text=item.text, published_at=item.published_at,
-                  publisher=item.source.publisher, url=item.url, lang=item.lang, canonical_url=item.canonical_url,
-                  linked_urls=tuple(item.linked_urls))
 
 
 def labels_of(inputs: Iterable[ReplayInput], field: str) -> dict[str, str]:

@@ -162,6 +162,16 @@ class ClusterState:
         if self.index is None:
             self.index = EventIndex(self.model.window_hours * 3600.0)
 
+    def is_open(self, event_id: str) -> bool:
+        """Whether the event (or the one it was merged into) is still open."""
+        assert self.index is not None
+        return self.resolve(event_id) in self.index.events
+
+    def open_events(self) -> list[str]:
+        """Ids of the open events (merged-away ids not included: their members now carry the survivor's)."""
+        assert self.index is not None
+        return list(self.index.events)
+
     def resolve(self, event_id: str) -> str:
         """The event an id now stands for, following merges."""
         seen = 0
@@ -172,7 +182,8 @@ class ClusterState:
 
     # ------------------------------------------------------------------ one record
 
-    def assign(self, record: Record) -> Assignment:
+    def _represent(self, record: Record) -> tuple[Representation, float]:
+        """The record's representation and time; a newer time moves the clock and closes old events."""
         index = self.index
         assert index is not None
         rep = represent(record, index.event_idf, index.postings["w"])
@@ -183,6 +194,34 @@ class ClusterState:
             self.clock = time
             for closed in index.expire(time):
                 self._forget_aliases_of(closed)
+        return rep, time
+
+    def attach(self, record: Record, event_id: str) -> Assignment:
+        """Add a record to an event chosen by other evidence (it quotes or links a member).
+
+        The centroid learns the record's words, so later look-alikes find the event; an event
+        the state does not hold (closed, or older than the state) is opened again under its id.
+        """
+        index = self.index
+        assert index is not None
+        rep, time = self._represent(record)
+        self.seq += 1
+        event = index.events.get(self.resolve(event_id))
+        if event is None:
+            index.create(event_id, self.seq, rep, time)
+            self.aliases.pop(event_id, None)
+            if self.clock is None:
+                self.undated.append(event_id)
+            return Assignment(record.id, event_id, True, 0.0)
+        dots = {space: sum(w * event.centroid[space].get(k, 0.0) for k, w in vector.items())
+                for space, vector in rep.vectors.items() if vector}
+        index.add(event, rep, time, dots)
+        return Assignment(record.id, event.id, False, 1.0)
+
+    def assign(self, record: Record) -> Assignment:
+        index = self.index
+        assert index is not None
+        rep, time = self._represent(record)
         candidates = index.candidates(rep)
         model = self.model
         scored = [(model.probability(f) if _content_cosine(rep, c, f, index.event_idf) >= model.min_cosine else 0.0, c)
