@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
-from connectors.sample_server import send_body, serve_in_thread
+from connectors.sample_server import sample_sources, send_body, serve_in_thread
 from infra.config import FetchSettings, KafkaSettings, Settings, SourceConfig
 from infra.kafka import KafkaRecord, end_offsets, make_consumer, partitions_of, read_range
 from schemas.envelope import parse_envelope
@@ -22,6 +23,32 @@ FAST_FETCH = FetchSettings(per_host_interval_s=0, retries=0, backoff_s=0, timeou
 def with_sources(settings: Settings, sources: list[SourceConfig], **fetch: Any) -> Settings:
     """The test settings with these sources and a fetcher that never waits."""
     return settings.model_copy(update={"sources": sources, "fetch": FAST_FETCH.model_copy(update=fetch)})
+
+
+def sample_config(path: Path, base_url: str, *, root: Path, corpus: Path | None = None,
+                  sources: list[str] | None = None, store_path: str | None = None, language: str = "zh",
+                  digest: list[str] = (), extra: list[str] = ()) -> Path:
+    """A radar.toml for a sample corpus served on 127.0.0.1, as a user would write it, every path
+    inside `root`; `sources` keeps only those names, `digest` adds keys to [digest]."""
+    lines = [
+        f'data_dir = "{root / "data"}"',
+        "[kafka]", 'bootstrap = "embedded"',
+        "[store]", f'path = "{store_path or root / "data" / "radar.duckdb"}"',
+        "[digest]", 'timezone = "Asia/Shanghai"', f'language = "{language}"', "lookback_days = 14", *digest,
+        # Every sample source is on one local host: politeness delays would only slow the tests.
+        "[fetch]", "per_host_interval_s = 0", "arxiv_interval_s = 0",
+    ]
+    for sample in sample_sources(base_url, corpus):
+        if sources is not None and sample.name not in sources:
+            continue
+        lines += ["[[sources]]", f'name = "{sample.name}"', f'kind = "{sample.kind}"', f'url = "{sample.url}"',
+                  f'tier = "{sample.tier}"', "local = true"]
+        if sample.publisher:
+            lines.append(f'publisher = "{sample.publisher}"')
+        if sample.organisation:
+            lines.append(f'organisation = "{sample.organisation}"')
+    path.write_text("\n".join([*lines, *extra]) + "\n", encoding="utf-8")
+    return path
 
 
 def source(name: str, kind: str, url: str, *, local: bool = True, **extra: Any) -> SourceConfig:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.sample_server import sample_sources, serve_corpus
+from connectors.sample_server import serve_corpus
+from tests.connector_support import sample_config
 from tests.digest_corpus import configure_test_prefect
 
 configure_test_prefect()
@@ -36,23 +37,7 @@ FROM, TO = TRUTH["window"]["from"], TRUTH["window"]["to"]
 
 
 def _config(tmp_path: Path, base_url: str, lang: str) -> Path:
-    lines = [
-        f'data_dir = "{tmp_path / "data"}"',
-        "[kafka]", 'bootstrap = "embedded"',
-        "[store]", f'path = "{tmp_path / "data" / "radar.duckdb"}"',
-        "[digest]", 'timezone = "Asia/Shanghai"', f'language = "{lang}"', "lookback_days = 14",
-        "[fetch]", "per_host_interval_s = 0", "arxiv_interval_s = 0",
-    ]
-    for source in sample_sources(base_url, WEEK2):
-        lines += ["[[sources]]", f'name = "{source.name}"', f'kind = "{source.kind}"', f'url = "{source.url}"',
-                  f'tier = "{source.tier}"', "local = true"]
-        if source.publisher:
-            lines.append(f'publisher = "{source.publisher}"')
-        if source.organisation:
-            lines.append(f'organisation = "{source.organisation}"')
-    path = tmp_path / "radar.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return sample_config(tmp_path / "radar.toml", base_url, root=tmp_path, corpus=WEEK2, language=lang)
 
 
 @pytest.fixture(scope="module")

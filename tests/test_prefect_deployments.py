@@ -32,7 +32,7 @@ from prefect.client.schemas.filters import (  # noqa: E402
 )
 from prefect.client.schemas.objects import FlowRun  # noqa: E402
 
-from connectors.sample_server import sample_sources, serve_corpus  # noqa: E402
+from connectors.sample_server import serve_corpus  # noqa: E402
 from infra.broker import EmbeddedBroker  # noqa: E402
 from infra.ops import (  # noqa: E402
     deploy_all,
@@ -46,6 +46,7 @@ from infra.ops import (  # noqa: E402
 )
 from infra.webhooks import load_secret, verify  # noqa: E402
 from schemas.digest import Digest  # noqa: E402
+from tests.connector_support import sample_config  # noqa: E402
 from tests.webhook_support import Receiver, receiver  # noqa: E402
 
 SECRET_ENV = "RADAR_TEST_OPS_WEBHOOK_SECRET"
@@ -56,27 +57,8 @@ def _config(root: Path, base_url: str, *, sources: list[str] | None = None, extr
             store_path: str | None = None) -> Path:
     """Like tests/test_cli_digest.py's: the sample corpus on 127.0.0.1, every path inside `root`."""
     root.mkdir(parents=True, exist_ok=True)
-    lines = [
-        f'data_dir = "{root / "data"}"',
-        "[kafka]", 'bootstrap = "embedded"',
-        "[store]", f'path = "{store_path or root / "data" / "radar.duckdb"}"',
-        "[digest]", 'timezone = "Asia/Shanghai"', 'language = "zh"', "lookback_days = 14",
-        f'out_dir = "{root / "out"}"',
-        "[fetch]", "per_host_interval_s = 0", "arxiv_interval_s = 0",
-    ]
-    for source in sample_sources(base_url):
-        if sources is not None and source.name not in sources:
-            continue
-        lines += ["[[sources]]", f'name = "{source.name}"', f'kind = "{source.kind}"', f'url = "{source.url}"',
-                  f'tier = "{source.tier}"', "local = true"]
-        if source.publisher:
-            lines.append(f'publisher = "{source.publisher}"')
-        if source.organisation:
-            lines.append(f'organisation = "{source.organisation}"')
-    lines += extra or []
-    path = root / "radar.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return sample_config(root / "radar.toml", base_url, root=root, sources=sources, store_path=store_path,
+                         digest=[f'out_dir = "{root / "out"}"'], extra=extra or [])
 
 
 @dataclass
