@@ -4,6 +4,7 @@ stage, cross-batch ids and state, windows. The clustering core itself: tests/tes
 from __future__ import annotations
 
 import random
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,8 @@ def make_item(
             amounts=tuple(Amount(text=t, value=v, unit="USD") for t, v in amounts),
         ),
         engagement=engagement,
-        coordinates=KafkaCoordinates(topic="radar.raw.v1", partition=0, offset=abs(hash(item_id)) % 10**6),
+        # A stable offset per id (str hash() differs per process): Kafka order breaks ties of time.
+        coordinates=KafkaCoordinates(topic="radar.raw.v1", partition=0, offset=zlib.crc32(item_id.encode()) % 10**6),
     )
 
 

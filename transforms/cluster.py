@@ -825,13 +825,13 @@ def cluster_batch(
     event_of: dict[str, str] = {}  # this batch's placements, by item id (before merges are resolved)
     placed_copy: dict[str, str] = {}  # original -> event of a duplicate of it placed before it
     chosen: list[tuple[list[Item], Item, EventMember | None]] = []
-    for group in versions.values():
+    def place(group: list[Item]) -> None:
         item = max(group, key=richness)
         try:
             features = _build_member(item, "", rules)
         except ValueError as exc:
             dead.extend(_dead_letter(version, f"cluster: {exc}", exc, None) for version in group)
-            continue
+            return
         placed = working.event_of(item.item_id)
         original = item.duplicate_of
         if placed is not None:
@@ -862,7 +862,7 @@ def cluster_batch(
             working.repoint(absorbed, merges[absorbed])
         if is_off_topic(item):
             chosen.append((group, item, None))
-            continue
+            return
         object.__setattr__(features, "event_id", event_id)
         if placed is None:
             xlang = cross_language_original(features, event_id, working)
@@ -871,6 +871,30 @@ def cluster_batch(
                 object.__setattr__(features, "duplicate_of", xlang)
             working.add(features)
         chosen.append((group, item, features))
+
+    # A duplicate whose original is in this batch waits for it (same publish time, later in
+    # Kafka order): the event is then named after the original, whatever the arrival order.
+    done: set[str] = set()
+    waiting: dict[str, list[list[Item]]] = {}
+
+    def place_then_waiting(group: list[Item]) -> None:
+        if group[0].item_id in done:  # a cycle of duplicate marks: each item is placed once
+            return
+        place(group)
+        done.add(group[0].item_id)
+        for later in waiting.pop(group[0].item_id, []):
+            place_then_waiting(later)
+
+    for group in versions.values():
+        original = max(group, key=richness).duplicate_of
+        if original is not None and original in versions and original not in done:
+            waiting.setdefault(original, []).append(group)
+            continue
+        place_then_waiting(group)
+    for groups in list(waiting.values()):  # originals that could not be placed (dead-lettered)
+        for group in groups:
+            place_then_waiting(group)
+
     out: list[Item] = []
     for group, item, features in chosen:
         final = state.resolve(event_of[item.item_id]) if features is not None else None
