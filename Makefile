@@ -51,16 +51,16 @@ clean:
 # RADAR_CONFIG set (required: export it or pass RADAR_CONFIG=...). Schedules stay paused until
 # ops-resume. ops-down stops exactly what ops-up started (pids in <data_dir>/ops/ops.json).
 ops-up: $(STAMP)
-	$(BIN)/python -m infra.ops up
+	$(BIN)/python -m app.ops up
 
 ops-down: $(STAMP)
-	$(BIN)/python -m infra.ops down
+	$(BIN)/python -m app.ops down
 
 ops-resume: $(STAMP)
-	$(BIN)/python -m infra.ops resume
+	$(BIN)/python -m app.ops resume
 
 ops-pause: $(STAMP)
-	$(BIN)/python -m infra.ops pause
+	$(BIN)/python -m app.ops pause
 
 ops-status: $(STAMP)
-	$(BIN)/python -m infra.ops status
+	$(BIN)/python -m app.ops status

@@ -42,6 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
+from app.processor import Processor  # noqa: E402
 from infra.broker import EmbeddedBroker  # noqa: E402
 from infra.config import (  # noqa: E402
     AlertSettings,
@@ -52,7 +53,6 @@ from infra.config import (  # noqa: E402
     WebhookConfig,
 )
 from infra.kafka import ensure_topics, make_consumer, make_producer, partitions_of  # noqa: E402
-from infra.processor import Processor  # noqa: E402
 from schemas.envelope import dump_envelope  # noqa: E402
 from schemas.raw import RawPost  # noqa: E402
 from tests.factories import feed_source, raw_post  # noqa: E402

@@ -111,12 +111,8 @@ def main() -> int:
         )
         print(f"generated {args.items:,} items / {args.events:,} events in {time.perf_counter() - t0:.1f} s -> {db}")
 
-    # flows.digest imports prefect, so its environment comes first (flows/prefect_env.py).
-    from flows.prefect_env import configure_prefect
-
-    configure_prefect(data_dir=workdir)
-    from flows.digest import build_digest
-    from flows.digest_render import render_html, render_markdown
+    from digest.build import build_digest
+    from digest.render import render_html, render_markdown
     from infra.config import DigestSettings, Settings, StoreSettings
     from infra.store import Store
 

@@ -2,7 +2,7 @@
 then `transforms.events` alone: clustering purity / completeness against ground_truth.toml.
 
 No Kafka, no store, no dedupe (so a duplicate counts as a member of its event, as the ground
-truth lists it). Items are taken in publish-time order. Measured the way flows/evaluate.py
+truth lists it). Items are taken in publish-time order. Measured the way digest/evaluate.py
 measures it, with a simpler alias match (item id, URL, canonical URL, path, native id).
 
     .venv/bin/python bench/events_corpus.py

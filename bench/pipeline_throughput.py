@@ -39,6 +39,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 from kafka import TopicPartition  # noqa: E402
 
+from app.processor import Processor  # noqa: E402
 from infra.broker import EmbeddedBroker  # noqa: E402
 from infra.config import KafkaSettings, ProcessorSettings, Settings, StoreSettings  # noqa: E402
 from infra.kafka import (  # noqa: E402
@@ -50,7 +51,6 @@ from infra.kafka import (  # noqa: E402
     partitions_of,
     read_range,
 )
-from infra.processor import Processor  # noqa: E402
 from schemas.common import KafkaCoordinates, SourceRef  # noqa: E402
 from schemas.dead_letter import DeadLetter  # noqa: E402
 from schemas.envelope import dump_envelope, parse_envelope  # noqa: E402

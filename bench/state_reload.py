@@ -24,8 +24,8 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 from pipeline_throughput import AS_OF, _Env, make_posts  # noqa: E402
 
+from app.processor import Processor  # noqa: E402
 from infra.broker import EmbeddedBroker  # noqa: E402
-from infra.processor import Processor  # noqa: E402
 from transforms.cluster import load_event_index  # noqa: E402
 from transforms.dedupe import load_dedupe_index  # noqa: E402
 

@@ -20,17 +20,16 @@ from urllib.parse import unquote, urlsplit
 from connectors.cursors import CursorUpdate, SourceCursor
 from connectors.encoding import DecodedText
 from connectors.fetch import Fetcher, FetchError, FetchResult
-from connectors.urlsafety import check_url_syntax, join_url, same_origin
 from infra.config import FetchSettings, SourceConfig
 from infra.dlq import make_dead_letter
 from infra.redact import register_secret
+from infra.urlsafety import same_origin
 from schemas.common import SourceRef
 from schemas.dead_letter import DeadLetter, Stage
 from schemas.raw import Fetch, RawPage, RawPost
 
 __all__ = [
     "FETCH_REASON_TEXT",
-    "LinkOutcome",
     "SourceRun",
     "describe_fetch_error",
     "parse_date",
@@ -75,15 +74,6 @@ def parse_date(value: str | None) -> datetime | None:
         # A date without an offset is ambiguous; the raw string stays in `published`.
         return None
     return parsed
-
-
-@dataclass(frozen=True)
-class LinkOutcome:
-    """What following one untrusted link gave: the page key, or why it was refused."""
-
-    page_key: str | None = None
-    unsafe: bool = False
-    failed: bool = False
 
 
 @dataclass
@@ -264,59 +254,6 @@ class SourceRun:
         with open(path, "rb") as handle:
             body = handle.read(self.fetch_settings.max_bytes + 1)
         return FetchResult(url, url, 200, headers, body, None, (), False, 0.0)
-
-    def follow_link(
-        self,
-        link: str,
-        *,
-        base_url: str,
-        linked_from: str,
-        post_unsafe: list[str],
-        follow_refresh: bool = True,
-    ) -> LinkOutcome:
-        """Fetch the page an untrusted link points at, as an html source would.
-
-        The link is trusted only when this source is marked local and the link stays
-        on the source's own origin; anything else must reach a public address. A
-        refused link is recorded on the post and dead-lettered, never requested.
-        """
-        from connectors.html import page_from_fetch
-
-        try:
-            absolute = join_url(base_url, link.strip())
-        except FetchError as exc:
-            return self._refuse_link(link, exc, post_unsafe)
-        for cache in (self.own_pages, self.page_cache):
-            # `in` then `[]` is safe on the shared cache: entries are only ever added.
-            if absolute in cache:
-                cached = cache[absolute]
-                return LinkOutcome(page_key=cached, failed=cached is None)
-        try:
-            target = check_url_syntax(absolute)
-            source_origin = check_url_syntax(self.source.url).origin if self.source.url.startswith("http") else None
-            trusted = self.source.local and target.origin == source_origin
-            result = self.fetch(target.url, trusted=trusted, check_robots=True, dead_letter_errors=False)
-        except FetchError as exc:
-            if exc.reason == "unsafe-url":
-                return self._refuse_link(link, exc, post_unsafe)
-            self.errors += 1
-            self.own_pages[absolute] = None
-            self.dead_letter("fetch", describe_fetch_error(exc), url=absolute, error=exc)
-            return LinkOutcome(failed=True)
-        assert result is not None
-        page = page_from_fetch(
-            self, result, linked_from=linked_from, post_unsafe=post_unsafe, follow_refresh=follow_refresh
-        )
-        self.own_pages[absolute] = page.key if page else None
-        return LinkOutcome(page_key=page.key if page else None, failed=page is None)
-
-    def _refuse_link(self, link: str, exc: FetchError, post_unsafe: list[str]) -> LinkOutcome:
-        self.skipped_links += 1
-        post_unsafe.append(link)
-        # No `original`: the link itself is the evidence, and the URL field carries it.
-        self.dead_letter("fetch", f"unsafe url refused, never fetched: {exc.detail}", url=link[:2000], error=exc)
-        log.info("refused unsafe link %r from source %s", link[:200], self.source.name)
-        return LinkOutcome(unsafe=True)
 
     # ------------------------------------------------------------------ provenance
 

@@ -24,7 +24,7 @@ import charset_normalizer
 import ftfy
 import ftfy.bad_codecs  # noqa: F401  (registers "sloppy-windows-1252")
 
-from connectors.urlsafety import FetchError
+from infra.urlsafety import FetchError
 
 __all__ = ["DecodedText", "DecisionSource", "TextKind", "decode_text"]
 

@@ -43,7 +43,7 @@ from connectors.base import SourceRun, parse_date
 from connectors.cursors import fingerprint
 from connectors.encoding import DecodedText, decode_text
 from connectors.fetch import FetchError, FetchResult
-from connectors.urlsafety import join_url
+from connectors.html import follow_link
 from connectors.xml_salvage import (
     PreparedText,
     UnterminatedDoctype,
@@ -54,6 +54,7 @@ from connectors.xml_salvage import (
     refused_entities_in,
     with_namespaces,
 )
+from infra.urlsafety import join_url
 from schemas.raw import RawPost
 
 __all__ = [
@@ -509,7 +510,7 @@ def _produce_entry(run: SourceRun, entry: FeedEntry, feed_language: str | None, 
     unsafe: list[str] = []
     if url and content_html is None and run.fetch_settings.follow_links:
         # Only a summary: the article text is on the linked page.
-        run.follow_link(link or url, base_url=base, linked_from=key, post_unsafe=unsafe)
+        follow_link(run, link or url, base_url=base, linked_from=key, post_unsafe=unsafe)
     post = RawPost(
         key=key,
         source=run.ref,

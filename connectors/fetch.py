@@ -14,7 +14,6 @@ import socket
 import ssl
 import threading
 import time
-import urllib.robotparser
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -23,8 +22,10 @@ from typing import Protocol
 from urllib.parse import urljoin
 
 import brotli
+from protego import Protego
 
-from connectors.urlsafety import (
+from infra.config import FetchSettings
+from infra.urlsafety import (
     FetchError,
     FetchReason,
     ParsedTarget,
@@ -32,7 +33,6 @@ from connectors.urlsafety import (
     is_public_address,
     same_origin,
 )
-from infra.config import FetchSettings
 
 __all__ = ["FetchError", "FetchReason", "FetchResult", "Fetcher"]
 
@@ -291,9 +291,16 @@ class _HostGate:
     next_start: float = float("-inf")
 
 
+# RFC 9309 rules for "robots.txt unavailable" (no restrictions) and "unreachable" (disallow all).
+_ALLOW_ALL = Protego.parse("")
+_DISALLOW_ALL = Protego.parse("User-agent: *\nDisallow: /\n")
+
+
 @dataclass
 class _RobotsEntry:
-    parser: urllib.robotparser.RobotFileParser
+    # Protego applies RFC 9309's longest match (Allow /news/ beats Disallow /); the standard
+    # library's robotparser takes the first rule that matches in file order.
+    parser: Protego
     fetched_at: float
 
 
@@ -642,12 +649,12 @@ class Fetcher:
 
     def _enforce_robots(self, target: ParsedTarget, trusted_origin: tuple[str, str, int] | None) -> None:
         parser = self._robots_for(target, trusted_origin)
-        if not parser.can_fetch(self._settings.user_agent, target.url):
+        if not parser.can_fetch(target.url, self._settings.user_agent):
             raise FetchError("robots-disallowed", target.url, "disallowed by robots.txt")
 
     def _robots_for(
         self, target: ParsedTarget, trusted_origin: tuple[str, str, int] | None
-    ) -> urllib.robotparser.RobotFileParser:
+    ) -> Protego:
         origin = target.origin
         with self._lock:
             entry = self._robots.get(origin)
@@ -662,9 +669,8 @@ class Fetcher:
 
     def _load_robots(
         self, target: ParsedTarget, trusted_origin: tuple[str, str, int] | None
-    ) -> urllib.robotparser.RobotFileParser:
+    ) -> Protego:
         robots_url = f"{target.scheme}://{target.netloc}/robots.txt"
-        parser = urllib.robotparser.RobotFileParser(robots_url)
         try:
             result = self.fetch(robots_url, trusted=trusted_origin == target.origin)
         except FetchError as exc:
@@ -673,18 +679,14 @@ class Fetcher:
                 raise FetchError("unsafe-url", target.url, exc.detail) from None
             if exc.status is not None and 400 <= exc.status < 500:
                 # RFC 9309 §2.3.1.3: robots.txt "unavailable" means no restrictions.
-                parser.allow_all = True
-            else:
-                # RFC 9309 §2.3.1.4: "unreachable" (5xx, network) means disallow all.
-                logger.info("robots.txt for %s unreachable (%s); disallowing", target.netloc, exc.reason)
-                parser.disallow_all = True
-            return parser
+                return _ALLOW_ALL
+            # RFC 9309 §2.3.1.4: "unreachable" (5xx, network) means disallow all.
+            logger.info("robots.txt for %s unreachable (%s); disallowing", target.netloc, exc.reason)
+            return _DISALLOW_ALL
         if result.status == 429:
             # Rate limited is a server-side problem, treated like 5xx (as Google does).
-            parser.disallow_all = True
-            return parser
-        parser.parse(result.body.decode("utf-8", errors="replace").splitlines())
-        return parser
+            return _DISALLOW_ALL
+        return Protego.parse(result.body.decode("utf-8", errors="replace"))
 
 
 def _header_dict(raw: http.client.HTTPResponse) -> dict[str, str]:

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 import lxml.etree
 import lxml.html
 
-from connectors.base import SourceRun
+from connectors.base import SourceRun, describe_fetch_error
 from connectors.cursors import fingerprint
 from connectors.encoding import decode_text
 from connectors.fetch import FetchError, FetchResult
-from connectors.urlsafety import check_url_syntax, join_url
+from infra.urlsafety import check_url_syntax, join_url
 from schemas.raw import RawPage
 
-__all__ = ["ParsedPage", "collect_html", "page_from_fetch", "parse_page"]
+__all__ = ["LinkOutcome", "ParsedPage", "collect_html", "follow_link", "page_from_fetch", "parse_page"]
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +140,71 @@ def page_from_fetch(
         run.emit(page, content)
     if follow_refresh and parsed.refresh_target and parsed.refresh_target != url:
         # One hop only: a page reached through a refresh does not follow another.
-        run.follow_link(
-            parsed.refresh_target, base_url=url, linked_from=key, post_unsafe=post_unsafe, follow_refresh=False
+        follow_link(
+            run, parsed.refresh_target, base_url=url, linked_from=key, post_unsafe=post_unsafe, follow_refresh=False
         )
     return page
+
+
+@dataclass(frozen=True)
+class LinkOutcome:
+    """What following one untrusted link gave: the page key, or why it was refused."""
+
+    page_key: str | None = None
+    unsafe: bool = False
+    failed: bool = False
+
+
+def follow_link(
+    run: SourceRun,
+    link: str,
+    *,
+    base_url: str,
+    linked_from: str,
+    post_unsafe: list[str],
+    follow_refresh: bool = True,
+) -> LinkOutcome:
+    """Fetch the page an untrusted link points at from `run`'s source, as an html source would.
+
+    The link is trusted only when this source is marked local and the link stays
+    on the source's own origin; anything else must reach a public address. A
+    refused link is recorded on the post and dead-lettered, never requested.
+    """
+    try:
+        absolute = join_url(base_url, link.strip())
+    except FetchError as exc:
+        return _refuse_link(run, link, exc, post_unsafe)
+    for cache in (run.own_pages, run.page_cache):
+        # `in` then `[]` is safe on the shared cache: entries are only ever added.
+        if absolute in cache:
+            cached = cache[absolute]
+            return LinkOutcome(page_key=cached, failed=cached is None)
+    try:
+        target = check_url_syntax(absolute)
+        source_origin = check_url_syntax(run.source.url).origin if run.source.url.startswith("http") else None
+        trusted = run.source.local and target.origin == source_origin
+        result = run.fetch(target.url, trusted=trusted, check_robots=True, dead_letter_errors=False)
+    except FetchError as exc:
+        if exc.reason == "unsafe-url":
+            return _refuse_link(run, link, exc, post_unsafe)
+        run.errors += 1
+        run.own_pages[absolute] = None
+        run.dead_letter("fetch", describe_fetch_error(exc), url=absolute, error=exc)
+        return LinkOutcome(failed=True)
+    assert result is not None
+    page = page_from_fetch(
+        run, result, linked_from=linked_from, post_unsafe=post_unsafe, follow_refresh=follow_refresh
+    )
+    run.own_pages[absolute] = page.key if page else None
+    return LinkOutcome(page_key=page.key if page else None, failed=page is None)
+
+def _refuse_link(run: SourceRun, link: str, exc: FetchError, post_unsafe: list[str]) -> LinkOutcome:
+    run.skipped_links += 1
+    post_unsafe.append(link)
+    # No `original`: the link itself is the evidence, and the URL field carries it.
+    run.dead_letter("fetch", f"unsafe url refused, never fetched: {exc.detail}", url=link[:2000], error=exc)
+    log.info("refused unsafe link %r from source %s", link[:200], run.source.name)
+    return LinkOutcome(unsafe=True)
 
 
 def collect_html(run: SourceRun) -> None:

@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
 
-from connectors.arxiv import ARXIV_INTERVAL_S, collect_arxiv, parse_arxiv_page
+from connectors.arxiv import collect_arxiv, parse_arxiv_page
 from connectors.base import SourceRun, describe_fetch_error, token_from_env
 from connectors.cursors import CursorStore, SourceCursor
 from connectors.feed import FeedParseError, collect_feed, parse_feed
@@ -48,7 +48,6 @@ from connectors.fetch import Fetcher, FetchError
 from connectors.html import collect_html, parse_page
 from connectors.jsonl import collect_jsonl, parse_jsonl_line
 from connectors.source_runs import first_failure, record_source_run
-from connectors.urlsafety import check_url_syntax
 from connectors.x import XPageError, XRateLimiter, collect_x, pack_queries, parse_x_page, with_query
 from infra.broker import resolve_bootstrap
 from infra.config import DEFAULT_GROUPS, ConfigError, Settings, SourceConfig
@@ -57,6 +56,7 @@ from infra.dlq import DeadLetterProducer, record_dead_letters
 from infra.kafka import close_producer, ensure_topics, make_producer
 from infra.recovery import reconcile_raw_topic
 from infra.store import Store
+from infra.urlsafety import check_url_syntax
 from schemas.envelope import EnvelopeError, dump_envelope
 
 __all__ = [
@@ -191,9 +191,7 @@ def _collectors(arxiv_interval_s: float, x_limiter: XRateLimiter, max_query_leng
 def _arxiv_interval(settings: Settings, override: float | None) -> float:
     if override is not None:
         return override
-    # `fetch.arxiv_interval_s` is requested from the lead (infra/config.py); until it
-    # exists the arXiv terms' 3 s apply.
-    return float(getattr(settings.fetch, "arxiv_interval_s", ARXIV_INTERVAL_S))
+    return settings.fetch.arxiv_interval_s
 
 
 def run_ingest(

@@ -43,7 +43,7 @@ from urllib.parse import quote, urlsplit
 from connectors.base import SourceRun, describe_fetch_error, parse_date, token_from_env
 from connectors.cursors import fingerprint
 from connectors.fetch import FetchResult
-from connectors.urlsafety import FetchError, check_url_syntax, is_public_address
+from infra.urlsafety import FetchError, check_url_syntax, is_public_address
 from schemas.raw import RawPost, ReferencedPost, SocialMeta
 from schemas.x_urls import is_x_post_id, x_status_url
 

@@ -2,7 +2,7 @@
 
 Prefect reads most of its settings from the environment when its modules load, so
 callers MUST call `configure_prefect(settings)` before the first `import prefect`
-(directly or through `flows.digest` / `flows.rollup` flow objects). Calling it later
+(directly or through `flows.daily_digest` / `flows.hourly_rollup` flow objects). Calling it later
 still sets the variables, but a Prefect already imported may keep its old home; we
 log a warning in that case rather than failing, because the telemetry switches are
 still honoured per request.

@@ -1,6 +1,6 @@
 """Prefect flow `process`: raw envelopes up to the current end offsets into DuckDB.
 
-Thin over `infra.processor.Processor`, which is tested without Prefect. No retries at
+Thin over `app.processor.Processor`, which is tested without Prefect. No retries at
 the task level are needed for correctness: a failed batch left DuckDB untouched and
 the next run starts from the stored offsets; the retries only save an operator a rerun,
 so configuration, permission and damaged-store errors are not retried. Dead letters of
@@ -21,7 +21,7 @@ __all__ = ["process"]
 
 @task(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=retry_unless_permanent)
 def process_pending(config_path: str | None) -> str:
-    from infra.processor import Processor
+    from app.processor import Processor
 
     settings = load_settings(config_path or None)
     with Processor(settings) as processor:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -266,10 +267,29 @@ class WebhookConfig(_Section):
         start, end = parse_quiet_hours(self.quiet_hours)
         return start, end, self.timezone
 
+    def quiet_window(self, at: datetime) -> tuple[datetime, datetime] | None:
+        """The quiet window holding `at`, as (start, end) in UTC, or None.
+
+        Wall-clock times in the webhook's zone, so a window keeps its local hours across DST changes
+        (that night's window is an hour shorter or longer); "22:00-07:00" ends the next morning.
+        """
+        quiet = self.quiet
+        if quiet is None:
+            return None
+        start, end, zone = quiet
+        tz = ZoneInfo(zone)
+        local = at.astimezone(tz)
+        for day in (local.date() - timedelta(days=1), local.date()):
+            begins = datetime.combine(day, start, tz).astimezone(UTC)
+            ends = datetime.combine(day + timedelta(days=1) if end <= start else day, end, tz).astimezone(UTC)
+            if begins <= at.astimezone(UTC) < ends:
+                return begins, ends
+        return None
+
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        from connectors.urlsafety import FetchError, check_url_syntax
+        from infra.urlsafety import FetchError, check_url_syntax
 
         try:
             check_url_syntax(value)
@@ -478,10 +498,6 @@ class Settings(BaseSettings):
                 return source
         known = ", ".join(s.name for s in self.sources) or "none configured"
         raise ConfigError(f"no source named {name!r} (known: {known})")
-
-    @property
-    def prefect_home(self) -> Path:
-        return self.data_dir / "prefect"
 
     def redacted(self) -> dict[str, Any]:
         """The settings as plain data with every secret masked, for `radar config show`."""

@@ -6,11 +6,10 @@ the stage, a one-line reason, where the record came from and its original bytes.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -20,7 +19,7 @@ from kafka import KafkaProducer
 from infra.config import Settings
 from infra.redact import mask_secrets
 from schemas.common import KafkaCoordinates
-from schemas.dead_letter import DeadLetter, Stage
+from schemas.dead_letter import MAX_ORIGINAL_BYTES, DeadLetter, Stage
 from schemas.envelope import dump_envelope
 
 __all__ = [
@@ -30,15 +29,12 @@ __all__ = [
     "ReplayResult",
     "list_dead_letters",
     "make_dead_letter",
+    "masked",
     "record_dead_letters",
     "replay_dead_letters",
 ]
 
 log = logging.getLogger(__name__)
-
-# A 10 MB poison body must not become a 10 MB DLQ message: keep the head and the size.
-MAX_ORIGINAL_BYTES = 256 * 1024
-
 
 def make_dead_letter(
     *,
@@ -51,34 +47,17 @@ def make_dead_letter(
     error: BaseException | None = None,
     occurred_at: datetime | None = None,
 ) -> DeadLetter:
-    """A dead letter whose id is stable for the same input at the same place.
+    """`DeadLetter.of` with configured secrets masked before the reason is cut to one line of 500
+    characters (masking after the cut could leave the head of a secret that straddles it)."""
+    return DeadLetter.of(stage=stage, reason=mask_secrets(reason), original=original, source_name=source_name,
+                         url=url, coordinates=coordinates, error=error, occurred_at=occurred_at)
 
-    A replayed or re-processed batch therefore yields the same id, and the DuckDB
-    `dead_letters` table stays free of doubles.
-    """
-    where = (
-        f"{coordinates.topic}/{coordinates.partition}/{coordinates.offset}"
-        if coordinates is not None
-        else f"{source_name}|{url}"
-    )
-    digest = hashlib.sha256(f"{stage}|{where}|".encode() + original[:MAX_ORIGINAL_BYTES]).hexdigest()[:24]
-    one_line = mask_secrets(" ".join(reason.split()))[:500] or "unspecified"
-    return DeadLetter(
-        id=f"dl-{digest}",
-        stage=stage,
-        reason=one_line,
-        error_type=type(error).__name__ if error is not None else None,
-        source_name=source_name,
-        url=url,
-        coordinates=coordinates,
-        original=original[:MAX_ORIGINAL_BYTES],
-        original_size=len(original),
-        # The record's own Kafka timestamp when there is one: a batch recomputed after a crash
-        # then writes the same dead letter, not one stamped with the time of the retry.
-        occurred_at=occurred_at
-        or (coordinates.timestamp if coordinates is not None and coordinates.timestamp else None)
-        or datetime.now(UTC),
-    )
+
+def masked(letter: DeadLetter) -> DeadLetter:
+    """The dead letter as it may leave the process: secrets in its reason masked. Stages that cannot
+    know the configured secrets (transforms/) build theirs with `DeadLetter.of`."""
+    reason = mask_secrets(letter.reason)
+    return letter if reason == letter.reason else letter.model_copy(update={"reason": reason})
 
 
 def record_dead_letters(con: duckdb.DuckDBPyConnection, letters: Sequence[DeadLetter]) -> int:
@@ -94,7 +73,7 @@ def record_dead_letters(con: duckdb.DuckDBPyConnection, letters: Sequence[DeadLe
         {
             "dead_letter_id": [d.id for d in letters],
             "stage": [d.stage for d in letters],
-            "reason": [d.reason for d in letters],
+            "reason": [mask_secrets(d.reason) for d in letters],
             "source_name": [d.source_name for d in letters],
             "url": [d.url for d in letters],
             "kafka_topic": pa.array([c.topic if c else None for c in coords], type=pa.string()),
@@ -126,7 +105,7 @@ class DeadLetterProducer:
 
     def send(self, letters: Iterable[DeadLetter]) -> int:
         futures = []
-        for letter in letters:
+        for letter in map(masked, letters):
             log.warning("dead letter [%s] %s: %s", letter.stage, letter.source_name or letter.url or "", letter.reason)
             futures.append(self.producer.send(self.topic, key=letter.id.encode(), value=dump_envelope(letter)))
         for future in futures:

@@ -32,7 +32,7 @@ __all__ = ["DEAD_LETTER_GROUPS_SHOWN", "PROCESSOR_CONSUMER", "collect_status"]
 
 log = logging.getLogger(__name__)
 
-# The processor's name in consumer_offsets (infra.processor.CONSUMER_NAME); not imported from
+# The processor's name in consumer_offsets (app.processor.CONSUMER_NAME); not imported from
 # there because that module pulls in Beam, which costs ~1 s for a command that runs no pipeline.
 PROCESSOR_CONSUMER = "processor"
 

@@ -45,13 +45,12 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from connectors.urlsafety import FetchError, ParsedTarget, check_url_syntax, is_public_address
-from infra.alerts import quiet_window
 from infra.config import ConfigError, Settings, WebhookConfig
 from infra.crashpoints import crash_point
 from infra.dlq import DeadLetterProducer, make_dead_letter, record_dead_letters
 from infra.redact import mask_secrets
 from infra.store import Store
+from infra.urlsafety import FetchError, ParsedTarget, check_url_syntax, is_public_address
 from schemas.alert import Alert, AlertSummary
 from schemas.dead_letter import DeadLetter
 
@@ -539,7 +538,7 @@ class WebhookDispatcher:
                     folded_at = time.monotonic()
                 now = self._clock()
                 for key, webhook in self.webhooks.items():
-                    if key in inflight or len(inflight) >= self._workers or quiet_window(webhook, now):
+                    if key in inflight or len(inflight) >= self._workers or webhook.quiet_window(now):
                         continue
                     claims = self._claim(webhook)
                     if claims:
@@ -580,7 +579,7 @@ class WebhookDispatcher:
         created once.
         """
         now = self._clock()
-        quiet = {key: window for key, w in self.webhooks.items() if (window := quiet_window(w, now))}
+        quiet = {key: window for key, w in self.webhooks.items() if (window := w.quiet_window(now))}
         with self._session.transaction() as con:
             for key, (_start, end) in quiet.items():
                 con.execute(
@@ -598,7 +597,7 @@ class WebhookDispatcher:
 
     def _fold(self, con: duckdb.DuckDBPyConnection, webhook: WebhookConfig, end: datetime, now: datetime) -> None:
         summary_id = summary_id_for(end)
-        window = quiet_window(webhook, end - timedelta(microseconds=1))
+        window = webhook.quiet_window(end - timedelta(microseconds=1))
         start = window[0] if window is not None else end  # quiet hours since removed from the config
         existing = con.execute(
             "SELECT status, lease_until FROM webhook_summaries WHERE webhook = ? AND summary_id = ?",

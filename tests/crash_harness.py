@@ -154,7 +154,7 @@ def crash_once(command: list[str], env: dict[str, str], crash: Crash, timeout_s:
 
 
 def process_command() -> list[str]:
-    return [sys.executable, "-m", "infra.cli", "process", "--once"]
+    return [sys.executable, "-m", "app.cli", "process", "--once"]
 
 
 @dataclass

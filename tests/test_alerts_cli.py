@@ -14,11 +14,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from infra.alerts import SourceView, build_alerts, clean_title
-from infra.cli import main
+from app.alerts import SourceView, build_alerts, clean_title
+from app.cli import main
+from app.processor import Processor
 from infra.config import AlertSettings, Settings
 from infra.kafka import make_producer
-from infra.processor import Processor
 from schemas.alert import Alert
 from schemas.envelope import dump_envelope
 from schemas.event import Event
@@ -119,7 +119,7 @@ def test_tail_follow_prints_new_alerts_as_they_arrive(
 ) -> None:
     settings, config, ids = processed
     child = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "--config", str(config), "alerts", "tail", "--json", "--follow"],
+        [sys.executable, "-m", "app.cli", "--config", str(config), "alerts", "tail", "--json", "--follow"],
         env=crash_harness.child_env(config), cwd=crash_harness.ROOT, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
     )

@@ -21,7 +21,7 @@ def _radar(args: list[str], data_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
     env["RADAR_DATA_DIR"] = str(data_dir)
     return subprocess.run(
-        [sys.executable, "-m", "infra.cli", "broker", *args], capture_output=True, text=True, env=env, timeout=60
+        [sys.executable, "-m", "app.cli", "broker", *args], capture_output=True, text=True, env=env, timeout=60
     )
 
 

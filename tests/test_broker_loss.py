@@ -49,7 +49,7 @@ def test_ingest_reports_a_lost_broker_in_one_line(doomed_broker: EmbeddedBroker,
             f'[[sources]]\nname = "feed"\nkind = "feed"\nurl = "{base_url}/feed.xml"\ntier = "media"\nlocal = true\n'
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
-        result = subprocess.run([sys.executable, "-m", "infra.cli", "--config", str(config), "ingest"],
+        result = subprocess.run([sys.executable, "-m", "app.cli", "--config", str(config), "ingest"],
                                 capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr

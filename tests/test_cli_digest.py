@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from connectors.sample_server import serve_corpus
-from flows.evaluate import evaluate
+from digest.evaluate import evaluate
 from infra.store import Store
 from schemas.digest import Digest
 from tests.connector_support import sample_config
@@ -23,7 +23,7 @@ def _config(tmp_path: Path, base_url: str) -> Path:
 
 def _radar(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
-    return subprocess.run([sys.executable, "-m", "infra.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=600)
 
 

@@ -8,9 +8,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from connectors.commands import register
+from app.cli import main
+from app.commands.ingest import register
 from connectors.sample_server import serve_corpus
-from infra.cli import main
 from infra.config import Settings
 from tests.connector_support import source, with_sources
 

@@ -11,11 +11,8 @@ from typing import Any
 
 import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.test_stream import TestStream
-from apache_beam.testing.util import assert_that, equal_to, equal_to_per_window
-from apache_beam.transforms.window import IntervalWindow, TimestampedValue
+from apache_beam.testing.util import assert_that, equal_to
 
 from infra.store import Store
 from schemas.common import KafkaCoordinates, SourceRef
@@ -31,7 +28,6 @@ from transforms.cluster import (
     organisation_slug,
     product_key,
 )
-from transforms.windows import EventMentions, MentionsPerEventWindow
 
 T0 = datetime(2026, 4, 14, 15, 0, tzinfo=UTC)
 
@@ -338,49 +334,6 @@ def test_loader_leaves_out_events_older_than_the_window(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------- windows
-
-
-def test_mentions_per_event_window_with_test_stream() -> None:
-    base = datetime(2026, 4, 14, 15, 0, tzinfo=UTC)
-
-    def clustered(item_id: str, event_id: str, minutes: int) -> TimestampedValue:
-        item = make_item(item_id, "x", kind="post").model_copy(
-            update={"event_id": event_id, "published_at": base + timedelta(minutes=minutes)})
-        return TimestampedValue(item, item.published_at.timestamp())
-
-    start = base.timestamp()
-    stream = (
-        TestStream()
-        .add_elements([clustered("a1", "ev-a", 5), clustered("a2", "ev-a", 20), clustered("b1", "ev-b", 30)])
-        .advance_watermark_to(start + 3600)
-        .add_elements([clustered("a3", "ev-a", 70)])
-        .advance_watermark_to(start + 7200)
-        .advance_processing_time(60)
-        .advance_watermark_to_infinity()
-    )
-    first = IntervalWindow(start, start + 3600)
-    second = IntervalWindow(start + 3600, start + 7200)
-    hour = datetime.fromtimestamp
-    # FnApiRunner has no TestStream; the bundle-based direct runner in streaming mode does (no Prism download).
-    options = PipelineOptions(streaming=True)
-    with TestPipeline(runner="BundleBasedDirectRunner", options=options) as p:
-        counts = p | stream | MentionsPerEventWindow()
-        assert_that(
-            counts,
-            equal_to_per_window({
-                first: [EventMentions("ev-a", hour(start, UTC), hour(start + 3600, UTC), 2),
-                        EventMentions("ev-b", hour(start, UTC), hour(start + 3600, UTC), 1)],
-                second: [EventMentions("ev-a", hour(start + 3600, UTC), hour(start + 7200, UTC), 1)],
-            }),
-        )
-
-
-def test_mentions_window_rejects_bad_config() -> None:
-    with pytest.raises(ValueError):
-        MentionsPerEventWindow(window_seconds=0)
-
-
-# ------------------------------------------------------------------ rules added for digest quality
 
 
 def test_versioned_arxiv_urls_are_one_document_for_link_joins() -> None:

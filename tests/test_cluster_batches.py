@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from app.processor import Processor
 from connectors.arxiv import collect_arxiv
 from connectors.base import SourceRun
 from connectors.cursors import SourceCursor
@@ -28,7 +29,6 @@ from connectors.sample_server import sample_sources, serve_corpus
 from connectors.x import collect_x
 from infra.config import FetchSettings, ProcessorSettings, Settings, StoreSettings
 from infra.kafka import KafkaRecord, close_producer, ensure_topics, make_producer
-from infra.processor import Processor
 from schemas.common import KafkaCoordinates
 from schemas.envelope import dump_envelope
 from schemas.item import Item

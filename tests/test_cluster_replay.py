@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.cli import main
+from app.cli import main
 
 RECORDS = [
     {"id": "a1", "title": "Acme Robotics raises $40 million to build warehouse robots", "publisher": "Wire",

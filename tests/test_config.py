@@ -120,7 +120,7 @@ def _run_cli(args: list[str], env_extra: dict[str, str], cwd: Path) -> subproces
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
     env.update(env_extra)
     return subprocess.run(
-        [sys.executable, "-m", "infra.cli", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=60
+        [sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=60
     )
 
 

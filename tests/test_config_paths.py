@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.cli import main
+from app.cli import main
 from infra.config import load_settings
 
 

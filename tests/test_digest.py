@@ -36,11 +36,12 @@ from tests.digest_corpus import (
 
 configure_test_prefect()
 
-from flows.digest import build_digest, write_digest  # noqa: E402
-from flows.digest_content import Playbook  # noqa: E402
-from flows.digest_llm import LlmError, grounding_violations, polish_text  # noqa: E402
-from flows.digest_render import md_escape, render_html, render_markdown  # noqa: E402
-from flows.digest_select import Candidate, WindowSpec, rank_with_diversity, select_events  # noqa: E402
+from digest.build import build_digest  # noqa: E402
+from digest.llm import LlmError, grounding_violations, polish_text  # noqa: E402
+from digest.model import Playbook  # noqa: E402
+from digest.render import md_escape, render_html, render_markdown  # noqa: E402
+from digest.select import Candidate, WindowSpec, rank_with_diversity, select_events  # noqa: E402
+from digest.write import write_digest  # noqa: E402
 from infra.config import DigestSettings, LlmSettings, Settings  # noqa: E402
 from infra.store import Store  # noqa: E402
 from schemas.digest import Digest  # noqa: E402
@@ -522,7 +523,7 @@ def test_empty_store_still_yields_a_valid_digest(tmp_path: Path) -> None:
     assert "Nothing in this window" in render_markdown(digest)
 
 
-# ------------------------------------------------------------------ selection rules (flows/playbooks/selection.toml)
+# ------------------------------------------------------------------ selection rules (digest/playbooks/selection.toml)
 
 
 def test_research_category_events_go_to_the_research_section_not_the_top(fresh_db: tuple[Store, Settings]) -> None:
@@ -537,7 +538,7 @@ def test_research_category_events_go_to_the_research_section_not_the_top(fresh_d
 
 def _post(item_id: str, event_id: str | None, *, item_type: str, official_for: str | None = None,
           engagement: int = 0) -> Any:
-    from flows.digest_content import SourceItem
+    from digest.model import SourceItem
 
     return SourceItem(item_id=item_id, event_id=event_id, source_kind="x", tier="social", publisher="X",
                       url=f"https://x.com/a/status/{item_id}", canonical_url=None, title="", text="a post",
@@ -551,7 +552,7 @@ def _cand(event_id: str, verification: str = "verified-by-official") -> Candidat
 
 
 def test_x_signals_prefer_first_hand_posts_and_reserve_one_flagged_rumour_slot() -> None:
-    from flows.digest_select import pick_posts
+    from digest.select import pick_posts
 
     events = {e: _cand(e) for e in ("top-a", "side-b")} | {"rumour": _cand("rumour", "unverified"),
                                                            "rumour-2": _cand("rumour-2", "unverified")}
@@ -569,8 +570,8 @@ def test_x_signals_prefer_first_hand_posts_and_reserve_one_flagged_rumour_slot()
 
 
 def test_research_prefers_papers_with_coverage_over_recency(week_db: tuple[Store, Settings]) -> None:
-    from flows.digest_content import SourceItem
-    from flows.digest_select import pick_research
+    from digest.model import SourceItem
+    from digest.select import pick_research
 
     store, settings = week_db
     selection = _select(store, settings)
@@ -592,7 +593,7 @@ def test_research_prefers_papers_with_coverage_over_recency(week_db: tuple[Store
     assert [item.item_id for item, _ in chosen][:2] == ["2604.06168", "2604.16388"]
 
     book = Playbook.load("en")
-    from flows.digest_content import research_highlight
+    from digest.content import research_highlight
 
     highlight = research_highlight(revised, events["ev-revised"], [revised, covered_by], book, window)
     assert "updated 2026-04-15" in highlight.what

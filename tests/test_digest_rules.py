@@ -25,12 +25,13 @@ from tests.digest_corpus import (
 
 configure_test_prefect()
 
-from flows.digest import build_digest  # noqa: E402
-from flows.digest_content import Playbook, SourceItem, labelled_facts, prose_sentences  # noqa: E402
-from flows.digest_headline import event_headline  # noqa: E402
-from flows.digest_render import render_html, render_markdown  # noqa: E402
-from flows.digest_select import WindowSpec, is_ai_paper, page_keys, select_events  # noqa: E402
-from flows.digest_text import clean_title, has_url, is_cjk  # noqa: E402
+from digest.build import build_digest  # noqa: E402
+from digest.content import labelled_facts, prose_sentences  # noqa: E402
+from digest.headline import event_headline  # noqa: E402
+from digest.model import Playbook, SourceItem  # noqa: E402
+from digest.render import render_html, render_markdown  # noqa: E402
+from digest.select import WindowSpec, is_ai_paper, page_keys, select_events  # noqa: E402
+from digest.text import clean_title, has_url, is_cjk  # noqa: E402
 from infra.config import Settings  # noqa: E402
 from infra.store import Store  # noqa: E402
 from schemas.digest import Digest  # noqa: E402

@@ -23,10 +23,10 @@ from tests.digest_corpus import configure_test_prefect
 
 configure_test_prefect()
 
-from flows.digest import build_digest  # noqa: E402
-from flows.digest_render import render_markdown  # noqa: E402
-from flows.digest_select import page_keys  # noqa: E402
-from flows.evaluate import evaluate  # noqa: E402
+from digest.build import build_digest  # noqa: E402
+from digest.evaluate import evaluate  # noqa: E402
+from digest.render import render_markdown  # noqa: E402
+from digest.select import page_keys  # noqa: E402
 from infra.config import DigestSettings, Settings, StoreSettings  # noqa: E402
 from infra.store import Store  # noqa: E402
 from schemas.digest import Digest  # noqa: E402
@@ -48,7 +48,7 @@ def week2(tmp_path_factory: pytest.TempPathFactory) -> tuple[Digest, Store, Path
         config = _config(tmp_path, server.base_url, "zh")
         env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
         result = subprocess.run(
-            [sys.executable, "-m", "infra.cli", "digest", "--config", str(config), "--from", FROM, "--to", TO,
+            [sys.executable, "-m", "app.cli", "digest", "--config", str(config), "--from", FROM, "--to", TO,
              "--out", str(out)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
     assert result.returncode == 0, result.stderr
     digest = Digest.model_validate_json((out / f"digest-{TO}.json").read_bytes())

@@ -680,3 +680,16 @@ def test_per_host_concurrency_limit(server: _Server, limit: int) -> None:
             thread.join(timeout=5)
     assert results == [b"ok"] * 4
     assert server.max_in_flight <= limit
+
+
+def test_robots_longest_match_wins(server: _Server) -> None:
+    """RFC 9309 §2.2.2: the most specific rule decides, whatever its place in the file."""
+    server.routes["/robots.txt"] = respond(200, b"User-agent: *\nDisallow: /\nAllow: /news/\n")
+    server.routes["/news/today"] = respond(200, b"ok")
+    server.routes["/archive"] = respond(200, b"old")
+    with Fetcher(settings()) as fetcher:
+        allowed = fetcher.fetch(server.url("/news/today"), trusted=True, check_robots=True)
+        error = fetch_error(fetcher, server.url("/archive"), trusted=True, check_robots=True)
+    assert allowed.body == b"ok"
+    assert error.reason == "robots-disallowed"
+    assert server.hits("/archive") == 0

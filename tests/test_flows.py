@@ -16,8 +16,8 @@ from prefect.client.orchestration import get_client  # noqa: E402
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
-from flows.digest import daily_digest  # noqa: E402
-from flows.rollup import hourly_rollup  # noqa: E402
+from flows.daily_digest import daily_digest  # noqa: E402
+from flows.hourly_rollup import hourly_rollup  # noqa: E402
 from infra.config import load_settings  # noqa: E402
 from infra.store import Store  # noqa: E402
 from schemas.digest import Digest  # noqa: E402

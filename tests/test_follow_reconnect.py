@@ -9,10 +9,10 @@ from pathlib import Path
 
 import duckdb
 
+from app.processor import BatchReport, Processor
 from infra.broker import EmbeddedBroker
 from infra.config import KafkaSettings, Settings, StoreSettings
 from infra.kafka import make_producer
-from infra.processor import BatchReport, Processor
 from schemas.envelope import dump_envelope
 from tests.factories import raw_post
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from app.processor import Processor
 from connectors.ingest import run_ingest
 from infra.config import Settings
-from infra.processor import Processor
 from schemas.dead_letter import DeadLetter
 from schemas.envelope import dump_envelope
 from schemas.item import Item

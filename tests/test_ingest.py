@@ -18,7 +18,7 @@ import typer
 from kafka.errors import KafkaError
 from typer.testing import CliRunner
 
-from connectors.commands import register
+from app.commands.ingest import register
 from connectors.cursors import CursorStore
 from connectors.ingest import IngestReport, check_sources, run_ingest
 from connectors.sample_server import CORPUS_DIR, CorpusServer, sample_sources, serve_corpus

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import duckdb
 
+from app.processor import Processor
 from connectors.ingest import run_ingest
 from connectors.sample_server import sample_sources, serve_corpus
 from infra.config import Settings
 from infra.kafka import ensure_topics
-from infra.processor import Processor
 from tests import crash_harness
 from tests.connector_support import read_topic, with_sources
 

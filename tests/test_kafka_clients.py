@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 import confluent_kafka
 import duckdb
 
+from app.processor import Processor
 from infra.config import Settings
 from infra.kafka import make_producer
-from infra.processor import Processor
 from schemas.envelope import dump_envelope, parse_envelope
 from tests.factories import raw_post
 

@@ -2,7 +2,7 @@
 `prefect --no-prompt deploy --all` from the repository root, a real process worker, flow runs
 created from the deployments through the API (no mocks of Prefect, Kafka or DuckDB).
 
-The server, pool, deployments and worker are started once per session through infra/ops.py (the
+The server, pool, deployments and worker are started once per session through app/ops.py (the
 same functions `make ops-up` uses), with PREFECT_HOME in a temporary directory and
 PREFECT_WORKER_QUERY_SECONDS=1. Flow runs are awaited by polling the API with a deadline.
 """
@@ -32,9 +32,7 @@ from prefect.client.schemas.filters import (  # noqa: E402
 )
 from prefect.client.schemas.objects import FlowRun  # noqa: E402
 
-from connectors.sample_server import serve_corpus  # noqa: E402
-from infra.broker import EmbeddedBroker  # noqa: E402
-from infra.ops import (  # noqa: E402
+from app.ops import (  # noqa: E402
     deploy_all,
     ensure_pool,
     free_port,
@@ -44,6 +42,8 @@ from infra.ops import (  # noqa: E402
     stop_group,
     wait_healthy,
 )
+from connectors.sample_server import serve_corpus  # noqa: E402
+from infra.broker import EmbeddedBroker  # noqa: E402
 from infra.webhooks import load_secret, verify  # noqa: E402
 from schemas.digest import Digest  # noqa: E402
 from tests.connector_support import sample_config  # noqa: E402

@@ -11,9 +11,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from app.processor import Processor
 from infra.config import Settings
 from infra.kafka import end_offsets, make_consumer, make_producer, partitions_of, read_range
-from infra.processor import Processor
 from schemas.dead_letter import DeadLetter
 from schemas.envelope import dump_envelope, parse_envelope
 from tests import crash_harness
@@ -184,7 +184,7 @@ def test_a_key_sent_twice_in_one_batch_keeps_its_latest_version(settings: Settin
 
 
 def test_a_second_processor_never_moves_offsets_back(settings: Settings) -> None:
-    from infra.processor import ConcurrentProcessorError
+    from app.processor import ConcurrentProcessorError
 
     _produce(settings, [(raw_post(i).key.encode(), dump_envelope(raw_post(i))) for i in range(10)])
     with Processor(settings, bootstrap=settings.kafka.bootstrap, as_of=AS_OF) as slow, \

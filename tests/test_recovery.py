@@ -7,10 +7,10 @@ from pathlib import Path
 
 import duckdb
 
+from app.processor import Processor
 from infra.broker import EmbeddedBroker
 from infra.config import KafkaSettings, Settings, StoreSettings
 from infra.kafka import ensure_topics, make_producer
-from infra.processor import Processor
 from infra.recovery import reconcile_raw_topic
 from infra.store import Store
 from schemas.envelope import dump_envelope

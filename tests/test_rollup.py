@@ -12,7 +12,7 @@ from tests.digest_corpus import configure_test_prefect, corpus_settings, populat
 
 configure_test_prefect()
 
-from flows.rollup import hour_range, rollup_hours  # noqa: E402
+from digest.rollup import hour_range, rollup_hours  # noqa: E402
 from infra.store import Store  # noqa: E402
 
 WEEK = (datetime(2026, 4, 13, tzinfo=UTC), datetime(2026, 4, 20, tzinfo=UTC))

@@ -43,8 +43,8 @@ from connectors.cursors import SourceCursor  # noqa: E402
 from connectors.fetch import Fetcher  # noqa: E402
 from connectors.ingest import check_sources, run_ingest  # noqa: E402
 from connectors.x import post_from_record  # noqa: E402
-from flows.digest import build_digest  # noqa: E402
-from flows.digest_llm import LlmError, polish_text  # noqa: E402
+from digest.build import build_digest  # noqa: E402
+from digest.llm import LlmError, polish_text  # noqa: E402
 from infra.config import ConfigError, KafkaSettings, LlmSettings, Settings, load_settings  # noqa: E402
 from infra.redact import mask_secrets  # noqa: E402
 from infra.store import Store  # noqa: E402
@@ -262,7 +262,7 @@ def test_llm_key_echoed_by_the_endpoint_is_masked_in_logs(
     populate(store, events, loose)
     digest = build_digest(store, settings, WINDOW_END, lang="en")
     assert digest.top_events  # polish was attempted and its failure logged
-    warnings = [r for r in all_logs.records if r.name == "flows.digest_llm"]
+    warnings = [r for r in all_logs.records if r.name == "digest.llm"]
     assert warnings and "Bearer ***" in all_logs.text
     assert key not in all_logs.text
     with pytest.raises(LlmError) as exc_info:
@@ -311,7 +311,7 @@ def test_cli_error_line_and_logs_mask_the_llm_key(
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
     env["RADAR_LLM__API_KEY"] = key
     result = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "--config", str(config), "digest", "--from", "2026-04-13",
+        [sys.executable, "-m", "app.cli", "--config", str(config), "digest", "--from", "2026-04-13",
          "--to", WINDOW_END.isoformat(), "--out", str(tmp_path / "out"), "--lang", "en"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
     )
@@ -320,7 +320,7 @@ def test_cli_error_line_and_logs_mask_the_llm_key(
     assert key not in result.stdout + result.stderr
     # The one-line error output of the CLI is masked too.
     failed = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "--config", str(config), "ingest", "--source", key],
+        [sys.executable, "-m", "app.cli", "--config", str(config), "ingest", "--source", key],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
     )
     assert failed.returncode == 1 and "no source named '***'" in failed.stderr, failed.stderr

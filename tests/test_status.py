@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
+from app.cli import main
 from connectors.ingest import run_ingest
 from connectors.sample_server import sample_sources, serve_corpus
 from connectors.source_runs import record_source_run
-from infra.cli import main
 from infra.config import Settings
 from infra.dlq import make_dead_letter, record_dead_letters
 from infra.status import DEAD_LETTER_GROUPS_SHOWN, PROCESSOR_CONSUMER, collect_status
@@ -131,7 +131,7 @@ def test_lag_per_partition_from_stored_offsets_and_partition_ends(settings: Sett
     assert status.lag.total == 3 and status.lag.note is None
 
     # The same figures as the processor's own view of its lag.
-    from infra.processor import Processor
+    from app.processor import Processor
 
     with Processor(settings, bootstrap=broker) as processor:
         assert processor.lag() == {p.partition: p.lag for p in status.lag.partitions}

@@ -190,7 +190,7 @@ def test_backup_and_restore_round_trip_through_the_cli(tmp_path: Path) -> None:
 
     def radar(*args: str) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
-        return subprocess.run([sys.executable, "-m", "infra.cli", "--config", str(config), *args],
+        return subprocess.run([sys.executable, "-m", "app.cli", "--config", str(config), *args],
                               capture_output=True, text=True, timeout=120, env=env)
 
     backup = tmp_path / "radar-backup.duckdb"

@@ -1,4 +1,4 @@
-"""URL syntax and address rules of connectors.urlsafety (pure, no sockets)."""
+"""URL syntax and address rules of infra.urlsafety (pure, no sockets)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from connectors.urlsafety import FetchError, check_url_syntax, is_public_address, same_origin
+from infra.urlsafety import FetchError, check_url_syntax, is_public_address, same_origin
 
 UNSAFE_URLS = {
     "file-scheme": "file:///etc/passwd",

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
-from infra.alerts import SourceView, build_alerts, correction_alert_id, quiet_window, record_alerts, routes_to
+from app.alerts import SourceView, build_alerts, correction_alert_id, record_alerts, routes_to
 from infra.config import AlertSettings, Settings, WebhookConfig
 from infra.store import Store
 from infra.webhooks import WebhookDispatcher, list_deliveries, load_secret, verify
@@ -104,15 +104,15 @@ def test_bad_routes_and_quiet_hours_say_why(fields: dict[str, object], message: 
 
 def test_quiet_windows_cross_midnight_in_the_webhooks_zone() -> None:
     hook = _hook("http://127.0.0.1:9/x", quiet_hours="22:00-07:00", timezone="Europe/Berlin")
-    start, end = quiet_window(hook, NIGHT) or (None, None)
+    start, end = hook.quiet_window(NIGHT) or (None, None)
     assert (start, end) == (datetime(2026, 4, 20, 20, 0, tzinfo=UTC), datetime(2026, 4, 21, 5, 0, tzinfo=UTC))
-    assert quiet_window(hook, datetime(2026, 4, 21, 6, 59, tzinfo=BERLIN)) == (start, end)  # same night
-    assert quiet_window(hook, MORNING) is None
-    assert quiet_window(hook, datetime(2026, 4, 20, 21, 59, tzinfo=BERLIN)) is None
+    assert hook.quiet_window(datetime(2026, 4, 21, 6, 59, tzinfo=BERLIN)) == (start, end)  # same night
+    assert hook.quiet_window(MORNING) is None
+    assert hook.quiet_window(datetime(2026, 4, 20, 21, 59, tzinfo=BERLIN)) is None
     # A daytime window in another zone; and DST: the night of 28-29 March 2026 is an hour shorter.
     lunch = _hook("http://127.0.0.1:9/x", quiet_hours="12:00-13:30", timezone="Asia/Shanghai")
-    assert quiet_window(lunch, datetime(2026, 4, 20, 4, 30, tzinfo=UTC)) is not None
-    short = quiet_window(hook, datetime(2026, 3, 29, 1, 0, tzinfo=BERLIN))
+    assert lunch.quiet_window(datetime(2026, 4, 20, 4, 30, tzinfo=UTC)) is not None
+    short = hook.quiet_window(datetime(2026, 3, 29, 1, 0, tzinfo=BERLIN))
     assert short is not None and short[1] - short[0] == timedelta(hours=8)
 
 

@@ -16,10 +16,10 @@ import duckdb
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from infra.alerts import record_alerts
+from app.alerts import record_alerts
+from app.processor import Processor
 from infra.config import AlertSettings, ConfigError, Settings, WebhookConfig, load_settings
 from infra.kafka import close_producer, end_offsets, make_consumer, make_producer, partitions_of, read_range
-from infra.processor import Processor
 from infra.store import Store
 from infra.webhooks import WebhookDispatcher, load_secret, sign, slack_body, verify
 from schemas.alert import Alert, AlertSource

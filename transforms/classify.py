@@ -16,7 +16,6 @@ import apache_beam as beam
 from schemas.common import CATEGORIES, Category, ItemType
 from schemas.item import CategoryScore, Item
 from transforms._lexicon import AnchoredPatterns, TermMatcher, Tokenized, casefold, load_data_file, tokenize
-from transforms.normalize import copy_with
 
 __all__ = ["DEAD_LETTER", "Classify", "ClassificationRules", "classify_item", "load_classification_rules"]
 
@@ -165,17 +164,14 @@ def classify_item(item: Item, rules: ClassificationRules | None = None) -> Item:
         # Fact wins ties: a post with no marker mostly reports something.
         item_type = max(_ITEM_TYPES, key=type_scores.__getitem__)  # the first of equal scores
 
-    return copy_with(
-        item,
-        {
-            "category": category,
-            "category_confidence": confidence,
-            "secondary": secondary,
-            "relevance": relevance,
-            "off_topic": relevance < rules.off_topic_below,
-            "item_type": item_type,
-        },
-    )
+    return item.copy_with({
+        "category": category,
+        "category_confidence": confidence,
+        "secondary": secondary,
+        "relevance": relevance,
+        "off_topic": relevance < rules.off_topic_below,
+        "item_type": item_type,
+    })
 
 
 class _ClassifyFn(beam.DoFn):

@@ -45,11 +45,9 @@ import apache_beam as beam
 import duckdb
 from apache_beam import pvalue
 
-from infra.dlq import make_dead_letter
 from schemas.dead_letter import DeadLetter
 from schemas.item import Item
 from transforms.events import ClusterState, Record
-from transforms.normalize import copy_with
 
 __all__ = [
     "ClusterIntoEvents",
@@ -737,7 +735,7 @@ def _assignment_key(item: Item) -> tuple[datetime, str, tuple[bool, int, int]]:
 
 
 def _dead_letter(item: Item, reason: str, error: BaseException | None, as_of: datetime | None) -> DeadLetter:
-    return make_dead_letter(
+    return DeadLetter.of(
         stage="cluster",
         reason=reason,
         original=item.model_dump_json(by_alias=True).encode(),
@@ -902,7 +900,7 @@ def cluster_batch(
             changes: dict[str, Any] = {} if version.event_id == final else {"event_id": final}
             if features is not None and features.duplicate_of is not None and version.duplicate_of is None:
                 changes["duplicate_of"] = features.duplicate_of
-            result = copy_with(version, changes) if changes else version
+            result = version.copy_with(changes) if changes else version
             if version is item and features is not None:
                 if features.event_id != final:
                     features = replace(features, event_id=final)

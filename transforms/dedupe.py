@@ -36,7 +36,7 @@ import duckdb
 import numpy as np
 
 from schemas.item import Item
-from transforms.normalize import copy_with, fingerprint_text
+from transforms.normalize import fingerprint_text
 
 __all__ = [
     "DEAD_LETTER",
@@ -540,7 +540,7 @@ def _apply(item: Item, decision: tuple[str | None, DuplicateKind | None, bytes] 
     if decision is None:
         return item
     duplicate_of, kind, blob = decision
-    return copy_with(item, {"duplicate_of": duplicate_of, "duplicate_kind": kind, "dedupe_signature": blob})
+    return item.copy_with({"duplicate_of": duplicate_of, "duplicate_kind": kind, "dedupe_signature": blob})
 
 
 def dedupe_items(items: Sequence[Item], index: DedupeIndex | None = None, threshold: float = 0.8) -> list[Item]:

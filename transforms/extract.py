@@ -20,7 +20,6 @@ import apache_beam as beam
 
 from schemas.item import Amount, Entities, Item
 from transforms._lexicon import AnchoredPatterns, TermMatcher, load_data_file
-from transforms.normalize import copy_with
 
 __all__ = ["DEAD_LETTER", "EntityRules", "Extract", "extract_amounts", "extract_dates", "extract_entities",
            "extract_item", "load_entity_rules"]  # fmt: skip
@@ -339,8 +338,8 @@ def extract_item(item: Item, rules: EntityRules | None = None) -> Item:
     official = official_voice(item, rules)
     if official is not None and official not in entities.organisations:
         # An official blog says "we", not its own name: the organisation concerned is the speaker.
-        entities = copy_with(entities, {"organisations": (official, *entities.organisations)})
-    return copy_with(item, {"entities": entities, "official_for": official})
+        entities = entities.copy_with({"organisations": (official, *entities.organisations)})
+    return item.copy_with({"entities": entities, "official_for": official})
 
 
 class _ExtractFn(beam.DoFn):

@@ -23,7 +23,6 @@ import lxml.html
 import trafilatura
 from lxml import etree
 
-from infra.dlq import make_dead_letter
 from schemas.dead_letter import DeadLetter
 from schemas.item import Item
 from schemas.raw import RawPage, RawPost, ReceivedRaw
@@ -36,7 +35,6 @@ __all__ = [
     "ParsedDate",
     "canonical_url",
     "content_hash",
-    "copy_with",
     "detect_language",
     "extract_text",
     "fingerprint_text",
@@ -53,30 +51,6 @@ class NormalizeError(ValueError):
 
 
 # --------------------------------------------------------------------------- model copies
-
-_set_attr = object.__setattr__
-
-
-def copy_with(model: Any, update: dict[str, Any]) -> Any:
-    """`model.model_copy(update=update)` without its generic detours (copy.copy three times).
-
-    Same result: a shallow copy with `update` written over the fields (not validated, as with
-    model_copy) and added to the fields set. The stages copy every item four times, so it counts.
-    """
-    if model.__pydantic_extra__ is not None or model.__pydantic_private__ is not None:
-        return model.model_copy(update=update)
-    cls = type(model)
-    copied = cls.__new__(cls)
-    values = model.__dict__.copy()
-    values.update(update)
-    _set_attr(copied, "__dict__", values)
-    _set_attr(copied, "__pydantic_extra__", None)
-    fields_set = set(model.__pydantic_fields_set__)
-    fields_set.update(update)
-    _set_attr(copied, "__pydantic_fields_set__", fields_set)
-    _set_attr(copied, "__pydantic_private__", None)
-    return copied
-
 
 # --------------------------------------------------------------------------- canonical URLs
 
@@ -563,7 +537,7 @@ def normalize_record(received: ReceivedRaw) -> Item | DeadLetter:
         return to_item(received)
     except Exception as exc:  # noqa: BLE001 - hostile input must become a dead letter, never stop the batch
         envelope = received.envelope
-        return make_dead_letter(
+        return DeadLetter.of(
             stage="normalize",
             reason=str(exc),
             original=envelope.model_dump_json(by_alias=True).encode(),

@@ -44,7 +44,6 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from infra.config import Settings
-from infra.dlq import make_dead_letter
 from infra.sink import CLUSTER_STATE_FILE
 from schemas.dead_letter import DeadLetter
 from schemas.envelope import dump_envelope
@@ -118,7 +117,7 @@ def prepare_record(
     try:
         return extract_item(classify_item(item, class_rules), entity_rules)
     except Exception as exc:  # noqa: BLE001 - one odd record must not stop the batch
-        return make_dead_letter(
+        return DeadLetter.of(
             stage="extract", reason=f"{type(exc).__name__}: {exc}", original=dump_envelope(received.envelope),
             source_name=received.envelope.source.name, coordinates=received.coordinates, error=exc,
         )

@@ -17,7 +17,6 @@ import apache_beam as beam
 from kafka import TopicPartition
 
 from infra.config import KafkaSettings
-from infra.dlq import make_dead_letter
 from infra.kafka import KafkaRecord, make_consumer, read_range
 from schemas.common import KafkaCoordinates
 from schemas.dead_letter import DeadLetter
@@ -89,12 +88,12 @@ def parse_record(record: KafkaRecord) -> ReceivedRaw | DeadLetter:
     try:
         envelope = parse_envelope(value)
     except EnvelopeError as exc:
-        return make_dead_letter(
+        return DeadLetter.of(
             stage="envelope", reason=str(exc), original=value, coordinates=coordinates, error=exc
         )
     if not isinstance(envelope, RawPost | RawPage):
         reason = f"{envelope.schema_}/{envelope.version} does not belong on the raw topic"
-        return make_dead_letter(stage="envelope", reason=reason, original=value, coordinates=coordinates)
+        return DeadLetter.of(stage="envelope", reason=reason, original=value, coordinates=coordinates)
     return ReceivedRaw(envelope=envelope, coordinates=coordinates)
 
 

@@ -29,7 +29,6 @@ from typing import Any
 import apache_beam as beam
 from apache_beam import pvalue
 
-from infra.dlq import make_dead_letter
 from schemas.common import CATEGORIES
 from schemas.dead_letter import DeadLetter
 from schemas.event import SCORE_COMPONENTS, Event, ScoreComponent
@@ -654,7 +653,7 @@ def _dead_letter(
 ) -> DeadLetter:
     first = items[0] if items else None
     original = ("[" + ",".join(it.model_dump_json(by_alias=True) for it in items) + "]").encode()
-    return make_dead_letter(
+    return DeadLetter.of(
         stage="score",
         reason=f"event {event_id}: {reason}",
         original=original,

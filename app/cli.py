@@ -1,0 +1,396 @@
+"""`radar`: the one command-line entry point.
+
+User mistakes (bad config, unreachable broker, locked store) end as one red line on
+stderr and a non-zero exit code, never a traceback; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from typer._click import exceptions as typer_click_errors
+
+from app.commands import alerts as alert_commands
+from app.commands import digest as digest_commands
+from app.commands import ingest as ingest_commands
+from app.commands import status as status_commands
+from infra.config import ConfigError, Settings, load_settings
+from infra.logfilters import install_noise_filters
+from infra.redact import SecretMaskingFilter, install_masking_excepthook, mask_secrets
+
+__all__ = ["app", "main"]
+
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+app = typer.Typer(
+    name="radar",
+    help=(
+        "frontier-radar: AI-industry sources -> Kafka -> Beam -> DuckDB -> alerts and a daily digest.\n\n"
+        "Start with `radar demo` (bundled sample sources, embedded broker, no network), "
+        "or point `--config` at your TOML file (see README)."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+broker_app = typer.Typer(help="Run the embedded Kafka-compatible broker (Tansu).", no_args_is_help=True)
+schemas_app = typer.Typer(help="Message contracts.", no_args_is_help=True)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+store_app = typer.Typer(help="The DuckDB store.", no_args_is_help=True)
+dlq_app = typer.Typer(help="Dead letters: records any stage could not use.", no_args_is_help=True)
+app.add_typer(broker_app, name="broker")
+app.add_typer(schemas_app, name="schemas")
+app.add_typer(config_app, name="config")
+app.add_typer(store_app, name="store")
+app.add_typer(dlq_app, name="dlq")
+
+
+class _State:
+    def __init__(self, config: Path | None, debug: bool) -> None:
+        self.config = config
+        self.debug = debug
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config)
+        return self._settings
+
+
+def _state(ctx: typer.Context) -> _State:
+    return ctx.obj
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", envvar="RADAR_CONFIG", help="TOML config file (or $RADAR_CONFIG)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(SecretMaskingFilter())
+    # kafka-python logs connection chatter at WARNING while a broker starts.
+    logging.getLogger("kafka").setLevel(logging.DEBUG if debug else logging.CRITICAL)
+    # Beam's "apitools not found" (GCP clients) concerns Dataflow users only: dropped on the root
+    # logger, so also under --verbose and whatever handlers come later (infra/logfilters.py).
+    install_noise_filters()
+    # Beam warns about DoFn style on every run; not the user's concern.
+    if not (verbose or debug):
+        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    ctx.obj = _State(config, debug)
+
+
+# --- broker -----------------------------------------------------------------------------------
+
+
+@broker_app.command("start")
+def broker_start(ctx: typer.Context) -> None:
+    """Start the embedded broker (if not running) and create the topics."""
+    from infra.broker import EmbeddedBroker
+    from infra.kafka import ensure_topics
+
+    settings = _state(ctx).settings
+    if not settings.kafka.embedded:
+        raise ConfigError(f"kafka.bootstrap is {settings.kafka.bootstrap!r}: nothing embedded to start")
+    state, started = EmbeddedBroker(settings.data_dir, settings.kafka.embedded_port).ensure_running()
+    created = ensure_topics(state.bootstrap, settings.kafka)
+    verb = "started" if started else "already running"
+    console.print(f"embedded broker {verb}: {state.bootstrap} (pid {state.pid}, log {state.log_path})")
+    if created:
+        console.print(f"created topics: {', '.join(created)}")
+
+
+@broker_app.command("stop")
+def broker_stop(ctx: typer.Context) -> None:
+    """Stop the embedded broker (its in-memory data is gone afterwards)."""
+    from infra.broker import EmbeddedBroker
+
+    settings = _state(ctx).settings
+    stopped = EmbeddedBroker(settings.data_dir).stop()
+    if stopped is None:
+        console.print("embedded broker is not running")
+    else:
+        console.print(f"embedded broker stopped (pid {stopped.pid}, port {stopped.port})")
+
+
+@broker_app.command("status")
+def broker_status(ctx: typer.Context) -> None:
+    """Say whether the embedded broker runs and answers; exit 1 when it does not."""
+    from infra.broker import EmbeddedBroker
+
+    settings = _state(ctx).settings
+    state, answering = EmbeddedBroker(settings.data_dir).status()
+    if state is None:
+        console.print("embedded broker is not running")
+        raise typer.Exit(1)
+    health = "answering" if answering else "NOT answering"
+    console.print(f"embedded broker running: {state.bootstrap} (pid {state.pid}), {health}")
+    if not answering:
+        raise typer.Exit(1)
+
+
+# --- schemas ----------------------------------------------------------------------------------
+
+
+@schemas_app.command("export")
+def schemas_export(out_dir: Annotated[Path, typer.Argument(help="Directory to write JSON Schemas into.")]) -> None:
+    """Write a JSON Schema file for every contract (raw post/page, dead letter, item, event, alert, digest)."""
+    from schemas.export import export_json_schemas
+
+    for path in export_json_schemas(out_dir):
+        console.print(f"wrote {path}")
+
+
+# --- config -----------------------------------------------------------------------------------
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context) -> None:
+    """Print the effective configuration as JSON (secrets masked)."""
+    console.print_json(json.dumps(_state(ctx).settings.redacted()))
+
+
+@config_app.command("check")
+def config_check(ctx: typer.Context) -> None:
+    """Validate the configuration and say what it configures."""
+    settings = _state(ctx).settings
+    origin = settings.config_file or "defaults + environment"
+    console.print(
+        f"configuration OK ({origin}): kafka {settings.kafka.bootstrap}, store {settings.store.path}, "
+        f"{len(settings.sources)} source(s)"
+    )
+
+
+# --- store ------------------------------------------------------------------------------------
+
+
+@store_app.command("migrate")
+def store_migrate(ctx: typer.Context) -> None:
+    """Create the DuckDB file if needed and apply pending migrations."""
+    from infra.store import Store
+
+    settings = _state(ctx).settings
+    store = Store(settings.store.path, settings.store.lock_timeout_s)
+    applied = store.migrate()
+    console.print(f"{settings.store.path}: schema version {store.version()}; applied {len(applied)} migration(s)")
+
+
+@store_app.command("info")
+def store_info(ctx: typer.Context) -> None:
+    """Row counts per table."""
+    from infra.store import Store
+
+    settings = _state(ctx).settings
+    store = Store(settings.store.path, settings.store.lock_timeout_s)
+    table = Table(title=f"{settings.store.path} (schema v{store.version()})")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, count in store.table_counts().items():
+        table.add_row(name, str(count))
+    console.print(table)
+
+
+@store_app.command("backup")
+def store_backup(
+    ctx: typer.Context,
+    out: Annotated[Path | None, typer.Option("--out", help="Backup file (default: <data_dir>/backups/...).")] = None,
+) -> None:
+    """Copy the DuckDB file consistently (checkpointed, under its write lock) and verify the copy."""
+    from datetime import UTC, datetime
+
+    from infra.store import Store
+
+    settings = _state(ctx).settings
+    target = out or settings.data_dir / "backups" / f"radar-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.duckdb"
+    Store(settings.store.path, settings.store.lock_timeout_s).backup(target)
+    console.print(f"backed up {settings.store.path} to {target} (verified)")
+
+
+@store_app.command("restore")
+def store_restore(
+    ctx: typer.Context,
+    backup: Annotated[Path, typer.Argument(help="A file written by `radar store backup`.")],
+) -> None:
+    """Verify a backup and put it in place of the store; the replaced file is kept beside it."""
+    from infra.store import Store
+
+    settings = _state(ctx).settings
+    kept = Store(settings.store.path, settings.store.lock_timeout_s).restore(backup)
+    console.print(f"restored {settings.store.path} from {backup}" + (f"; the replaced file is {kept}" if kept else ""))
+    console.print("next: `radar process --once` replays the raw topic from the backup's offsets")
+
+
+@store_app.command("check")
+def store_check(ctx: typer.Context) -> None:
+    """Read every table of the store to the end; exit 1 naming the file if it is damaged."""
+    from infra.store import Store
+
+    settings = _state(ctx).settings
+    Store(settings.store.path, settings.store.lock_timeout_s).verify()
+    console.print(f"{settings.store.path}: every table reads to the end")
+
+
+# --- process ----------------------------------------------------------------------------------
+
+
+@app.command("process")
+def process(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="Process up to the current end offsets, then exit.")] = False,
+    follow: Annotated[bool, typer.Option("--follow", help="Keep processing new records (Ctrl-C stops).")] = False,
+) -> None:
+    """Turn raw envelopes on radar.raw.v1 into deduplicated, scored events in DuckDB."""
+    import signal
+
+    from app.processor import BatchReport, Processor
+
+    if once == follow:
+        # With ctx, like click's own usage errors: the usage line and the --help hint, exit 2.
+        raise click.UsageError("choose exactly one of --once or --follow", ctx=ctx)
+    settings = _state(ctx).settings
+
+    def show(batch: BatchReport) -> None:
+        console.print(
+            f"batch: {batch.records} records -> {batch.items} items, {batch.events} events, "
+            f"{batch.dead_letters} dead letters, {batch.alerts} alerts in {batch.seconds:.2f} s (lag {batch.lag_after})"
+        )
+
+    with Processor(settings) as processor:
+        if once:
+            report = processor.run_once(progress=show)
+            console.print(
+                f"processed {report.records} records in {len(report.batches)} batch(es): "
+                f"{report.total('items')} items, {report.total('events')} event updates, "
+                f"{report.total('dead_letters')} dead letters; lag now {sum(processor.lag().values())}"
+            )
+            return
+        stop = {"flag": False}
+
+        def request_stop(*_: object) -> None:
+            stop["flag"] = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        console.print(f"following {settings.kafka.raw_topic} (Ctrl-C stops after the current batch)")
+        processor.follow(
+            lambda: stop["flag"], progress=show,
+            on_reconnect=lambda lost, now: console.print(f"Kafka at {lost} went away; reconnected to {now}"),
+        )
+
+
+# --- dlq --------------------------------------------------------------------------------------
+
+
+@dlq_app.command("list")
+def dlq_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, help="Newest N dead letters.")] = 50,
+    stage: Annotated[str | None, typer.Option(help="Only this stage.")] = None,
+) -> None:
+    """Show recorded dead letters, newest first, with stage, reason and where they came from."""
+    from infra.dlq import list_dead_letters
+
+    settings = _state(ctx).settings
+    rows = list_dead_letters(settings, limit=limit, stage=stage)
+    table = Table(title=f"dead letters ({len(rows)} shown)")
+    for column in ("when", "stage", "source / coordinates", "reason", "replayed"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row.when, row.stage, row.where, row.reason, row.replayed)
+    console.print(table)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    ctx: typer.Context,
+    stage: Annotated[str | None, typer.Option(help="Only dead letters of this stage.")] = None,
+) -> None:
+    """Re-send dead-lettered raw records to radar.raw.v1 (after a fix); then run `radar process --once`."""
+    from infra.dlq import replay_dead_letters
+
+    settings = _state(ctx).settings
+    result = replay_dead_letters(settings, stage=stage)
+    console.print(
+        f"replayed {result.replayed} record(s) to {settings.kafka.raw_topic}; "
+        f"{result.skipped} skipped ({result.skip_reason or 'none'})"
+    )
+
+
+# Subcommands that live beside the code they drive, each module adding its own.
+for _commands in (ingest_commands, digest_commands, status_commands, alert_commands):
+    _commands.register(app)
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from kafka.errors import KafkaError
+
+    from app.processor import ConcurrentProcessorError
+    from infra.broker import BrokerError
+    from infra.store import StoreError
+    from schemas.envelope import EnvelopeError
+
+    return (ConfigError, BrokerError, StoreError, EnvelopeError, KafkaError, OSError, ConcurrentProcessorError)
+
+
+def main(argv: list[str] | None = None) -> None:
+    debug = "--debug" in (argv if argv is not None else sys.argv)
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    install_masking_excepthook()
+    try:
+        # standalone_mode=False hands back typer.Exit codes as the return value.
+        result = app(args=argv, standalone_mode=False)
+    except (click.exceptions.Exit, typer.Exit) as exc:
+        sys.exit(exc.exit_code)
+    except (click.exceptions.Abort, typer.Abort):
+        err_console.print("[red]aborted[/red]")
+        sys.exit(130)
+    # Typer (0.29) raises its own vendored click's usage errors, not click's: both are user mistakes.
+    except (click.ClickException, typer_click_errors.ClickException) as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except _user_errors() as exc:
+        if debug:
+            raise
+        message = mask_secrets(str(exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+        sys.exit(1)
+    except Exception as exc:
+        # Not a user mistake: still one line, with the way to the details.
+        if debug:
+            raise
+        first = mask_secrets(str(exc)).strip().splitlines()[0] if str(exc).strip() else ""
+        err_console.print(
+            f"[red]internal error:[/red] {type(exc).__name__}: {escape(first)} (rerun with --debug for the traceback)",
+            soft_wrap=True,
+        )
+        # 2 is click's code for a usage error; an internal error must not look like one.
+        sys.exit(3)
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""`radar digest`, `radar cluster`, `radar eval [clustering]` (DESIGN.md §6 contracts) and `radar demo`."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from infra.config import ConfigError, Settings, load_settings
+
+__all__ = ["register"]
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+DEMO_WINDOW = (date(2026, 4, 13), date(2026, 4, 19))
+
+
+# The window's end is the day after --to in the digest timezone; a day past 9999-12-30 cannot be
+# represented, and no news has happened before 1970.
+_FIRST_DAY, _LAST_DAY = date(1970, 1, 1), date(9999, 12, 30)
+
+
+def _parse_day(value: str, option: str) -> date:
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise ConfigError(f"{option} must be YYYY-MM-DD, got {value!r}") from None
+    if not _FIRST_DAY <= day <= _LAST_DAY:
+        raise ConfigError(f"{option} must be between {_FIRST_DAY} and {_LAST_DAY}, got {value}")
+    return day
+
+
+def _run_with_progress(
+    settings: Settings, start: date, end: date, out: Path, lang: str | None,
+    prefect: bool = False, config_path: Path | None = None,
+) -> list[Path]:
+    from app.window import StepReport, run_window
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("starting", total=None)
+
+        def started(name: str) -> None:
+            progress.update(task, description=f"{name} ...")
+
+        def finished(step: StepReport) -> None:
+            progress.console.print(f"[green]✓[/green] {step.name:<8} {step.seconds:6.1f} s  {step.summary}")
+
+        step = _prefect_digest_step(settings, out, lang, config_path) if prefect else None
+        report = run_window(settings, start=start, end=end, out_dir=out, lang=lang, digest_step=step,
+                            on_step_start=started, on_step=finished)
+    return report.files
+
+
+def _prefect_digest_step(
+    settings: Settings, out: Path, lang: str | None, config_path: Path | None
+) -> Callable[[date, int], list[Path]]:
+    """The digest step as a `daily-digest` flow run (ephemeral mode: task retries, caching by window,
+    the Markdown artifact). It needs the config file: a flow run re-reads its configuration rather
+    than receiving live objects."""
+    from flows.prefect_env import configure_prefect
+
+    # Prefect reads its settings when first imported.
+    configure_prefect(settings)
+    from flows.daily_digest import daily_digest
+
+    def run(window_end: date, days: int) -> list[Path]:
+        paths = daily_digest(window_end=window_end, days=days, lang=lang,
+                             config_path=str(config_path) if config_path else None, out_dir=str(out))
+        return [Path(p) for p in paths]
+
+    return run
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("digest")
+    def digest(
+        ctx: typer.Context,
+        date_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (digest timezone).")],
+        date_to: Annotated[str, typer.Option("--to", help="Last day of the window, YYYY-MM-DD (inclusive).")],
+        out: Annotated[Path, typer.Option("--out", help="Directory for digest-<to>.md/.json/.html.")],
+        config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config (or $RADAR_CONFIG).")] = None,
+        lang: Annotated[str | None, typer.Option("--lang", help="zh or en (default: digest.language).")] = None,
+        prefect: Annotated[
+            bool, typer.Option("--prefect", help="Build the digest through the daily-digest Prefect flow.")
+        ] = False,
+    ) -> None:
+        """Ingest, process and roll up the window, then write DIR/digest-<to>.{md,json,html}."""
+        if lang is not None and lang not in ("zh", "en"):
+            raise ConfigError(f"--lang must be zh or en, got {lang!r}")
+        config_path = config if config is not None else ctx.obj.config
+        if prefect and config_path is None:
+            raise ConfigError("--prefect needs --config (a flow run reads its configuration from the file)")
+        settings = load_settings(config_path)
+        start, end = _parse_day(date_from, "--from"), _parse_day(date_to, "--to")
+        if end < start:
+            raise ConfigError(f"--to {date_to} is before --from {date_from}")
+        files = _run_with_progress(settings, start, end, out, lang, prefect=prefect, config_path=config_path)
+        for path in files:
+            console.print(f"wrote {path}")
+
+    @app.command("demo")
+    def demo(
+        out: Annotated[Path, typer.Option("--out", help="Where to write the digest.")] = Path("out/demo"),
+        lang: Annotated[str | None, typer.Option("--lang", help="zh or en.")] = None,
+    ) -> None:
+        """The whole job on the bundled sample corpus, served on 127.0.0.1: no network, no arguments."""
+        files = _run_demo(Path("data/demo"), out, lang)
+        md = next((p for p in files if p.suffix == ".md"), None)
+        if md is not None:
+            console.print(f"[bold]digest:[/bold] {md.resolve()}")
+
+    eval_app = typer.Typer(no_args_is_help=False, help="Score the pipeline against labelled data.")
+    app.add_typer(eval_app, name="eval")
+
+    @app.command("cluster")
+    def cluster_command(
+        input_file: Annotated[Path, typer.Option("--input", help="JSONL records, one per line, in arrival order.")],
+        output: Annotated[Path, typer.Option("--out", help="JSONL: id, event_id, duplicate_of per record.")],
+        config: Annotated[Path | None, typer.Option("--config", "-c", help="Accepted for symmetry; unused.")] = None,
+    ) -> None:
+        """Replay records through the pipeline's normalize -> dedupe -> event clustering (no Kafka, no store)."""
+        from transforms.replay import read_replay_file, replay
+
+        inputs, errors = _read_replay(input_file, read_replay_file)
+        lines, more = replay(inputs)
+        for reason in errors + more:
+            err_console.print(reason, soft_wrap=True)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with output.open("w", encoding="utf-8") as handle:
+            handle.writelines(line.to_json() + "\n" for line in lines)
+        events = len({line.event_id for line in lines})
+        err_console.print(f"{len(lines)} records -> {events} events, "
+                          f"{sum(1 for x in lines if x.duplicate_of)} duplicates; wrote {output}")
+
+    @eval_app.command("clustering")
+    def eval_clustering(
+        input_file: Annotated[Path, typer.Argument(help="JSONL records with a gold label field.")],
+        label_field: Annotated[str, typer.Option("--label-field", help="The field holding the gold event label.")],
+    ) -> None:
+        """Pairwise P/R/F1, B-cubed P/R/F1, NMI and ARI of `radar cluster` over a labelled file."""
+        from rich.table import Table
+
+        from transforms.events.metrics import score
+        from transforms.replay import labels_of, read_replay_file, replay
+
+        inputs, errors = _read_replay(input_file, read_replay_file)
+        lines, more = replay(inputs)
+        for reason in errors + more:
+            err_console.print(reason, soft_wrap=True)
+        gold = labels_of(inputs, label_field)
+        scored = [line for line in lines if line.id in gold]
+        if not scored:
+            raise ConfigError(f"no record of {input_file} has the label field {label_field!r}")
+        result = score([gold[line.id] for line in scored], [line.event_id for line in scored])
+        table = Table(title=f"event clustering on {input_file.name}: {len(scored)} labelled records, "
+                            f"{len(set(gold.values()))} gold events, {len({x.event_id for x in scored})} predicted")
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        rows = [("pairwise P / R / F1", (result.pairwise_p, result.pairwise_r, result.pairwise_f1)),
+                ("B-cubed P / R / F1", (result.bcubed_p, result.bcubed_r, result.bcubed_f1)),
+                ("NMI (geometric)", (result.nmi,)), ("ARI", (result.ari,))]
+        for name, values in rows:
+            table.add_row(name, " / ".join(f"{v:.3f}" for v in values))
+        console.print(table)
+
+    @eval_app.callback(invoke_without_command=True)
+    def evaluate_command(
+        ctx: typer.Context,
+        out: Annotated[Path, typer.Option("--out", help="Where to write the evaluated digest.")] = Path("out/eval"),
+    ) -> None:
+        """Run the demo pipeline and score it against the corpus's labelled ground truth."""
+        if ctx.invoked_subcommand is not None:
+            return
+        from rich.table import Table
+
+        from digest.evaluate import evaluate
+        from infra.store import Store
+        from schemas.digest import Digest
+
+        data_dir = Path("data/eval")
+        files = _run_demo(data_dir, out, None)
+        digest_json = next((p for p in files if p.suffix == ".json"), None)
+        digest = Digest.model_validate_json(digest_json.read_bytes()) if digest_json else None
+        quality = evaluate(Store(data_dir / "radar.duckdb"), digest)
+        table = Table(title="quality on the labelled sample corpus")
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        for name, value in quality.rows():
+            table.add_row(name, value)
+        console.print(table)
+
+
+def _read_replay(path: Path, reader: Any) -> tuple[list[Any], list[str]]:
+    if not path.is_file():
+        raise ConfigError(f"cannot read {path}: no such file")
+    try:
+        return reader(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _run_demo(data_dir: Path, out: Path, lang: str | None) -> list[Path]:
+    from connectors.sample_server import sample_sources, serve_corpus
+
+    # A demo is a fresh run every time: the embedded broker is memory-only anyway.
+    shutil.rmtree(data_dir, ignore_errors=True)
+    with serve_corpus() as server:
+        settings = Settings(
+            data_dir=data_dir,
+            store={"path": data_dir / "radar.duckdb"},
+            # Every corpus request goes to one local host: politeness delays only slow the demo (the
+            # arXiv pacing too: it paces its host, here the host of every sample source).
+            fetch={"per_host_interval_s": 0, "arxiv_interval_s": 0},
+            sources=sample_sources(server.base_url),
+        )
+        console.print(f"serving the sample corpus on {server.base_url} "
+                      f"({len(settings.sources)} sources, window {DEMO_WINDOW[0]} .. {DEMO_WINDOW[1]})")
+        files = _run_with_progress(settings, *DEMO_WINDOW, out, lang)
+    for path in files:
+        console.print(f"wrote {path}")
+    return files

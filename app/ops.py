@@ -1,0 +1,371 @@
+"""`make ops-up` / `make ops-down`: the whole scheduled system on one machine, by pid.
+
+    python -m app.ops up [--config FILE] [--port 4200] [--database-url URL]
+    python -m app.ops resume | pause | status | down [--config FILE]
+
+`up`, in order: a Prefect server on 127.0.0.1 (SQLite in `<data_dir>/prefect`, or Postgres by
+`--database-url` / $RADAR_OPS_DATABASE_URL), the `radar-process` work pool, `prefect --no-prompt
+deploy --all` from the repository root with RADAR_CONFIG set (prefect.yaml copies it into the
+deployments), the embedded broker when `kafka.bootstrap = "embedded"`, and a process worker with
+RADAR_CONFIG set. Telemetry is off everywhere (DO_NOT_TRACK, PREFECT_SERVER_ANALYTICS_ENABLED),
+PREFECT_HOME is `<data_dir>/prefect`. What it started is recorded in `<data_dir>/ops/ops.json`
+(pids, process groups, the API URL) with logs beside it, plus `env.sh` to source for the
+`prefect` CLI. Schedules stay paused (prefect.yaml) until `resume`.
+
+`down` stops exactly what `up` recorded: the worker's and the server's process groups (each was
+started as its own session leader, so their children go with them and nothing else does), and the
+embedded broker only if `up` started it and it is still that pid. A pid that now belongs to another
+program is left alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.config import ConfigError, Settings
+from infra.preflight import check_settings, load_checked
+
+__all__ = [
+    "POOL",
+    "OpsState",
+    "deploy_all",
+    "down",
+    "ensure_pool",
+    "free_port",
+    "prefect_env",
+    "start_server",
+    "start_worker",
+    "stop_group",
+    "up",
+    "wait_healthy",
+]
+
+REPO = Path(__file__).resolve().parent.parent
+POOL = "radar-process"
+_BIN = Path(sys.executable).parent
+
+
+def _prefect() -> str:
+    candidate = _BIN / "prefect"
+    return str(candidate) if candidate.exists() else "prefect"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prefect_env(home: Path, api_url: str | None, *, config: Path | None = None,
+                database_url: str | None = None, query_seconds: float = 2.0) -> dict[str, str]:
+    """The environment of every Prefect process `up` starts (and of `env.sh`)."""
+    env = dict(os.environ)
+    env.update({
+        "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_HOME": str(home),
+        "PREFECT_LOGGING_LEVEL": "INFO",
+        # The worker asks for scheduled runs this often (Prefect's default is 10 s).
+        "PREFECT_WORKER_QUERY_SECONDS": f"{query_seconds:g}",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+        "PWD": str(REPO),  # prefect.yaml's pull step resolves {{ $PWD }} at deploy time
+    })
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
+        env["PREFECT_SERVER_UI_API_URL"] = api_url
+    if config is not None:
+        env["RADAR_CONFIG"] = str(config)
+    if database_url:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
+    return env
+
+
+def start_server(home: Path, port: int, log_path: Path, *, database_url: str | None = None) -> subprocess.Popen[bytes]:
+    """`prefect server start` on 127.0.0.1:port as its own session (process group = its pid)."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = prefect_env(home, f"http://127.0.0.1:{port}/api", database_url=database_url)
+    env.pop("PREFECT_API_URL")  # the server is not a client of itself
+    env["PREFECT_SERVER_API_HOST"] = "127.0.0.1"
+    env["PREFECT_SERVER_API_PORT"] = str(port)
+    env["PREFECT_SERVER_LOGGING_LEVEL"] = "WARNING"
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=home,
+            start_new_session=True,
+        )
+
+
+def wait_healthy(api_url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None,
+                 log_path: Path | None = None) -> float:
+    """Poll `<api>/health` until it answers 200 (a readiness poll with a deadline); return seconds."""
+    t0 = time.monotonic()
+    while True:
+        try:
+            with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:  # noqa: S310 - loopback
+                if response.status == 200:
+                    return time.monotonic() - t0
+        except (urllib.error.URLError, OSError, TimeoutError):
+            pass
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"prefect server exited with code {proc.returncode}{_tail(log_path)}")
+        if time.monotonic() - t0 > timeout_s:
+            raise RuntimeError(f"prefect server not healthy at {api_url} within {timeout_s:.0f} s{_tail(log_path)}")
+        time.sleep(0.25)
+
+
+def _tail(log_path: Path | None, lines: int = 5) -> str:
+    if log_path is None or not log_path.exists():
+        return ""
+    text = log_path.read_text(errors="replace").strip().splitlines()[-lines:]
+    return ("; log " + str(log_path) + ":\n  " + "\n  ".join(text)) if text else ""
+
+
+def _run(args: list[str], env: dict[str, str], what: str, timeout_s: float = 300) -> str:
+    done = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout_s, check=False)
+    if done.returncode != 0:
+        detail = (done.stderr.strip() or done.stdout.strip()).splitlines()[-5:]
+        raise RuntimeError(f"{what} failed (exit {done.returncode}): " + " | ".join(detail))
+    return done.stdout
+
+
+def ensure_pool(env: dict[str, str]) -> None:
+    _run([_prefect(), "work-pool", "create", POOL, "--type", "process", "--overwrite"], env, "work-pool create")
+
+
+def deploy_all(env: dict[str, str]) -> str:
+    """`prefect --no-prompt deploy --all` from the repository root (prefect.yaml)."""
+    if not env.get("RADAR_CONFIG"):
+        raise ConfigError("RADAR_CONFIG: must be set to deploy (prefect.yaml copies it into every deployment)")
+    return _run([_prefect(), "--no-prompt", "deploy", "--all"], env, "prefect deploy --all")
+
+
+def start_worker(env: dict[str, str], log_path: Path, name: str = "radar-ops-worker") -> subprocess.Popen[bytes]:
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [_prefect(), "worker", "start", "--pool", POOL, "--type", "process", "--name", name],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+            start_new_session=True,
+        )
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not yet reaped by its parent) counts as gone.
+    with contextlib.suppress(OSError):
+        if Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z"):
+            return False
+    return True
+
+
+def stop_group(pid: int, marker: str, timeout_s: float = 20.0) -> str:
+    """Stop the process group led by `pid` if `pid` still runs a command containing `marker`.
+
+    SIGTERM, a second SIGTERM after half the time (a Prefect worker may need two), SIGKILL at the end.
+    """
+    if not _alive(pid):
+        return "not running"
+    if marker not in _cmdline(pid):
+        return f"pid {pid} is no longer {marker!r}: left alone"
+    deadline = time.monotonic() + timeout_s
+    signals = [(signal.SIGTERM, deadline - timeout_s / 2), (signal.SIGTERM, deadline), (signal.SIGKILL, deadline + 5)]
+    for sig, until in signals:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, sig)
+        while time.monotonic() < until:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            if not _alive(pid):
+                return f"stopped ({sig.name})"
+            time.sleep(0.1)
+    return f"pid {pid} did not exit"
+
+
+@dataclass
+class OpsState:
+    path: Path
+
+    def read(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return None
+
+    def write(self, data: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        os.replace(tmp, self.path)
+
+
+def _ops_dir(settings: Settings) -> Path:
+    return (settings.data_dir / "ops").resolve()
+
+
+def up(config: Path, *, port: int = 4200, database_url: str | None = None, query_seconds: float = 2.0,
+       say: Any = print) -> dict[str, Any]:
+    """Bring everything up; return what was recorded in ops.json."""
+    from infra.broker import EmbeddedBroker
+
+    config = config.resolve()
+    settings = load_checked(str(config))
+    check_settings(settings, need_sources=True)
+    ops = _ops_dir(settings)
+    ops.mkdir(parents=True, exist_ok=True)
+    state = OpsState(ops / "ops.json")
+    current = state.read()
+    if current and _alive(current["server"]["pid"]):
+        raise ConfigError(f"already up (server pid {current['server']['pid']}, {current['api_url']}); "
+                          "run `make ops-down` first")
+    home = (settings.data_dir / "prefect").resolve()
+    api_url = f"http://127.0.0.1:{port}/api"
+    record: dict[str, Any] = {"config": str(config), "api_url": api_url, "prefect_home": str(home),
+                              "started_at": time.time(), "database": "postgres" if database_url else "sqlite"}
+    t0 = time.monotonic()
+    server = start_server(home, port, ops / "server.log", database_url=database_url)
+    record["server"] = {"pid": server.pid, "marker": "server", "log": str(ops / "server.log")}
+    state.write(record)
+    try:
+        took = wait_healthy(api_url, 180, server, ops / "server.log")
+        say(f"prefect server healthy at {api_url} in {took:.1f} s (pid {server.pid})")
+        env = prefect_env(home, api_url, config=config, database_url=database_url, query_seconds=query_seconds)
+        ensure_pool(env)
+        say(f"work pool {POOL} ready")
+        t1 = time.monotonic()
+        deploy_all(env)
+        say(f"deployed prefect.yaml (ingest, process, daily-digest, hourly-rollup) in {time.monotonic() - t1:.1f} s;"
+            " schedules paused")
+        record["broker"] = None
+        if settings.kafka.embedded:
+            broker, started = EmbeddedBroker(settings.data_dir, settings.kafka.embedded_port).ensure_running()
+            if started:
+                record["broker"] = {"pid": broker.pid, "bootstrap": broker.bootstrap}
+            how = "started" if started else "already running"
+            say(f"embedded broker at {broker.bootstrap} (pid {broker.pid}, {how})")
+            state.write(record)
+        worker = start_worker(env, ops / "worker.log")
+        record["worker"] = {"pid": worker.pid, "marker": "worker", "log": str(ops / "worker.log")}
+        state.write(record)
+        say(f"worker on pool {POOL} (pid {worker.pid}), RADAR_CONFIG={config}")
+    except BaseException:
+        say("ops up failed: stopping what it started")
+        down(config, say=say)
+        raise
+    (ops / "env.sh").write_text(
+        "".join(f"export {k}={json.dumps(env[k])}\n" for k in (
+            "PREFECT_API_URL", "PREFECT_HOME", "DO_NOT_TRACK", "PREFECT_SERVER_ANALYTICS_ENABLED", "RADAR_CONFIG")))
+    record["up_seconds"] = round(time.monotonic() - t0, 1)
+    state.write(record)
+    say(f"up in {record['up_seconds']} s; state {state.path}; for the prefect CLI: . {ops / 'env.sh'}")
+    say("schedules are PAUSED: resume them with `make ops-resume` (prefect deployment schedule resume --all)")
+    say("run one now: prefect deployment run ingest/ingest --watch  (then process/process, daily-digest/daily-digest)")
+    return record
+
+
+def down(config: Path, *, say: Any = print) -> list[str]:
+    """Stop exactly what `up` recorded (worker, server, the broker it started)."""
+    from infra.broker import EmbeddedBroker
+    from infra.config import load_settings
+
+    settings = load_settings(str(config.resolve()))
+    state = OpsState(_ops_dir(settings) / "ops.json")
+    record = state.read()
+    if record is None:
+        say("nothing recorded: ops is not up")
+        return []
+    lines = []
+    for part in ("worker", "server"):
+        info = record.get(part)
+        if info:
+            lines.append(f"{part} pid {info['pid']}: {stop_group(info['pid'], info['marker'])}")
+    broker = record.get("broker")
+    if broker:
+        embedded = EmbeddedBroker(settings.data_dir)
+        running = embedded.state()
+        if running is not None and running.pid == broker["pid"]:
+            embedded.stop()
+            lines.append(f"broker pid {broker['pid']}: stopped")
+        else:
+            lines.append(f"broker pid {broker['pid']}: not running (or replaced): left alone")
+    state.path.unlink(missing_ok=True)
+    for line in lines:
+        say(line)
+    return lines
+
+
+def _schedules(config: Path, verb: str) -> None:
+    from infra.config import load_settings
+
+    settings = load_settings(str(config.resolve()))
+    record = OpsState(_ops_dir(settings) / "ops.json").read()
+    if record is None:
+        raise ConfigError("ops is not up (no ops.json): run `make ops-up` first")
+    env = prefect_env(Path(record["prefect_home"]), record["api_url"])
+    print(_run([_prefect(), "deployment", "schedule", verb, "--all"], env, f"schedule {verb}").strip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.ops", description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=["up", "down", "resume", "pause", "status"])
+    parser.add_argument("--config", "-c", default=os.environ.get("RADAR_CONFIG"),
+                        help="radar config file (default: $RADAR_CONFIG)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("RADAR_OPS_PORT", "4200")))
+    parser.add_argument("--database-url", default=os.environ.get("RADAR_OPS_DATABASE_URL"),
+                        help="Prefect database (postgresql+asyncpg://...); default SQLite under the data dir")
+    args = parser.parse_args(argv)
+    if not args.config:
+        print("error: RADAR_CONFIG: not set and no --config: ops needs the radar config file", file=sys.stderr)
+        return 1
+    config = Path(args.config)
+    try:
+        if args.action == "up":
+            up(config, port=args.port, database_url=args.database_url)
+        elif args.action == "down":
+            down(config)
+        elif args.action in ("resume", "pause"):
+            _schedules(config, args.action)
+        else:
+            from infra.config import load_settings
+
+            record = OpsState(_ops_dir(load_settings(str(config.resolve()))) / "ops.json").read()
+            if record is None:
+                print("ops: down")
+            else:
+                for part in ("server", "worker", "broker"):
+                    info = record.get(part)
+                    if info:
+                        print(f"{part}: pid {info['pid']} {'running' if _alive(info['pid']) else 'NOT running'}")
+                print(f"api: {record['api_url']}")
+    except (ConfigError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

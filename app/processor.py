@@ -1,0 +1,348 @@
+"""The processor: bounded micro-batches from `radar.raw.v1` into DuckDB, effectively once.
+
+One batch:
+  1. read the offsets stored in DuckDB and the cross-batch state (short read-write open),
+  2. learn partition ends (`highwater()` after a poll — DESIGN.md §7),
+  3. run the Beam pipeline over the offset ranges with the DuckDB file released,
+  4. send the batch's dead letters and alerts to Kafka (stable ids: a resend after a
+     crash is a repeat consumers drop, never a loss),
+  5. commit results AND the consumed offsets in one DuckDB transaction.
+A crash anywhere before 5 leaves DuckDB as it was; the batch is recomputed from the
+same offsets and state on restart. Upserts by key make even a doubled commit harmless.
+
+`--follow` is a loop of such batches: no local Python runner fires windows over an
+unbounded Kafka source, so bounded micro-batches are the streaming mode here.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kafka import TopicPartition
+from kafka.errors import KafkaConnectionError
+
+from app.alerts import SourceView, build_alerts, record_alerts, sources_from_index, sources_from_items
+from infra.broker import BrokerError, resolve_bootstrap
+from infra.config import Settings
+from infra.crashpoints import crash_point
+from infra.dlq import DeadLetterProducer
+from infra.kafka import (
+    close_producer,
+    end_offsets,
+    ensure_topics,
+    make_consumer,
+    make_producer,
+    partitions_of,
+    probe_bootstrap,
+)
+from infra.recovery import reconcile_raw_topic
+from infra.sink import BatchFiles, commit_batch, load_cluster_state_blob, load_offsets
+from infra.store import Store
+from infra.webhooks import SharedStore, WebhookDispatcher
+from schemas.alert import Alert
+from schemas.envelope import dump_envelope, parse_envelope
+from schemas.event import Event
+from transforms.read import OffsetRange
+
+if TYPE_CHECKING:
+    from transforms.cluster import EventIndex
+    from transforms.events import ClusterState
+
+__all__ = ["BatchReport", "ConcurrentProcessorError", "Processor", "ProcessReport"]
+
+log = logging.getLogger(__name__)
+
+CONSUMER_NAME = "processor"
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    records: int
+    items: int
+    events: int
+    dead_letters: int
+    alerts: int
+    seconds: float
+    lag_after: int
+
+
+@dataclass
+class ProcessReport:
+    batches: list[BatchReport] = field(default_factory=list)
+
+    @property
+    def records(self) -> int:
+        return sum(b.records for b in self.batches)
+
+    def total(self, name: str) -> int:
+        return sum(getattr(b, name) for b in self.batches)
+
+
+class ConcurrentProcessorError(RuntimeError):
+    """Two processors consumed the same partitions; this one's batch was discarded, nothing lost."""
+
+
+class Processor:
+    def __init__(self, settings: Settings, *, bootstrap: str | None = None, as_of: datetime | None = None) -> None:
+        self.settings = settings
+        # With webhooks a dispatcher thread opens the store too: both must share one handle (SharedStore).
+        store_class = SharedStore if settings.alerts.webhooks else Store
+        self.store = store_class(settings.store.path, settings.store.lock_timeout_s)
+        self.bootstrap = bootstrap or resolve_bootstrap(settings)[0]
+        # Scores depend on recency; a fixed `as_of` makes a replay reproduce them exactly.
+        self.as_of = as_of
+        self._state_cache: tuple[bytes, ClusterState] | None = None
+        ensure_topics(self.bootstrap, settings.kafka)
+        reconcile_raw_topic(self.store, self.bootstrap, settings.kafka)
+        # Built before the Kafka clients: a bad webhook secret fails here, leaking no client.
+        self.webhooks = WebhookDispatcher(settings, store=self.store)
+        self.consumer = make_consumer(self.bootstrap, settings.kafka)
+        self.producer = make_producer(self.bootstrap, settings.kafka)
+        self.tps = partitions_of(self.consumer, settings.kafka.raw_topic)
+        # Started now, it first delivers what an earlier run recorded and did not deliver.
+        self.webhooks.producer = self.producer
+        self.webhooks.start()
+
+    def close(self) -> None:
+        # Deliveries first (bounded by alerts.drain_timeout_s): a dead letter needs the producer.
+        self.webhooks.close()
+        self.consumer.close()
+        close_producer(self.producer)
+
+    def __enter__(self) -> Processor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def lag(self) -> dict[int, int]:
+        with self.store.read() as con:
+            stored = load_offsets(con, CONSUMER_NAME, self.settings.kafka.raw_topic)
+        ends = end_offsets(self.consumer, self.tps)
+        return {tp.partition: max(0, ends[tp] - stored.get(tp.partition, 0)) for tp in self.tps}
+
+    def run_once(self, progress: Callable[[BatchReport], None] | None = None) -> ProcessReport:
+        """Process everything up to the current end offsets, in batches, then return."""
+        report = ProcessReport()
+        ends = end_offsets(self.consumer, self.tps)
+        while True:
+            batch = self.run_batch(ends)
+            if batch is None:
+                return report
+            report.batches.append(batch)
+            if progress is not None:
+                progress(batch)
+
+    def follow(
+        self,
+        should_stop: Callable[[], bool],
+        progress: Callable[[BatchReport], None] | None = None,
+        on_reconnect: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """Batches until `should_stop`; a broker that goes away is waited for and reconnected to.
+
+        A lost broker is checked for before every poll: its dead clients would otherwise report
+        every partition end as 0 (and the plan would "reread from 0") and fail only after a
+        minute's metadata timeout, with a traceback.
+        """
+        while not should_stop():
+            if not self._broker_alive():
+                self._reconnect(should_stop, on_reconnect)
+                continue
+            try:
+                batch = self.run_batch(end_offsets(self.consumer, self.tps))
+            except Exception:
+                if self._broker_alive():
+                    raise
+                # The broker died under the batch: nothing was committed, the batch is redone.
+                self._reconnect(should_stop, on_reconnect)
+                continue
+            if batch is None:
+                time.sleep(self.settings.processor.poll_interval_s)
+            elif progress is not None:
+                progress(batch)
+
+    def _broker_alive(self) -> bool:
+        try:
+            probe_bootstrap(self.bootstrap, timeout_s=2.0)
+        except KafkaConnectionError:
+            return False
+        return True
+
+    def _reconnect(self, should_stop: Callable[[], bool], notify: Callable[[str, str], None] | None) -> None:
+        """New clients on the broker now configured: the embedded one (started again if it is not
+        running, on whatever port it has now) or the configured cluster, waited for up to
+        `kafka.ack_timeout_s`; then the raw topic's incarnation is checked as at start-up."""
+        lost = self.bootstrap
+        deadline = time.monotonic() + self.settings.kafka.ack_timeout_s
+        while True:
+            if should_stop():
+                return
+            try:
+                bootstrap = resolve_bootstrap(self.settings)[0]
+                probe_bootstrap(bootstrap, timeout_s=2.0)
+                break
+            except (KafkaConnectionError, BrokerError):
+                if time.monotonic() > deadline:
+                    raise KafkaConnectionError(
+                        f"Kafka at {lost} went away and nothing answered for {self.settings.kafka.ack_timeout_s:.0f} s"
+                    ) from None
+                time.sleep(min(1.0, self.settings.processor.poll_interval_s))
+        log.warning("Kafka at %s went away; reconnecting to %s", lost, bootstrap)
+        self.consumer.close()
+        close_producer(self.producer, timeout_s=1.0)
+        self.bootstrap = bootstrap
+        ensure_topics(bootstrap, self.settings.kafka)
+        # A restarted embedded broker holds a new, empty raw topic: offsets and cursors are reset.
+        reconcile_raw_topic(self.store, bootstrap, self.settings.kafka)
+        self.consumer = make_consumer(bootstrap, self.settings.kafka)
+        self.producer = make_producer(bootstrap, self.settings.kafka)
+        self.tps = partitions_of(self.consumer, self.settings.kafka.raw_topic)
+        if getattr(self, "webhooks", None) is not None:
+            self.webhooks.producer = self.producer
+        if notify is not None:
+            notify(lost, bootstrap)
+
+    def run_batch(self, ends: dict[TopicPartition, int]) -> BatchReport | None:
+        from transforms.cluster import load_event_index
+        from transforms.dedupe import load_dedupe_index
+        from transforms.pipeline import BatchState, decode_cluster_state, run_batch
+
+        started = time.perf_counter()
+        topic = self.settings.kafka.raw_topic
+        proc = self.settings.processor
+        as_of = self.as_of or datetime.now(UTC)
+        with self.store.write() as con:
+            stored = load_offsets(con, CONSUMER_NAME, topic)
+            stored_at_plan = dict(stored)
+            ranges = self._plan(stored, ends)
+            if not ranges:
+                return None
+            cluster_state = self._cluster_state(load_cluster_state_blob(con), decode_cluster_state)
+            state = BatchState(
+                dedupe_index=load_dedupe_index(
+                    con, proc.dedupe_horizon_days, as_of, threshold=proc.near_duplicate_threshold
+                ),
+                # The members of exactly the events the clustering holds open (not a window
+                # before processing time), so that links and clustering see the same events.
+                event_index=load_event_index(con, proc.event_window_days, as_of,
+                                             event_ids=cluster_state.open_events()),
+                as_of=as_of,
+                cluster_state=cluster_state,
+            )
+            already_alerted = {r[0] for r in con.execute("SELECT alert_id FROM alerts_sent").fetchall()}
+        crash_point("after-state-read")
+        batch_dir = Path(tempfile.mkdtemp(prefix="batch-", dir=self._batches_dir()))
+        try:
+            run_batch(ranges, bootstrap=self.bootstrap, settings=self.settings, state=state, out_dir=batch_dir)
+            files = BatchFiles(batch_dir)
+            crash_point("after-pipeline")
+            dead_letters = self._read_models(files, "dead_letters")
+            alerts = self._alerts(self._read_models(files, "events"), already_alerted, as_of,
+                                  files=files, index=state.event_index)
+            DeadLetterProducer(self.producer, self.settings.kafka.dlq_topic).send(dead_letters)
+            crash_point("after-dlq-send")
+            # Wait for every acknowledgement: flush() does not raise on a failed delivery, and an
+            # alert recorded as sent without having been delivered would never be sent again.
+            sends = [
+                self.producer.send(self.settings.kafka.alerts_topic, key=alert.alert_id.encode(),
+                                   value=dump_envelope(alert))
+                for alert in alerts
+            ]
+            for send in sends:
+                send.get(timeout=30)
+            crash_point("after-alert-send")
+            next_offsets = {r.partition: r.stop for r in ranges}
+            with self.store.write() as con:
+                # Another processor may have committed these ranges meanwhile (an overlapping
+                # scheduled run): then our results are stale and must not move offsets back.
+                if load_offsets(con, CONSUMER_NAME, topic) != stored_at_plan:
+                    raise ConcurrentProcessorError(
+                        f"offsets on {topic} changed while this batch ran: another processor is running"
+                    )
+                counts = commit_batch(
+                    con, files, consumer=CONSUMER_NAME, topic=topic, next_offsets=next_offsets,
+                    dead_letters=dead_letters,
+                    alerts=[(a.alert_id, a.event_id, a.level, a.signal_score) for a in alerts],
+                )
+                # The alerts' JSON and the webhook deliveries they owe, in this same transaction.
+                record_alerts(con, alerts, self.settings.alerts)
+        finally:
+            shutil.rmtree(batch_dir, ignore_errors=True)
+        crash_point("after-commit")
+        if alerts:
+            self.webhooks.notify()
+        records = sum(r.stop - r.start for r in ranges)
+        lag_after = sum(max(0, ends[tp] - next_offsets.get(tp.partition, stored.get(tp.partition, 0)))
+                        for tp in self.tps)
+        batch = BatchReport(records, counts.items, counts.events, counts.dead_letters, counts.alerts,
+                            time.perf_counter() - started, lag_after)
+        log.info("batch: %s", batch)
+        return batch
+
+    def _cluster_state(self, blob: bytes | None, decode: Callable[[bytes], ClusterState]) -> ClusterState:
+        """The stored clustering state, decoded once per commit: `--follow` batches reuse the object
+        while the stored state is the one this process decoded (nothing modifies it in place)."""
+        from transforms.events import ClusterState
+
+        if blob is None:
+            return ClusterState()
+        cached = self._state_cache
+        if cached is not None and cached[0] == blob:
+            return cached[1]
+        state = decode(blob)
+        self._state_cache = (blob, state)
+        return state
+
+    def _batches_dir(self) -> Path:
+        path = self.settings.data_dir / "batches"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _plan(self, stored: dict[int, int], ends: dict[TopicPartition, int]) -> list[OffsetRange]:
+        budget = self.settings.processor.batch_max_records
+        for tp in self.tps:
+            if stored.get(tp.partition, 0) > ends[tp]:
+                # Shorter than what we consumed and not caught by the topic-id check (a broker
+                # without topic ids): reread from 0; upserts by key keep it single.
+                log.warning("%s[%s] end %s is below stored offset %s: rereading from 0",
+                            tp.topic, tp.partition, ends[tp], stored[tp.partition])
+                stored[tp.partition] = 0
+        pending = [
+            (tp, stored.get(tp.partition, 0), ends[tp]) for tp in self.tps if ends[tp] > stored.get(tp.partition, 0)
+        ]
+        if not pending:
+            return []
+        # Share the batch budget over partitions so a busy one cannot starve the others.
+        share = max(1, budget // len(pending))
+        return [OffsetRange(tp.topic, tp.partition, start, min(end, start + share)) for tp, start, end in pending]
+
+    @staticmethod
+    def _read_models(files: BatchFiles, kind: str) -> list[Any]:
+        glob = files.glob(kind)
+        if glob is None:
+            return []
+        models = []
+        for path in sorted(files.directory.glob(f"{kind}-*.ndjson")):
+            with path.open("rb") as handle:
+                models.extend(parse_envelope(line) for line in handle if line.strip())
+        return models
+
+    def _alerts(self, events: list[Event], already: set[str], as_of: datetime, *,
+                files: BatchFiles | None = None, index: EventIndex | None = None) -> list[Alert]:
+        # An event's members are in this batch's items files and, from earlier batches, in the
+        # event index read before the batch: the payload needs no extra DuckDB read.
+        def members_of(event_ids: set[str]) -> list[SourceView]:
+            stored = sources_from_index(index, event_ids) if index is not None else []
+            fresh = sources_from_items(sorted(files.directory.glob("items-*.ndjson")), event_ids) if files else []
+            return stored + fresh
+
+        return build_alerts(events, already, as_of, self.settings.alerts, members_of)

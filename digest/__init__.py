@@ -1,0 +1,1 @@
+"""The daily digest as a library: read the store, select, compose, render. No Prefect here."""
