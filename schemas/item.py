@@ -70,6 +70,9 @@ class Item(Contract):
     category_confidence: float = Field(0.0, ge=0, le=1, description="confidence of `category`")
     relevance: float = Field(0.0, ge=0, le=1, description="how much the item is about AI at all")
     off_topic: bool = Field(False, description="not about AI: the digest drops it")
+    categories: tuple[str, ...] = Field(
+        (), description="arXiv subject categories of a paper (cs.CL, stat.ML, ...), primary first"
+    )
     # Dedupe's flags + MinHash bytes, kept so the next batch need not recompute them.
     # Stored in items.dedupe_signature (migration 002), not in the JSON record.
     dedupe_signature: bytes = Field(b"", exclude=True, repr=False)

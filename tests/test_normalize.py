@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.common import KafkaCoordinates, SourceRef
-from schemas.raw import Fetch, RawPage, RawPost, ReceivedRaw, ReferencedPost, SocialMeta
+from schemas.raw import Fetch, PaperMeta, RawPage, RawPost, ReceivedRaw, ReferencedPost, SocialMeta
 from transforms.normalize import (
     Normalize,
     _parse_rfc822,
@@ -195,6 +195,19 @@ def test_feed_entry_prefers_content_over_summary() -> None:
     assert item.text == "访问范围扩大到数千名经过验证的个人防守者。"
     assert (item.lang, item.published_offset_minutes) == ("zh", 480)
     assert item.canonical_url == "https://www.xinzhi-guancha.cn/article/2026041506"
+
+
+def test_arxiv_paper_keeps_its_categories_primary_first() -> None:
+    paper = RawPost(
+        key="arxiv:2604.12240", source=SourceRef(name="arxiv", kind="arxiv", tier="research", publisher="arXiv",
+                                                 url="https://export.arxiv.org/api/query"),
+        fetch=FETCH, title="Sparse attention for long context", summary_html="We propose a sparse attention.",
+        paper=PaperMeta(arxiv_id="2604.12240", primary_category="cs.CL", categories=("cs.LG", "cs.CL")),
+    )
+    item = normalize_record(ReceivedRaw(envelope=paper, coordinates=coordinates(5)))
+    assert item.categories == ("cs.CL", "cs.LG")
+    post = normalize_record(ReceivedRaw(envelope=x_post("9", "No paper here"), coordinates=coordinates(6)))
+    assert post.categories == ()
 
 
 def _page(html: str, key: str = "https://www.ai-wire.news/a") -> RawPage:

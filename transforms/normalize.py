@@ -404,6 +404,7 @@ def _post_to_item(post: RawPost, received: ReceivedRaw) -> Item:
     url = post.url
     handle = author = None
     linked: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
     engagement = 0
     if social is not None:
         handle = social.handle.lstrip("@") or None
@@ -429,6 +430,9 @@ def _post_to_item(post: RawPost, received: ReceivedRaw) -> Item:
     elif post.paper is not None:
         native_id = f"arxiv:{post.paper.arxiv_id}"
         url = url or post.paper.abs_url
+        # The digest's research rule reads them: a paper from another field stays out.
+        primary = (post.paper.primary_category,) if post.paper.primary_category else ()
+        categories = tuple(dict.fromkeys((*primary, *post.paper.categories)))
     elif post.native_id:
         native_id = f"{post.source.kind}:{post.native_id}"
     if author is None and post.authors:
@@ -457,6 +461,7 @@ def _post_to_item(post: RawPost, received: ReceivedRaw) -> Item:
         native_id=native_id,
         retweet_of=retweet_of,
         quote_of=quote_of,
+        categories=categories,
     )
 
 
