@@ -77,6 +77,12 @@ class KafkaSettings(_Section):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    # TLS (security_protocol SSL or SASL_SSL): the CA that signed the brokers' certificates when it
+    # is not in the system store, and a client certificate and key for clusters that require one.
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_check_hostname: bool = True
     request_timeout_ms: int = Field(30_000, ge=1_000)
     # How long ingest waits for the broker to acknowledge a source's envelopes before it gives up
     # (cursor unmoved) with one line instead of hanging on a dead broker.
@@ -87,6 +93,25 @@ class KafkaSettings(_Section):
     def _mask_password(cls, value: SecretStr | None) -> SecretStr | None:
         register_secret(value)
         return value
+
+    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        # Said at start-up, naming the key, rather than as a handshake failure minutes later.
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_keys_need_tls(self) -> KafkaSettings:
+        uses_tls = self.security_protocol in ("SSL", "SASL_SSL")
+        given = [k for k in ("ssl_cafile", "ssl_certfile", "ssl_keyfile") if getattr(self, k) is not None]
+        if given and not uses_tls:
+            raise ValueError(f"{', '.join(given)} set but security_protocol is {self.security_protocol}"
+                             " (use SSL or SASL_SSL)")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together (a client certificate and its key)")
+        return self
 
     @field_validator("bootstrap")
     @classmethod

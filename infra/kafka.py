@@ -69,6 +69,11 @@ def _security(kafka: KafkaSettings) -> dict[str, Any]:
         opts["sasl_mechanism"] = kafka.sasl_mechanism
         opts["sasl_plain_username"] = kafka.sasl_username
         opts["sasl_plain_password"] = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
+    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        opts["ssl_check_hostname"] = kafka.ssl_check_hostname
+        for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            if (path := getattr(kafka, key)) is not None:
+                opts[key] = str(path)
     return opts
 
 
