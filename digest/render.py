@@ -20,7 +20,8 @@ from markdown_it import MarkdownIt
 
 from digest.content import x_verification_text
 from digest.model import Playbook
-from schemas.digest import Digest, DigestSource, TopEvent
+from digest.text import is_cjk
+from schemas.digest import Digest, DigestSource, TopEvent, XSignal
 
 __all__ = ["CATEGORY_COLOURS", "md_escape", "render_html", "render_markdown", "render_svg_chart", "sanitize_html"]
 
@@ -60,6 +61,15 @@ def _source_line(source: DigestSource, book: Playbook, timezone: str) -> str:
     publisher = md_escape(source.publisher)
     head = f"{publisher}（{meta}）" if book.lang == "zh" else f"{publisher} ({meta})"
     return f"{head} | {_link(source.title or source.url, source.url)}"
+
+
+def x_heading(signal: XSignal, book: Playbook) -> str:
+    """An X signal's heading: the post's own words, except a foreign-language post in the Chinese
+    digest, which is headed by what it is to its event (the post then follows as 原文)."""
+    own = signal.text or signal.url
+    if book.lang == "zh" and signal.event_title and not is_cjk(own):
+        return book.text("x", f"heading_{signal.type}", event=signal.event_title)
+    return own
 
 
 def _field(book: Playbook, key: str, value: str) -> str:
@@ -128,10 +138,13 @@ def markdown_sections(digest: Digest) -> list[str]:
         x_parts.append(md_escape(book.label("none")))
     for n, signal in enumerate(digest.x_signals, 1):
         colon = book.label("colon")
+        heading = x_heading(signal, book)
+        original = [_field(book, "original", signal.text)] if heading != (signal.text or signal.url) else []
         x_parts.append(
             "\n\n".join(
                 [
-                    f"### {n}. {md_escape(signal.handle)}{colon}{md_escape(signal.text or signal.url)}",
+                    f"### {n}. {md_escape(signal.handle)}{colon}{md_escape(heading)}",
+                    *original,
                     _field(book, "type", book.text("type", signal.type)),
                     _field(book, "verification", x_verification_text(signal, book)),
                     _field(book, "judgment", signal.judgment),
