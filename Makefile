@@ -50,17 +50,18 @@ clean:
 # the work pool, every deployment of prefect.yaml, the embedded broker and a worker, all with
 # RADAR_CONFIG set (required: export it or pass RADAR_CONFIG=...). Schedules stay paused until
 # ops-resume. ops-down stops exactly what ops-up started (pids in <data_dir>/ops/ops.json).
+# Each target is `radar ops <action>` (app/ops.py); `ops-status` exits 1 when ops is down.
 ops-up: $(STAMP)
-	$(BIN)/python -m app.ops up
+	$(BIN)/radar ops up
 
 ops-down: $(STAMP)
-	$(BIN)/python -m app.ops down
+	$(BIN)/radar ops down
 
 ops-resume: $(STAMP)
-	$(BIN)/python -m app.ops resume
+	$(BIN)/radar ops resume
 
 ops-pause: $(STAMP)
-	$(BIN)/python -m app.ops pause
+	$(BIN)/radar ops pause
 
 ops-status: $(STAMP)
-	$(BIN)/python -m app.ops status
+	$(BIN)/radar ops status

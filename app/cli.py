@@ -33,6 +33,29 @@ __all__ = ["app", "main"]
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
+
+def _flags_take_no_value() -> None:
+    """Rich help shows a flag as `--verbose`, not `--verbose <bool>` (issue 14).
+
+    typer 0.29's rich panel prints every option's type, flags included, as if they took a
+    value; its plain help already leaves it out for flags. Options are typer's own objects
+    (`--help` too), so the one place to say it is their class.
+    """
+    from typer.core import TyperOption
+
+    typed = TyperOption.display_type_rich
+    if getattr(typed, "_flags_plain", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: click.Context) -> str | None:
+        return None if self.is_flag and not self.count else typed(self, ctx)
+
+    display_type_rich._flags_plain = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_take_no_value()
+
 app = typer.Typer(
     name="radar",
     help=(
@@ -335,6 +358,84 @@ def dlq_replay(
         f"replayed {result.replayed} record(s) to {settings.kafka.raw_topic}; "
         f"{result.skipped} skipped ({result.skip_reason or 'none'})"
     )
+
+
+# --- ops --------------------------------------------------------------------------------------
+
+ops_app = typer.Typer(
+    help="Scheduled operation on this machine: Prefect server, work pool, deployments, broker, worker (README).",
+    no_args_is_help=True,
+)
+app.add_typer(ops_app, name="ops")
+
+
+def _ops_config(ctx: typer.Context) -> Path:
+    config = _state(ctx).config
+    if config is None:
+        raise ConfigError("RADAR_CONFIG: not set and no --config: ops needs the radar config file")
+    return config
+
+
+def _ops_say(line: str) -> None:
+    # Prefect's and our own lines, as they are: no rich markup, no wrapping inside a path.
+    console.print(line, markup=False, soft_wrap=True)
+
+
+def _ops_call(action: object, *args: object, **kwargs: object) -> object:
+    """Run one app.ops function; its RuntimeError (a Prefect step that failed) is one line and exit 1."""
+    try:
+        return action(*args, say=_ops_say, **kwargs)  # type: ignore[operator]
+    except RuntimeError as exc:
+        err_console.print(f"[red]error:[/red] {escape(mask_secrets(str(exc)))}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+@ops_app.command("up")
+def ops_up(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option("--port", envvar="RADAR_OPS_PORT", min=1, max=65535,
+                                      help="Prefect server port on 127.0.0.1.")] = 4200,
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", envvar="RADAR_OPS_DATABASE_URL",
+        help="Prefect database (postgresql+asyncpg://...); default SQLite under the data dir.")] = None,
+) -> None:
+    """Start the Prefect server, work pool, every deployment (schedules paused), broker and worker."""
+    from app import ops
+
+    _ops_call(ops.up, _ops_config(ctx), port=port, database_url=database_url)
+
+
+@ops_app.command("down")
+def ops_down(ctx: typer.Context) -> None:
+    """Stop exactly what `radar ops up` started (by pid)."""
+    from app import ops
+
+    _ops_call(ops.down, _ops_config(ctx))
+
+
+@ops_app.command("resume")
+def ops_resume(ctx: typer.Context) -> None:
+    """Resume every deployment's schedule (they are paused after `up`)."""
+    from app import ops
+
+    _ops_call(ops.schedules, _ops_config(ctx), "resume")
+
+
+@ops_app.command("pause")
+def ops_pause(ctx: typer.Context) -> None:
+    """Pause every deployment's schedule."""
+    from app import ops
+
+    _ops_call(ops.schedules, _ops_config(ctx), "pause")
+
+
+@ops_app.command("status")
+def ops_status(ctx: typer.Context) -> None:
+    """Pids of what `up` started and the API URL; exit 1 when ops is down or a part has stopped."""
+    from app import ops
+
+    if not _ops_call(ops.status, _ops_config(ctx)):
+        raise typer.Exit(1)
 
 
 # Subcommands that live beside the code they drive, each module adding its own.

@@ -46,8 +46,10 @@ __all__ = [
     "ensure_pool",
     "free_port",
     "prefect_env",
+    "schedules",
     "start_server",
     "start_worker",
+    "status",
     "stop_group",
     "up",
     "wait_healthy",
@@ -241,7 +243,7 @@ def up(config: Path, *, port: int = 4200, database_url: str | None = None, query
     current = state.read()
     if current and _alive(current["server"]["pid"]):
         raise ConfigError(f"already up (server pid {current['server']['pid']}, {current['api_url']}); "
-                          "run `make ops-down` first")
+                          "run `radar ops down` (make ops-down) first")
     home = (settings.data_dir / "prefect").resolve()
     api_url = f"http://127.0.0.1:{port}/api"
     record: dict[str, Any] = {"config": str(config), "api_url": api_url, "prefect_home": str(home),
@@ -318,15 +320,35 @@ def down(config: Path, *, say: Any = print) -> list[str]:
     return lines
 
 
-def _schedules(config: Path, verb: str) -> None:
+def schedules(config: Path, verb: str, *, say: Any = print) -> None:
+    """`prefect deployment schedule resume|pause --all` against the server `up` started."""
     from infra.config import load_settings
 
     settings = load_settings(str(config.resolve()))
     record = OpsState(_ops_dir(settings) / "ops.json").read()
     if record is None:
-        raise ConfigError("ops is not up (no ops.json): run `make ops-up` first")
+        raise ConfigError("ops is not up (no ops.json): run `radar ops up` (make ops-up) first")
     env = prefect_env(Path(record["prefect_home"]), record["api_url"])
-    print(_run([_prefect(), "deployment", "schedule", verb, "--all"], env, f"schedule {verb}").strip())
+    say(_run([_prefect(), "deployment", "schedule", verb, "--all"], env, f"schedule {verb}").strip())
+
+
+def status(config: Path, *, say: Any = print) -> bool:
+    """Say what `up` recorded and whether each part still runs; True when ops is up and all of it runs."""
+    from infra.config import load_settings
+
+    record = OpsState(_ops_dir(load_settings(str(config.resolve()))) / "ops.json").read()
+    if record is None:
+        say("ops: down")
+        return False
+    running = True
+    for part in ("server", "worker", "broker"):
+        info = record.get(part)
+        if info:
+            alive = _alive(info["pid"])
+            running = running and alive
+            say(f"{part}: pid {info['pid']} {'running' if alive else 'NOT running'}")
+    say(f"api: {record['api_url']}")
+    return running
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -348,19 +370,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.action == "down":
             down(config)
         elif args.action in ("resume", "pause"):
-            _schedules(config, args.action)
+            schedules(config, args.action)
         else:
-            from infra.config import load_settings
-
-            record = OpsState(_ops_dir(load_settings(str(config.resolve()))) / "ops.json").read()
-            if record is None:
-                print("ops: down")
-            else:
-                for part in ("server", "worker", "broker"):
-                    info = record.get(part)
-                    if info:
-                        print(f"{part}: pid {info['pid']} {'running' if _alive(info['pid']) else 'NOT running'}")
-                print(f"api: {record['api_url']}")
+            status(config)
     except (ConfigError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

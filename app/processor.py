@@ -134,7 +134,14 @@ class Processor:
         report = ProcessReport()
         ends = end_offsets(self.consumer, self.tps)
         while True:
-            batch = self.run_batch(ends)
+            try:
+                batch = self.run_batch(ends)
+            except Exception as exc:
+                if self._broker_alive():
+                    raise
+                # One line that says what happened, not the Kafka client's error from wherever it noticed.
+                raise KafkaConnectionError(f"Kafka at {self.bootstrap} went away during a batch; nothing of it was"
+                                           " committed, the next run processes it again") from exc
             if batch is None:
                 return report
             report.batches.append(batch)

@@ -55,6 +55,7 @@ from connectors.xml_salvage import (
     with_namespaces,
 )
 from infra.urlsafety import join_url
+from schemas.keys import scoped_key
 from schemas.raw import RawPost
 
 __all__ = [
@@ -469,6 +470,9 @@ def _produce_entry(run: SourceRun, entry: FeedEntry, feed_language: str | None, 
     except FetchError:
         url = None  # a malformed link: the entry still lands, keyed by its id, with no link to follow
     key = entry.native_id or _text(fields.get("id")) or url
+    if key is not None:
+        # A guid need only be unique within its feed: "1" in two feeds is two items (issue 10).
+        key = scoped_key(run.source.name, key)
     title = _text(fields.get("title"))
     summary = _text(fields.get("summary"))
     contents = fields.get("content") or []

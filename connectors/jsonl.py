@@ -13,6 +13,7 @@ import logging
 from connectors.base import SourceRun
 from connectors.cursors import fingerprint
 from schemas.envelope import EnvelopeError, parse_envelope
+from schemas.keys import scoped_key
 from schemas.raw import RawPage, RawPost
 
 __all__ = ["collect_jsonl", "parse_jsonl_line"]
@@ -49,6 +50,10 @@ def collect_jsonl(run: SourceRun) -> None:
                 reason = f"line {number}: truncated last line ({exc})"
             run.dead_letter("parse", reason, original=line, url=f"{result.final_url}#L{number}", error=exc)
             continue
+        if isinstance(envelope, RawPost) and envelope.social is None and envelope.paper is None:
+            # A feed entry captured before keys were scoped (issue 10): scoped as the feed
+            # connector scopes it now, under the source the envelope names.
+            envelope = envelope.model_copy(update={"key": scoped_key(envelope.source.name, envelope.key)})
         content = fingerprint(line.decode("utf-8", "replace"))
         if run.is_new(envelope.key, content, page=isinstance(envelope, RawPage)):
             run.emit(envelope, content)

@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from infra.config import SourceConfig
 
-__all__ = ["CORPUS_DIR", "CorpusServer", "Route", "sample_sources", "serve_corpus"]
+__all__ = ["CORPUS_DIR", "CorpusServer", "Route", "sample_config_text", "sample_sources", "serve_corpus"]
 
 CORPUS_DIR = Path(__file__).resolve().parent / "sample_corpus"
 _CONTENT_TYPES = {
@@ -285,3 +285,40 @@ def sample_sources(base_url: str, root: Path | None = None) -> list[SourceConfig
         entry = {k: (v.replace("{base}", base_url) if isinstance(v, str) else v) for k, v in entry.items()}
         sources.append(SourceConfig(**entry))
     return sources
+
+
+def _toml_value(value: object) -> str:
+    # sources.toml holds strings and booleans only; a JSON string is a valid TOML basic string.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    raise TypeError(f"sources.toml value {value!r} is not a string or a boolean")
+
+
+def sample_config_text(base_url: str, root: Path | None = None) -> str:
+    """A radar.toml reading the corpus served at `base_url` (`radar demo --serve` prints it).
+
+    Every source keeps its keys from sources.toml, with `{base}` replaced and `local = true`;
+    relative paths resolve beside the file the user saves it as.
+    """
+    spec = tomllib.loads(((root or CORPUS_DIR) / "sources.toml").read_text(encoding="utf-8"))
+    lines = [
+        f"# The bundled sample corpus, served by `radar demo --serve` on {base_url} until Ctrl-C.",
+        "# Its week: radar -c radar.toml digest --from 2026-04-13 --to 2026-04-19 --out out/sample",
+        'data_dir = "data"',
+        "",
+        "[kafka]",
+        'bootstrap = "embedded"',
+        "",
+        "[fetch]",
+        "# Every sample source is on this one local host: politeness delays would only slow it down.",
+        "per_host_interval_s = 0",
+        "arxiv_interval_s = 0",
+    ]
+    for entry in spec.get("sources", []):
+        entry = {**entry, "local": True}
+        lines += ["", "[[sources]]"]
+        lines += [f"{key} = {_toml_value(value.replace('{base}', base_url) if isinstance(value, str) else value)}"
+                  for key, value in entry.items()]
+    return "\n".join(lines) + "\n"

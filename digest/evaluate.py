@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from infra.store import Store
 from schemas.digest import Digest
+from schemas.keys import unscoped_key
 
 __all__ = ["GROUND_TRUTH", "Quality", "evaluate"]
 
@@ -57,7 +58,8 @@ class Quality:
 
 
 def _aliases(item_id: str, url: str | None, canonical: str | None, native: str | None) -> set[str]:
-    names = {item_id}
+    # A feed's own guid is stored scoped by its source; the ground truth names it as written.
+    names = {item_id, unscoped_key(item_id)}
     for value in (url, canonical, native):
         if value:
             names.add(value)

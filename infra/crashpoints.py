@@ -9,6 +9,9 @@ environment; the 3rd time the processor reaches `after-pipeline` the child write
 - `RADAR_CRASH_MODE=pause`: the child stops there and waits; the test reads the line
   on the pipe and sends a real SIGKILL while the process (and its Kafka I/O threads)
   is alive at exactly that phase.
+- `RADAR_CRASH_MODE=hold`: the child stops there until a line arrives on its stdin, then
+  goes on, alive: the test changes the world at exactly that phase (stops the broker,
+  say) and lets the child meet the change, with no timing involved.
 
 Unset, `crash_point` is a dict miss: production never pays for it and can never be
 made to crash by it without someone setting the variable.
@@ -58,7 +61,7 @@ def parse_plan(text: str) -> dict[str, int]:
 
 # Read once at import: a plan must not change under a running process.
 _PLAN = parse_plan(os.environ.get("RADAR_CRASH_AT", ""))
-_PAUSE = os.environ.get("RADAR_CRASH_MODE", "exit") == "pause"
+_MODE = os.environ.get("RADAR_CRASH_MODE", "exit")
 _SEEN: dict[str, int] = {}
 _LOCK = threading.Lock()
 
@@ -73,7 +76,10 @@ def crash_point(name: str) -> None:
         return
     sys.stderr.write(f"{REPORT_PREFIX} {name} {seen}\n")
     sys.stderr.flush()
-    if _PAUSE:
+    if _MODE == "hold":
+        sys.stdin.readline()
+        return
+    if _MODE == "pause":
         # Wait for the test's SIGKILL; an Event never set is a wait without polling.
         threading.Event().wait()
     os._exit(CRASH_EXIT_CODE)

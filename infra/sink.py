@@ -134,7 +134,9 @@ def commit_batch(
             " WHERE json->>'event_id' IS NOT NULL",
             [items_glob],
         )
-        counts["items"] = int(con.execute("SELECT count(*) FROM read_ndjson_objects(?)", [items_glob]).fetchall()[0][0])
+        # Rows written, not records read: records sharing a key land as one row (issue 10).
+        counts["items"] = int(con.execute("SELECT count(DISTINCT json->>'item_id') FROM read_ndjson_objects(?)",
+                                          [items_glob]).fetchall()[0][0])
     crash_point("commit-after-items")
     signatures_glob = files.glob("signatures")
     if signatures_glob:

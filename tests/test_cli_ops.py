@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
+from app.cli import app as cli_app
 from app.cli import main
 from app.commands.ingest import register
-from connectors.sample_server import serve_corpus
-from infra.config import Settings
+from connectors.sample_server import sample_sources, serve_corpus
+from infra.config import Settings, load_settings
 from tests.connector_support import source, with_sources
 
 LONG_NAME = "a-rather-long-source-name-that-80-columns-would-cut"
@@ -91,3 +100,89 @@ def test_piped_sources_check_prints_a_line_per_source(settings: Settings) -> Non
     assert progress[0].startswith(f"check [1/2] {LONG_NAME} (feed): ok, ")
     assert progress[1].startswith("check [2/2] empty-feed (feed): FAILED, ")
     assert any(LONG_NAME in line and "yes" in line for line in _lines(result.output))
+
+
+def _commands(group: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every command path under `group` (typer's own vendored click: groups have `.commands`)."""
+    yield path
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from _commands(command, (*path, name))
+        else:
+            yield (*path, name)
+
+
+def test_flags_render_as_plain_flags_in_every_help(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Was `--verbose <bool>`, `--help <bool>`: as if a flag took a value (issue 14 item 10).
+    monkeypatch.setenv("COLUMNS", "200")
+    paths = list(_commands(typer.main.get_command(cli_app)))
+    assert ("process",) in paths and ("ops", "status") in paths and ("demo",) in paths
+    for path in paths:
+        result = CliRunner().invoke(cli_app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "<bool>" not in result.output, (path, result.output)
+        assert "--help " in result.output
+    top = CliRunner().invoke(cli_app, ["--help"]).output
+    assert re.search(r"--verbose\s+-v\s+Log progress details\.", top), top
+    assert re.search(r"--config\s+-c\s+<path>\s+TOML config file", top), top  # a value still shows its type
+    limit = CliRunner().invoke(cli_app, ["dlq", "list", "--help"]).output
+    assert re.search(r"--limit\s+<int range>", limit), limit
+
+
+def test_demo_serve_serves_the_corpus_alone_and_prints_its_config(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
+    child = subprocess.Popen([sys.executable, "-m", "app.cli", "demo", "--serve"], cwd=tmp_path, env=env,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert child.stdout is not None and child.stderr is not None
+        ready = child.stderr.readline().decode()
+        base_url = re.fullmatch(r"serving the sample corpus on (http://127\.0\.0\.1:\d+) .*Ctrl-C stops\n", ready)
+        assert base_url is not None, ready
+        # The config is written and flushed before that line: all of it is in the pipe now.
+        config_text = child.stdout.read1(1 << 20).decode()
+        config = tmp_path / "radar.toml"
+        config.write_text(config_text, encoding="utf-8")
+        settings = load_settings(config)
+        assert [s.name for s in settings.sources] == [s.name for s in sample_sources(base_url.group(1))]
+        assert all(s.local and s.url.startswith(base_url.group(1) + "/") for s in settings.sources)
+        assert settings.kafka.embedded and settings.data_dir == tmp_path / "data"
+        feed = next(s.url for s in settings.sources if s.kind == "feed")
+        # No proxy: the fetch must stay on 127.0.0.1 whatever the environment says.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(feed, timeout=10) as response:
+            assert response.status == 200 and b"<rss" in response.read()
+        child.send_signal(signal.SIGINT)
+        _out, err = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, err
+    assert err.decode().strip() == f"stopped serving {base_url.group(1)}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["radar.toml"]  # served only: no ingest, no data
+
+
+def test_ops_status_when_nothing_runs_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RADAR_CONFIG", raising=False)
+    config = tmp_path / "radar.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
+    with pytest.raises(SystemExit) as exited:
+        main(["-c", str(config), "ops", "status"])
+    out, err = capsys.readouterr()
+    assert (exited.value.code, out.strip(), err) == (1, "ops: down", "")
+    for action in ("resume", "pause"):
+        with pytest.raises(SystemExit) as exited:
+            main(["-c", str(config), "ops", action])
+        assert exited.value.code == 1
+        assert " ".join(capsys.readouterr().err.split()) == (
+            "error: ops is not up (no ops.json): run `radar ops up` (make ops-up) first")
+    with pytest.raises(SystemExit) as exited:
+        main(["ops", "down"])  # no --config and no RADAR_CONFIG
+    assert exited.value.code == 1
+    assert "ops needs the radar config file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main(["-c", str(config), "ops", "down"])
+    assert (exited.value.code, capsys.readouterr().out.strip()) == (0, "nothing recorded: ops is not up")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["radar.toml"]  # status and down start nothing

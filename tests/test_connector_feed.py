@@ -13,6 +13,7 @@ from connectors.feed import FeedParseError, parse_feed
 from connectors.ingest import run_ingest
 from connectors.sample_server import CORPUS_DIR, serve_corpus
 from infra.config import Settings
+from schemas.keys import scoped_key, unscoped_key
 from schemas.raw import RawPage, RawPost
 from tests.connector_support import envelopes, scripted_server, source, with_sources
 
@@ -93,7 +94,7 @@ def test_broken_middle_entry_is_repaired_the_rest_kept(settings: Settings, broke
     with scripted_server({"/f.xml": [(200, RSS, body)]}) as srv:
         report = run_ingest(with_sources(settings, [source("f", "feed", srv.base_url + "/f.xml")]))
     assert report.total("produced") == 3 and report.total("dead_lettered") == 0
-    posts = {e.key: e for e in envelopes(broker, settings.kafka, settings.kafka.raw_topic)}
+    posts = {unscoped_key(e.key): e for e in envelopes(broker, settings.kafka, settings.kafka.raw_topic)}
     assert posts["bad"].title is not None and posts["bad"].title.startswith("Fish & chips")
     assert report.sources[0].notes
 
@@ -107,7 +108,8 @@ def test_duplicate_and_edited_entries(settings: Settings, broker: str) -> None:
     assert first.total("produced") == 2  # the repeated <item> is one envelope
     assert (second.total("produced"), second.total("unchanged")) == (1, 1)
     posts = envelopes(broker, settings.kafka, settings.kafka.raw_topic)
-    assert [p.key for p in posts] == ["a", "b", "b"] and posts[-1].content_html == "two, corrected"
+    assert [p.key for p in posts] == [scoped_key("f", k) for k in ("a", "b", "b")]
+    assert posts[-1].content_html == "two, corrected"
 
 
 def test_summary_only_entries_follow_their_link(settings: Settings, broker: str) -> None:
@@ -119,7 +121,7 @@ def test_summary_only_entries_follow_their_link(settings: Settings, broker: str)
         run_ingest(with_sources(settings, [source("f", "feed", srv.base_url + "/f.xml")]))
     assert srv.hits["/a.html"] == 1 and srv.hits["/c.html"] == 0
     pages = [e for e in envelopes(broker, settings.kafka, settings.kafka.raw_topic) if isinstance(e, RawPage)]
-    assert [(p.key, p.linked_from, p.title) for p in pages] == [("https://example.com/a", "s", "A")]
+    assert [(p.key, p.linked_from, p.title) for p in pages] == [("https://example.com/a", scoped_key("f", "s"), "A")]
 
 
 def test_unsafe_addresses_are_never_contacted(settings: Settings, broker: str) -> None:
@@ -140,7 +142,8 @@ def test_unsafe_addresses_are_never_contacted(settings: Settings, broker: str) -
         report = run_ingest(with_sources(settings, [source("f", "feed", origin.base_url + "/f.xml")]))
         assert sum(victim.hits.values()) == 0
     assert report.total("skipped_links") == 4
-    posts = {e.key: e for e in envelopes(broker, settings.kafka, settings.kafka.raw_topic) if isinstance(e, RawPost)}
+    posts = {unscoped_key(e.key): e for e in envelopes(broker, settings.kafka, settings.kafka.raw_topic)
+             if isinstance(e, RawPost)}
     assert posts["direct"].unsafe_links == (secret_url,)
     assert posts["protocol-relative"].unsafe_links == (secret_url.replace("http:", ""),)
     reasons = [d.reason for d in envelopes(broker, settings.kafka, settings.kafka.dlq_topic)]

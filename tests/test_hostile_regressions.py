@@ -13,6 +13,7 @@ from infra.config import Settings
 from schemas.dead_letter import DeadLetter
 from schemas.envelope import dump_envelope
 from schemas.item import Item
+from schemas.keys import unscoped_key
 from schemas.raw import RawPage, RawPost, ReceivedRaw
 from tests.connector_support import envelopes, scripted_server, source, with_sources
 from tests.factories import raw_post
@@ -39,7 +40,7 @@ def test_malformed_links_do_not_fail_the_feed(settings: Settings) -> None:
         configured = with_sources(settings, [source("hostile-feed", "feed", f"{server.base_url}/feed.xml")])
         report = run_ingest(configured).source("hostile-feed")
     assert report.errors == 0, report
-    keys = {e.key for e in envelopes(settings.kafka.bootstrap, settings.kafka, settings.kafka.raw_topic)
+    keys = {unscoped_key(e.key) for e in envelopes(settings.kafka.bootstrap, settings.kafka, settings.kafka.raw_topic)
             if isinstance(e, RawPost)}
     assert {"bad-bracket", "bad-port", "good"} <= keys
 

@@ -25,6 +25,7 @@ from lxml import etree
 
 from schemas.dead_letter import DeadLetter
 from schemas.item import Item
+from schemas.keys import scoped_key
 from schemas.raw import RawPage, RawPost, ReceivedRaw
 from schemas.x_urls import x_status_url
 
@@ -434,7 +435,8 @@ def _post_to_item(post: RawPost, received: ReceivedRaw) -> Item:
         primary = (post.paper.primary_category,) if post.paper.primary_category else ()
         categories = tuple(dict.fromkeys((*primary, *post.paper.categories)))
     elif post.native_id:
-        native_id = f"{post.source.kind}:{post.native_id}"
+        # Scoped as the feed's key is: a guid "1" shared by two feeds is no shared identity.
+        native_id = f"{post.source.kind}:{scoped_key(post.source.name, post.native_id)}"
     if author is None and post.authors:
         author = ", ".join(post.authors)
 

@@ -17,7 +17,7 @@ import apache_beam as beam
 from kafka import TopicPartition
 
 from infra.config import KafkaSettings
-from infra.kafka import KafkaRecord, make_consumer, read_range
+from infra.kafka import KafkaRecord, make_consumer, probe_bootstrap, read_range
 from schemas.common import KafkaCoordinates
 from schemas.dead_letter import DeadLetter
 from schemas.envelope import EnvelopeError, parse_envelope
@@ -53,6 +53,9 @@ class _ReadRangeFn(beam.DoFn):
         self._consumer: Any = None
 
     def setup(self) -> None:
+        # A broker gone since the batch was planned fails here in seconds, naming its address,
+        # not after the client's ~30 s of bootstrap retries (issue 10).
+        probe_bootstrap(self._bootstrap, timeout_s=2.0)
         self._consumer = make_consumer(self._bootstrap, self._kafka)
 
     def process(self, offset_range: OffsetRange) -> Iterator[KafkaRecord]:

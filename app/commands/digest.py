@@ -110,8 +110,16 @@ def register(app: typer.Typer) -> None:
     def demo(
         out: Annotated[Path, typer.Option("--out", help="Where to write the digest.")] = Path("out/demo"),
         lang: Annotated[str | None, typer.Option("--lang", help="zh or en.")] = None,
+        serve: Annotated[bool, typer.Option(
+            "--serve", help="Only serve the sample corpus on 127.0.0.1 and print a radar.toml for it; Ctrl-C stops.",
+        )] = False,
+        port: Annotated[int, typer.Option("--port", min=0, max=65535,
+                                          help="With --serve: the port (0 = any free one).")] = 0,
     ) -> None:
         """The whole job on the bundled sample corpus, served on 127.0.0.1: no network, no arguments."""
+        if serve:
+            _serve_corpus(port)
+            return
         files = _run_demo(Path("data/demo"), out, lang)
         md = next((p for p in files if p.suffix == ".md"), None)
         if md is not None:
@@ -205,6 +213,33 @@ def _read_replay(path: Path, reader: Any) -> tuple[list[Any], list[str]]:
         return reader(path)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _serve_corpus(port: int) -> None:
+    """`radar demo --serve`: the corpus alone, until SIGINT or SIGTERM; the config on stdout, the rest on stderr."""
+    import signal
+    import sys
+    import threading
+    from contextlib import ExitStack
+
+    from connectors.sample_server import sample_config_text, serve_corpus
+
+    stop = threading.Event()
+    with ExitStack() as stack:
+        try:
+            server = stack.enter_context(serve_corpus(port=port))
+        except OSError as exc:
+            raise ConfigError(f"--port {port}: cannot listen on 127.0.0.1 ({exc.strerror or exc})") from None
+        # Plain text, not rich: `[fetch]` would be read as markup. Flushed, so that
+        # `radar demo --serve > radar.toml` (or a pipe) has the whole file while serving.
+        sys.stdout.write(sample_config_text(server.base_url))
+        sys.stdout.flush()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        err_console.print(f"serving the sample corpus on {server.base_url} (the radar.toml for it is on stdout); "
+                          "Ctrl-C stops", soft_wrap=True)
+        stop.wait()
+    err_console.print(f"stopped serving {server.base_url}")
 
 
 def _run_demo(data_dir: Path, out: Path, lang: str | None) -> list[Path]:
