@@ -23,11 +23,12 @@ from typing import Any
 
 import lxml.etree
 
-from connectors.base import SourceRun, parse_date
+from connectors.base import SourceRun
 from connectors.cursors import fingerprint
 from connectors.feed import FeedParseError, safe_xml_root
 from connectors.fetch import FetchResult
 from connectors.x import with_query
+from schemas.dates import parse_aware
 from schemas.raw import PaperMeta, RawPost
 
 __all__ = ["ARXIV_INTERVAL_S", "ArxivPage", "collect_arxiv", "parse_arxiv_id", "parse_arxiv_page"]
@@ -195,8 +196,8 @@ def _produce(run: SourceRun, entry: dict[str, Any], provenance: Any) -> None:
         categories=entry["categories"],
         published=entry["published"],
         updated=entry["updated"],
-        published_at=parse_date(entry["published"]),
-        updated_at=parse_date(entry["updated"]),
+        published_at=parse_aware(entry["published"]),
+        updated_at=parse_aware(entry["updated"]),
         paper=PaperMeta(
             arxiv_id=entry["arxiv_id"],
             version=entry["version"],

@@ -32,7 +32,6 @@ __all__ = [
     "FETCH_REASON_TEXT",
     "SourceRun",
     "describe_fetch_error",
-    "parse_date",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,27 +52,6 @@ FETCH_REASON_TEXT: dict[str, str] = {
 
 def describe_fetch_error(exc: FetchError) -> str:
     return f"{FETCH_REASON_TEXT.get(exc.reason, exc.reason)}: {exc.detail} [{exc.url}]"
-
-
-def parse_date(value: str | None) -> datetime | None:
-    """RFC 822 or ISO 8601 as written, keeping its offset; None when unparsable or naive."""
-    if not value:
-        return None
-    text = value.strip()
-    parsed: datetime | None = None
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            parsed = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-    if parsed is None or parsed.tzinfo is None:
-        # A date without an offset is ambiguous; the raw string stays in `published`.
-        return None
-    return parsed
 
 
 @dataclass

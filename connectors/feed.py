@@ -39,7 +39,7 @@ from typing import Any
 import feedparser
 import lxml.etree
 
-from connectors.base import SourceRun, parse_date
+from connectors.base import SourceRun
 from connectors.cursors import fingerprint
 from connectors.encoding import DecodedText, decode_text
 from connectors.fetch import FetchError, FetchResult
@@ -55,6 +55,7 @@ from connectors.xml_salvage import (
     with_namespaces,
 )
 from infra.urlsafety import join_url
+from schemas.dates import parse_aware
 from schemas.keys import scoped_key
 from schemas.raw import RawPost
 
@@ -409,7 +410,7 @@ def _truncated_entry(context: _FragmentContext, tail: str) -> tuple[FeedEntry | 
 def _date_from(fields: dict[str, Any], name: str) -> tuple[str | None, datetime | None]:
     raw = fields.get(name)
     raw = raw if isinstance(raw, str) and raw.strip() else None
-    when = parse_date(raw)
+    when = parse_aware(raw)
     parsed_struct = fields.get(f"{name}_parsed")
     if when is None and isinstance(parsed_struct, time.struct_time):
         # feedparser normalised an odd format to UTC; the offset is lost but the instant is right.

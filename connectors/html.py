@@ -32,10 +32,12 @@ _REFRESH_URL = re.compile(r"""^\s*\d*(?:\.\d*)?\s*[;,]?\s*(?:url\s*=\s*)?['"]?([
 
 @dataclass(frozen=True)
 class ParsedPage:
+    """What ingest acts on: the page's key (canonical URL, og:url), where a refresh sends it, and the
+    language hints of the response. What the page says (title, dates, author) is read by
+    transforms/normalize.py alone ("raw in, meaning later"), so it is parsed in one place."""
+
     canonical_url: str | None
     og_url: str | None
-    published_time: str | None
-    title: str | None
     lang_hints: tuple[str, ...]
     refresh_target: str | None
 
@@ -61,10 +63,9 @@ def parse_page(html_text: str, *, url: str, content_language: str | None = None)
     try:
         root = lxml.html.document_fromstring(html_text.encode("utf-8"), parser=_parser())
     except (lxml.etree.ParserError, lxml.etree.XMLSyntaxError, ValueError):
-        return ParsedPage(None, None, None, None, (), None)
+        return ParsedPage(None, None, (), None)
 
-    canonical = og_url = published = refresh = None
-    og_title = None
+    canonical = og_url = refresh = None
     langs: list[str] = []
     html_lang = root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang")
     if html_lang:
@@ -81,10 +82,6 @@ def parse_page(html_text: str, *, url: str, content_language: str | None = None)
             continue
         if prop == "og:url" and og_url is None:
             og_url = _http_url(content, url)
-        elif prop == "article:published_time" and published is None:
-            published = content.strip()
-        elif prop == "og:title" and og_title is None:
-            og_title = content.strip()
         elif prop == "og:locale" or equiv == "content-language":
             langs.append(content.strip())
         elif equiv == "refresh" and refresh is None:
@@ -97,10 +94,8 @@ def parse_page(html_text: str, *, url: str, content_language: str | None = None)
                     refresh = match.group(1).strip()
     if content_language:
         langs.append(content_language.strip())
-    title_el = root.find(".//title")
-    title = title_el.text_content().strip() if title_el is not None else None
     hints = tuple(dict.fromkeys(h for h in langs if h and len(h) <= 35))
-    return ParsedPage(canonical, og_url, published, title or og_title or None, hints, refresh)
+    return ParsedPage(canonical, og_url, hints, refresh)
 
 
 def page_from_fetch(
@@ -130,8 +125,6 @@ def page_from_fetch(
         linked_from=linked_from,
         canonical_url=parsed.canonical_url,
         og_url=parsed.og_url,
-        published_time=parsed.published_time,
-        title=parsed.title,
         lang_hints=parsed.lang_hints,
         html=decoded.text,
     )

@@ -524,7 +524,9 @@ def _check_one(source: SourceConfig, settings: Settings, fetcher: Fetcher) -> So
 
             text = decode_text(result.body, content_type=content_type, kind="html", url=result.final_url).text
             parsed = parse_page(text, url=result.final_url)
-            items, detail = 1, f"page {parsed.title or '(untitled)'!r}"
+            # The page's key is what ingest stores it under: the check shows that, not the title
+            # (which normalize reads, see connectors/html.ParsedPage).
+            items, detail = 1, f"page {parsed.canonical_url or parsed.og_url or result.final_url}, {len(text):,} chars"
         elif source.kind == "x":
             items = len(parse_x_page(result.body)["data"])
             detail = f"{items} posts on the first page{packed_note}"

@@ -40,10 +40,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from connectors.base import SourceRun, describe_fetch_error, parse_date, token_from_env
+from connectors.base import SourceRun, describe_fetch_error, token_from_env
 from connectors.cursors import fingerprint
 from connectors.fetch import FetchResult
 from infra.urlsafety import FetchError, check_url_syntax, is_public_address
+from schemas.dates import parse_aware
 from schemas.raw import RawPost, ReferencedPost, SocialMeta
 from schemas.x_urls import is_x_post_id, x_status_url
 
@@ -122,7 +123,7 @@ def _post_problem(record: Any, users: dict[str, dict[str, Any]]) -> str | None:
     if not is_x_post_id(record["id"]):
         return "wrong type: post id is not numeric"
     created = record.get("created_at")
-    if created is not None and (not isinstance(created, str) or parse_date(created) is None):
+    if created is not None and (not isinstance(created, str) or parse_aware(created) is None):
         return "wrong type: created_at is not an ISO 8601 timestamp"
     metrics = record.get("public_metrics", {})
     if not isinstance(metrics, dict):
@@ -181,7 +182,7 @@ def post_from_record(run: SourceRun, record: dict[str, Any], user: dict[str, Any
         text=record["text"],
         lang=record.get("lang"),
         published=created,
-        published_at=parse_date(created),
+        published_at=parse_aware(created),
         social=SocialMeta(
             author_id=record["author_id"],
             handle=handle,

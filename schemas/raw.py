@@ -97,8 +97,10 @@ class RawPage(Contract):
     linked_from: str | None = Field(None, description="key of the raw post whose link led here")
     canonical_url: str | None = None
     og_url: str | None = None
-    published_time: str | None = Field(None, description="article:published_time as written")
-    title: str | None = None
+    # Read from `html` by normalize since ingest stopped filling them; kept so older raw.page/1
+    # records stay valid and replay as they did.
+    published_time: str | None = Field(None, description="article:published_time as written (older records)")
+    title: str | None = Field(None, description="the page title (older records)")
     lang_hints: tuple[str, ...] = ()
     html: str = Field(description="the decoded page")
 

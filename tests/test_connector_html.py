@@ -21,8 +21,6 @@ def test_head_metadata_of_a_corpus_page() -> None:
                       content_language="en-US")
     assert page.canonical_url == "https://openai.com/index/codex-for-almost-everything/"
     assert page.og_url == page.canonical_url
-    assert page.published_time == "2026-04-16T08:00:00-07:00"
-    assert page.title == "Codex for (almost) everything | OpenAI"
     assert page.lang_hints[0] == "en" and "en-US" in page.lang_hints
     assert page.refresh_target is None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import apache_beam as beam
@@ -14,16 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.common import KafkaCoordinates, SourceRef
+from schemas.dates import _parse_rfc822, parse_aware, parse_date
 from schemas.raw import Fetch, PaperMeta, RawPage, RawPost, ReceivedRaw, ReferencedPost, SocialMeta
 from transforms.normalize import (
     Normalize,
-    _parse_rfc822,
     canonical_url,
     content_hash,
     detect_language,
     extract_text,
     normalize_record,
-    parse_date,
     strip_html,
 )
 
@@ -129,6 +128,16 @@ def test_rfc822_fast_path_reads_as_the_email_package(
 @pytest.mark.parametrize("value", ["", "yesterday", "2026-13-45", "Fri, 99 Foo 2026"])
 def test_parse_date_rejects_garbage(value: str) -> None:
     assert parse_date(value) is None
+
+
+def test_connectors_keep_a_date_only_with_the_offset_its_source_wrote() -> None:
+    """One parser on both sides of Kafka; a date without an offset is UTC to normalize and None to
+    a connector's typed field, where a guess would pass for the source's own zone."""
+    aware = parse_aware("Wed, 15 Apr 2026 08:45:00 +0800")
+    assert aware is not None and aware.utcoffset() == timedelta(hours=8) and aware.hour == 8
+    assert parse_aware("2026-04-15 08:45") is None
+    assert parse_date("2026-04-15 08:45") == (datetime(2026, 4, 15, 8, 45, tzinfo=UTC), None)
+    assert parse_aware("not a date") is None
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,8 @@ import html as htmllib
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
-from typing import Any, NamedTuple
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 import apache_beam as beam
@@ -23,6 +22,7 @@ import lxml.html
 import trafilatura
 from lxml import etree
 
+from schemas.dates import ParsedDate, parse_date
 from schemas.dead_letter import DeadLetter
 from schemas.item import Item
 from schemas.keys import scoped_key
@@ -181,113 +181,6 @@ def detect_language(text: str, hints: Iterable[str | None] = ()) -> str:
     if arabic > latin:
         return hint if hint in ("ar", "fa", "ur") else "ar"
     return hint if hint in _LATIN_LANGS else "en"
-
-
-# --------------------------------------------------------------------------- dates
-
-
-class ParsedDate(NamedTuple):
-    """An instant in UTC, and the offset the source wrote it with (None when it wrote none)."""
-
-    utc: datetime
-    offset_minutes: int | None
-
-
-_STRPTIME_FORMATS = (
-    "%d %b %Y",  # arXiv listings: "14 Apr 2026"
-    "%d %B %Y",
-    "%b %d, %Y",
-    "%B %d, %Y",
-    "%b. %d, %Y",
-    "%Y/%m/%d",
-    "%Y/%m/%d %H:%M",
-    "%Y/%m/%d %H:%M:%S",
-    "%Y.%m.%d",
-)
-_CJK_DATE = re.compile(
-    r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日\s*(?:(\d{1,2})\s*[:：时]\s*(\d{1,2})\s*分?)?$"
-)
-_SUBMITTED = re.compile(r"^(?:submitted|published|posted|updated)\s*(?:on)?\s*:?\s*", re.IGNORECASE)
-
-
-def parse_date(value: str | None) -> ParsedDate | None:
-    """RFC 822/2822 (feeds), ISO 8601 (Atom, X, arXiv API), arXiv listing and CJK forms.
-
-    A date without an offset is taken as UTC and reported with offset None.
-    """
-    if not value:
-        return None
-    text = unicodedata.normalize("NFKC", value).strip()
-    text = _SUBMITTED.sub("", text).strip()
-    if not text:
-        return None
-    parsed = _parse_iso(text) or _parse_rfc822(text) or _parse_other(text)
-    if parsed is None:
-        return None
-    offset = parsed.utcoffset()
-    if offset is None:
-        return ParsedDate(parsed.replace(tzinfo=UTC), None)
-    return ParsedDate(parsed.astimezone(UTC), int(offset.total_seconds() // 60))
-
-
-def _parse_iso(text: str) -> datetime | None:
-    if not text[:4].isdigit():
-        return None
-    candidate = text.replace(" ", "T", 1) if len(text) > 10 and text[10] == " " else text
-    try:
-        return datetime.fromisoformat(candidate)
-    except ValueError:
-        return None
-
-
-# The spelling nearly every feed uses ("Mon, 13 Apr 2026 09:30:00 +0800"), read without the
-# email package's general tokenizer (a third of normalize's time on a feed entry).
-_RFC822_COMMON = re.compile(
-    r"(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{2}):(\d{2})(?::(\d{2}))?\s+([+-])(\d{2})(\d{2})"
-)
-_MONTHS = {name: number for number, name in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}  # fmt: skip
-
-
-def _parse_rfc822(text: str) -> datetime | None:
-    common = _RFC822_COMMON.fullmatch(text)
-    if common is not None:
-        day, month_name, year, hour, minute, second, sign, off_h, off_m = common.groups()
-        month = _MONTHS.get(month_name.lower())
-        # The email package reads years below 100 as two-digit years: leave those to it.
-        if month is not None and int(year) >= 100:
-            minutes = int(off_h) * 60 + int(off_m)
-            try:
-                # "-0000" means "offset unknown" (RFC 2822 3.3): naive, as the email package reads it.
-                signed = -minutes if sign == "-" else minutes
-                tz = None if sign == "-" and minutes == 0 else timezone(timedelta(minutes=signed))
-                return datetime(int(year), month, int(day), int(hour), int(minute), int(second or 0), tzinfo=tz)
-            except ValueError:
-                pass  # the general parser below decides what an impossible date means
-    try:
-        parsed = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if parsed is None:
-        return None
-    # RFC 2822 "-0000" means "offset unknown"; Python then returns a naive datetime.
-    return parsed
-
-
-def _parse_other(text: str) -> datetime | None:
-    match = _CJK_DATE.match(text)
-    if match:
-        year, month, day, hour, minute = match.groups()
-        try:
-            return datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0))
-        except ValueError:
-            return None
-    for fmt in _STRPTIME_FORMATS:
-        try:
-            return datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-    return None
 
 
 # --------------------------------------------------------------------------- text
@@ -505,7 +398,11 @@ def _page_to_item(page: RawPage, received: ReceivedRaw) -> Item:
         or page.title
         or (title_node.text_content() if title_node is not None else None)
     )
-    published = parse_date(page.published_time or _meta(tree, "property", "article:published_time"))
+    published = parse_date(
+        page.published_time
+        or _meta(tree, "property", "article:published_time")
+        or _meta(tree, "name", "article:published_time")
+    )
     updated = parse_date(_meta(tree, "property", "article:modified_time"))
     hints = (*page.lang_hints, tree.get("lang"), _meta(tree, "http-equiv", "content-language"))
     author = _meta(tree, "name", "author")
