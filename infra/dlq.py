@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -18,8 +17,7 @@ from kafka import KafkaProducer
 
 from infra.config import Settings
 from infra.redact import mask_secrets
-from schemas.common import KafkaCoordinates
-from schemas.dead_letter import MAX_ORIGINAL_BYTES, DeadLetter, Stage
+from schemas.dead_letter import MAX_ORIGINAL_BYTES, DeadLetter
 from schemas.envelope import dump_envelope
 
 __all__ = [
@@ -36,21 +34,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-def make_dead_letter(
-    *,
-    stage: Stage,
-    reason: str,
-    original: bytes = b"",
-    source_name: str | None = None,
-    url: str | None = None,
-    coordinates: KafkaCoordinates | None = None,
-    error: BaseException | None = None,
-    occurred_at: datetime | None = None,
-) -> DeadLetter:
-    """`DeadLetter.of` with configured secrets masked before the reason is cut to one line of 500
+def make_dead_letter(*, reason: str, **fields: Any) -> DeadLetter:
+    """`DeadLetter.of(...)` with configured secrets masked before the reason is cut to one line of 500
     characters (masking after the cut could leave the head of a secret that straddles it)."""
-    return DeadLetter.of(stage=stage, reason=mask_secrets(reason), original=original, source_name=source_name,
-                         url=url, coordinates=coordinates, error=error, occurred_at=occurred_at)
+    return DeadLetter.of(reason=mask_secrets(reason), **fields)
 
 
 def masked(letter: DeadLetter) -> DeadLetter:
