@@ -29,9 +29,11 @@ tools:
 	  else echo "missing test tools:$$missing - install them (Debian: apt-get install$$missing)" >&2; exit 1; fi; \
 	fi
 
+# Two pytest-xdist workers, a file at a time; tests/conftest.py says which files go together and
+# which test goes first (--no-loadscope-reorder keeps that order).
 test: $(STAMP) tools
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q --durations=15 -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,10 +3,20 @@
 A child `radar process --once` runs with `RADAR_CRASH_AT=<phase>:<n>`; it reports the phase on
 stderr and either exits on the spot (`exit`) or waits there for a real SIGKILL from us
 (`kill`). No sleeps: each crash happens at the phase it names, on any machine speed.
+
+`python -m app.cli` spends ~3 s importing Beam, typer and the connectors before it does anything,
+and the phase crash test starts 15 of them. So `Child` forks each `python -m app.cli ...` from a
+forkserver that imported those modules once: still a process of its own (its own environment, Kafka
+clients, DuckDB handle and stderr pipe) running `app.cli.main` with the command's arguments, and
+ending as the command would: its exit code, `os._exit` at a crash point or a real SIGKILL. Other
+commands run as fresh interpreters.
 """
 
 from __future__ import annotations
 
+import atexit
+import importlib
+import multiprocessing
 import os
 import queue
 import signal
@@ -15,11 +25,14 @@ import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import IO
 
 import duckdb
 from kafka import TopicPartition
 
+from infra import crashpoints
 from infra.config import Settings
 from infra.crashpoints import CRASH_EXIT_CODE, REPORT_PREFIX
 from infra.kafka import end_offsets, make_consumer, make_producer, partitions_of, read_range
@@ -119,10 +132,89 @@ def _lines(stream: object, sink: queue.Queue[str | None]) -> None:
     sink.put(None)
 
 
+_CLI = [sys.executable, "-m", "app.cli"]
+# What a `process` or `ingest` child imports; the rest (a few dozen small modules) it imports itself.
+_forks = multiprocessing.get_context("forkserver")
+_forks.set_forkserver_preload(["app.cli", "app.processor", "transforms.pipeline", "tests.crash_harness"])
+
+
+def _cli_child(argv: list[str], env: dict[str, str], cwd: str, stderr: Connection) -> None:
+    """A forked child's body: the environment and streams of a fresh `python -m app.cli`, then its main."""
+    os.dup2(stderr.fileno(), 2)
+    stderr.close()
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    # The crash plan is read once at import, and the forkserver imported the module without one.
+    importlib.reload(crashpoints)
+    from app.cli import main
+
+    try:
+        main(argv)  # ends in sys.exit(code): the child's exit code
+    finally:
+        atexit._run_exitfuncs()  # what interpreter exit runs; a multiprocessing child skips it
+
+
+class Child:
+    """A running `radar` child: `stderr` (text lines), `kill()` (SIGKILL), `wait()` (its exit code, -9 if killed)."""
+
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        self._popen: subprocess.Popen[str] | None = None
+        self._fork: multiprocessing.process.BaseProcess | None = None
+        if command[:len(_CLI)] == _CLI:
+            read_fd, write_fd = os.pipe()
+            writer = Connection(write_fd, readable=False)
+            self._fork = _forks.Process(target=_cli_child, args=(command[len(_CLI):], env, str(ROOT), writer),
+                                        daemon=False)
+            self._fork.start()
+            writer.close()  # the child holds the only write end: its exit is our EOF
+            self.stderr: IO[str] = os.fdopen(read_fd, "r", errors="replace")
+        else:
+            self._popen = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.PIPE, text=True)
+            assert self._popen.stderr is not None
+            self.stderr = self._popen.stderr
+
+    def kill(self) -> None:
+        if self._fork is not None:
+            self._fork.kill()
+        else:
+            assert self._popen is not None
+            self._popen.kill()
+
+    def wait(self, timeout: float) -> int:
+        if self._fork is not None:
+            self._fork.join(timeout)
+            code = self._fork.exitcode
+            assert code is not None, f"child {self._fork.pid} still running after {timeout} s"
+            return code
+        assert self._popen is not None
+        return self._popen.wait(timeout=timeout)
+
+
+def run(command: list[str], env: dict[str, str], timeout_s: float = 600) -> tuple[int, str]:
+    """Run a child to its end: its exit code and its stderr."""
+    child = Child(command, env)
+    stderr: list[str] = []
+    reader = threading.Thread(target=lambda: stderr.extend(child.stderr), daemon=True)
+    reader.start()
+    try:
+        reader.join(timeout_s)  # EOF on stderr: the child has exited
+    finally:
+        if reader.is_alive():
+            child.kill()
+        code = child.wait(timeout=60)
+        reader.join(timeout=10)
+        child.stderr.close()
+    return code, "".join(stderr)
+
+
 def crash_once(command: list[str], env: dict[str, str], crash: Crash, timeout_s: float = 600) -> str:
     """Run the child until it reports `crash`; return its report line. Fails if it ends otherwise."""
-    child = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             text=True)
+    child = Child(command, env)
     lines: queue.Queue[str | None] = queue.Queue()
     reader = threading.Thread(target=_lines, args=(child.stderr, lines), daemon=True)
     reader.start()
@@ -136,20 +228,21 @@ def crash_once(command: list[str], env: dict[str, str], crash: Crash, timeout_s:
             if line.startswith(REPORT_PREFIX):
                 report = line.strip()
                 if crash.mode == "kill":
-                    child.send_signal(signal.SIGKILL)
+                    child.kill()
             else:
                 tail = (tail + [line])[-20:]
     finally:
         if report is None:
             child.kill()
-        child.wait(timeout=60)
+        returncode = child.wait(timeout=60)
         reader.join(timeout=10)
+        child.stderr.close()
     expected = f"{REPORT_PREFIX} {crash.phase} {crash.count}"
     assert report == expected, (
-        f"the child did not reach {crash.phase}:{crash.count} (exit {child.returncode}): {''.join(tail)}"
+        f"the child did not reach {crash.phase}:{crash.count} (exit {returncode}): {''.join(tail)}"
     )
     died = -signal.SIGKILL if crash.mode == "kill" else CRASH_EXIT_CODE
-    assert child.returncode == died, f"{crash}: exit {child.returncode}, expected {died}"
+    assert returncode == died, f"{crash}: exit {returncode}, expected {died}"
     return report
 
 

@@ -7,7 +7,6 @@ ingest of the same corpus into its own topics and DuckDB file.
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -63,9 +62,8 @@ def test_crash_between_produce_and_cursor_commit_loses_nothing(settings: Setting
         run_ingest(with_sources(reference, sample_sources(server.base_url)), arxiv_interval_s=0)
         config = _config(tmp_path / "ingest.toml", settings, server.base_url)
         hit = [crash_harness.crash_once(command, crash_harness.child_env(config, c), c) for c in crashes]
-        final = subprocess.run(command, env=crash_harness.child_env(config), cwd=crash_harness.ROOT,
-                               capture_output=True, text=True, timeout=600)
-    assert final.returncode == 0, final.stderr
+        code, stderr = crash_harness.run(command, crash_harness.child_env(config))
+    assert code == 0, stderr
     assert hit == ["radar-crash-point ingest-after-produce 1", "radar-crash-point ingest-after-produce 3"]
 
     keys = Counter(r.key for r in read_topic(settings.kafka.bootstrap, settings.kafka, settings.kafka.raw_topic))

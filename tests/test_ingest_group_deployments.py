@@ -1,13 +1,13 @@
-"""prefect.yaml's ingest per source group (issue 16 item 3), on the real Prefect server, pool and
-worker of tests/test_prefect_deployments.py (its session fixture `ops`): X every 5 minutes, feeds
-and own groups every 15 (the `ingest` deployment's schedule parameters), arXiv hourly."""
+"""prefect.yaml's ingest per source group (issue 16 item 3), on the session's real Prefect server, pool
+and worker (tests/conftest.py's `ops`, shared with tests/test_prefect_deployments.py): X every 5
+minutes, feeds and own groups every 15 (the `ingest` deployment's schedule parameters), arXiv hourly."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from tests.test_prefect_deployments import Ops, ops  # noqa: F401 - the session fixture
+from tests.prefect_support import Ops, site_config
 
 GROUP_DEPLOYMENTS = {"ingest": None, "ingest-x": ["x"], "ingest-arxiv": ["arxiv"]}
 
@@ -17,7 +17,7 @@ def _rows(deployed: Ops, run: Any) -> list[dict[str, Any]]:
     return json.loads(table.data) if isinstance(table.data, str) else table.data
 
 
-def test_group_deployments_and_their_schedules(ops: Ops) -> None:  # noqa: F811 - fixture parameter
+def test_group_deployments_and_their_schedules(ops: Ops) -> None:
     with ops.client() as client:
         deployments = {d.name: d for d in client.read_deployments()}
     for name, groups in GROUP_DEPLOYMENTS.items():
@@ -35,17 +35,20 @@ def test_group_deployments_and_their_schedules(ops: Ops) -> None:  # noqa: F811 
     assert arxiv_schedule.schedule.cron == "20 * * * *"
 
 
-def test_each_group_deployment_runs_only_its_sources(ops: Ops) -> None:  # noqa: F811 - fixture parameter
-    x_run = ops.run("ingest/ingest-x")
+def test_each_group_deployment_runs_only_its_sources(ops: Ops) -> None:
+    # Its own data dir, not the one the deployments name (other modules' runs use that): the run
+    # parameter overrides only config_path, the groups still come from each deployment.
+    own = {"config_path": str(site_config(ops.root / "groups", ops.base_url))}
+    x_run = ops.run("ingest/ingest-x", own)
     assert x_run.state_type.value == "COMPLETED", x_run.state.message
     assert {r["kind"] for r in _rows(ops, x_run)} == {"x"}
 
-    arxiv_run = ops.run("ingest/ingest-arxiv")
+    arxiv_run = ops.run("ingest/ingest-arxiv", own)
     assert arxiv_run.state_type.value == "COMPLETED", arxiv_run.state.message
     assert {r["kind"] for r in _rows(ops, arxiv_run)} == {"arxiv"}
 
     # What the 15-minute schedule runs: everything but the x and arxiv groups.
-    rest = ops.run("ingest/ingest", {"exclude_groups": ["x", "arxiv"]})
+    rest = ops.run("ingest/ingest", {**own, "exclude_groups": ["x", "arxiv"]})
     assert rest.state_type.value == "COMPLETED", rest.state.message
     rows = _rows(ops, rest)
     assert {r["kind"] for r in rows} == {"feed", "html"} and len(rows) == 9

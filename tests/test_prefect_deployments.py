@@ -2,137 +2,19 @@
 `prefect --no-prompt deploy --all` from the repository root, a real process worker, flow runs
 created from the deployments through the API (no mocks of Prefect, Kafka or DuckDB).
 
-The server, pool, deployments and worker are started once per session through app/ops.py (the
-same functions `make ops-up` uses), with PREFECT_HOME in a temporary directory and
-PREFECT_WORKER_QUERY_SECONDS=1. Flow runs are awaited by polling the API with a deadline.
+The server, pool, deployments and worker are started once per session (tests/prefect_support.py,
+through app/ops.py: the same functions `make ops-up` uses), with PREFECT_HOME in a temporary
+directory and PREFECT_WORKER_QUERY_SECONDS=1. Flow runs are awaited by polling the API with a deadline.
 """
 
 from __future__ import annotations
 
 import json
 import time
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import pytest
-
-from tests.digest_corpus import configure_test_prefect
-
-configure_test_prefect()  # before prefect is imported, as every caller must
-
-from prefect.client.orchestration import SyncPrefectClient  # noqa: E402
-from prefect.client.schemas.filters import (  # noqa: E402
-    ArtifactFilter,
-    ArtifactFilterFlowRunId,
-    LogFilter,
-    LogFilterFlowRunId,
-)
-from prefect.client.schemas.objects import FlowRun  # noqa: E402
-
-from app.ops import (  # noqa: E402
-    deploy_all,
-    ensure_pool,
-    free_port,
-    prefect_env,
-    start_server,
-    start_worker,
-    stop_group,
-    wait_healthy,
-)
-from connectors.sample_server import serve_corpus  # noqa: E402
-from infra.broker import EmbeddedBroker  # noqa: E402
-from infra.webhooks import load_secret, verify  # noqa: E402
-from schemas.digest import Digest  # noqa: E402
-from tests.connector_support import sample_config  # noqa: E402
-from tests.webhook_support import Receiver, receiver  # noqa: E402
-
-SECRET_ENV = "RADAR_TEST_OPS_WEBHOOK_SECRET"
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-
-def _config(root: Path, base_url: str, *, sources: list[str] | None = None, extra: list[str] | None = None,
-            store_path: str | None = None) -> Path:
-    """Like tests/test_cli_digest.py's: the sample corpus on 127.0.0.1, every path inside `root`."""
-    root.mkdir(parents=True, exist_ok=True)
-    return sample_config(root / "radar.toml", base_url, root=root, sources=sources, store_path=store_path,
-                         digest=[f'out_dir = "{root / "out"}"'], extra=extra or [])
-
-
-@dataclass
-class Ops:
-    api_url: str
-    config: Path
-    root: Path
-    base_url: str
-    hook: Receiver
-    setup_s: float
-
-    def client(self) -> SyncPrefectClient:
-        return SyncPrefectClient(self.api_url)
-
-    def run(self, deployment: str, parameters: dict[str, Any] | None = None, timeout_s: float = 180) -> FlowRun:
-        """Create a flow run of `deployment` and poll the API until it is final (deadline `timeout_s`)."""
-        with self.client() as client:
-            dep = client.read_deployment_by_name(deployment)
-            run = client.create_flow_run_from_deployment(dep.id, parameters=parameters or {})
-            deadline = time.monotonic() + timeout_s
-            while True:
-                run = client.read_flow_run(run.id)
-                if run.state is not None and run.state.is_final():
-                    return run
-                assert time.monotonic() < deadline, f"{deployment} run still {run.state_name} after {timeout_s} s"
-                time.sleep(0.5)
-
-    def artifacts(self, run: FlowRun) -> list[Any]:
-        with self.client() as client:
-            return client.read_artifacts(
-                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
-
-    def logs(self, run: FlowRun, *expected: str, timeout_s: float = 30) -> str:
-        """The run's logs once they hold every `expected` text: a run process sends its logs in
-        batches and the last ones land after the final state, so poll with a deadline."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            with self.client() as client:
-                rows = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
-            text = "\n".join(row.message for row in rows)
-            if all(e in text for e in expected):
-                return text
-            assert time.monotonic() < deadline, f"run logs lack {expected}:\n{text}"
-            time.sleep(0.3)
-
-
-@pytest.fixture(scope="session")
-def ops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ops]:
-    t0 = time.monotonic()
-    root = tmp_path_factory.mktemp("prefect-ops")
-    with serve_corpus() as corpus, receiver() as hook:
-        config = _config(root / "site", corpus.base_url)
-        home = root / "prefect-home"
-        port = free_port()
-        api_url = f"http://127.0.0.1:{port}/api"
-        server = start_server(home, port, root / "server.log")
-        worker = None
-        try:
-            wait_healthy(api_url, 120, server, root / "server.log")
-            env = prefect_env(home, api_url, config=config, query_seconds=1)
-            env[SECRET_ENV] = SECRET  # the worker's environment carries secrets, never prefect.yaml
-            ensure_pool(env)
-            deploy_all(env)
-            worker = start_worker(env, root / "worker.log", name=f"test-worker-{uuid.uuid4().hex[:6]}")
-            yield Ops(api_url, config, root, corpus.base_url, hook, time.monotonic() - t0)
-        finally:
-            if worker is not None:
-                stop_group(worker.pid, "worker")
-                worker.wait(timeout=30)
-            stop_group(server.pid, "server")
-            server.wait(timeout=30)
-            # Brokers that flow runs started in the test data dirs (a successful run leaves its broker up).
-            for data in root.glob("*/data"):
-                EmbeddedBroker(data).stop()
+from infra.webhooks import load_secret, verify
+from schemas.digest import Digest
+from tests.prefect_support import SECRET, SECRET_ENV, Ops, site_config
 
 
 def test_deployments_match_prefect_yaml(ops: Ops) -> None:
@@ -187,7 +69,7 @@ def test_digest_deployment_over_the_sample_corpus(ops: Ops) -> None:
 
 
 def test_failed_source_fails_the_run_logs_it_and_notifies(ops: Ops) -> None:
-    config = _config(ops.root / "broken", ops.base_url, sources=["openai-news"], extra=[
+    config = site_config(ops.root / "broken", ops.base_url, sources=["openai-news"], extra=[
         "[[sources]]", 'name = "broken-feed"', 'kind = "feed"', f'url = "{ops.base_url}/no/such/feed.xml"',
         'tier = "media"', "local = true",
         "[[alerts.webhooks]]", f'url = "{ops.hook.url}"', f'secret_env = "{SECRET_ENV}"', "local = true"])
@@ -216,9 +98,9 @@ def test_config_errors_fail_at_once_naming_the_key(ops: Ops) -> None:
     root = ops.root / "misconfigured"
     root.mkdir()
     (root / "notadir").write_text("a regular file")
-    bad_store = _config(root / "store", ops.base_url, sources=["openai-news"],
+    bad_store = site_config(root / "store", ops.base_url, sources=["openai-news"],
                         store_path=str(root / "notadir" / "radar.duckdb"))
-    no_sources = _config(root / "empty", ops.base_url, sources=[])
+    no_sources = site_config(root / "empty", ops.base_url, sources=[])
     t0 = time.monotonic()
     process = ops.run("process/process", {"config_path": str(bad_store)})
     ingest = ops.run("ingest/ingest", {"config_path": str(no_sources)})

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -377,16 +376,14 @@ def test_crashes_between_sending_and_recording_deliver_each_alert_once(settings:
         crash = crash_harness.Crash("webhook-after-post", 1, "exit")
         crash_harness.crash_once(command, env(crash), crash)
         in_flight = [q.headers["webhook-id"] for q in r.requests]
-        final = subprocess.run(command, env=env(), cwd=crash_harness.ROOT, capture_output=True, text=True,
-                               timeout=600)
-        assert final.returncode == 0, final.stderr
+        code, stderr = crash_harness.run(command, env())
+        assert code == 0, stderr
         # Replay the raw topic from offset 0: every alert is already recorded, none goes out again.
         with duckdb.connect(str(settings.store.path)) as con:
             con.execute("DELETE FROM consumer_offsets")
         before_replay = len(r.requests)
-        replay = subprocess.run(command, env=env(), cwd=crash_harness.ROOT, capture_output=True, text=True,
-                                timeout=600)
-        assert replay.returncode == 0, replay.stderr
+        code, stderr = crash_harness.run(command, env())
+        assert code == 0, stderr
         assert len(r.requests) == before_replay
     with duckdb.connect(str(settings.store.path), read_only=True) as con:
         recorded = {row[0] for row in con.execute("SELECT alert_id FROM alerts_sent").fetchall()}
