@@ -12,16 +12,24 @@ same offsets and state on restart. Upserts by key make even a doubled commit har
 
 `--follow` is a loop of such batches: no local Python runner fires windows over an
 unbounded Kafka source, so bounded micro-batches are the streaming mode here.
+
+With an in-process runner (FnApiRunner, the default) step 1 reads DuckDB only for the first
+batch: the process keeps the cross-batch state (dedupe index, event members, clustering state,
+alert ids, offsets) and brings it up to date in step 5 from what that same transaction stored
+(`_LiveState`), the batch works on it in place instead of a pickled copy, and any failure drops
+it, so the next batch reads it again. A batch then costs what it holds, not what the store
+holds; a restart still reads exactly the state the last commit left.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,7 +52,7 @@ from infra.kafka import (
     probe_bootstrap,
 )
 from infra.recovery import reconcile_raw_topic
-from infra.sink import BatchFiles, commit_batch, load_cluster_state_blob, load_offsets
+from infra.sink import BatchFiles, commit_batch, load_offsets
 from infra.store import Store
 from infra.webhooks import SharedStore, WebhookDispatcher
 from schemas.alert import Alert
@@ -54,6 +62,7 @@ from transforms.read import OffsetRange
 
 if TYPE_CHECKING:
     from transforms.cluster import EventIndex
+    from transforms.dedupe import DedupeIndex
     from transforms.events import ClusterState
 
 __all__ = ["BatchReport", "ConcurrentProcessorError", "Processor", "ProcessReport"]
@@ -61,6 +70,8 @@ __all__ = ["BatchReport", "ConcurrentProcessorError", "Processor", "ProcessRepor
 log = logging.getLogger(__name__)
 
 CONSUMER_NAME = "processor"
+# The longest the processor keeps the DuckDB file open between consecutive batches (infra/store.py).
+_HOLD_STORE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,8 @@ class BatchReport:
     alerts: int
     seconds: float
     lag_after: int
+    # Seconds per step (state, pipeline, alerts, send, commit): where a batch's time went.
+    phases: dict[str, float] = field(default_factory=dict, compare=False)
 
 
 @dataclass
@@ -90,6 +103,18 @@ class ConcurrentProcessorError(RuntimeError):
     """Two processors consumed the same partitions; this one's batch was discarded, nothing lost."""
 
 
+@dataclass
+class _LiveState:
+    """The cross-batch state as the last batch this process committed left it in DuckDB."""
+
+    offsets: dict[int, int]
+    as_of: datetime
+    dedupe_index: DedupeIndex
+    event_index: EventIndex
+    cluster_state: ClusterState
+    alerted: set[str]
+
+
 class Processor:
     def __init__(self, settings: Settings, *, bootstrap: str | None = None, as_of: datetime | None = None) -> None:
         self.settings = settings
@@ -99,7 +124,11 @@ class Processor:
         self.bootstrap = bootstrap or resolve_bootstrap(settings)[0]
         # Scores depend on recency; a fixed `as_of` makes a replay reproduce them exactly.
         self.as_of = as_of
-        self._state_cache: tuple[bytes, ClusterState] | None = None
+        from transforms.pipeline import runs_in_process
+
+        # Kept between batches only when the runner runs the batch in this process (see module doc).
+        self._keep_state = runs_in_process(settings)
+        self._live: _LiveState | None = None
         ensure_topics(self.bootstrap, settings.kafka)
         reconcile_raw_topic(self.store, self.bootstrap, settings.kafka)
         # Built before the Kafka clients: a bad webhook secret fails here, leaking no client.
@@ -112,6 +141,7 @@ class Processor:
         self.webhooks.start()
 
     def close(self) -> None:
+        self.store.release()
         # Deliveries first (bounded by alerts.drain_timeout_s): a dead letter needs the producer.
         self.webhooks.close()
         self.consumer.close()
@@ -165,17 +195,27 @@ class Processor:
                 self._reconnect(should_stop, on_reconnect)
                 continue
             try:
-                batch = self.run_batch(end_offsets(self.consumer, self.tps))
+                ends = end_offsets(self.consumer, self.tps)
+                batch = self.run_batch(ends)
+                if batch is None:
+                    self._wait_for_records(ends)
             except Exception:
                 if self._broker_alive():
                     raise
                 # The broker died under the batch: nothing was committed, the batch is redone.
                 self._reconnect(should_stop, on_reconnect)
                 continue
-            if batch is None:
-                time.sleep(self.settings.processor.poll_interval_s)
-            elif progress is not None:
+            if batch is not None and progress is not None:
                 progress(batch)
+
+    def _wait_for_records(self, ends: dict[TopicPartition, int]) -> None:
+        """Return when a record lands past `ends`, or after `poll_interval_s` (then the loop checks
+        `should_stop` and the broker). A fetch, not a sleep: an item that arrives while the
+        processor is idle starts a batch within a fetch round trip, not up to a poll interval later."""
+        for tp in self.tps:
+            self.consumer.seek(tp, ends[tp])
+        self.consumer.poll(timeout_ms=int(self.settings.processor.poll_interval_s * 1000), max_records=1,
+                           update_offsets=False)
 
     def _broker_alive(self) -> bool:
         try:
@@ -204,6 +244,8 @@ class Processor:
                     ) from None
                 time.sleep(min(1.0, self.settings.processor.poll_interval_s))
         log.warning("Kafka at %s went away; reconnecting to %s", lost, bootstrap)
+        # The raw topic may be a new one now (offsets reset below): the state is read again.
+        self._live = None
         self.consumer.close()
         close_producer(self.producer, timeout_s=1.0)
         self.bootstrap = bootstrap
@@ -219,42 +261,63 @@ class Processor:
             notify(lost, bootstrap)
 
     def run_batch(self, ends: dict[TopicPartition, int]) -> BatchReport | None:
-        from transforms.cluster import load_event_index
-        from transforms.dedupe import load_dedupe_index
-        from transforms.pipeline import BatchState, decode_cluster_state, run_batch
+        try:
+            batch = self._run_batch(ends)
+        except BaseException:
+            # A batch that failed anywhere may have advanced the kept state without committing it.
+            self._live = None
+            self.store.release()
+            raise
+        if batch is None:
+            self.store.release()  # idle: the file is free for others until the next batch
+        elif self._keep_state:
+            # Batches follow each other: the next commit skips DuckDB's open and closing checkpoint.
+            self.store.hold(_HOLD_STORE_S)
+        return batch
+
+    def _run_batch(self, ends: dict[TopicPartition, int]) -> BatchReport | None:
+        from transforms.pipeline import BatchState, run_batch
 
         started = time.perf_counter()
+        phases: dict[str, float] = {}
         topic = self.settings.kafka.raw_topic
-        proc = self.settings.processor
         as_of = self.as_of or datetime.now(UTC)
-        with self.store.write() as con:
-            stored = load_offsets(con, CONSUMER_NAME, topic)
+        live = self._live
+        if live is not None and as_of < live.as_of:
+            live = self._live = None  # the clock went back: the dedupe horizon must be read again
+        if live is None:
+            with self.store.write() as con:
+                stored = load_offsets(con, CONSUMER_NAME, topic)
+                stored_at_plan = dict(stored)
+                ranges = self._plan(stored, ends)
+                if not ranges:
+                    return None
+                live = self._load_state(con, stored_at_plan, as_of)
+        else:
+            stored = dict(live.offsets)
             stored_at_plan = dict(stored)
             ranges = self._plan(stored, ends)
             if not ranges:
                 return None
-            cluster_state = self._cluster_state(load_cluster_state_blob(con), decode_cluster_state)
-            state = BatchState(
-                dedupe_index=load_dedupe_index(
-                    con, proc.dedupe_horizon_days, as_of, threshold=proc.near_duplicate_threshold
-                ),
-                # The members of exactly the events the clustering holds open (not a window
-                # before processing time), so that links and clustering see the same events.
-                event_index=load_event_index(con, proc.event_window_days, as_of,
-                                             event_ids=cluster_state.open_events()),
-                as_of=as_of,
-                cluster_state=cluster_state,
-            )
-            already_alerted = {r[0] for r in con.execute("SELECT alert_id FROM alerts_sent").fetchall()}
+            live.dedupe_index.advance(as_of)  # type: ignore[attr-defined]
+        state = BatchState(dedupe_index=live.dedupe_index, event_index=live.event_index, as_of=as_of,
+                           cluster_state=live.cluster_state)
+        phases["state"] = time.perf_counter() - started
         crash_point("after-state-read")
         batch_dir = Path(tempfile.mkdtemp(prefix="batch-", dir=self._batches_dir()))
         try:
-            run_batch(ranges, bootstrap=self.bootstrap, settings=self.settings, state=state, out_dir=batch_dir)
+            mark = time.perf_counter()
+            run_batch(ranges, bootstrap=self.bootstrap, settings=self.settings, state=state, out_dir=batch_dir,
+                      in_place=self._keep_state)
             files = BatchFiles(batch_dir)
+            phases["pipeline"] = time.perf_counter() - mark
             crash_point("after-pipeline")
+            mark = time.perf_counter()
             dead_letters = self._read_models(files, "dead_letters")
-            alerts = self._alerts(self._read_models(files, "events"), already_alerted, as_of,
+            alerts = self._alerts(self._read_models(files, "events"), live.alerted, as_of,
                                   files=files, index=state.event_index)
+            phases["alerts"] = time.perf_counter() - mark
+            mark = time.perf_counter()
             DeadLetterProducer(self.producer, self.settings.kafka.dlq_topic).send(dead_letters)
             crash_point("after-dlq-send")
             # Wait for every acknowledgement: flush() does not raise on a failed delivery, and an
@@ -267,6 +330,8 @@ class Processor:
             for send in sends:
                 send.get(timeout=30)
             crash_point("after-alert-send")
+            phases["send"] = time.perf_counter() - mark
+            mark = time.perf_counter()
             next_offsets = {r.partition: r.stop for r in ranges}
             with self.store.write() as con:
                 # Another processor may have committed these ranges meanwhile (an overlapping
@@ -282,6 +347,14 @@ class Processor:
                 )
                 # The alerts' JSON and the webhook deliveries they owe, in this same transaction.
                 record_alerts(con, alerts, self.settings.alerts)
+                if self._keep_state:
+                    # What this transaction stored, read back into the kept state; a failure of the
+                    # commit after this point drops the kept state (run_batch) along with the batch.
+                    self._advance_state(con, live, files, as_of)
+                    live.offsets = {**stored_at_plan, **next_offsets}
+                    live.alerted.update(alert.alert_id for alert in alerts)
+            self._live = live if self._keep_state else None
+            phases["commit"] = time.perf_counter() - mark
         finally:
             shutil.rmtree(batch_dir, ignore_errors=True)
         crash_point("after-commit")
@@ -291,23 +364,87 @@ class Processor:
         lag_after = sum(max(0, ends[tp] - next_offsets.get(tp.partition, stored.get(tp.partition, 0)))
                         for tp in self.tps)
         batch = BatchReport(records, counts.items, counts.events, counts.dead_letters, counts.alerts,
-                            time.perf_counter() - started, lag_after)
+                            time.perf_counter() - started, lag_after, phases)
         log.info("batch: %s", batch)
         return batch
 
-    def _cluster_state(self, blob: bytes | None, decode: Callable[[bytes], ClusterState]) -> ClusterState:
-        """The stored clustering state, decoded once per commit: `--follow` batches reuse the object
-        while the stored state is the one this process decoded (nothing modifies it in place)."""
-        from transforms.events import ClusterState
+    def _load_state(self, con: Any, offsets: dict[int, int], as_of: datetime) -> _LiveState:
+        """The cross-batch state as stored in DuckDB, for a batch at `as_of`."""
+        from transforms.cluster import load_event_index
+        from transforms.dedupe import load_dedupe_index
+        from transforms.pipeline import load_cluster_state
 
-        if blob is None:
-            return ClusterState()
-        cached = self._state_cache
-        if cached is not None and cached[0] == blob:
-            return cached[1]
-        state = decode(blob)
-        self._state_cache = (blob, state)
-        return state
+        proc = self.settings.processor
+        cluster_state = load_cluster_state(con)
+        return _LiveState(
+            offsets=dict(offsets),
+            as_of=as_of,
+            dedupe_index=load_dedupe_index(con, proc.dedupe_horizon_days, as_of,
+                                           threshold=proc.near_duplicate_threshold, live=self._keep_state),
+            # The members of exactly the events the clustering holds open (not a window
+            # before processing time), so that links and clustering see the same events.
+            event_index=load_event_index(con, proc.event_window_days, as_of, event_ids=cluster_state.open_events()),
+            cluster_state=cluster_state,
+            alerted={r[0] for r in con.execute("SELECT alert_id FROM alerts_sent").fetchall()},
+        )
+
+    def _advance_state(self, con: Any, live: _LiveState, files: BatchFiles, as_of: datetime) -> None:
+        """Bring the kept state to what DuckDB holds after this batch (`con` is inside its commit).
+
+        The clustering state was advanced in place by the batch. The dedupe index takes the
+        batch's rows. The event index drops the events the batch touched, closed or merged away
+        and takes back the touched ones still open as a fresh load would list them: the batch's
+        rows as stored, the members it held already (re-pointed where merged), and all stored rows
+        of an event that is new to it but not to DuckDB (an old event id opened again). Only the
+        rows this transaction wrote are read back (DuckDB skips the older row groups), so the cost
+        follows the batch, not the store.
+        """
+        from transforms.cluster import load_event_members
+
+        placed: dict[str, str | None] = {}
+        for path in sorted(files.directory.glob("items-*.ndjson")):
+            with path.open("rb") as handle:
+                for line in handle:
+                    if line.strip():
+                        row = json.loads(line)
+                        placed[row["item_id"]] = row.get("event_id")
+        live.dedupe_index.refresh(con, as_of, list(placed), just_stored=True)  # type: ignore[attr-defined]
+        index = live.event_index
+        clustering = live.cluster_state.index
+        assert clustering is not None
+        merges: dict[str, str] = {}
+        for path in sorted(files.directory.glob("merges-*.ndjson")):
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    merge = json.loads(line)
+                    merges[merge["absorbed"]] = merge["survivor"]
+        touched = {event_id for event_id in placed.values() if event_id}
+        touched.update(event_id for item_id in placed if (event_id := index.event_of(item_id)))
+        touched.update(merges)
+        touched.update(merges.values())
+        gone = {event_id for event_id in clustering.changed if event_id not in clustering.events}
+        reload = {event_id for event_id in touched if event_id in clustering.events}
+        window = self.settings.processor.event_window_days
+        members = [m for m in load_event_members(con, window, as_of, rules=index.rules, item_ids=list(placed),
+                                                 just_stored=True) if m.event_id in reload]
+        for event_id in reload:
+            members.extend(m for m in index.event_members(event_id) if m.item_id not in placed)
+        for absorbed, survivor in merges.items():
+            if survivor in reload and absorbed != survivor:
+                members.extend(replace(m, event_id=survivor) for m in index.event_members(absorbed)
+                               if m.item_id not in placed)
+        unseen = sorted(event_id for event_id in reload if event_id not in index.by_event)
+        if unseen:
+            older = {row[0] for row in con.execute(
+                "SELECT DISTINCT event_id FROM items WHERE processed_at < now()"
+                " AND event_id IN (SELECT unnest(?::VARCHAR[]))", [unseen]).fetchall()}
+            if older:
+                members = [m for m in members if m.event_id not in older]
+                members.extend(load_event_members(con, window, as_of, rules=index.rules, event_ids=older))
+        # load_event_members' order: (time in ms, item id).
+        members.sort(key=lambda m: (m.published_at, m.item_id))
+        index.replace_events(touched | gone, members)
+        live.as_of = as_of
 
     def _batches_dir(self) -> Path:
         path = self.settings.data_dir / "batches"

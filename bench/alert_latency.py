@@ -93,9 +93,11 @@ def fresh_post(i: int, when: datetime) -> RawPost:
     post = raw_post(1_000_000 + i, source=feed_source(name=f"wire-{i % 50}", publisher=f"Wire {i % 50}"))
     url = f"https://news.example.com/bench/{uuid.uuid4().hex[:8]}/{i}"
     post = post.model_copy(update={"key": url, "native_id": url, "url": url, "title": title,
-                                   # AI words in the body only: relevant enough to alert, nothing to cluster on.
-                                   "summary_html": f"<p>{title}: a new open-weight AI model, an LLM"
-                                                   f" trained on GPUs.</p>"})
+                                   # Topic words in the body only, none of them a name: relevant enough to
+                                   # alert, nothing to cluster on. (A shared name such as "AI" joined every
+                                   # post into one event once the store held events that never name it.)
+                                   "summary_html": f"<p>{title}: a new open-weight language model, trained"
+                                                   f" with reinforcement learning.</p>"})
     return _at(post, when)
 
 
@@ -130,12 +132,15 @@ def receive_webhooks(secret: str, port_out: Connection, stop: Any, out: Connecti
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as real receivers (Slack, web frameworks) speak
+
         def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
             nonlocal bad
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             when = time.time()
             headers = dict(self.headers.items())
             self.send_response(204)
+            self.send_header("Content-Length", "0")
             self.end_headers()
             doc = json.loads(body)
             urls = [s["url"] for s in doc.get("sources", []) if s.get("url")]
@@ -283,11 +288,13 @@ def run(args: argparse.Namespace) -> None:
                                 daemon=True)
             committed = 0
             batches: list[tuple[int, float]] = []
+            phases: list[dict[str, float]] = []
 
             def progress(batch: Any) -> None:
                 nonlocal committed
                 committed += batch.records
                 batches.append((batch.records, batch.seconds))
+                phases.append(batch.phases)
 
             # Generous: a slow store makes batches long, and every produced item should be measured.
             deadline = time.monotonic() + args.items / args.rate * 6 + 1800
@@ -324,6 +331,15 @@ def run(args: argparse.Namespace) -> None:
     print(_line("produce -> alerts topic", _latencies(topic, sent), len(topic)))
     print(_line("produce -> webhook     ", _latencies(hooks, sent), len(topic)))
     print(f"  webhook deliveries {len(hooks):,}, signatures failing verification: {bad}")
+    measured = [when for when, urls in hooks.values() if any(u in sent for u in urls)]
+    if len(measured) > 1:
+        # Deliveries per second once the first one arrived: below the alert rate, a backlog builds.
+        span = max(measured) - min(measured)
+        print(f"  webhook receipts over {span:.1f} s: {(len(measured) - 1) / max(span, 1e-9):,.0f}/s")
+    names = list(dict.fromkeys(name for batch in phases for name in batch))
+    print("  per batch, ms (p50 / max): " + "   ".join(
+        f"{name} {_percentile([b.get(name, 0.0) for b in phases], 50) * 1000:,.0f} /"
+        f" {max(b.get(name, 0.0) for b in phases) * 1000:,.0f}" for name in names))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,9 +1,10 @@
-"""Cross-batch state reload: what every micro-batch pays to read the dedupe and event indexes from DuckDB.
+"""Cross-batch state reload: what a processor pays to read the dedupe and event indexes from DuckDB.
 
 Processes N bench posts into a fresh store (embedded broker, real DuckDB file), then times
 `load_dedupe_index` and `load_event_index` as `Processor.run_batch` calls them. The figure
-grows with the items inside `dedupe_horizon_days` / `event_window_days` and bounds how fast
-`radar process --follow` can turn small batches around.
+grows with the items inside `dedupe_horizon_days` / `event_window_days`. With the in-process
+runner a processor pays it once at start and after a failed batch (it keeps the state between
+batches, infra/processor.py); with a runner in other processes, every micro-batch pays it.
 
     .venv/bin/python bench/state_reload.py [--items N] [--repeat R]
 """

@@ -180,6 +180,23 @@ def partitions_of(consumer: KafkaConsumer, topic: str, timeout_s: float = 10.0) 
         time.sleep(0.05)
 
 
+def _forget_highwater(consumer: KafkaConsumer, tps: list[TopicPartition]) -> None:
+    """Drop the highwater each partition kept from its last fetch.
+
+    kafka-python replaces a partition's highwater only with a fetch response for its current
+    position, and a poll returns as soon as one partition has records: the others kept the value
+    of an earlier call, so a busy topic's ends lagged by seconds of records (issue 13: each
+    `--follow` batch took a fraction of what had arrived). None until a fresh answer comes.
+    """
+    assignment = getattr(getattr(consumer, "_subscription", None), "assignment", None)
+    if not isinstance(assignment, dict):
+        return
+    for tp in tps:
+        state = assignment.get(tp)
+        if state is not None and hasattr(state, "highwater"):
+            state.highwater = None
+
+
 def end_offsets(consumer: KafkaConsumer, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
     """High-water marks, learned from a fetch (see module docstring)."""
     saved = {tp: consumer.position(tp) for tp in consumer.assignment()}
@@ -190,7 +207,8 @@ def end_offsets(consumer: KafkaConsumer, tps: list[TopicPartition]) -> dict[Topi
         # Fetch at the last known end, not from 0: the response is tiny however long the topic
         # is, and a position that moved discards any buffered (stale) fetch for the partition.
         consumer.seek(tp, max(0, (known[tp] or 0) - 1))
-    # One poll that returns records fills highwater for the partitions that have any.
+    _forget_highwater(consumer, tps)
+    # Polls until a fetch at the new positions has answered for every partition.
     deadline = time.monotonic() + 5.0
     ends: dict[TopicPartition, int | None] = {tp: None for tp in tps}
     while time.monotonic() < deadline:

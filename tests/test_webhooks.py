@@ -135,6 +135,31 @@ def test_a_signed_standard_delivery_verifies_with_the_reference_library(settings
     assert _log(settings) == {alert.alert_id: ("delivered", 1, 200)}
 
 
+def test_a_keep_alive_receiver_gets_every_delivery_over_one_connection(settings: Settings) -> None:
+    with receiver(keep_alive=True) as r:
+        settings = _with_hooks(settings, _hook(r.url))
+        alerts = [_alert(i) for i in range(6)]
+        _record(settings, alerts)
+        assert WebhookDispatcher(settings).drain(10) == 0
+    assert [q.headers["webhook-id"] for q in r.requests] == sorted(a.alert_id for a in alerts)
+    assert len({q.peer for q in r.requests}) == 1, "one TCP connection for the burst"
+    assert all(q.headers.get("Connection") != "close" for q in r.requests)
+    assert {status for status, _, _ in _log(settings).values()} == {"delivered"}
+
+
+def test_a_kept_connection_the_receiver_dropped_is_replaced_without_loss_or_repeat(settings: Settings) -> None:
+    # The receiver keeps no connection past its answer yet never says so: every kept connection is
+    # stale at the next POST, which must go out again, once, on a new connection.
+    with receiver(keep_alive=True, drop_after=True) as r:
+        settings = _with_hooks(settings, _hook(r.url))
+        alerts = [_alert(i) for i in range(4)]
+        _record(settings, alerts)
+        assert WebhookDispatcher(settings).drain(10) == 0
+    assert [q.headers["webhook-id"] for q in r.requests] == sorted(a.alert_id for a in alerts)
+    assert len({q.peer for q in r.requests}) == 4
+    assert _log(settings) == {a.alert_id: ("delivered", 1, 200) for a in alerts}
+
+
 # --------------------------------------------------------------------------- retries and dead letters
 
 

@@ -20,11 +20,12 @@ class Received:
     headers: dict[str, str]
     body: bytes
     status: int  # what the receiver answered (HANG: nothing)
+    peer: tuple[str, int] = ("", 0)  # the client's address and port: one per TCP connection
 
 
 class Receiver:
     def __init__(self, script: list[int] | None = None, default: int = 200,
-                 retry_after: str | None = None) -> None:
+                 retry_after: str | None = None, keep_alive: bool = False, drop_after: bool = False) -> None:
         self.script = list(script or [])
         self.default = default
         self.retry_after = retry_after
@@ -35,11 +36,15 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # HTTP/1.1 keeps the connection open between requests, as most real receivers do.
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with receiver._lock:
                     status = receiver.script.pop(0) if receiver.script else receiver.default
-                    got = Received(self.path, dict(self.headers.items()), body, status)
+                    got = Received(self.path, dict(self.headers.items()), body, status,
+                                   (self.client_address[0], self.client_address[1]))
                     receiver.requests.append(got)
                 receiver.arrivals.put(got)
                 if status == HANG:
@@ -51,6 +56,10 @@ class Receiver:
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
+                if drop_after:
+                    # Closes without saying so (no `Connection: close`): what an idle timeout does
+                    # to a kept connection, seen by the client only at its next request.
+                    self.close_connection = True
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's name
                 pass
@@ -68,9 +77,9 @@ class Receiver:
 
 
 @contextmanager
-def receiver(script: list[int] | None = None, default: int = 200, retry_after: str | None = None
-             ) -> Iterator[Receiver]:
-    r = Receiver(script, default, retry_after)
+def receiver(script: list[int] | None = None, default: int = 200, retry_after: str | None = None,
+             keep_alive: bool = False, drop_after: bool = False) -> Iterator[Receiver]:
+    r = Receiver(script, default, retry_after, keep_alive, drop_after)
     r.thread.start()
     try:
         yield r

@@ -26,6 +26,7 @@ DuckDB by `load_event_index`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -61,7 +62,9 @@ __all__ = [
     "is_off_topic",
     "load_cluster_rules",
     "load_event_index",
+    "load_event_members",
     "member_from_item",
+    "merged_members",
     "new_event_id",
     "organisation_slug",
     "product_key",
@@ -402,12 +405,21 @@ def _build_member(item: Item, event_id: str, rules: ClusterRules) -> EventMember
 # ----------------------------------------------------------------------- the index
 
 
+_MISSING: Any = object()
+
+
 class EventIndex:
     """Open events and their members' matching features, with inverted indexes for lookup.
 
     Picklable, so it travels as a singleton side input. Treat a side-input instance as read
-    only: `assign_events` works on a copy.
+    only: `assign_events` works on a copy. In a long-lived processor one index carries from batch
+    to batch: a batch changes it only inside `undone()` (its changes are taken back when that
+    ends), and the committed batch's events are then reloaded into it (`replace_events`).
     """
+
+    # An undo log while a batch works on the index in place (`undone`): (table, key, old value).
+    _journal: list[tuple[dict[Any, Any], Any, Any]] | None = None
+    _journaled: set[tuple[int, Any]]
 
     def __init__(self, members: Iterable[EventMember] = (), *, rules: ClusterRules | None = None) -> None:
         self.rules = rules or _default_rules(7)
@@ -417,6 +429,8 @@ class EventIndex:
         self.by_link: dict[str, set[str]] = {}  # URL linked by a member post -> member ids
         self.by_product: dict[str, set[str]] = {}
         self.by_native_id: dict[str, str] = {}  # native id -> member id
+        # Native ids several members carry -> those members (by_native_id holds the first of them)
+        self.native_shared: dict[str, set[str]] = {}
         self.by_reference: dict[str, set[str]] = {}  # native id retweeted/quoted -> member ids
         self.first_seen: dict[str, datetime] = {}
         # members that may be the original of a cross-language rewrite, per event
@@ -430,6 +444,9 @@ class EventIndex:
     def __repr__(self) -> str:
         return f"EventIndex({len(self.by_event)} events, {len(self.members)} members)"
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("_journal", "_journaled")}
+
     def copy(self) -> EventIndex:
         clone = EventIndex.__new__(EventIndex)
         clone.rules = self.rules
@@ -442,41 +459,102 @@ class EventIndex:
             "by_link",
             "by_product",
             "by_reference",
+            "native_shared",
         ):
             setattr(clone, name, {k: set(v) for k, v in getattr(self, name).items()})
         clone.first_seen = dict(self.first_seen)
         return clone
 
+    # ------------------------------------------------------------------ changes taken back
+
+    @contextlib.contextmanager
+    def undone(self) -> Iterator[EventIndex]:
+        """Work on this index in place; every change made inside the block is undone when it ends.
+
+        What a batch does to the index (its own members, merged events re-pointed) costs the
+        entries it touches, where `copy()` costs the whole index.
+        """
+        if self._journal is not None:
+            raise RuntimeError("EventIndex.undone() does not nest")
+        self._journal, self._journaled = [], set()
+        try:
+            yield self
+        finally:
+            journal, self._journal = self._journal, None
+            for table, key, old in reversed(journal):
+                if old is _MISSING:
+                    table.pop(key, None)
+                else:
+                    table[key] = old
+            self._journaled = set()
+
+    def _touch(self, table: dict[Any, Any], key: Any) -> None:
+        """Remember `table[key]` (a copy of a list or set) before its first change inside `undone`."""
+        if (id(table), key) in self._journaled:
+            return
+        self._journaled.add((id(table), key))
+        old = table.get(key, _MISSING)
+        if isinstance(old, list | set):
+            old = old.copy()
+        assert self._journal is not None
+        self._journal.append((table, key, old))
+
+    def _keys_of(self, member: EventMember) -> Iterator[tuple[dict[str, set[str]], str]]:
+        """The (inverted index, key) entries that hold this member."""
+        rules = self.rules
+        if member.canonical_url and _linkable(member.canonical_url, rules.ignore_root_urls):
+            yield self.by_url, link_key(member.canonical_url, rules)
+        if member.kind in rules.link_kinds:
+            for url in member.linked_urls:
+                if _linkable(url, rules.ignore_root_urls):
+                    yield self.by_link, link_key(url, rules)
+        for ref in member.references:
+            yield self.by_reference, ref
+        for product in member.products:
+            yield self.by_product, product
+
     def add(self, member: EventMember) -> None:
         if member.item_id in self.members:
             return
-        rules = self.rules
+        journal = self._journal is not None
         item_id = member.item_id
         event_id = member.event_id
+        if journal:
+            self._touch(self.members, item_id)
+            self._touch(self.by_event, event_id)
+            self._touch(self.first_seen, event_id)
         self.members[item_id] = member
         self.by_event.setdefault(event_id, []).append(item_id)
         seen = self.first_seen.get(event_id)
         if seen is None or member.published_at < seen:
             self.first_seen[event_id] = member.published_at
-        if member.canonical_url and _linkable(member.canonical_url, rules.ignore_root_urls):
-            self.by_url.setdefault(link_key(member.canonical_url, rules), set()).add(item_id)
-        if member.kind in rules.link_kinds:
-            for url in member.linked_urls:
-                if _linkable(url, rules.ignore_root_urls):
-                    self.by_link.setdefault(link_key(url, rules), set()).add(item_id)
-        if member.tier in rules.xlang_original_tiers and member.source_organisation:
+        for table, key in self._keys_of(member):
+            if journal:
+                self._touch(table, key)
+            table.setdefault(key, set()).add(item_id)
+        if member.tier in self.rules.xlang_original_tiers and member.source_organisation:
+            if journal:
+                self._touch(self.originals_by_event, event_id)
             self.originals_by_event.setdefault(event_id, []).append(item_id)
-        if member.native_id:
-            self.by_native_id.setdefault(member.native_id, item_id)
-        for ref in member.references:
-            self.by_reference.setdefault(ref, set()).add(item_id)
-        for product in member.products:
-            self.by_product.setdefault(product, set()).add(item_id)
+        native_id = member.native_id
+        if native_id:
+            if journal:
+                self._touch(self.by_native_id, native_id)
+                self._touch(self.native_shared, native_id)
+            holder = self.by_native_id.setdefault(native_id, item_id)
+            if holder != item_id:
+                self.native_shared.setdefault(native_id, {holder}).add(item_id)
 
     def repoint(self, absorbed: str, survivor: str) -> None:
         """Members of an event the clustering folded into another now belong to that one."""
+        if self._journal is not None:
+            for table in (self.by_event, self.first_seen, self.originals_by_event):
+                self._touch(table, absorbed)
+                self._touch(table, survivor)
         moved = self.by_event.pop(absorbed, [])
         for item_id in moved:
+            if self._journal is not None:
+                self._touch(self.members, item_id)
             self.members[item_id] = replace(self.members[item_id], event_id=survivor)
         self.by_event.setdefault(survivor, []).extend(moved)
         seen = self.first_seen.pop(absorbed, None)
@@ -485,6 +563,51 @@ class EventIndex:
         originals = self.originals_by_event.pop(absorbed, [])
         if originals:
             self.originals_by_event.setdefault(survivor, []).extend(originals)
+
+    def replace_events(self, event_ids: Iterable[str], members: Iterable[EventMember]) -> None:
+        """Drop every member of these events, then add `members` (as `load_event_index` lists them).
+
+        How a long-lived index takes a committed batch: the events the batch touched are dropped
+        and read back as stored, the ones it closed only dropped. Afterwards the index holds what
+        a fresh load of the same events would (by_native_id: the first member in load order).
+        """
+        if self._journal is not None:
+            raise RuntimeError("replace_events inside undone()")
+        renamed: set[str] = set()
+        for event_id in set(event_ids):
+            for item_id in self.by_event.pop(event_id, ()):
+                member = self.members.pop(item_id)
+                for table, key in self._keys_of(member):
+                    held = table.get(key)
+                    if held is not None:
+                        held.discard(item_id)
+                        if not held:
+                            del table[key]
+                if member.native_id:
+                    renamed.add(member.native_id)
+                    shared = self.native_shared.get(member.native_id)
+                    if shared is not None:
+                        shared.discard(item_id)
+                    if self.by_native_id.get(member.native_id) == item_id:
+                        del self.by_native_id[member.native_id]
+            self.first_seen.pop(event_id, None)
+            self.originals_by_event.pop(event_id, None)
+        for member in members:
+            self.add(member)
+            if member.native_id:
+                renamed.add(member.native_id)
+        # Who holds a native id several members carry: the first in load order (time, then item id).
+        for native_id in renamed:
+            shared = self.native_shared.get(native_id)
+            if shared is None:
+                continue
+            holders = [i for i in shared if i in self.members]
+            if len(holders) <= 1:
+                del self.native_shared[native_id]
+            if holders:
+                self.by_native_id[native_id] = min(holders, key=lambda i: (self.members[i].published_at, i))
+            else:
+                self.by_native_id.pop(native_id, None)
 
     def event_of(self, item_id: str) -> str | None:
         member = self.members.get(item_id)
@@ -543,36 +666,61 @@ def load_event_index(
     Features come from the `items` table and its `record` JSON (the full Item), reading only
     the small JSON paths needed, never the text body.
     """
+    members = load_event_members(con, window_days, as_of, rules=rules, event_ids=event_ids)
+    index = EventIndex(members, rules=rules or _default_rules(window_days))
+    log.info("event index as of %s: %r", as_of.isoformat(), index)
+    return index
+
+
+def load_event_members(
+    con: duckdb.DuckDBPyConnection,
+    window_days: int,
+    as_of: datetime,
+    *,
+    rules: ClusterRules | None = None,
+    event_ids: Collection[str] | None = None,
+    item_ids: Collection[str] | None = None,
+    just_stored: bool = False,
+) -> list[EventMember]:
+    """The members `load_event_index` indexes, in the order it adds them; with `item_ids`, only
+    those items' rows (whatever their event). `just_stored`: the rows were written by the caller's
+    own transaction (processed_at = its now()), so DuckDB reads only the newest row groups."""
     if window_days < 1:
         raise ValueError("window_days must be >= 1")
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     rules = rules or _default_rules(window_days)
     cutoff = (as_of - timedelta(days=window_days)).astimezone(UTC)
-    if event_ids is not None:
-        open_events = "SELECT unnest(?::VARCHAR[]) AS event_id"
-        parameter: Any = sorted(event_ids)
+    if item_ids is not None:
+        source = ("FROM items i WHERE i.event_id IS NOT NULL AND i.item_id IN (SELECT unnest(?::VARCHAR[]))"
+                  + (" AND i.processed_at >= now()" if just_stored else ""))
+        parameter: Any = sorted(item_ids)
+    elif event_ids is not None:
+        source = "FROM items i JOIN (SELECT unnest(?::VARCHAR[]) AS event_id) USING (event_id)"
+        parameter = sorted(event_ids)
     else:
-        open_events = (f"SELECT DISTINCT event_id FROM items i WHERE event_id IS NOT NULL"
-                       f" AND {_MEMBER_TIME_SQL} >= make_timestamptz(?::BIGINT * 1000000)")
+        source = (f"FROM items i JOIN (SELECT DISTINCT event_id FROM items i WHERE event_id IS NOT NULL"
+                  f" AND {_MEMBER_TIME_SQL} >= make_timestamptz(?::BIGINT * 1000000)) USING (event_id)")
         parameter = int(cutoff.timestamp())
     rows = con.execute(
         f"""
-        WITH open_events AS ({open_events}), members AS (
+        WITH members AS (
             -- One json_extract with a list of paths parses each record once, not once per path
             -- (the load ran ~2.3x faster on 10k members, measured).
             SELECT i.*, {_MEMBER_TIME_SQL} AS member_time,
                    json_extract(i.record, ['$.linked_urls', '$.entities.organisations', '$.entities.products',
                                            '$.entities.amounts', '$.native_id', '$.retweet_of', '$.quote_of',
                                            '$.category_confidence', '$.official_for']) AS f
-            FROM items i JOIN open_events USING (event_id)
+            {source}
         )
         SELECT item_id, event_id, epoch_ms(member_time), kind, tier, publisher, source_name, organisation,
                canonical_url, CAST(f[1] AS VARCHAR), duplicate_of, CAST(f[2] AS VARCHAR), CAST(f[3] AS VARCHAR),
                CAST(f[4] AS VARCHAR), category, title, left(text, 400), engagement,
                f[5]->>'$', f[6]->>'$', f[7]->>'$', TRY_CAST(f[8]->>'$' AS DOUBLE), f[9]->>'$', lang
         FROM members
-        ORDER BY member_time, item_id
+        -- In the members' own precision (ms), so that an index kept up to date by replace_events
+        -- can tell which member of a shared native id a fresh load lists first.
+        ORDER BY epoch_ms(member_time), item_id
         """,
         [parameter],
     ).fetchall()
@@ -609,9 +757,7 @@ def load_event_index(
                 source_tier=tier,
             )
         )
-    index = EventIndex(members, rules=rules)
-    log.info("event index as of %s: %r", as_of.isoformat(), index)
-    return index
+    return members
 
 
 # ------------------------------------------------------------------- assignment
@@ -801,6 +947,8 @@ def cluster_batch(
     items: Iterable[Item],
     index: EventIndex | None = None,
     state: ClusterState | None = None,
+    *,
+    in_place: bool = False,
 ) -> ClusteredBatch:
     """Place every item of one batch in an event; neither `index` nor `state` is modified.
 
@@ -809,9 +957,50 @@ def cluster_batch(
     other item is decided by the representation-based online clustering (`transforms.events`),
     which compares it with open events' centroids, never with single members. Off-topic items are
     clustered too (the topic gate is the digest's decision) but carry no event id.
+
+    `in_place=True` (a long-lived processor's own state): `state` is advanced in place and returned,
+    and `index` is worked on in place and restored before this returns, so the call costs what the
+    batch touches, not a copy of both; `members` is then `index` as given (not re-pointed: score
+    inside `merged_members`).
     """
+    if in_place:
+        state = state if state is not None else ClusterState()
+        if index is None:
+            index = EventIndex()
+        with index.undone():
+            out, dead, merges = _place(items, index, state)
+        return ClusteredBatch(out, dead, state, index, merges)
     working = index.copy() if index is not None else EventIndex()
     state = ClusterState.from_json(state.to_json()) if state is not None else ClusterState()
+    out, dead, final_merges = _place(items, working, state)
+    # Scoring reads earlier batches' members (this batch's come from its items): the index given,
+    # with the members of merged-away events moved to their survivors.
+    members = index if index is not None else EventIndex(rules=working.rules)
+    if any(a in members.by_event for a in final_merges):
+        members = members.copy()
+        for absorbed, survivor in final_merges.items():
+            members.repoint(absorbed, survivor)
+    return ClusteredBatch(out, dead, state, members, final_merges)
+
+
+@contextlib.contextmanager
+def merged_members(index: EventIndex, merges: dict[str, str]) -> Iterator[EventIndex]:
+    """`index` with the members of merged-away events moved to their survivors while the block runs
+    (what `cluster_batch` returns as `members`, for its `in_place` form); undone afterwards."""
+    if not any(a in index.by_event for a in merges):
+        yield index
+        return
+    with index.undone():
+        for absorbed, survivor in merges.items():
+            index.repoint(absorbed, survivor)
+        yield index
+
+
+def _place(
+    items: Iterable[Item], working: EventIndex, state: ClusterState
+) -> tuple[list[Item], list[DeadLetter], dict[str, str]]:
+    """`cluster_batch`'s work on `working` and `state`, both changed: the placed items, the dead
+    letters and the merges (folded-away event -> its survivor)."""
     rules = working.rules
     # Versions of one item (a feed entry and the page it led to, under one key): the richest is
     # the one clustered and indexed; all of them go where it goes, at the first version's turn.
@@ -823,7 +1012,12 @@ def cluster_batch(
     event_of: dict[str, str] = {}  # this batch's placements, by item id (before merges are resolved)
     placed_copy: dict[str, str] = {}  # original -> event of a duplicate of it placed before it
     chosen: list[tuple[list[Item], Item, EventMember | None]] = []
+    # Merged-away events still to re-point in `working`: after a merge, and after an item was
+    # indexed under an id a merge folded away (only ever the item just placed).
+    repoint_due = False
+
     def place(group: list[Item]) -> None:
+        nonlocal repoint_due
         item = max(group, key=richness)
         try:
             features = _build_member(item, "", rules)
@@ -849,15 +1043,20 @@ def cluster_batch(
             event_id = assignment.event_id
             for absorbed in assignment.merged:
                 merges[absorbed] = event_id
+            if assignment.merged:
+                # Only a merge changes what the earlier merges' survivors resolve to.
+                for absorbed, survivor in list(merges.items()):
+                    if survivor != state.resolve(survivor):
+                        merges[absorbed] = state.resolve(survivor)
+                repoint_due = True
         event_id = state.resolve(event_id)
         event_of[item.item_id] = event_id
         if original is not None:
             placed_copy.setdefault(original, event_id)
-        for absorbed, survivor in list(merges.items()):
-            if survivor != state.resolve(survivor):
-                merges[absorbed] = state.resolve(survivor)
-        for absorbed in [a for a in merges if a in working.by_event]:
-            working.repoint(absorbed, merges[absorbed])
+        if repoint_due:
+            for absorbed in [a for a in merges if a in working.by_event]:
+                working.repoint(absorbed, merges[absorbed])
+            repoint_due = False
         if is_off_topic(item):
             chosen.append((group, item, None))
             return
@@ -868,6 +1067,7 @@ def cluster_batch(
                 # A rewrite in another language: still a mention of the event, recorded as a duplicate.
                 object.__setattr__(features, "duplicate_of", xlang)
             working.add(features)
+            repoint_due = event_id in merges
         chosen.append((group, item, features))
 
     # A duplicate whose original is in this batch waits for it (same publish time, later in
@@ -906,15 +1106,7 @@ def cluster_batch(
                     features = replace(features, event_id=final)
                 _remember_member(result, features, rules)
             out.append(result)
-    final_merges = {a: state.resolve(s) for a, s in merges.items()}
-    # Scoring reads earlier batches' members (this batch's come from its items): the index given,
-    # with the members of merged-away events moved to their survivors.
-    members = index if index is not None else EventIndex(rules=rules)
-    if any(a in members.by_event for a in final_merges):
-        members = members.copy()
-        for absorbed, survivor in final_merges.items():
-            members.repoint(absorbed, survivor)
-    return ClusteredBatch(out, dead, state, members, final_merges)
+    return out, dead, {a: state.resolve(s) for a, s in merges.items()}
 
 
 def assign_events(

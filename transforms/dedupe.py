@@ -23,12 +23,13 @@ comparison); the loop over the batch in order is then dict lookups.
 from __future__ import annotations
 
 import functools
+import heapq
 import math
 import re
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import apache_beam as beam
@@ -44,6 +45,7 @@ __all__ = [
     "Dedupe",
     "DedupeIndex",
     "DedupeSignature",
+    "LiveDedupeIndex",
     "dedupe_items",
     "dedupe_signature",
     "estimated_similarity",
@@ -283,15 +285,21 @@ class DedupeIndex:
         # Only group roots enter the LSH buckets: a burst of 1,000 copies must not make the
         # 1,001st compare against all of them.
         if signature.minhash and root == signature.item_id:
-            slot = _SLOT.pack(len(self.signatures))
-            self.roots.append(root)
-            self.signatures.append(signature.minhash)
-            for bucket, key in zip(self.buckets, _band_keys(signature.minhash, self._bands, self._rows), strict=True):
-                slots = bucket.get(key)
-                if slots is None:
-                    bucket[key] = bytearray(slot)
-                else:
-                    slots += slot
+            self._add_slot(root, signature.minhash)
+
+    def _add_slot(self, root: str, minhash_bytes: bytes) -> int:
+        """Register a root's MinHash in the LSH buckets; its slot."""
+        position = len(self.signatures)
+        slot = _SLOT.pack(position)
+        self.roots.append(root)
+        self.signatures.append(minhash_bytes)
+        for bucket, key in zip(self.buckets, _band_keys(minhash_bytes, self._bands, self._rows), strict=True):
+            slots = bucket.get(key)
+            if slots is None:
+                bucket[key] = bytearray(slot)
+            else:
+                slots += slot
+        return position
 
     def _add_keys(self, signature: DedupeSignature, root: str) -> None:
         if signature.canonical_url:
@@ -342,6 +350,7 @@ class DedupeIndex:
         own_slots = self._slots_of(own) if len(candidates) else []
         if own_slots:
             candidates = candidates[~np.isin(candidates, own_slots)]
+        candidates = self._registered_slots(candidates)
         if not len(candidates):
             return None
         equal = _equal_slots(signatures.take(candidates, axis=0), query)
@@ -349,7 +358,19 @@ class DedupeIndex:
         if best < self._need:
             return None
         # Highest similarity wins; ties go to the earliest-registered item.
-        return self.roots[int(candidates[equal == best].min())]
+        return self.roots[self._earliest(candidates[equal == best])]
+
+    def registered_roots(self) -> list[tuple[str, bytes]]:
+        """(root, MinHash) of every root in the LSH buckets, earliest registration first (who wins a tie)."""
+        return list(zip(self.roots, self.signatures, strict=True))
+
+    def _registered_slots(self, slots: np.ndarray) -> np.ndarray:
+        """The slots whose root is still registered (all of them: this index never forgets)."""
+        return slots
+
+    def _earliest(self, slots: np.ndarray) -> int:
+        """The slot of the earliest registration: the lowest (loaders register in (published_at, item_id) order)."""
+        return int(slots.min())
 
     def _slots_of(self, root: str) -> list[int]:
         """Slots registered under `root` (normally none when matching: an item is matched before it is added)."""
@@ -557,39 +578,48 @@ def _parse_blob(blob: bytes | None) -> tuple[bool, bytes] | None:
     return bool(flags & _FLAG_CONTENT), bytes(blob[1:]) if flags & _FLAG_MINHASH else b""
 
 
-def load_dedupe_index(
-    con: duckdb.DuckDBPyConnection, horizon_days: int, as_of: datetime, threshold: float = 0.8
-) -> DedupeIndex:
-    """Items published within `horizon_days` before `as_of` (or undated but processed then).
+_ROWS_SQL = """
+SELECT item_id, coalesce(duplicate_of, item_id), canonical_url, content_hash,
+       json_extract_string(record, '$.native_id'), json_extract_string(record, '$.retweet_of'),
+       dedupe_signature,
+       CASE WHEN dedupe_signature IS NULL THEN coalesce(nullif(text, ''), title) END{extra}
+FROM items
+WHERE coalesce(published_at, processed_at) >= ?{where}
+ORDER BY published_at NULLS LAST, item_id
+"""
+# What a forgetting index needs besides: the registration order's time and the horizon's time.
+_LIVE_COLUMNS = ", epoch_us(published_at), epoch_us(coalesce(published_at, processed_at))"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-    Uses the signatures stored in items.dedupe_signature (migration 002) and recomputes
-    them from the stored text for rows written without one.
-    """
-    if horizon_days < 1:
-        raise ValueError(f"horizon_days must be >= 1, got {horizon_days}")
-    since = as_of - timedelta(days=horizon_days)
-    rows = con.execute(
-        """
-        SELECT item_id, coalesce(duplicate_of, item_id), canonical_url, content_hash,
-               json_extract_string(record, '$.native_id'), json_extract_string(record, '$.retweet_of'),
-               dedupe_signature,
-               CASE WHEN dedupe_signature IS NULL THEN coalesce(nullif(text, ''), title) END
-        FROM items
-        WHERE coalesce(published_at, processed_at) >= ?
-        ORDER BY published_at NULLS LAST, item_id
-        """,
-        [since],
-    ).fetchall()
+
+def _micros(when: datetime) -> int:
+    return (when - _EPOCH) // timedelta(microseconds=1)
+
+
+def _dedupe_rows(
+    con: duckdb.DuckDBPyConnection, since: datetime, *, item_ids: Sequence[str] | None = None, live: bool = False,
+    just_stored: bool = False,
+) -> list[tuple[DedupeSignature, str, tuple[Any, ...]]]:
+    """(signature, root, live columns) of the items inside the horizon, in registration order.
+
+    `just_stored`: the `item_ids` rows were written by the caller's own transaction (processed_at
+    = its now()), so DuckDB skips the older row groups instead of scanning the whole table."""
+    where = "" if item_ids is None else " AND item_id IN (SELECT unnest(?::VARCHAR[]))"
+    if just_stored:
+        where += " AND processed_at >= now()"
+    sql = _ROWS_SQL.format(extra=_LIVE_COLUMNS if live else "", where=where)
+    params: list[Any] = [since] if item_ids is None else [since, list(item_ids)]
+    rows = con.execute(sql, params).fetchall()
     parsed = [_parse_blob(row[6]) for row in rows]
     missing = [position for position, found in enumerate(parsed) if found is None]
     fingerprints = [fingerprint_text(rows[position][7] or "") for position in missing]
     recomputed = _content_minhashes(fingerprints)
     for position, fingerprint, minhash_bytes in zip(missing, fingerprints, recomputed, strict=True):
         parsed[position] = (len(fingerprint) >= MIN_CONTENT_CHARS, minhash_bytes)
-    index = DedupeIndex(threshold=threshold)
-    # The rows come in registration order already; the index keeps no times, so none are
-    # fetched (turning TIMESTAMPTZ values into datetimes was a third of the query).
-    for (item_id, root, canonical, content, native_id, retweet_of, _, _), found in zip(rows, parsed, strict=True):
+    out = []
+    # The index keeps no times, so none are turned into datetimes (that was a third of the query).
+    for row, found in zip(rows, parsed, strict=True):
+        item_id, root, canonical, content, native_id, retweet_of = row[:6]
         hashable, minhash_bytes = found
         signature = DedupeSignature(
             item_id=item_id,
@@ -600,8 +630,194 @@ def load_dedupe_index(
             content_hash=content if hashable and content else None,
             minhash=minhash_bytes,
         )
+        out.append((signature, root, row[8:]))
+    return out
+
+
+def load_dedupe_index(
+    con: duckdb.DuckDBPyConnection, horizon_days: int, as_of: datetime, threshold: float = 0.8, *, live: bool = False
+) -> DedupeIndex:
+    """Items published within `horizon_days` before `as_of` (or undated but processed then).
+
+    Uses the signatures stored in items.dedupe_signature (migration 002) and recomputes
+    them from the stored text for rows written without one. `live=True` gives a `LiveDedupeIndex`
+    (the same index, able to take later batches and forget what leaves the horizon).
+    """
+    if horizon_days < 1:
+        raise ValueError(f"horizon_days must be >= 1, got {horizon_days}")
+    since = as_of - timedelta(days=horizon_days)
+    if live:
+        index = LiveDedupeIndex(threshold=threshold, horizon=timedelta(days=horizon_days))
+        index.refresh(con, as_of)
+        return index
+    index = DedupeIndex(threshold=threshold)
+    # The rows come in registration order already.
+    for signature, root, _ in _dedupe_rows(con, since):
         index.add(signature, root)
     return index
+
+
+@dataclass(eq=False, slots=True)
+class _Registration:
+    item_id: str
+    root: str
+    order: tuple[bool, int, str]  # (undated, published_at in µs, item_id): the loader's ORDER BY
+    time_us: int  # coalesce(published_at, processed_at): it leaves the horizon by this
+    keys: tuple[tuple[int, str], ...]  # (table, key) it registered
+    slot: int = -1
+
+
+class LiveDedupeIndex(DedupeIndex):
+    """The `DedupeIndex` a long-lived processor keeps between batches instead of reloading it.
+
+    After each committed batch it takes that batch's rows (`refresh` with their ids); before each
+    batch it forgets what left the horizon (`refresh` with the new as_of only). It always holds
+    what `load_dedupe_index` would load at that as_of: what an exact key maps to is the root of
+    the key's first registration in (published_at, item_id) order whatever order rows came in,
+    LSH ties go to the earliest root in that order, and a forgotten row's keys pass to the next
+    registration holding them. Costs follow the rows added and forgotten, not the index size.
+    """
+
+    def __init__(self, threshold: float = 0.8, *, horizon: timedelta) -> None:
+        super().__init__(threshold=threshold)
+        self.horizon = horizon
+        self.as_of: datetime | None = None
+        self._registered: dict[str, _Registration] = {}
+        # Per table (url, native id, content): key -> its registration, or the sorted list when several hold it.
+        self._holders: tuple[dict[str, Any], ...] = ({}, {}, {})
+        self._slot_order: list[tuple[bool, int, str]] = []
+        self._dead = np.zeros(0, dtype=bool)
+        self._dead_count = 0
+        self._leaving: list[tuple[int, str]] = []  # (time_us, item_id) heap
+
+    def __len__(self) -> int:
+        return len(self.roots) - self._dead_count
+
+    def advance(self, as_of: datetime) -> None:
+        """Move to `as_of`: forget every row that left the horizon (what a load at `as_of` would not read)."""
+        if self.as_of is not None and as_of < self.as_of:
+            raise ValueError("a live dedupe index only moves forward in time: load it again")
+        self.as_of = as_of
+        since_us = _micros(as_of - self.horizon)
+        leaving = self._leaving
+        while leaving and leaving[0][0] < since_us:
+            time_us, item_id = heapq.heappop(leaving)
+            registration = self._registered.get(item_id)
+            if registration is not None and registration.time_us == time_us:
+                self._forget(registration)
+        if self._dead_count > 1024 and self._dead_count * 2 > len(self.roots):
+            self._compact()
+
+    def refresh(self, con: duckdb.DuckDBPyConnection, as_of: datetime, item_ids: Sequence[str] | None = None, *,
+                just_stored: bool = False) -> None:
+        """`advance` to `as_of`, then take these items' stored rows (every row inside the horizon when
+        None: a first load); an item registered before is replaced by its row as stored now.
+        `just_stored`: those rows were written by the transaction `con` is in (see `_dedupe_rows`)."""
+        self.advance(as_of)
+        if item_ids is not None:
+            for item_id in item_ids:
+                registration = self._registered.get(item_id)
+                if registration is not None:
+                    self._forget(registration)
+            if not item_ids:
+                return
+        for signature, root, (published_us, time_us) in _dedupe_rows(con, as_of - self.horizon, item_ids=item_ids,
+                                                                       live=True, just_stored=just_stored):
+            self._register(signature, root, (published_us is None, published_us or 0, signature.item_id), time_us)
+
+    def add(self, signature: DedupeSignature, root: str) -> None:
+        raise TypeError("a LiveDedupeIndex takes stored rows through refresh(), with their times")
+
+    def _tables(self) -> tuple[dict[str, str], ...]:
+        return (self.by_url, self.by_native_id, self.by_content)
+
+    def _register(self, signature: DedupeSignature, root: str, order: tuple[bool, int, str], time_us: int) -> None:
+        keys = tuple((table, key) for table, key in enumerate((signature.canonical_url, signature.native_id,
+                                                               signature.content_hash)) if key)
+        registration = _Registration(signature.item_id, root, order, time_us, keys)
+        self._registered[signature.item_id] = registration
+        tables = self._tables()
+        for table, key in keys:
+            holders = self._holders[table]
+            held = holders.get(key)
+            if held is None:
+                holders[key] = registration
+                tables[table][key] = root
+                continue
+            if isinstance(held, _Registration):
+                held = holders[key] = [held]
+            held.append(registration)
+            held.sort(key=_order_of)
+            tables[table][key] = held[0].root
+        if signature.minhash and root == signature.item_id:
+            registration.slot = self._add_slot(root, signature.minhash)
+            self._slot_order.append(order)
+        heapq.heappush(self._leaving, (time_us, signature.item_id))
+
+    def _forget(self, registration: _Registration) -> None:
+        del self._registered[registration.item_id]
+        tables = self._tables()
+        for table, key in registration.keys:
+            holders = self._holders[table]
+            held = holders[key]
+            if isinstance(held, list):
+                held.remove(registration)
+                if len(held) == 1:
+                    held = holders[key] = held[0]
+                    tables[table][key] = held.root
+                else:
+                    tables[table][key] = held[0].root
+            else:
+                del holders[key]
+                del tables[table][key]
+        if registration.slot >= 0:
+            if len(self._dead) <= registration.slot:
+                grown = np.zeros(max(64, 2 * len(self.roots)), dtype=bool)
+                grown[: len(self._dead)] = self._dead
+                self._dead = grown
+            self._dead[registration.slot] = True
+            self._dead_count += 1
+
+    def registered_roots(self) -> list[tuple[str, bytes]]:
+        dead = self._dead
+        slots = [s for s in range(len(self.roots)) if s >= len(dead) or not dead[s]]
+        slots.sort(key=self._slot_order.__getitem__)
+        return [(self.roots[s], self.signatures[s]) for s in slots]
+
+    def _registered_slots(self, slots: np.ndarray) -> np.ndarray:
+        if not self._dead_count:
+            return slots
+        dead = self._dead
+        inside = slots < len(dead)
+        keep = ~inside
+        keep[inside] = ~dead[slots[inside]]
+        return slots[keep]
+
+    def _earliest(self, slots: np.ndarray) -> int:
+        # Slots follow arrival, not (published_at, item_id): a late row published earlier must
+        # still win the tie it would win in a fresh load.
+        if len(slots) == 1:
+            return int(slots[0])
+        return min((int(slot) for slot in slots), key=self._slot_order.__getitem__)
+
+    def _compact(self) -> None:
+        """Drop the forgotten slots (more than half of them): the buckets are rebuilt from the live roots."""
+        live = sorted((r for r in self._registered.values() if r.slot >= 0), key=lambda r: r.slot)
+        signatures = self.signatures
+        self.roots, self.signatures, self._slot_order = [], [], []
+        self.buckets = [{} for _ in range(self._bands)]
+        self.__dict__.pop("_matrices", None)
+        self.__dict__.pop("_root_slots", None)
+        for registration in live:
+            minhash_bytes = signatures[registration.slot]
+            registration.slot = self._add_slot(registration.root, minhash_bytes)
+            self._slot_order.append(registration.order)
+        self._dead = np.zeros(0, dtype=bool)
+        self._dead_count = 0
+
+
+def _order_of(registration: _Registration) -> tuple[bool, int, str]:
+    return registration.order
 
 
 class _MarkDuplicatesFn(beam.DoFn):

@@ -304,6 +304,23 @@ class ClusterState:
         return cls(DecisionModel.from_json(data["model"]), EventIndex.from_json(data["index"]), data["clock"],
                    data["seq"], dict(data["aliases"]), list(data.get("undated", [])))
 
+    def header_json(self) -> dict[str, Any]:
+        """`to_json` without the open events: what a batch stores whole, beside the events it changed
+        (`index.changed`), so that storing costs what the batch touched, not every open event."""
+        assert self.index is not None
+        return {"version": 2, "model": self.model.to_json(), "window_s": self.index.window_s, "clock": self.clock,
+                "seq": self.seq, "aliases": self.aliases, "undated": self.undated}
+
+    @classmethod
+    def from_parts(cls, header: dict[str, Any], events: Iterable[dict[str, Any]]) -> ClusterState:
+        """The state of `header_json` and the open events' `Event.to_json` documents, in `seq` order:
+        the same state `from_json(to_json())` gives."""
+        if header.get("version") != 2:
+            raise ValueError(f"unknown cluster state header version {header.get('version')!r}")
+        index = EventIndex.from_json({"window_s": header["window_s"], "events": events})
+        return cls(DecisionModel.from_json(header["model"]), index, header["clock"], header["seq"],
+                   dict(header["aliases"]), list(header.get("undated", [])))
+
 
 def centroid_cosine(a: Event, b: Event, space: str) -> float:
     ca, cb = a.centroid[space], b.centroid[space]

@@ -70,6 +70,9 @@ class EventIndex:
     events: dict[str, Event] = field(default_factory=dict)
     postings: dict[str, dict[str, dict[str, None]]] = field(default_factory=lambda: {s: {} for s in SPACES})
     _expiry: list[tuple[float, int, str]] = field(default_factory=list)
+    # Ids of the events created, changed or removed since this set was last cleared: a batch stores
+    # only these (infra/sink.py), so its commit costs what the batch touched, not all open events.
+    changed: set[str] = field(default_factory=set)
 
     def __len__(self) -> int:
         return len(self.events)
@@ -129,11 +132,13 @@ class EventIndex:
     def create(self, event_id: str, seq: int, rep: Representation, time: float) -> Event:
         event = Event(event_id, seq, 0, time, time, 0.0, {s: {} for s in SPACES}, {s: 0.0 for s in SPACES})
         self.events[event_id] = event
+        self.changed.add(event_id)
         self.add(event, rep, time, {})
         return event
 
     def add(self, event: Event, rep: Representation, time: float, dots: dict[str, float]) -> None:
         """Add a member's vectors to the centroid; `dots` are its dot products with the centroid before."""
+        self.changed.add(event.id)
         for space, vector in rep.vectors.items():
             if not vector:
                 continue
@@ -158,6 +163,7 @@ class EventIndex:
 
     def restamp(self, event: Event, time: float) -> None:
         """Give an event whose members had no time one: all of them are taken to be at `time`."""
+        self.changed.add(event.id)
         event.first = event.last = time
         event.time_sum = time * event.size
         heapq.heappush(self._expiry, (event.last, event.seq, event.id))
@@ -183,6 +189,7 @@ class EventIndex:
 
     def remove(self, event_id: str) -> Event:
         event = self.events.pop(event_id)
+        self.changed.add(event_id)
         for space, centroid in event.centroid.items():
             postings = self.postings[space]
             for key in centroid:
@@ -192,6 +199,7 @@ class EventIndex:
     def merge(self, survivor: Event, absorbed: Event) -> None:
         """Fold `absorbed` into `survivor` (centroids summed, then pruned back to size)."""
         self.remove(absorbed.id)
+        self.changed.add(survivor.id)
         for space, centroid in absorbed.centroid.items():
             target = survivor.centroid[space]
             postings = self.postings[space]
@@ -232,6 +240,8 @@ class EventIndex:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EventIndex:
+        """The index `to_json` gave; `data["events"]` may be any iterable of event documents in
+        creation order (`seq`), which is the order `to_json` lists them in."""
         index = cls(data["window_s"])
         for raw in data["events"]:
             event = Event.from_json(raw)
