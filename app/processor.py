@@ -38,6 +38,7 @@ from kafka import TopicPartition
 from kafka.errors import KafkaConnectionError
 
 from app.alerts import SourceView, build_alerts, record_alerts, sources_from_index, sources_from_items
+from app.read import OffsetRange
 from infra.broker import BrokerError, resolve_bootstrap
 from infra.config import Settings
 from infra.crashpoints import crash_point
@@ -58,7 +59,6 @@ from infra.webhooks import SharedStore, WebhookDispatcher
 from schemas.alert import Alert
 from schemas.envelope import dump_envelope, parse_envelope
 from schemas.event import Event
-from transforms.read import OffsetRange
 
 if TYPE_CHECKING:
     from transforms.cluster import EventIndex
@@ -124,7 +124,7 @@ class Processor:
         self.bootstrap = bootstrap or resolve_bootstrap(settings)[0]
         # Scores depend on recency; a fixed `as_of` makes a replay reproduce them exactly.
         self.as_of = as_of
-        from transforms.pipeline import runs_in_process
+        from app.pipeline import runs_in_process
 
         # Kept between batches only when the runner runs the batch in this process (see module doc).
         self._keep_state = runs_in_process(settings)
@@ -276,7 +276,7 @@ class Processor:
         return batch
 
     def _run_batch(self, ends: dict[TopicPartition, int]) -> BatchReport | None:
-        from transforms.pipeline import BatchState, run_batch
+        from app.pipeline import BatchState, run_batch
 
         started = time.perf_counter()
         phases: dict[str, float] = {}
@@ -370,9 +370,9 @@ class Processor:
 
     def _load_state(self, con: Any, offsets: dict[int, int], as_of: datetime) -> _LiveState:
         """The cross-batch state as stored in DuckDB, for a batch at `as_of`."""
+        from app.pipeline import load_cluster_state
         from transforms.cluster import load_event_index
         from transforms.dedupe import load_dedupe_index
-        from transforms.pipeline import load_cluster_state
 
         proc = self.settings.processor
         cluster_state = load_cluster_state(con)

@@ -39,7 +39,9 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 from kafka import TopicPartition  # noqa: E402
 
+from app.pipeline import _batch_gc, run_batch  # noqa: E402
 from app.processor import Processor  # noqa: E402
+from app.read import OffsetRange  # noqa: E402
 from infra.broker import EmbeddedBroker  # noqa: E402
 from infra.config import KafkaSettings, ProcessorSettings, Settings, StoreSettings  # noqa: E402
 from infra.kafka import (  # noqa: E402
@@ -57,22 +59,19 @@ from schemas.envelope import dump_envelope, parse_envelope  # noqa: E402
 from schemas.raw import Fetch, RawPage, ReceivedRaw  # noqa: E402
 from tests.factories import WEEK_START, raw_post  # noqa: E402
 from transforms import cluster, normalize  # noqa: E402
+from transforms.batch import (  # noqa: E402
+    BatchState,
+    GatheredBatch,
+    _BatchCoder,
+    _score_events,
+    decide_gathered,
+    prepare_record,
+)
 from transforms.classify import classify_item, load_classification_rules  # noqa: E402
 from transforms.cluster import EventIndex, assign_events  # noqa: E402
 from transforms.dedupe import DedupeIndex, dedupe_items  # noqa: E402
 from transforms.extract import extract_item, load_entity_rules  # noqa: E402
 from transforms.normalize import normalize_record  # noqa: E402
-from transforms.pipeline import (  # noqa: E402
-    BatchState,
-    GatheredBatch,
-    _batch_gc,
-    _BatchCoder,
-    _decide_gathered,
-    _score_events,
-    prepare_record,
-    run_batch,
-)
-from transforms.read import OffsetRange  # noqa: E402
 from transforms.score import load_scoring_rules  # noqa: E402
 
 AS_OF = datetime(2026, 4, 20, tzinfo=UTC)
@@ -243,7 +242,7 @@ def plain_end_to_end(bootstrap: str, settings: Settings, ranges: Sequence[Offset
                                                              r.start, r.stop)]
     finally:
         consumer.close()
-    items, events, dead = _decide_gathered(prepared, _empty_state(), THRESHOLD, load_scoring_rules())
+    items, events, dead = decide_gathered(prepared, _empty_state(), THRESHOLD, load_scoring_rules())
     out_dir.mkdir(parents=True, exist_ok=True)
     for kind, models in (("items", items), ("events", events), ("dead_letters", dead)):
         (out_dir / f"{kind}.ndjson").write_bytes(b"".join(dump_envelope(model) + b"\n" for model in models))

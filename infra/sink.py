@@ -21,7 +21,7 @@ from schemas.dead_letter import DeadLetter
 __all__ = ["CLUSTER_CLOSED", "CLUSTER_EVENTS", "CLUSTER_STATE_FILE", "BatchFiles", "SinkCounts", "commit_batch",
            "load_cluster_event_rows", "load_cluster_state_blob", "load_offsets", "store_cluster_state"]
 
-# The file name the pipeline writes the clustering state's header under (transforms/pipeline.py).
+# The file name the pipeline writes the clustering state's header under (app/pipeline.py).
 CLUSTER_STATE_FILE = "cluster_state.json.zz"
 # The output kinds of the open events the batch created or changed ({"event_id", "seq", "event":
 # JSON text}) and of those it closed or merged away ({"event_id"}).

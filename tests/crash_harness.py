@@ -135,7 +135,7 @@ def _lines(stream: object, sink: queue.Queue[str | None]) -> None:
 _CLI = [sys.executable, "-m", "app.cli"]
 # What a `process` or `ingest` child imports; the rest (a few dozen small modules) it imports itself.
 _forks = multiprocessing.get_context("forkserver")
-_forks.set_forkserver_preload(["app.cli", "app.processor", "transforms.pipeline", "tests.crash_harness"])
+_forks.set_forkserver_preload(["app.cli", "app.processor", "app.pipeline", "tests.crash_harness"])
 
 
 def _cli_child(argv: list[str], env: dict[str, str], cwd: str, stderr: Connection) -> None:

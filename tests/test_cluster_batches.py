@@ -33,12 +33,12 @@ from schemas.common import KafkaCoordinates
 from schemas.envelope import dump_envelope
 from schemas.item import Item
 from schemas.raw import ReceivedRaw
+from transforms.batch import decide_batch, prepare_record
 from transforms.classify import load_classification_rules
 from transforms.cluster import EventIndex, member_from_item
 from transforms.dedupe import DedupeIndex, dedupe_signature
 from transforms.extract import load_entity_rules
 from transforms.normalize import normalize_record
-from transforms.pipeline import decide_batch, prepare_record
 
 AS_OF = datetime(2026, 4, 20, tzinfo=UTC)
 STAMP = int(datetime(2026, 4, 21, tzinfo=UTC).timestamp() * 1000)

@@ -16,6 +16,8 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from app.pipeline import run_batch
+from app.read import OffsetRange
 from infra.config import ProcessorSettings, Settings
 from infra.kafka import KafkaRecord, end_offsets, make_consumer, make_producer, partitions_of
 from schemas.common import SourceRef
@@ -23,11 +25,10 @@ from schemas.envelope import dump_envelope
 from schemas.item import Item
 from schemas.raw import Fetch, RawPage, RawPost, ReferencedPost, SocialMeta
 from tests.factories import WEEK_START, feed_source, raw_post, x_source
+from transforms.batch import BatchState, ProcessRecords, ProcessRecordsByStage, decide_batch
 from transforms.cluster import EventIndex, member_from_item
 from transforms.dedupe import DedupeIndex, dedupe_signature
 from transforms.events import ClusterState
-from transforms.pipeline import BatchState, ProcessRecords, ProcessRecordsByStage, decide_batch, run_batch
-from transforms.read import OffsetRange
 
 OPTIONS = PipelineOptions(flags=[], runner="FnApiRunner")
 AS_OF = datetime(2026, 4, 20, tzinfo=UTC)
@@ -169,9 +170,9 @@ def test_one_gather_pipeline_equals_per_stage_pipeline(tmp_path: Path) -> None:
 
 
 def _prepared(envelopes: list[Any]) -> list[Item]:
+    from transforms.batch import prepare_record
     from transforms.classify import load_classification_rules
     from transforms.extract import load_entity_rules
-    from transforms.pipeline import prepare_record
 
     rules = (load_classification_rules(), load_entity_rules())
     results = [prepare_record(record, *rules) for record in _records(envelopes, 0)]

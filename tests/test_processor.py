@@ -201,7 +201,7 @@ def test_a_second_processor_never_moves_offsets_back(settings: Settings) -> None
             Processor(settings, bootstrap=settings.kafka.bootstrap, as_of=AS_OF) as fast:
         ends = end_offsets(slow.consumer, slow.tps)
         # `slow` plans its batch, then `fast` commits the same ranges before `slow` commits.
-        import transforms.pipeline as pipeline
+        import app.pipeline as pipeline
 
         real_run_batch = pipeline.run_batch
 

@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from app.pipeline import load_cluster_state
 from app.processor import BatchReport, Processor
 from infra.config import ProcessorSettings, Settings, StoreSettings
 from infra.kafka import close_producer, end_offsets, ensure_topics, make_producer
@@ -27,9 +28,9 @@ from infra.store import Store
 from schemas.envelope import dump_envelope
 from tests.factories import raw_post
 from tests.test_cluster_batches import _corpus_in_publish_order
+from transforms.batch import encode_cluster_state
 from transforms.cluster import EventIndex, EventMember, load_event_index
 from transforms.dedupe import DedupeIndex, load_dedupe_index
-from transforms.pipeline import encode_cluster_state, load_cluster_state
 
 START = datetime(2026, 4, 13, tzinfo=UTC)
 
@@ -130,7 +131,7 @@ def test_the_kept_state_is_what_duckdb_would_give_after_every_batch(
 def test_a_failed_batch_reads_the_state_again_and_changes_nothing(
     settings: Settings, tmp_path: Path, corpus: list[Any]
 ) -> None:
-    import transforms.pipeline as pipeline
+    import app.pipeline as pipeline
 
     topic = _topic(settings, corpus)
     straight = _with(topic, tmp_path / "straight.duckdb", batch_max_records=9)

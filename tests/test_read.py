@@ -7,11 +7,12 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from app.read import OffsetRange, ReadOffsetRanges
 from infra.config import KafkaSettings
 from infra.kafka import KafkaRecord, make_producer
 from schemas.envelope import dump_envelope
 from tests.factories import raw_post
-from transforms.read import OffsetRange, ParseEnvelopes, ReadOffsetRanges
+from transforms.parse import ParseEnvelopes
 
 OPTIONS = PipelineOptions(runner="FnApiRunner")
 
