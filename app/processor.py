@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from kafka import TopicPartition
 from kafka.errors import KafkaConnectionError
@@ -46,13 +46,12 @@ from infra.dlq import DeadLetterProducer
 from infra.kafka import (
     close_producer,
     end_offsets,
-    ensure_topics,
     make_consumer,
     make_producer,
     partitions_of,
     probe_bootstrap,
 )
-from infra.recovery import reconcile_raw_topic
+from infra.session import KafkaSession
 from infra.sink import BatchFiles, commit_batch, load_offsets
 from infra.store import Store
 from infra.webhooks import SharedStore, WebhookDispatcher
@@ -87,6 +86,10 @@ class BatchReport:
     phases: dict[str, float] = field(default_factory=dict, compare=False)
 
 
+# The counters of a BatchReport that add up over batches (a typo is a type error, not an AttributeError).
+BatchCounter = Literal["records", "items", "events", "dead_letters", "alerts"]
+
+
 @dataclass
 class ProcessReport:
     batches: list[BatchReport] = field(default_factory=list)
@@ -95,7 +98,7 @@ class ProcessReport:
     def records(self) -> int:
         return sum(b.records for b in self.batches)
 
-    def total(self, name: str) -> int:
+    def total(self, name: BatchCounter) -> int:
         return sum(getattr(b, name) for b in self.batches)
 
 
@@ -116,12 +119,16 @@ class _LiveState:
 
 
 class Processor:
-    def __init__(self, settings: Settings, *, bootstrap: str | None = None, as_of: datetime | None = None) -> None:
+    def __init__(self, settings: Settings, *, bootstrap: str | None = None, as_of: datetime | None = None,
+                 session: KafkaSession | None = None) -> None:
+        """`session`: the command's Kafka session (else one is opened here, on `bootstrap` when given)."""
         self.settings = settings
         # With webhooks a dispatcher thread opens the store too: both must share one handle (SharedStore).
         store_class = SharedStore if settings.alerts.webhooks else Store
         self.store = store_class(settings.store.path, settings.store.lock_timeout_s)
-        self.bootstrap = bootstrap or resolve_bootstrap(settings)[0]
+        if session is None:
+            session = KafkaSession.open(settings, bootstrap=bootstrap, store=self.store)
+        self.bootstrap = session.bootstrap
         # Scores depend on recency; a fixed `as_of` makes a replay reproduce them exactly.
         self.as_of = as_of
         from app.pipeline import runs_in_process
@@ -129,8 +136,6 @@ class Processor:
         # Kept between batches only when the runner runs the batch in this process (see module doc).
         self._keep_state = runs_in_process(settings)
         self._live: _LiveState | None = None
-        ensure_topics(self.bootstrap, settings.kafka)
-        reconcile_raw_topic(self.store, self.bootstrap, settings.kafka)
         # Built before the Kafka clients: a bad webhook secret fails here, leaking no client.
         self.webhooks = WebhookDispatcher(settings, store=self.store)
         self.consumer = make_consumer(self.bootstrap, settings.kafka)
@@ -248,10 +253,8 @@ class Processor:
         self._live = None
         self.consumer.close()
         close_producer(self.producer, timeout_s=1.0)
-        self.bootstrap = bootstrap
-        ensure_topics(bootstrap, self.settings.kafka)
         # A restarted embedded broker holds a new, empty raw topic: offsets and cursors are reset.
-        reconcile_raw_topic(self.store, bootstrap, self.settings.kafka)
+        self.bootstrap = KafkaSession.open(self.settings, bootstrap=bootstrap, store=self.store).bootstrap
         self.consumer = make_consumer(bootstrap, self.settings.kafka)
         self.producer = make_producer(bootstrap, self.settings.kafka)
         self.tps = partitions_of(self.consumer, self.settings.kafka.raw_topic)
@@ -402,22 +405,17 @@ class Processor:
         from transforms.cluster import load_event_members
 
         placed: dict[str, str | None] = {}
-        for path in sorted(files.directory.glob("items-*.ndjson")):
-            with path.open("rb") as handle:
-                for line in handle:
-                    if line.strip():
-                        row = json.loads(line)
-                        placed[row["item_id"]] = row.get("event_id")
+        for line in files.lines("items"):
+            row = json.loads(line)
+            placed[row["item_id"]] = row.get("event_id")
         live.dedupe_index.refresh(con, as_of, list(placed), just_stored=True)  # type: ignore[attr-defined]
         index = live.event_index
         clustering = live.cluster_state.index
         assert clustering is not None
         merges: dict[str, str] = {}
-        for path in sorted(files.directory.glob("merges-*.ndjson")):
-            for line in path.read_text().splitlines():
-                if line.strip():
-                    merge = json.loads(line)
-                    merges[merge["absorbed"]] = merge["survivor"]
+        for line in files.lines("merges"):
+            merge = json.loads(line)
+            merges[merge["absorbed"]] = merge["survivor"]
         touched = {event_id for event_id in placed.values() if event_id}
         touched.update(event_id for item_id in placed if (event_id := index.event_of(item_id)))
         touched.update(merges)
@@ -471,14 +469,7 @@ class Processor:
 
     @staticmethod
     def _read_models(files: BatchFiles, kind: str) -> list[Any]:
-        glob = files.glob(kind)
-        if glob is None:
-            return []
-        models = []
-        for path in sorted(files.directory.glob(f"{kind}-*.ndjson")):
-            with path.open("rb") as handle:
-                models.extend(parse_envelope(line) for line in handle if line.strip())
-        return models
+        return [parse_envelope(line) for line in files.lines(kind)]
 
     def _alerts(self, events: list[Event], already: set[str], as_of: datetime, *,
                 files: BatchFiles | None = None, index: EventIndex | None = None) -> list[Alert]:
@@ -486,7 +477,7 @@ class Processor:
         # event index read before the batch: the payload needs no extra DuckDB read.
         def members_of(event_ids: set[str]) -> list[SourceView]:
             stored = sources_from_index(index, event_ids) if index is not None else []
-            fresh = sources_from_items(sorted(files.directory.glob("items-*.ndjson")), event_ids) if files else []
+            fresh = sources_from_items(files.paths("items"), event_ids) if files else []
             return stored + fresh
 
         return build_alerts(events, already, as_of, self.settings.alerts, members_of)

@@ -20,9 +20,8 @@ from digest.build import build_digest
 from digest.rollup import rollup_hours
 from digest.select import WindowSpec
 from digest.write import write_digest
-from infra.broker import EmbeddedBroker, resolve_bootstrap
 from infra.config import ConfigError, Settings
-from infra.store import Store
+from infra.session import KafkaSession
 
 __all__ = ["StepReport", "WindowReport", "run_window"]
 
@@ -66,7 +65,9 @@ def run_window(
     days = (end - start).days + 1
     window = WindowSpec.ending(end, days, settings.digest.timezone, settings.digest.lookback_days)
     report = WindowReport()
-    bootstrap, started_here = resolve_bootstrap(settings)
+    # One Kafka session for every step: the bootstrap resolved, topics ensured and the raw topic
+    # reconciled once, not once per step.
+    session = KafkaSession.open(settings)
 
     def step(name: str, fn: Callable[[], str]) -> None:
         if on_step_start is not None:
@@ -81,7 +82,7 @@ def run_window(
     try:
         if ingest:
             def do_ingest() -> str:
-                result = run_ingest(settings)
+                result = run_ingest(settings, session=session)
                 return result.summary()
 
             step("ingest", do_ingest)
@@ -89,14 +90,14 @@ def run_window(
         def do_process() -> str:
             # Scores include recency: measure it from the window's end so a re-run of a past
             # window reproduces the same ranking.
-            with Processor(settings, bootstrap=bootstrap, as_of=window.end) as processor:
+            with Processor(settings, as_of=window.end, session=session) as processor:
                 result = processor.run_once()
                 lag = sum(processor.lag().values())
             return (f"{result.records} records -> {result.total('items')} items, "
                     f"{result.total('dead_letters')} dead letters, lag {lag}")
 
         step("process", do_process)
-        store = Store(settings.store.path, settings.store.lock_timeout_s)
+        store = session.store
 
         def do_rollup() -> str:
             hours = rollup_hours(store, window.lookback_start, window.end)
@@ -115,6 +116,5 @@ def run_window(
 
         step("digest", do_digest)
     finally:
-        if started_here:
-            EmbeddedBroker(settings.data_dir).stop()
+        session.stop_started_broker()
     return report

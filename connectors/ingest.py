@@ -49,12 +49,11 @@ from connectors.html import collect_html, parse_page
 from connectors.jsonl import collect_jsonl, parse_jsonl_line
 from connectors.source_runs import first_failure, record_source_run
 from connectors.x import XPageError, XRateLimiter, collect_x, pack_queries, parse_x_page, with_query
-from infra.broker import resolve_bootstrap
 from infra.config import DEFAULT_GROUPS, ConfigError, Settings, SourceConfig
 from infra.crashpoints import crash_point
 from infra.dlq import DeadLetterProducer, record_dead_letters
-from infra.kafka import close_producer, ensure_topics, make_producer
-from infra.recovery import reconcile_raw_topic
+from infra.kafka import close_producer, make_producer
+from infra.session import KafkaSession
 from infra.store import Store
 from infra.urlsafety import check_url_syntax
 from schemas.envelope import EnvelopeError, dump_envelope
@@ -72,6 +71,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Collector = Callable[[SourceRun], None]
+
+
+# The counters of a SourceReport that add up over sources (a typo is a type error, not an AttributeError).
+SourceCounter = Literal["fetched", "produced", "unchanged", "dead_lettered", "skipped_links", "errors", "requests"]
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,8 @@ class IngestReport:
     started_at: datetime
     elapsed_s: float
 
-    def total(self, name: str) -> int:
-        """Sum of one counter (fetched, produced, unchanged, dead_lettered, skipped_links, errors)."""
+    def total(self, name: SourceCounter) -> int:
+        """Sum of one counter over the sources."""
         return sum(getattr(report, name) for report in self.sources)
 
     def source(self, name: str) -> SourceReport:
@@ -203,11 +206,13 @@ def run_ingest(
     groups: Iterable[str] | None = None,
     exclude_groups: Iterable[str] | None = None,
     x_limiter: XRateLimiter | None = None,
+    session: KafkaSession | None = None,
 ) -> IngestReport:
     """Run every enabled source (or those `select_sources` picks) once; see the module docstring.
 
     `x_limiter`: the X rate limiter of this cycle (tests pass one on a fake clock); by default a
-    fresh one bounded by `[fetch] max_rate_limit_wait_s`.
+    fresh one bounded by `[fetch] max_rate_limit_wait_s`. `session`: the command's Kafka session
+    (opened here when not given).
 
     Raises ConfigError for an unknown source name, and the broker's/Kafka's own
     errors when Kafka cannot be reached; a failing *source* never raises: its
@@ -218,10 +223,9 @@ def run_ingest(
     sources = select_sources(settings, source_names, groups, exclude_groups)
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
-    bootstrap, _started = resolve_bootstrap(settings)
-    ensure_topics(bootstrap, settings.kafka)
-    store = Store(settings.store.path, settings.store.lock_timeout_s)
-    reconcile_raw_topic(store, bootstrap, settings.kafka)
+    # A broker started here keeps running: `radar ingest` is followed by `radar process`.
+    session = session or KafkaSession.open(settings)
+    bootstrap, store = session.bootstrap, session.store
     arxiv_interval = _arxiv_interval(settings, arxiv_interval_s)
     if x_limiter is None:
         x_limiter = XRateLimiter(settings.fetch.max_rate_limit_wait_s, settings.fetch.backoff_s)

@@ -8,7 +8,7 @@ recomputed after a crash replaces rather than doubles what an earlier attempt wr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,18 +33,22 @@ CLUSTER_CLOSED = "cluster_closed"
 class BatchFiles:
     directory: Path
 
-    def count(self, kind: str) -> int:
-        """Records of one output kind (the writers put one JSON object on each line)."""
-        total = 0
-        for path in sorted(self.directory.glob(f"{kind}-*.ndjson")):
+    def paths(self, kind: str) -> list[Path]:
+        """The NDJSON files of one output kind, in name order."""
+        return sorted(self.directory.glob(f"{kind}-*.ndjson"))
+
+    def lines(self, kind: str) -> Iterator[bytes]:
+        """The records of one output kind, one JSON object per line (blank lines skipped)."""
+        for path in self.paths(kind):
             with path.open("rb") as handle:
-                total += sum(1 for line in handle if line.strip())
-        return total
+                yield from (line for line in handle if line.strip())
+
+    def count(self, kind: str) -> int:
+        return sum(1 for _ in self.lines(kind))
 
     def glob(self, kind: str) -> str | None:
         """The NDJSON glob of one output kind, or None when the batch produced none."""
-        files = sorted(self.directory.glob(f"{kind}-*.ndjson"))
-        if not any(f.stat().st_size for f in files):
+        if not any(f.stat().st_size for f in self.paths(kind)):
             return None
         return str(self.directory / f"{kind}-*.ndjson")
 
