@@ -132,7 +132,7 @@ def _clear_item_caches() -> None:
     # Per-item caches must not carry over from one timed run to the next (rule loaders may).
     normalize.canonical_url.cache_clear()
     cluster.product_key.cache_clear()
-    cluster._cached_slug.cache_clear()
+    cluster.rules.cached_slug.cache_clear()
 
 
 # --------------------------------------------------------------------------- plain loop
