@@ -118,16 +118,22 @@ def _one_record_at_a_time(envelopes: list[Any]) -> dict[str, Any]:
     return {"items": sorted((i.item_id, i.event_id, i.duplicate_of) for i in placed.values())}
 
 
-def test_events_do_not_depend_on_batch_boundaries(settings: Settings, tmp_path: Path, corpus: list[Any]) -> None:
-    # One partition: Kafka order is the publish order the records were produced in. (With several,
-    # a batch takes a share of each partition, so its cut is not a cut in time.)
-    topic = f"test.raw.batches.{uuid.uuid4().hex[:8]}"
+def one_partition_topic(settings: Settings, envelopes: list[Any], name: str) -> Settings:
+    """`settings` with a fresh one-partition raw topic holding `envelopes` in order (Kafka order = their order)."""
+    topic = f"test.raw.{name}.{uuid.uuid4().hex[:8]}"
     kafka = settings.kafka.model_copy(update={"raw_topic": topic, "raw_partitions": 1})
     ensure_topics(settings.kafka.bootstrap, kafka)
     producer = make_producer(settings.kafka.bootstrap, kafka)
-    for envelope in corpus:
+    for envelope in envelopes:
         producer.send(topic, key=envelope.key.encode(), value=dump_envelope(envelope)).get(timeout=30)
     close_producer(producer)
+    return settings.model_copy(update={"kafka": kafka})
+
+
+def test_events_do_not_depend_on_batch_boundaries(settings: Settings, tmp_path: Path, corpus: list[Any]) -> None:
+    # One partition: Kafka order is the publish order the records were produced in. (With several,
+    # a batch takes a share of each partition, so its cut is not a cut in time.)
+    topic = one_partition_topic(settings, corpus, "batches").kafka.raw_topic
 
     whole = _processed(settings, tmp_path, topic, 1000)
     assert whole["batches"] == 1

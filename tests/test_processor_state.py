@@ -11,7 +11,6 @@ batch, and a store whose clustering state is still the one-blob version 1.
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,12 @@ import pytest
 from app.pipeline import load_cluster_state
 from app.processor import BatchReport, Processor
 from infra.config import ProcessorSettings, Settings, StoreSettings
-from infra.kafka import close_producer, end_offsets, ensure_topics, make_producer
+from infra.kafka import close_producer, end_offsets, make_producer
 from infra.sink import load_offsets
 from infra.store import Store
 from schemas.envelope import dump_envelope
 from tests.factories import raw_post
-from tests.test_cluster_batches import _corpus_in_publish_order
+from tests.test_cluster_batches import _corpus_in_publish_order, one_partition_topic
 from transforms.batch import encode_cluster_state
 from transforms.cluster import EventIndex, EventMember, load_event_index
 from transforms.dedupe import DedupeIndex, load_dedupe_index
@@ -41,15 +40,7 @@ def corpus() -> list[Any]:
 
 
 def _topic(settings: Settings, envelopes: list[Any]) -> Settings:
-    """A one-partition raw topic holding `envelopes` in order (Kafka order = publish order)."""
-    topic = f"test.raw.state.{uuid.uuid4().hex[:8]}"
-    kafka = settings.kafka.model_copy(update={"raw_topic": topic, "raw_partitions": 1})
-    ensure_topics(settings.kafka.bootstrap, kafka)
-    producer = make_producer(settings.kafka.bootstrap, kafka)
-    for envelope in envelopes:
-        producer.send(topic, key=envelope.key.encode(), value=dump_envelope(envelope)).get(timeout=30)
-    close_producer(producer)
-    return settings.model_copy(update={"kafka": kafka})
+    return one_partition_topic(settings, envelopes, "state")
 
 
 def _with(settings: Settings, store: Path, **processor: Any) -> Settings:
