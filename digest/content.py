@@ -10,19 +10,25 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from digest.facts import figures, format_value, year_range
-from digest.headline import chinese_headline, space_cjk
-from digest.model import PLAYBOOK_DIR, Playbook, SourceItem
+from digest.headline import (
+    HEADING_NAME,
+    chinese_headline,
+    research_gist,
+    research_kind,
+    research_topics,
+    short_name,
+    space_cjk,
+)
+from digest.model import Playbook, SourceItem
 from digest.select import Candidate, WindowSpec
-from digest.text import clean_quote, clean_title
+from digest.text import clean_quote, clean_title, is_cjk, is_english_only
 from schemas.digest import Digest, DigestSource, ResearchHighlight, TopEvent, XSignal
 from schemas.x_urls import is_x_post_id, x_status_url
 
@@ -452,8 +458,9 @@ def research_highlight(
                          lead=lead)
     zh = [i for i in order_by_tier(event_items) if i.lang.startswith("zh") and not i.is_social and i.text.strip()]
     title = _clean(item.title)
-    kind = "report" if not is_paper else _research_kind(f"{title} {lead}")
-    composed = book.lang == "zh" and is_paper and not item.lang.startswith("zh") and not zh
+    kind = "report" if not is_paper else research_kind(f"{title} {lead}")
+    # A lab's technical report too: its English opening is no more Chinese than an abstract.
+    composed = book.lang == "zh" and not item.lang.startswith("zh") and not zh
     if book.lang == "zh" and not item.lang.startswith("zh") and zh:
         # As for Top-N events: a Chinese source's own words over the English abstract.
         zh_lead = book.text("what", "zh_lead", publisher=zh[0].publisher, lead=clean_quote(lead_of(zh[0])))
@@ -461,14 +468,13 @@ def research_highlight(
     elif composed:
         # No Chinese source: say in Chinese what kind of work it is and what about, rather than
         # quote the English abstract (the abstract's key sentence follows as "新在哪里", marked a quote).
-        topics = [text for pattern, text in book.data["research"].get("topics", {}).items()
-                  if re.search(pattern, f"{title} {lead}", re.I)]
+        topics = research_topics(f"{title} {lead}", book)
         what = book.text(
-            "research", "what_composed",
+            "research", "what_composed" if is_paper else "what_report_composed",
             date=_local_date(item.updated_at if updated else item.published_at, window),
             verb=book.text("research", "verb_updated" if updated else "verb_submitted"), publisher=item.publisher,
-            noun=book.data["research"]["kinds"][kind].get("noun", ""), name=_short_name(title),
-            topics=book.text("research", "topics_clause", topics=book.join(list(dict.fromkeys(topics))[:3]))
+            noun=book.data["research"]["kinds"][kind].get("noun", ""), title=clean_title(title, 200),
+            topics=book.text("research", "topics_clause", topics=book.join(topics[:3]))
             if topics else "")
     body = _clean(item.text)
     if title and body.startswith(title):
@@ -482,10 +488,18 @@ def research_highlight(
         novelty = novelty[:299].rstrip() + "…"
     if composed and novelty:
         novelty = book.text("research", "novelty_quote", text=novelty)
+    products = [str(p) for p in item.entities.get("products", ()) or () if str(p).strip()]
+    name = products[0] if not is_paper and products else short_name(title)
+    heading_name = products[0] if not is_paper and products else short_name(title, HEADING_NAME)
     shown_title = clean_title(title, 160)
     if book.lang == "zh":
-        # A Chinese member's headline, when the event has one (a paper's own title otherwise).
-        shown_title = chinese_headline([item, *event_items]) or shown_title
+        # A Chinese member's headline, when the event has one; else an English title gets a Chinese
+        # gist beside its short name (the full title stays in "what" or the source list).
+        shown_title = chinese_headline([item, *event_items]) or (
+            # A lab's report is its event's news: the event's Chinese headline names it best.
+            event.title if event is not None and not is_paper and not is_english_only(event.title)
+            else space_cjk(f"{heading_name}：{research_gist(title, lead, book, kind)}") if not is_cjk(shown_title)
+            else shown_title)
     kind_book = book.data["research"]["kinds"][kind]
     # Applications from what the paper is about (its title and opening), not every word of its
     # body: an agents benchmark that mentions "documentation" is no OCR paper.
@@ -495,8 +509,6 @@ def research_highlight(
         text for pattern, text in book.data["research"]["applications"].items() if re.search(pattern, about, re.I)
     ]
     reasons = signal_reasons(event, event_items, book, window) if event is not None else ""
-    products = [str(p) for p in item.entities.get("products", ()) or () if str(p).strip()]
-    name = products[0] if not is_paper and products else _short_name(title)
     kind_text = book.text(f"research.kinds.{kind}", "judgement", name=name, publisher=item.publisher)
     judgment = book.text("research", "judgement", kind=kind_text, reasons=reasons) if reasons else kind_text
     if not novelty:
@@ -516,28 +528,6 @@ def research_highlight(
         else book.text("research", "applications_fallback"),
         judgment=judgment,
     )
-
-
-def _research_kind(text: str) -> str:
-    for kind, pattern in _research_kinds().items():
-        if re.search(pattern, text, re.I):
-            return kind
-    return "method"
-
-
-@lru_cache(maxsize=1)
-def _research_kinds() -> dict[str, str]:
-    with (PLAYBOOK_DIR / "facts.toml").open("rb") as fh:
-        return dict(tomllib.load(fh).get("research_kinds", {}))
-
-
-def _short_name(title: str) -> str:
-    """What a paper is called in a sentence: the part before its colon, or its first words."""
-    head = title.split(":", 1)[0].strip()
-    if 2 <= len(head) <= 40:
-        return head
-    words = title.split()
-    return " ".join(words[:6]) + ("…" if len(words) > 6 else "")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,11 @@ cleaned); otherwise one composed from extracted facts, actor + action + key figu
 ("微软宣布 2026–2029 年在日本投资 100 亿美元"), with the action chosen by the phrase table of
 `digest/playbooks/zh.toml` [headline]: per category, an ordered list of (pattern, template); the
 first rule whose pattern matches the lead source and whose placeholders can all be filled wins.
+The name the lead headline opens with ("Project Mariner comes to …", "Llama 4.5 Mini brings …") is
+the event's product before the names the extractor counted, which may be the platform it lands on.
+An event that only X posts carry is headed by who posted and what about ("谷歌官方账号评论 Gemma 4"),
+never by a post's opening words; an event a paper leads, by the paper's short name and a Chinese gist
+of what kind of work it is ("Action Images：机器人控制、视频生成方向的新方法").
 en: the event's own (English) title, cleaned of links, emoji and trailing fragments.
 Every slot of a template is filled from the sources (names, figures, years, places), so a
 composed headline states nothing the sources do not.
@@ -13,15 +18,18 @@ composed headline states nothing the sources do not.
 from __future__ import annotations
 
 import re
+import tomllib
 from collections import Counter
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from digest.facts import figures, format_value, year_range
-from digest.model import Playbook, SourceItem
-from digest.text import clean_title, is_cjk
+from digest.model import PLAYBOOK_DIR, Playbook, SourceItem
+from digest.text import clean_title, is_cjk, is_english_only
 
-__all__ = ["chinese_headline", "event_headline", "localise_name", "space_cjk", "space_mixed"]
+__all__ = ["HEADING_NAME", "chinese_headline", "event_headline", "localise_name", "research_gist", "research_kind",
+           "research_topics", "short_name", "space_cjk", "space_mixed"]
 
 _TIER = {"official": 0, "research": 1, "media": 2, "community": 3, "social": 4}
 _SLOT = re.compile(r"\{(\w+)\}")
@@ -29,6 +37,14 @@ _CJK = r"[\u3400-\u9fff\u3000-\u303f\uff00-\uffef]"
 _MAX_ZH = 56
 _SUBTITLE_AT = 40
 _MAX_GROUP = 40
+HEADING_NAME = 60  # a paper's name in a heading: its title up to the colon, at most this long
+# Words a headline or post opens with before the name it is about: a launch word ("Introducing
+# Nemotron OCR v2") or any verb form ending -ing/-ed ("Hearing GPT-6 ships …", "Trusted access …").
+_LEAD_VERB = re.compile(r"^(?:(?i:meet|say hello to|welcome)|[A-Z][\w-]*(?:ing|ed))\s+")
+# A name as headlines write it: capitalised or numbered tokens ("Project Mariner", "Llama 4.5 Mini", "v2").
+_NAME = r"(?:[A-Z0-9][\w.+-]*|v\d[\w.]*)"
+_SUBJECT = re.compile(rf"^{_NAME}(?:\s+{_NAME}){{0,4}}")
+_MARKED_NAME = re.compile(r"\d|[a-z][A-Z]|[A-Za-z]-[A-Za-z0-9]")
 
 
 def space_cjk(text: str) -> str:
@@ -106,12 +122,53 @@ def _actor(items: Sequence[SourceItem], book: Playbook) -> str:
     return localise_name(named[0] if named else lead.publisher, book)
 
 
-def _products(items: Sequence[SourceItem], actor: str) -> list[str]:
-    """Products the sources name, most named first; on a tie, the one the lead headline names first."""
+def _title_subject(lead: SourceItem | None, named: Sequence[str], products: Sequence[str], corpus: str = "") -> str:
+    """The name the lead headline (a post: its text) opens with, or "" when it opens with no name.
+
+    "Project Mariner comes to the Gemini API" -> "Project Mariner"; "Llama 4.5 Mini brings …" ->
+    "Llama 4.5 Mini" (fuller than the extractor's "Llama 4.5"). Not a name: an organisation opening
+    its own news ("OpenAI Raises …"), a run with a known product inside it ("Hearing GPT-6 ships …":
+    the product is the name), or one capitalised word ("Trusted access for …") unless the extractor
+    knows it as a product, it is marked as a name by a digit, inner capital or hyphen, or the event's
+    sources (`corpus`) write it at least twice and never in lowercase, as they write a name ("Codex").
+    """
+    if lead is None:
+        return ""
+    head = _LEAD_VERB.sub("", clean_title(lead.title or lead.text, max_chars=160))
+    match = _SUBJECT.match(head)
+    if match is None:
+        return ""
+    subject = match.group(0).rstrip(".:")
+    folded = subject.casefold()
+    known = [p for p in products if folded == p.casefold() or folded.startswith(p.casefold() + " ")]
+    if known:
+        return subject
+    if any(p.casefold() in folded for p in products):
+        return ""
+    words = subject.split()
+    if any(folded == n.casefold() or folded.startswith(n.casefold() + " ") for n in named if n):
+        return ""  # "OpenAI Raises …": the organisation is the actor, the rest is its verb
+    title_case = sum(1 for w in head.split() if w[:1].isupper()) > 0.6 * max(1, len(head.split()))
+    if len(words) >= 2 and not title_case:
+        return subject
+    if len(words) != 1:
+        return ""
+    if _MARKED_NAME.search(subject):
+        return subject
+    word = re.escape(subject)
+    proper = (len(re.findall(rf"\b{word}\b", corpus)) >= 2
+              and re.search(rf"\b{re.escape(subject.lower())}\b", corpus) is None)
+    return subject if proper else ""
+
+
+def _products(items: Sequence[SourceItem], actor: str, named: Sequence[str] = ()) -> list[str]:
+    """Products the sources name: the lead headline's subject first, then the most named; on a tie,
+    the one the lead headline names first."""
     counts: Counter[str] = Counter()
     first: dict[str, int] = {}
     ordered_items = _ordered(items)
-    headline = ordered_items[0].title if ordered_items else ""
+    lead = ordered_items[0] if ordered_items else None
+    headline = lead.title if lead else ""
     for rank, item in enumerate(ordered_items):
         for product in item.entities.get("products", ()) or ():
             product = " ".join(str(product).split())
@@ -124,6 +181,10 @@ def _products(items: Sequence[SourceItem], actor: str) -> list[str]:
         return at if at >= 0 else len(headline) + 1
 
     ordered = sorted(counts, key=lambda p: (-counts[p], first[p], position(p), p))
+    corpus = "\n".join(f"{i.title}\n{i.text}" for i in ordered_items)
+    subject = _title_subject(lead, [actor, *named], ordered, corpus)
+    if subject and subject != actor:
+        ordered = [subject, *(p for p in ordered if p != subject)]
     # "Microsoft 365 Copilot" and "Copilot" are one product: keep the fuller name.
     return [p for p in ordered if not any(p != q and p in q for q in ordered)]
 
@@ -132,7 +193,8 @@ def _slots(items: Sequence[SourceItem], category: str, book: Playbook) -> dict[s
     ordered = [i for i in _ordered(items) if not i.is_social] or _ordered(items)
     actor = _actor(items, book)
     slots: dict[str, str] = {"actor": actor}
-    products = _products(items, actor)
+    named = [" ".join(str(o).split()) for i in items for o in i.entities.get("organisations", ()) or ()]
+    products = _products(items, actor, [*named, *(i.publisher for i in items)])
     if products:
         slots["product"] = products[0]
     if len(products) > 1:
@@ -187,6 +249,106 @@ def _compose(items: Sequence[SourceItem], category: str, book: Playbook) -> str 
     return None
 
 
+@cache
+def _research_kinds() -> dict[str, str]:
+    with (PLAYBOOK_DIR / "facts.toml").open("rb") as fh:
+        return dict(tomllib.load(fh).get("research_kinds", {}))
+
+
+def research_kind(text: str) -> str:
+    """What kind of research a paper is (facts.toml [research_kinds], first match), else "method"."""
+    for kind, pattern in _research_kinds().items():
+        if re.search(pattern, text, re.I):
+            return kind
+    return "method"
+
+
+def short_name(title: str, max_chars: int = 40) -> str:
+    """What a paper is called in a sentence: the part before its colon, or its first words."""
+    head = title.split(":", 1)[0].strip()
+    if 2 <= len(head) <= max_chars:
+        return head
+    if max_chars > 40:
+        cut = head[:max_chars].rsplit(" ", 1)[0]
+        return cut + ("…" if len(cut) < len(head) else "")
+    words = title.split()
+    return " ".join(words[:6]) + ("…" if len(words) > 6 else "")
+
+
+def research_topics(about: str, book: Playbook) -> list[str]:
+    """The topics (playbook [research.topics]) a paper's title and opening name, in table order."""
+    found = [text for pattern, text in book.data["research"].get("topics", {}).items()
+             if re.search(pattern, about, re.I)]
+    return list(dict.fromkeys(found))
+
+
+def research_gist(title: str, about: str, book: Playbook, kind: str | None = None) -> str:
+    """A one-line gist of a paper in the digest's language: its kind and topics ("机器人控制、视频生成方向的新方法").
+
+    Built from the same tables as its "what" (kind from facts.toml, topics from the playbook), so it
+    states only what the title and opening say."""
+    kind = kind or research_kind(f"{title} {about}")
+    short = book.data["research"]["kinds"][kind].get("short", "")
+    # A topic the kind already says ("评测" of a 评测基准) is not said twice.
+    topics = [t for t in research_topics(f"{title} {about}", book) if t not in short][:2]
+    if topics:
+        return book.text("research", "gist_topics", topics=book.join(topics), kind=short)
+    return book.text("research", "gist", kind=short)
+
+
+def _paper_headline(items: Sequence[SourceItem], book: Playbook) -> str | None:
+    """An event a paper leads (no official source, no Chinese article): "<short name>：<gist>"."""
+    lead = next((i for i in _ordered(items) if not i.is_social), None)
+    if lead is None or not (lead.tier == "research" or lead.source_kind == "arxiv"):
+        return None
+    title = clean_title(lead.title, 200)
+    if not title or is_cjk(title):
+        return None
+    return space_mixed(f"{short_name(title, HEADING_NAME)}：{research_gist(title, lead.text[:260], book)}")
+
+
+def _social_headline(items: Sequence[SourceItem], category: str, verification: str, book: Playbook) -> str | None:
+    """An event only X posts carry: who posted and what about, never the post's opening words.
+
+    An organisation's own account stating a fact is composed like an announcement ("Hugging Face 推出
+    SmolVLM-3"); otherwise the post is named for what it is ("谷歌官方账号评论 Gemma 4", "X 用户 @… 爆料 GPT-6
+    相关消息"), the verb by the post's type (fact / trend / opinion) or, unconfirmed, as a leak."""
+    posts = [i for i in _ordered(items) if i.duplicate_of is None] or _ordered(items)
+    lead = next((p for p in posts if p.official_for), posts[0] if posts else None)
+    if lead is None:
+        return None
+    if lead.official_for and lead.item_type == "fact":
+        composed = _compose([lead], category, book)
+        if composed:
+            return composed
+    actor = localise_name(lead.official_for, book) if lead.official_for else ""
+    named = [" ".join(str(o).split()) for o in lead.entities.get("organisations", ()) or ()]
+    products = _products([lead], lead.official_for or "", named)
+    orgs = [localise_name(o, book) for o in named]
+    topic = products[0] if products else next((o for o in orgs if o and o != actor), "")
+    if not topic or not (actor or lead.handle):
+        return None
+    who = (book.text("headline_social", "official", org=actor) if actor
+           else book.text("headline_social", "account", handle=lead.handle))
+    kind = "rumour" if verification == "unverified" and not actor else (lead.item_type or "fact")
+    if kind not in ("fact", "trend", "opinion", "rumour"):
+        kind = "fact"
+    return space_mixed(book.text("headline_social", kind, who=who, topic=topic))
+
+
+def _reported_headline(items: Sequence[SourceItem], book: Playbook) -> str | None:
+    """Last resort for an English-titled event with nothing to compose: who reported on what."""
+    lead = next((i for i in _ordered(items) if not i.is_social), None)
+    if lead is None:
+        return None
+    products = _products(items, "")
+    orgs = [" ".join(str(o).split()) for o in lead.entities.get("organisations", ()) or ()]
+    topic = products[0] if products else (localise_name(orgs[0], book) if orgs else "")
+    if not topic:
+        return None
+    return space_mixed(book.text("headline_social", "reported", publisher=lead.publisher, topic=topic))
+
+
 def event_headline(title: str, category: str, verification: str, items: Sequence[SourceItem],
                    book: Playbook) -> str:
     """The headline the digest shows for an event (see the module docstring)."""
@@ -199,10 +361,15 @@ def event_headline(title: str, category: str, verification: str, items: Sequence
             if english:
                 return clean_title(english[0].title) or cleaned
         return cleaned
-    chosen = chinese_headline(items) or _compose(items, category, book)
+    social_only = bool(items) and all(i.is_social for i in items)
+    chosen = chinese_headline(items) or (
+        _social_headline(items, category, verification, book) if social_only
+        else _compose(items, category, book) or _paper_headline(items, book))
     if chosen is None:
         actor = _actor(items, book)
         chosen = space_mixed(f"{actor}：{cleaned}") if actor and actor not in cleaned else cleaned
+        if is_english_only(chosen):
+            chosen = _reported_headline(items, book) or chosen
     if verification == "unverified" and not chosen.startswith(book.label("rumour_prefix")):
         chosen = book.label("rumour_prefix") + chosen
     return chosen

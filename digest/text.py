@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["clean_quote", "clean_title", "has_url", "is_cjk", "sentences"]
+__all__ = ["clean_quote", "clean_title", "has_url", "is_cjk", "is_english_only", "sentences"]
 
 _URL = re.compile(r"(?i)\b(?:https?://|www\.)\S*|\bt\.co/\S*")
 # A link cut off by a length limit at the very end: "… especially. htt", "… see https:/".
@@ -24,6 +24,12 @@ _EMOJI = re.compile(
 _KICKER = re.compile(r"(?i)^(?:breaking|scoop|exclusive|just in|update|rumou?r|传闻|独家|快讯)\s*[:：\-–—]\s*")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])|(?<=[。！？])")
 _CJK = re.compile(r"[\u3400-\u9fff]")
+# A lowercase English word of two letters or more: names are capitalised or carry digits ("Gemma 4",
+# "GPT-5.4-Cyber"), so lowercase words are the English sentence around them ("comes to the …").
+_LOWER_WORD = re.compile(r"(?<![A-Za-z])[a-z][a-z'-]+")
+# Below this many Chinese characters a headline says nothing in Chinese; from this many lowercase English
+# words on it is an English sentence with Chinese around it (names alone never have three).
+_MIN_CJK, _MAX_LOWER = 2, 3
 
 
 def has_url(text: str) -> bool:
@@ -34,6 +40,13 @@ def has_url(text: str) -> bool:
 def is_cjk(text: str) -> bool:
     """True when the text holds Chinese characters (a Chinese-language headline)."""
     return bool(_CJK.search(text))
+
+
+def is_english_only(text: str) -> bool:
+    """True when a Chinese reader would find no Chinese statement in the text: fewer than two Chinese
+    characters, or an English sentence in it (three lowercase English words or more). Names stay in
+    their own script, so "Google DeepMind 将 Project Mariner 接入 Gemini API" is Chinese."""
+    return len(_CJK.findall(text)) < _MIN_CJK or len(_LOWER_WORD.findall(text)) >= _MAX_LOWER
 
 
 def _strip_noise(text: str) -> str:

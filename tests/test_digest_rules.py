@@ -6,7 +6,7 @@ information), each on a DuckDB store written through the real tables."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,9 +29,9 @@ from digest.build import build_digest  # noqa: E402
 from digest.content import labelled_facts, prose_sentences  # noqa: E402
 from digest.headline import event_headline  # noqa: E402
 from digest.model import Playbook, SourceItem  # noqa: E402
-from digest.render import render_html, render_markdown  # noqa: E402
+from digest.render import render_html, render_markdown, x_heading  # noqa: E402
 from digest.select import WindowSpec, is_ai_paper, page_keys, select_events  # noqa: E402
-from digest.text import clean_title, has_url, is_cjk  # noqa: E402
+from digest.text import clean_title, has_url, is_cjk, is_english_only  # noqa: E402
 from infra.config import Settings  # noqa: E402
 from infra.store import Store  # noqa: E402
 from schemas.digest import Digest  # noqa: E402
@@ -107,11 +107,27 @@ def test_no_english_only_headline_in_zh_when_a_chinese_member_exists(
     with week_store[0].read() as con:
         with_zh = {r[0] for r in con.execute(
             "SELECT DISTINCT event_id FROM items WHERE lang LIKE 'zh%' AND tier <> 'social'").fetchall()}
-    checked = [e for e in built["zh"].top_events if e.id in with_zh]
+    digest = built["zh"]
+    checked = [e for e in digest.top_events if e.id in with_zh]
     assert len(checked) == 2  # the funding round and the cyber launch carry 新智观察 articles
-    for event in built["zh"].top_events:
-        assert is_cjk(event.title), event.title  # every Top-5 headline in zh is Chinese, composed or not
-    assert built["zh"].top_events[0].title == "OpenAI 完成 1220 亿美元融资，投后估值 8520 亿美元"
+    assert digest.top_events[0].title == "OpenAI 完成 1220 亿美元融资，投后估值 8520 亿美元"
+    # Not only where a Chinese member exists: every headline a zh reader sees says something in Chinese,
+    # composed from facts, from a post's author and subject, or from a paper's kind and topics.
+    book = Playbook.load("zh")
+    shown = [e.title for e in digest.top_events] + [x_heading(s, book) for s in digest.x_signals]
+    shown += [r.title for r in digest.research]
+    assert len(shown) >= 12
+    assert not [t for t in shown if is_english_only(t)]
+
+
+def test_english_only_measure() -> None:
+    assert is_english_only("Google DeepMind：Project Mariner comes to the Gemini API: browser agents")
+    assert is_english_only("Robotic Manipulation is Vision-to-Geometry Mapping")  # no Chinese at all
+    assert is_english_only("谷歌：Love this: multimodal fine-tuning of Gemma 4 running locally")
+    # names keep their own script in a Chinese headline
+    assert not is_english_only("Google DeepMind 将 Project Mariner 接入 Gemini API")
+    assert not is_english_only("safetensors 加入 PyTorch 基金会：开源模型分发迎来中立治理")
+    assert not is_english_only("Action Images：机器人控制、视频生成方向的新方法")
 
 
 def test_english_digest_keeps_english_headlines(built: dict[str, Digest]) -> None:
@@ -153,17 +169,35 @@ def test_a_chinese_member_headline_wins_even_as_a_resend() -> None:
         "safetensors 加入 PyTorch 基金会：开源模型分发迎来中立治理")
 
 
+def _post(item_id: str, text: str, handle: str, item_type: str, *, official_for: str | None = None,
+          organisations: tuple[str, ...] = (), products: tuple[str, ...] = (),
+          amounts: tuple[tuple[str, float, str], ...] = ()) -> SourceItem:
+    post = _item(item_id, "", text, tier="social", publisher="X", source_kind="x", organisations=organisations,
+                 products=products, amounts=amounts)
+    return replace(post, handle=handle, item_type=item_type, official_for=official_for)
+
+
 @pytest.mark.parametrize(
     ("category", "items", "expected"),
     [
-        # no official source: an outlet or a post names an organisation, which is no actor
-        ("on-device", [_item("p", "Love this: Gemma 4 running locally on Apple silicon", tier="social",
-                             publisher="X", organisations=("Apple",), products=("Gemma 4",), source_kind="x")],
-         "Love this: Gemma 4 running locally on Apple silicon"),
-        # the phrase table needs an action word in the source: none, so only who published what
+        # no official source: a post names an organisation, which is no actor; the post is named for
+        # what it is (its author and subject), never quoted
+        ("on-device", [_post("p", "Love this: Gemma 4 running locally on Apple silicon", "mlx_tinkerer", "opinion",
+                             organisations=("Apple",), products=("Gemma 4",))],
+         "X 用户 @mlx_tinkerer 评论 Gemma 4"),
+        # an organisation's own account commenting: still no quoted fragment
+        ("on-device", [_post("g", "Love this: multimodal fine-tuning of Gemma 4 running locally on Apple silicon",
+                             "googlegemma", "opinion", official_for="Google", organisations=("Google", "Apple"),
+                             products=("Gemma 4",))],
+         "谷歌官方账号评论 Gemma 4"),
+        # an organisation's own account stating a launch is composed like its announcement
+        ("product", [_post("s", "SmolVLM-3 is out: a 2B vision-language model that runs in your browser",
+                           "huggingface", "fact", official_for="Hugging Face", organisations=("Hugging Face",))],
+         "Hugging Face 推出 SmolVLM-3"),
+        # no action word the table knows: only that the actor published about the product
         ("agents", [_item("o", "Codex for (almost) everything", "Codex, at your service.", publisher="OpenAI",
                           organisations=("OpenAI",), products=("Codex",))],
-         "OpenAI：Codex for (almost) everything"),
+         "OpenAI 发布 Codex 相关公告"),
         ("open-source", [_item("h", "Safetensors is Joining the PyTorch Foundation",
                                "Safetensors is now a foundation-hosted project.", publisher="Hugging Face",
                                organisations=("Hugging Face", "PyTorch Foundation"))],
@@ -172,18 +206,37 @@ def test_a_chinese_member_headline_wins_even_as_a_resend() -> None:
                              "Gemma 4 is now available in AI Core.", publisher="Android Developers Blog",
                              organisations=("Google",), products=("AI Core", "Gemma 4"))],
          "谷歌将 Gemma 4 接入 AI Core"),
+        # the name the headline opens with, not the platform the extractor counted most
+        ("agents", [_item("m", "Project Mariner comes to the Gemini API: browser agents for every developer",
+                          "Starting today, developers can build on Project Mariner through the Gemini API.",
+                          publisher="Google DeepMind", organisations=("Google DeepMind",), products=("Gemini",)),
+                    _item("m2", "Google opens Mariner browser agent to developers", "Gemini agents.", tier="media",
+                          publisher="TechPulse Asia", organisations=("Google",), products=("Gemini",))],
+         "Google DeepMind 将 Project Mariner 接入 Gemini API"),
+        # the headline's fuller name ("Llama 4.5 Mini" over "Llama 4.5") and its key figure
+        ("on-device", [_item("l", "Llama 4.5 Mini brings on-device AI to Ray-Ban Meta glasses and Quest",
+                             "Llama 4.5 Mini is a 1.2 billion parameter model built to run entirely on-device.",
+                             publisher="Meta", organisations=("Meta",), products=("Llama 4.5",),
+                             amounts=(("1.2 billion", 1.2e9, "count"),))],
+         "Meta 推出 12 亿参数端侧模型 Llama 4.5 Mini"),
+        # a paper leads: its short name and a Chinese gist of its kind and topics
+        ("research", [_item("a", "Action Images: End-to-End Policy Learning via Multi-View Video Generation",
+                            "We turn robot actions into images a video backbone generates.", tier="research",
+                            publisher="arXiv", source_kind="arxiv")],
+         "Action Images：机器人控制、视频生成方向的新方法"),
     ],
-    ids=["no-official-actor", "no-action-word", "join", "bring"],
+    ids=["no-official-actor", "official-account-opinion", "official-account-launch", "no-action-word", "join",
+         "bring", "comes-to", "subject-and-figure", "paper"],
 )
 def test_phrase_table(category: str, items: list[SourceItem], expected: str) -> None:
     assert event_headline(items[0].title, category, "corroborated", items, Playbook.load("zh")) == expected
 
 
 def test_unverified_headline_is_marked_as_a_rumour() -> None:
-    post = _item("r", "", "Hearing GPT-6 ships April 28.", tier="social", publisher="X", source_kind="x")
+    post = _post("r", "🚨 SCOOP: Hearing GPT-6 ships April 28. https://t.co/x", "leakzone_ai", "opinion")
     title = event_headline("🚨 SCOOP: OpenAI will ship GPT-6 on April 28, per a memo. Announcement event ", "product",
                            "unverified", [post], Playbook.load("zh"))
-    assert title == "传闻：OpenAI will ship GPT-6 on April 28, per a memo"
+    assert title == "传闻：X 用户 @leakzone_ai 爆料 GPT-6 相关消息"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,102 @@
+"""The Chinese digest of both labelled weeks says its headlines in Chinese (issue 12).
+
+`radar digest --lang zh` runs as outside checks call it (DESIGN.md section 6) on the demo's week
+(connectors/sample_corpus) and on the second week, written in another style
+(connectors/sample_corpus_week2), each served on 127.0.0.1 with the real embedded broker and DuckDB.
+A zh reader sees no English-only Top-5 headline, X-signal heading or research title (the measure is
+`digest.text.is_english_only`: fewer than two Chinese characters, or an English sentence of three
+lowercase words or more; names such as "Project Mariner" stay in their own script). The English
+digest of the same store keeps English headlines.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from connectors.sample_server import serve_corpus
+from tests.connector_support import sample_config
+from tests.digest_corpus import configure_test_prefect
+
+configure_test_prefect()
+
+from digest.build import build_digest  # noqa: E402
+from digest.model import Playbook  # noqa: E402
+from digest.render import render_markdown, x_heading  # noqa: E402
+from digest.text import is_cjk, is_english_only  # noqa: E402
+from infra.config import DigestSettings, Settings, StoreSettings  # noqa: E402
+from infra.store import Store  # noqa: E402
+from schemas.digest import Digest  # noqa: E402
+
+CORPORA = Path(__file__).resolve().parent.parent / "connectors"
+WEEKS = {"week1": CORPORA / "sample_corpus", "week2": CORPORA / "sample_corpus_week2"}
+
+
+def _window(corpus: Path) -> tuple[str, str]:
+    truth = tomllib.loads((corpus / "ground_truth.toml").read_text(encoding="utf-8"))
+    return truth["window"]["from"], truth["window"]["to"]
+
+
+@pytest.fixture(scope="module", params=sorted(WEEKS))
+def week(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Digest, Path]:
+    """One week through `radar digest --lang zh`: its digest JSON and the store it filled."""
+    name: str = request.param
+    corpus = WEEKS[name]
+    tmp_path = tmp_path_factory.mktemp(name)
+    out = tmp_path / "out"
+    start, end = _window(corpus)
+    with serve_corpus(corpus) as server:
+        config = sample_config(tmp_path / "radar.toml", server.base_url, root=tmp_path, corpus=corpus, language="zh")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
+        result = subprocess.run(
+            [sys.executable, "-m", "app.cli", "digest", "--config", str(config), "--from", start, "--to", end,
+             "--out", str(out), "--lang", "zh"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return name, Digest.model_validate_json((out / f"digest-{end}.json").read_bytes()), tmp_path
+
+
+def test_no_english_only_headline_heading_or_research_title(week: tuple[str, Digest, Path]) -> None:
+    name, digest, _ = week
+    book = Playbook.load("zh")
+    assert digest.language == "zh" and len(digest.top_events) == 5
+    assert digest.x_signals and digest.research, name
+    shown = {
+        "Top-5": [e.title for e in digest.top_events],
+        "X": [x_heading(s, book) for s in digest.x_signals],
+        "research": [r.title for r in digest.research],
+    }
+    english = {part: [t for t in titles if is_english_only(t)] for part, titles in shown.items()}
+    assert not any(english.values()), (name, english)
+    # what embeds a headline embeds the Chinese one: overview, conclusions, business analysis
+    for sentence in [digest.overview, *digest.conclusions, digest.business_analysis]:
+        for quoted in sentence.split("「")[1:]:
+            assert not is_english_only(quoted.split("」", 1)[0]), (name, sentence)
+    markdown = render_markdown(digest)
+    for event in digest.top_events:
+        assert event.title in markdown
+
+
+def test_a_research_title_keeps_its_english_name_beside_a_chinese_gist(week: tuple[str, Digest, Path]) -> None:
+    _, digest, _ = week
+    for paper in digest.research:
+        if paper.arxiv_id and "：" in paper.title:
+            name = paper.title.split("：", 1)[0]
+            assert name and not is_cjk(name), paper.title
+            assert name in paper.what  # the paper's full English title is in "what"
+
+
+def test_the_english_digest_of_the_same_store_keeps_english_headlines(week: tuple[str, Digest, Path]) -> None:
+    name, zh, tmp_path = week
+    store = Store(tmp_path / "data" / "radar.duckdb")
+    settings = Settings(data_dir=tmp_path / "data", store=StoreSettings(path=tmp_path / "data" / "radar.duckdb"),
+                        digest=DigestSettings(out_dir=tmp_path / "en", timezone="Asia/Shanghai", lookback_days=14))
+    en = build_digest(store, settings, date.fromisoformat(zh.window.to.isoformat()), lang="en", polish=False)
+    assert [e.id for e in en.top_events] == [e.id for e in zh.top_events]
+    titles = [e.title for e in en.top_events] + [r.title for r in en.research]
+    assert titles and not [t for t in titles if is_cjk(t)], (name, titles)
