@@ -16,12 +16,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/radar demo
 
-# Tools some tests drive as real second clients: Chromium (the HTML digest) and kcat (a librdkafka
-# Kafka client). A test that needs one fails without it (a skip proves nothing), so install them
-# here when we can (root with apt-get, as in CI) and say exactly what is missing otherwise.
+# Tools some tests drive as real second clients: Chromium (the HTML digest), kcat (a librdkafka
+# Kafka client) and PostgreSQL (the Prefect server's database in tests/test_ops_postgres.py; Debian
+# keeps its binaries in /usr/lib/postgresql/<version>/bin, off PATH). A test that needs one fails
+# without it (a skip proves nothing), so install them here when we can (root with apt-get, as in
+# CI) and say exactly what is missing otherwise.
 TOOLS := chromium kcat
 tools:
 	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing$$missing (apt-get)"; \

@@ -4,9 +4,10 @@
     python -m app.ops resume | pause | status | down [--config FILE]
 
 `up`, in order: a Prefect server on 127.0.0.1 (SQLite in `<data_dir>/prefect`, or Postgres by
-`--database-url` / $RADAR_OPS_DATABASE_URL), the `radar-process` work pool, `prefect --no-prompt
-deploy --all` from the repository root with RADAR_CONFIG set (prefect.yaml copies it into the
-deployments), the embedded broker when `kafka.bootstrap = "embedded"`, and a process worker with
+`[ops] prefect_database_url_env`, `--database-url` or $RADAR_OPS_DATABASE_URL), the `radar-process`
+work pool, `prefect --no-prompt deploy --all` from the repository root with RADAR_CONFIG set
+(prefect.yaml copies it into the deployments), the failure automation (by name, one webhook block
+per `[[alerts.webhooks]]`), the embedded broker when `kafka.bootstrap = "embedded"`, and a process worker with
 RADAR_CONFIG set. Telemetry is off everywhere (DO_NOT_TRACK, PREFECT_SERVER_ANALYTICS_ENABLED),
 PREFECT_HOME is `<data_dir>/prefect`. What it started is recorded in `<data_dir>/ops/ops.json`
 (pids, process groups, the API URL) with logs beside it, plus `env.sh` to source for the
@@ -24,6 +25,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -35,15 +37,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.config import ConfigError, Settings
+from infra.config import ConfigError, Settings, WebhookConfig
 from infra.preflight import check_settings, load_checked
 
 __all__ = [
+    "AUTOMATION",
     "POOL",
     "OpsState",
     "deploy_all",
     "down",
+    "ensure_failure_automation",
     "ensure_pool",
+    "failure_automation",
     "free_port",
     "prefect_env",
     "schedules",
@@ -57,6 +62,12 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parent.parent
 POOL = "radar-process"
+# The Prefect automation `up` keeps (by this name) and the prefix of its webhook blocks.
+AUTOMATION = "radar-flow-run-failure"
+_BLOCK_PREFIX = "radar-failure-"
+# Flow-run states that end a run badly: Failed (its on_failure hook also notifies, signed),
+# Crashed (process killed, worker lost: no hook runs) and TimedOut (a Failed type).
+FAILURE_EVENTS = ("prefect.flow-run.Failed", "prefect.flow-run.Crashed", "prefect.flow-run.TimedOut")
 _BIN = Path(sys.executable).parent
 
 
@@ -208,6 +219,152 @@ def stop_group(pid: int, marker: str, timeout_s: float = 20.0) -> str:
     return f"pid {pid} did not exit"
 
 
+# --- The failure automation (issue 14 item 4's backstop) ------------------------------------------
+# A flow's on_failure hook (flows/prefect_env.py) runs in the flow-run process: a run whose process
+# is killed, whose worker dies, or whose configuration does not load sends nothing. The Prefect
+# server sees those state changes anyway, so `up` ships an automation the server itself acts on:
+# trigger = a run of a deployment tagged `radar` (every deployment of prefect.yaml) entering
+# Failed, Crashed or TimedOut; action = call a Webhook block per `[[alerts.webhooks]]` with the
+# hook's body shape. Prefect's call-webhook action sends a rendered template with the block's
+# fixed headers: it cannot compute a Standard Webhooks signature, nor a per-message webhook-id.
+# Spoken to over the REST API (urllib): `radar ops up|status` stay free of a Prefect import.
+
+# The flow-run-failure body of infra/run_failure.py, rendered by the server (Jinja, sandboxed):
+# state and message from the triggering event, names and ids from the API objects.
+_PAYLOAD_HEAD = """{%- set state = event.payload.validated_state -%}
+{%- set lines = (state.message or "").strip().splitlines() -%}
+{%- set error = (lines[0] if lines else "(no message)")[:500] -%}
+"""
+_STANDARD_PAYLOAD = _PAYLOAD_HEAD + """{
+  "schema": "flow-run-failure",
+  "version": 1,
+  "flow": {{ flow.name | tojson }},
+  "flow_run_id": {{ flow_run.id | string | tojson }},
+  "flow_run_name": {{ flow_run.name | tojson }},
+  "deployment": {{ ((deployment.id | string) if deployment else none) | tojson }},
+  "state": {{ state.name | tojson }},
+  "error": {{ error | tojson }},
+  "occurred_at": {{ event.occurred.strftime("%Y-%m-%dT%H:%M:%S.%fZ") | tojson }},
+  "via": "prefect-automation",
+  "event_id": {{ event.id | string | tojson }}
+}"""
+_SLACK_PAYLOAD = _PAYLOAD_HEAD + """{"text": {{ ("Flow run " ~ state.name ~ ": " ~ flow.name ~ " / " ~ flow_run.name
+  ~ " - " ~ error ~ " (run " ~ (flow_run.id | string) ~ ")") | tojson }}}"""
+
+
+def _api(api_url: str, method: str, path: str, body: Any = None, *, missing_ok: bool = False) -> Any:
+    """One JSON call to the Prefect REST API; RuntimeError naming the call when it fails."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{api_url}{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    # A busy SQLite server answers 503 while its database is locked: retried with backoff, as
+    # Prefect's own client does for 429/502/503.
+    for delay in (0.5, 1.0, 2.0, 4.0, 8.0, None):
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the server `up` started
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            if missing_ok and exc.code == 404:
+                return None
+            detail = exc.read().decode(errors="replace")[:300]
+            if exc.code in (429, 502, 503) and delay is not None:
+                time.sleep(delay)
+                continue
+            raise RuntimeError(f"prefect API {method} {path}: HTTP {exc.code} {detail}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise RuntimeError(f"prefect API {method} {path}: {exc}") from None
+        return json.loads(raw) if raw else None
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _block_name(webhook: WebhookConfig) -> str:
+    # Block names are slugs (lowercase letters, digits, dashes); the webhook key is close to one.
+    return _BLOCK_PREFIX + re.sub(r"[^a-z0-9-]+", "-", webhook.key.lower()).strip("-")
+
+
+def _webhook_block(api_url: str, webhook: WebhookConfig) -> str:
+    """Create or update the Webhook block for `webhook`; return its block document id."""
+    block_type = _api(api_url, "GET", "/block_types/slug/webhook")
+    schemas = _api(api_url, "POST", "/block_schemas/filter",
+                   {"block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}})
+    if not schemas:
+        raise RuntimeError("the Prefect server has no Webhook block schema (block types not registered)")
+    schema = max(schemas, key=lambda s: s["created"])
+    data = {
+        "method": "POST",
+        "url": webhook.url,
+        "headers": {"Content-Type": "application/json", "User-Agent": "frontier-radar-prefect-automation/1"},
+        # The server's own SSRF guard unless the webhook opted into a loopback/private address.
+        "allow_private_urls": webhook.local,
+        "verify": True,
+    }
+    name = _block_name(webhook)
+    found = _api(api_url, "GET", f"/block_types/slug/webhook/block_documents/name/{name}", missing_ok=True)
+    if found is None:
+        created = _api(api_url, "POST", "/block_documents/", {
+            "name": name, "data": data, "block_schema_id": schema["id"], "block_type_id": block_type["id"]})
+        return str(created["id"])
+    _api(api_url, "PATCH", f"/block_documents/{found['id']}",
+         {"data": data, "merge_existing_data": False, "block_schema_id": schema["id"]})
+    return str(found["id"])
+
+
+def _delete_stale_blocks(api_url: str, keep: set[str]) -> None:
+    # Blocks of webhooks no longer configured: an old Slack URL must not outlive its config entry.
+    for doc in _api(api_url, "GET", "/block_types/slug/webhook/block_documents") or []:
+        if doc["name"].startswith(_BLOCK_PREFIX) and doc["name"] not in keep:
+            _api(api_url, "DELETE", f"/block_documents/{doc['id']}")
+
+
+def failure_automation(api_url: str) -> dict[str, Any] | None:
+    """The automation named AUTOMATION on the server, or None."""
+    found = _api(api_url, "POST", "/automations/filter", {"automations": {"name": {"any_": [AUTOMATION]}}})
+    return found[0] if found else None
+
+
+def ensure_failure_automation(api_url: str, settings: Settings) -> str:
+    """Create or update (by name) the failure automation and its webhook blocks; say what it is.
+
+    Without `[[alerts.webhooks]]` there is nowhere to post: an automation left from an earlier
+    configuration is deleted rather than kept pointing at old addresses.
+    """
+    webhooks = settings.alerts.webhooks
+    existing = failure_automation(api_url)
+    if not webhooks:
+        if existing is not None:
+            _api(api_url, "DELETE", f"/automations/{existing['id']}")
+        _delete_stale_blocks(api_url, set())
+        return f"automation {AUTOMATION}: none (no [[alerts.webhooks]] to post to)"
+    actions = [{"type": "call-webhook", "block_document_id": _webhook_block(api_url, w),
+                "payload": _SLACK_PAYLOAD if w.format == "slack" else _STANDARD_PAYLOAD} for w in webhooks]
+    body = {
+        "name": AUTOMATION,
+        "description": "frontier-radar (radar ops up): a flow run of a deployment tagged radar ended Failed,"
+                       " Crashed or TimedOut: POST the flow-run-failure notice to each [[alerts.webhooks]]"
+                       " (unsigned; the flows' on_failure hook also sends a signed one for Failed).",
+        "enabled": True,
+        "trigger": {
+            "type": "event",
+            "posture": "Reactive",
+            "match": {"prefect.resource.id": "prefect.flow-run.*"},
+            # Every deployment of prefect.yaml carries the tag; a run inherits its deployment's tags.
+            "match_related": {"prefect.resource.role": "tag", "prefect.resource.id": "prefect.tag.radar"},
+            "expect": list(FAILURE_EVENTS),
+            "for_each": ["prefect.resource.id"],
+            "threshold": 1,
+            "within": 0,
+        },
+        "actions": actions,
+    }
+    if existing is None:
+        _api(api_url, "POST", "/automations/", body)
+    else:
+        _api(api_url, "PUT", f"/automations/{existing['id']}", body)
+    _delete_stale_blocks(api_url, {_block_name(w) for w in webhooks})
+    names = ", ".join(w.key for w in webhooks)
+    return f"automation {AUTOMATION}: on {'/'.join(e.rsplit('.', 1)[1] for e in FAILURE_EVENTS)} POST to {names}"
+
+
 @dataclass
 class OpsState:
     path: Path
@@ -237,6 +394,8 @@ def up(config: Path, *, port: int = 4200, database_url: str | None = None, query
     config = config.resolve()
     settings = load_checked(str(config))
     check_settings(settings, need_sources=True)
+    # --database-url / $RADAR_OPS_DATABASE_URL win over [ops] prefect_database_url_env.
+    database_url = database_url or settings.ops.prefect_database_url()
     ops = _ops_dir(settings)
     ops.mkdir(parents=True, exist_ok=True)
     state = OpsState(ops / "ops.json")
@@ -255,13 +414,16 @@ def up(config: Path, *, port: int = 4200, database_url: str | None = None, query
     try:
         took = wait_healthy(api_url, 180, server, ops / "server.log")
         say(f"prefect server healthy at {api_url} in {took:.1f} s (pid {server.pid})")
-        env = prefect_env(home, api_url, config=config, database_url=database_url, query_seconds=query_seconds)
+        # Clients (deploy, the worker, every flow run) reach the database through the API only:
+        # the URL, password and all, stays in the server's environment.
+        env = prefect_env(home, api_url, config=config, query_seconds=query_seconds)
         ensure_pool(env)
         say(f"work pool {POOL} ready")
         t1 = time.monotonic()
         deploy_all(env)
         say(f"deployed prefect.yaml (ingest, process, daily-digest, hourly-rollup) in {time.monotonic() - t1:.1f} s;"
             " schedules paused")
+        say(ensure_failure_automation(api_url, settings))
         record["broker"] = None
         if settings.kafka.embedded:
             broker, started = EmbeddedBroker(settings.data_dir, settings.kafka.embedded_port).ensure_running()
@@ -347,7 +509,21 @@ def status(config: Path, *, say: Any = print) -> bool:
             alive = _alive(info["pid"])
             running = running and alive
             say(f"{part}: pid {info['pid']} {'running' if alive else 'NOT running'}")
-    say(f"api: {record['api_url']}")
+    say(f"api: {record['api_url']} (database: {record.get('database', 'sqlite')})")
+    if record.get("server") and _alive(record["server"]["pid"]):
+        try:
+            automation = failure_automation(record["api_url"])
+        except RuntimeError as exc:
+            say(f"automation {AUTOMATION}: unknown ({exc})")
+        else:
+            if automation is None:
+                say(f"automation {AUTOMATION}: none")
+            else:
+                expect = automation["trigger"].get("expect", [])  # a set on the server: any order
+                ordered = [e for e in FAILURE_EVENTS if e in expect] + sorted(set(expect) - set(FAILURE_EVENTS))
+                events = "/".join(e.rsplit(".", 1)[1] for e in ordered)
+                say(f"automation {AUTOMATION}: {'enabled' if automation['enabled'] else 'DISABLED'},"
+                    f" on {events}, {len(automation['actions'])} webhook(s)")
     return running
 
 
@@ -358,7 +534,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="radar config file (default: $RADAR_CONFIG)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("RADAR_OPS_PORT", "4200")))
     parser.add_argument("--database-url", default=os.environ.get("RADAR_OPS_DATABASE_URL"),
-                        help="Prefect database (postgresql+asyncpg://...); default SQLite under the data dir")
+                        help="Prefect database (postgresql+asyncpg://...); default: the env var named by"
+                             " [ops] prefect_database_url_env, else SQLite under the data dir")
     args = parser.parse_args(argv)
     if not args.config:
         print("error: RADAR_CONFIG: not set and no --config: ops needs the radar config file", file=sys.stderr)

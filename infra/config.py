@@ -42,6 +42,7 @@ __all__ = [
     "FetchSettings",
     "KafkaSettings",
     "LlmSettings",
+    "OpsSettings",
     "ProcessorSettings",
     "Settings",
     "SourceConfig",
@@ -394,6 +395,41 @@ class LlmSettings(_Section):
         return value
 
 
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class OpsSettings(_Section):
+    """`[ops]`: the local Prefect server that `radar ops up` (make ops-up) starts."""
+
+    # The Prefect server's database: SQLite in <data_dir>/prefect unless this names an env var
+    # holding a Postgres URL (postgresql+asyncpg://user:password@host:5432/db). A URL carries its
+    # password, so the file names the variable, never the URL (as `secret_env` does for webhooks).
+    prefect_database_url_env: str | None = Field(
+        None, pattern=_ENV_NAME, description="env var holding the Prefect server's postgresql+asyncpg:// URL"
+    )
+
+    @field_validator("prefect_database_url_env")
+    @classmethod
+    def _mask_url(cls, value: str | None) -> str | None:
+        if value:
+            register_secret(os.environ.get(value))
+        return value
+
+    def prefect_database_url(self) -> str | None:
+        """The Postgres URL from the named env var; None: SQLite. ConfigError naming the key when unusable."""
+        name = self.prefect_database_url_env
+        if name is None:
+            return None
+        value = os.environ.get(name, "").strip()
+        if not value:
+            raise ConfigError(f"ops.prefect_database_url_env: env var {name} is not set (or empty)")
+        if not value.startswith("postgresql+asyncpg://"):
+            # The scheme only: the rest may hold a password.
+            raise ConfigError(f"ops.prefect_database_url_env: {name} must hold a postgresql+asyncpg:// URL"
+                              f" (got scheme {value.partition('://')[0]!r})")
+        return value
+
+
 class SourceConfig(_Section):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     kind: SourceKind
@@ -478,6 +514,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = AlertSettings()
     llm: LlmSettings = LlmSettings()
     x: XSettings = XSettings()
+    ops: OpsSettings = OpsSettings()
     sources: list[SourceConfig] = Field(default_factory=list)
 
     # Not a setting: where the TOML came from, for messages and relative paths.

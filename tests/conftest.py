@@ -99,7 +99,7 @@ def ops(prefect_server: PrefectServer) -> Iterator[Ops]:
 # --no-loadscope-reorder xdist keeps the order the workers collected). xdist's own `loadgroup` would
 # say the grouping with marks, but it renames nodeids in a way pytest 9 ignores.
 PREFECT_FILES = frozenset({"tests/test_flows.py", "tests/test_ingest_group_deployments.py",
-                           "tests/test_prefect_deployments.py"})
+                           "tests/test_prefect_deployments.py", "tests/test_ops_automation.py"})
 FIRST = "tests/test_processor.py::test_crashes_at_every_phase_lose_and_double_nothing"
 LONG_FILES = ("tests/test_webhooks.py", "tests/test_store.py", "tests/test_quiet_runs.py",
               "tests/test_source_security.py", "tests/test_config.py", "tests/test_broker.py")
