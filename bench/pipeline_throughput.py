@@ -63,7 +63,6 @@ from transforms.batch import (  # noqa: E402
     BatchState,
     GatheredBatch,
     _BatchCoder,
-    _score_events,
     decide_gathered,
     prepare_record,
 )
@@ -72,7 +71,7 @@ from transforms.cluster import EventIndex, assign_events  # noqa: E402
 from transforms.dedupe import DedupeIndex, dedupe_items  # noqa: E402
 from transforms.extract import extract_item, load_entity_rules  # noqa: E402
 from transforms.normalize import normalize_record  # noqa: E402
-from transforms.score import load_scoring_rules  # noqa: E402
+from transforms.score import load_scoring_rules, score_batch  # noqa: E402
 
 AS_OF = datetime(2026, 4, 20, tzinfo=UTC)
 THRESHOLD = 0.8
@@ -164,7 +163,7 @@ def plain_batch(records: Sequence[ReceivedRaw], as_of: datetime, times: dict[str
     items, letters = assign_events(items, event_index)
     dead += len(letters)
     t5 = clock()
-    events, letters = _score_events(items, event_index, as_of, load_scoring_rules())
+    events, letters = score_batch(items, event_index, as_of, load_scoring_rules())
     dead += len(letters)
     t6 = clock()
     for name, (a, b) in zip(STAGES, ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t5, t6)), strict=True):

@@ -22,8 +22,7 @@ import json
 import math
 import pickle
 import zlib
-from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -43,7 +42,7 @@ from transforms.events import ClusterState
 from transforms.extract import EntityRules, Extract, extract_item, load_entity_rules
 from transforms.normalize import Normalize, normalize_record
 from transforms.parse import ParseEnvelopes, parse_record
-from transforms.score import ScoreEvents, ScoringRules, event_members, load_scoring_rules, score_event
+from transforms.score import ScoreEvents, ScoringRules, load_scoring_rules
 
 __all__ = ["BatchState", "DecidedBatch", "GatherBatch", "GatheredBatch", "ProcessRecords", "ProcessRecordsByStage",
            "cluster_event_rows", "decide_batch", "decode_cluster_state", "encode_cluster_header",
@@ -131,45 +130,6 @@ def prepare_record(
         )
 
 
-def _score_dead_letter(event_id: str, items: Sequence[Item], exc: ValueError, as_of: datetime) -> DeadLetter:
-    return score_stage._dead_letter(event_id, sorted(items, key=lambda it: it.item_id), str(exc), exc, as_of)
-
-
-def _score_events(
-    items: Sequence[Item], event_index: EventIndex, as_of: datetime, rules: ScoringRules
-) -> tuple[list[Event], list[DeadLetter]]:
-    """What `ScoreEvents` does, over the clustered items of one batch."""
-    by_event: dict[str, list[Item]] = defaultdict(list)
-    for item in items:
-        if item.event_id is not None:
-            by_event[item.event_id].append(item)
-    # Each event's members are built once; product firsts and the score both read them.
-    members_of: dict[str, list[Any]] = {}
-    failed: dict[str, DeadLetter] = {}
-    for event_id, members_items in by_event.items():
-        try:
-            members_of[event_id] = event_members(event_id, sorted(members_items, key=lambda it: it.item_id),
-                                                 event_index)
-        except ValueError as exc:
-            failed[event_id] = _score_dead_letter(event_id, members_items, exc, as_of)
-    # Earliest two (first_seen, event_id) per product over the batch's events (ScoreEvents' batch_firsts).
-    firsts: dict[str, list[tuple[datetime, str]]] = {}
-    for event_id, members in members_of.items():
-        for product, value in score_stage.product_firsts(event_id, members):
-            known = firsts.get(product)
-            firsts[product] = [value] if known is None else sorted({*known, value})[:2]
-    events: list[Event] = []
-    for event_id, members in members_of.items():
-        try:
-            earlier = score_stage._earlier_events(event_id, members, firsts, event_index)
-            events.append(score_event(event_id, members, as_of=as_of, earlier_events=earlier, rules=rules))
-        except ValueError as exc:
-            failed[event_id] = _score_dead_letter(event_id, by_event[event_id], exc, as_of)
-    # Dead letters in event order, whichever step failed.
-    dead = [failed[event_id] for event_id in by_event if event_id in failed]
-    return events, dead
-
-
 def decide_batch(
     items: Iterable[Item],
     dedupe_index: DedupeIndex,
@@ -198,11 +158,11 @@ def decide_batch(
             cluster_state.index.changed.clear()
         clustered = cluster_batch(deduped, event_index, cluster_state, in_place=True)
         with merged_members(event_index, clustered.merges) as members:
-            events, score_dead = _score_events(clustered.items, members, as_of.astimezone(UTC), rules)
+            events, score_dead = score_stage.score_batch(clustered.items, members, as_of.astimezone(UTC), rules)
     else:
         clustered = cluster_batch(deduped, event_index, cluster_state)
         # Scoring reads the members index the clustering left: merged events' earlier members re-pointed.
-        events, score_dead = _score_events(clustered.items, clustered.members, as_of.astimezone(UTC), rules)
+        events, score_dead = score_stage.score_batch(clustered.items, clustered.members, as_of.astimezone(UTC), rules)
     return DecidedBatch(clustered.items, events, clustered.dead_letters + score_dead, clustered.state,
                         clustered.merges)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import tomllib
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +46,7 @@ __all__ = [
     "ScoreEvents",
     "ScoringRules",
     "event_members",
+    "score_batch",
     "load_scoring_rules",
     "score_event",
     "verification_of",
@@ -663,6 +665,46 @@ def _dead_letter(
         error=error,
         occurred_at=as_of,
     )
+
+
+def _batch_dead_letter(event_id: str, items: Sequence[Item], exc: ValueError, as_of: datetime) -> DeadLetter:
+    return _dead_letter(event_id, sorted(items, key=lambda it: it.item_id), str(exc), exc, as_of)
+
+
+def score_batch(
+    items: Sequence[Item], event_index: EventIndex, as_of: datetime, rules: ScoringRules
+) -> tuple[list[Event], list[DeadLetter]]:
+    """One scored Event per event of a batch's clustered items, and the dead letters of those that
+    could not be scored: what `ScoreEvents` does, as one function over the whole batch."""
+    by_event: dict[str, list[Item]] = defaultdict(list)
+    for item in items:
+        if item.event_id is not None:
+            by_event[item.event_id].append(item)
+    # Each event's members are built once; product firsts and the score both read them.
+    members_of: dict[str, list[Any]] = {}
+    failed: dict[str, DeadLetter] = {}
+    for event_id, members_items in by_event.items():
+        try:
+            members_of[event_id] = event_members(event_id, sorted(members_items, key=lambda it: it.item_id),
+                                                 event_index)
+        except ValueError as exc:
+            failed[event_id] = _batch_dead_letter(event_id, members_items, exc, as_of)
+    # Earliest two (first_seen, event_id) per product over the batch's events (ScoreEvents' batch_firsts).
+    firsts: dict[str, list[tuple[datetime, str]]] = {}
+    for event_id, members in members_of.items():
+        for product, value in product_firsts(event_id, members):
+            known = firsts.get(product)
+            firsts[product] = [value] if known is None else sorted({*known, value})[:2]
+    events: list[Event] = []
+    for event_id, members in members_of.items():
+        try:
+            earlier = _earlier_events(event_id, members, firsts, event_index)
+            events.append(score_event(event_id, members, as_of=as_of, earlier_events=earlier, rules=rules))
+        except ValueError as exc:
+            failed[event_id] = _batch_dead_letter(event_id, by_event[event_id], exc, as_of)
+    # Dead letters in event order, whichever step failed.
+    dead = [failed[event_id] for event_id in by_event if event_id in failed]
+    return events, dead
 
 
 class ScoreEvents(beam.PTransform):
