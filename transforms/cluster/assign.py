@@ -312,12 +312,12 @@ def _place(
         if is_off_topic(item):
             chosen.append((group, item, None))
             return
-        object.__setattr__(features, "event_id", event_id)
+        features = replace(features, event_id=event_id)
         if placed is None:
             xlang = cross_language_original(features, event_id, working)
             if xlang is not None:
                 # A rewrite in another language: still a mention of the event, recorded as a duplicate.
-                object.__setattr__(features, "duplicate_of", xlang)
+                features = replace(features, duplicate_of=xlang)
             working.add(features)
             repoint_due = event_id in merges
         chosen.append((group, item, features))
