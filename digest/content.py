@@ -20,6 +20,7 @@ from digest.facts import figures, format_value, year_range
 from digest.headline import (
     HEADING_NAME,
     chinese_headline,
+    localise_name,
     research_gist,
     research_kind,
     research_topics,
@@ -239,7 +240,56 @@ def _digest_source(item: SourceItem) -> DigestSource:
     )
 
 
-def _what_happened(items: Sequence[SourceItem], book: Playbook, window: WindowSpec) -> str:
+def _unsaid(parts: Iterable[str], said: str) -> list[str]:
+    return [p for p in dict.fromkeys(parts) if p and p not in said]
+
+
+def _composed_what(cand: Candidate, items: Sequence[SourceItem], lead_item: SourceItem, book: Playbook,
+                   window: WindowSpec) -> str:
+    """zh, no Chinese source and a foreign-language lead: what happened, in Chinese, from the event's facts.
+
+    The statement is the event's composed headline (actor + action + key figure, digest.headline);
+    then the labelled figures and names the sources give that it does not say, who followed it up,
+    and, for a single unconfirmed source, that it is one. The foreign original stays in the sources.
+    """
+    date = _local_date(lead_item.published_at, window)
+    document = book.text("what", "document_post" if lead_item.is_social else
+                         "document_official" if lead_item.tier == "official" else "document")
+    statement = cand.title.removeprefix(book.label("rumour_prefix"))
+    vouched = _vouched(items)
+    names = _unsaid((n for n in _names(_usable(vouched)) if n != lead_item.publisher), statement)
+    if is_english_only(statement):
+        # Nothing composable: who published it and what it names, never its foreign words.
+        parts = [book.text("what", "composed_untitled", publisher=lead_item.publisher, date=date,
+                           document=document, names=book.join(names[:3]) or book.category_name(cand.category))]
+        names = []
+    else:
+        parts = [book.text("what", "composed", publisher=lead_item.publisher, date=date, document=document,
+                           statement=statement)]
+    said = "".join(parts)
+    short = document[-2:]  # "官方公告" -> "公告": the document named again
+    colon = book.label("colon")
+    # A figure the statement already gives ("12 亿参数" in the headline) is not given again.
+    facts = [space_cjk(f.replace(colon, "", 1)) for f in labelled_facts(vouched, book)
+             if f.split(colon, 1)[-1].split("（")[0] not in said]
+    if facts:
+        parts.append(book.text("what", "composed_figures", document=short, facts=book.join(facts[:3])))
+    names = [localise_name(n, book) for n in names if localise_name(n, book) not in said]
+    if names:
+        parts.append(book.text("what", "composed_names", document=short, names=book.join(names[:3])))
+    followers = order_by_tier(i for i in _usable(items) if i.tier == "media" and not i.is_social
+                              and i.publisher != lead_item.publisher and i.published_at)
+    if followers:
+        first = min(i.published_at for i in followers if i.published_at)
+        publishers = list(dict.fromkeys(i.publisher for i in followers))
+        parts.append(book.text("what", "composed_follow", publishers=book.join(publishers[:3]),
+                               date=_local_date(first, window)))
+    if cand.verification == "unverified" and len({i.publisher for i in _usable(items)}) == 1:
+        parts.append(book.text("what", "composed_unverified"))
+    return space_cjk(_join_sentences(parts))
+
+
+def _what_happened(cand: Candidate, items: Sequence[SourceItem], book: Playbook, window: WindowSpec) -> str:
     ordered = order_by_tier(_usable(items))
     if not ordered:
         return ""
@@ -259,6 +309,8 @@ def _what_happened(items: Sequence[SourceItem], book: Playbook, window: WindowSp
                            document=document),
                  book.text("what", "zh_lead", publisher=zh[0].publisher, lead=clean_quote(lead_of(zh[0])))]
         return _join_sentences(parts)
+    if book.lang == "zh" and not lead_item.lang.startswith("zh"):
+        return _composed_what(cand, items, lead_item, book, window)
     lead = clean_quote(lead_of(lead_item))
     if lead and lead != _clean(lead_item.title):
         parts.append(book.text("what", "lead", lead=lead))
@@ -298,7 +350,7 @@ def top_event(cand: Candidate, items: Sequence[SourceItem], book: Playbook, wind
         category=cand.category,  # type: ignore[arg-type]
         signal_score=round(cand.signal_score, 1),
         verification=cand.verification,  # type: ignore[arg-type]
-        what_happened=_what_happened(items, book, window),
+        what_happened=_what_happened(cand, items, book, window),
         key_facts=key_facts(cand, items, book, window),
         why_it_matters=why,
         implications=book.category(cand.category, "implications", **values),
@@ -458,7 +510,9 @@ def research_highlight(
                          lead=lead)
     zh = [i for i in order_by_tier(event_items) if i.lang.startswith("zh") and not i.is_social and i.text.strip()]
     title = _clean(item.title)
-    kind = "report" if not is_paper else research_kind(f"{title} {lead}")
+    abstract = _clean(item.text)
+    kind = "report" if not is_paper else research_kind(title, abstract[len(title):] if abstract.startswith(title)
+                                                       else abstract)
     # A lab's technical report too: its English opening is no more Chinese than an abstract.
     composed = book.lang == "zh" and not item.lang.startswith("zh") and not zh
     if book.lang == "zh" and not item.lang.startswith("zh") and zh:
@@ -486,8 +540,12 @@ def research_highlight(
     novelty = next((s for s in rest if _NOVELTY.search(s)), rest[0] if rest else "")
     if len(novelty) > 300:
         novelty = novelty[:299].rstrip() + "…"
-    if composed and novelty:
-        novelty = book.text("research", "novelty_quote", text=novelty)
+    if composed:
+        # In Chinese from the abstract's own claims, not its English words; no claim the table knows:
+        # the kind of work is what is new about it (below), as for a paper that says nothing more.
+        claims = _claims(abstract, book)
+        novelty = (book.text("research", "novelty_composed", claims=book.text("research", "claims_sep").join(claims))
+                   if claims else "")
     products = [str(p) for p in item.entities.get("products", ()) or () if str(p).strip()]
     name = products[0] if not is_paper and products else short_name(title)
     heading_name = products[0] if not is_paper and products else short_name(title, HEADING_NAME)
@@ -528,6 +586,55 @@ def research_highlight(
         else book.text("research", "applications_fallback"),
         judgment=judgment,
     )
+
+
+_MAX_CLAIMS = 4
+_NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+                 "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12"}
+_SCALED = re.compile(r"(?i)^([\d.]+)([kmb])$")
+_SCALE = {"k": 1e3, "m": 1e6, "b": 1e9}
+
+
+def _zh_number(text: str) -> str | None:
+    """A number from an abstract as a Chinese reader writes it ("six" -> "6", "400M" -> "4 亿",
+    "2.1-3.4x" -> "2.1–3.4 倍"); None when it is no number."""
+    text = text.strip().replace(",", "")
+    if text.lower() in _NUMBER_WORDS:
+        return _NUMBER_WORDS[text.lower()]
+    scaled = _SCALED.match(text)
+    if scaled:
+        value = float(scaled.group(1)) * _SCALE[scaled.group(2).lower()]
+        for scale, word in ((1e8, "亿"), (1e4, "万")):
+            if value >= scale:
+                return f"{value / scale:.6g} {word}"
+        return f"{value:.6g}"
+    if text.lower().endswith("x"):
+        return f"{text[:-1].replace('-', '–')} 倍" if re.fullmatch(r"[\d.]+(?:[-–][\d.]+)?", text[:-1]) else None
+    return text.replace("-", "–") if re.fullmatch(r"[\d.]+(?:[-–][\d.]+)?%?", text) else None
+
+
+def _claims(abstract: str, book: Playbook) -> list[str]:
+    """What an English abstract claims, in Chinese clauses (playbook [[research.claims]]), in table order.
+
+    A rule is used only when every slot fills: numbers are rewritten (_zh_number), and a `what` must
+    have a Chinese word in [research.claim_words]; so no English phrase and nothing unstated is added."""
+    words: dict[str, str] = book.data["research"].get("claim_words", {})
+    found: list[str] = []
+    for rule in book.data["research"].get("claims", []):
+        for match in re.finditer(rule["pattern"], abstract, re.I):
+            slots: dict[str, str] = {}
+            for name, value in match.groupdict().items():
+                if value is None:
+                    continue
+                filled = words.get(" ".join(value.lower().split())) if name == "what" else _zh_number(value)
+                if filled is None:
+                    break
+                slots[name] = filled
+            else:
+                if all(slots.get(n) for n in re.findall(r"\{(\w+)\}", rule["template"])):
+                    found.append(rule["template"].format(**slots))
+                    break  # one clause per rule: the first place the abstract says it
+    return list(dict.fromkeys(found))[:_MAX_CLAIMS]
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from typing import Any
 
 from digest.facts import figures, format_value, year_range
 from digest.model import PLAYBOOK_DIR, Playbook, SourceItem
-from digest.text import clean_title, is_cjk, is_english_only
+from digest.text import clean_title, is_cjk, is_english_only, sentences
 
 __all__ = ["HEADING_NAME", "chinese_headline", "event_headline", "localise_name", "research_gist", "research_kind",
            "research_topics", "short_name", "space_cjk", "space_mixed"]
@@ -250,17 +250,55 @@ def _compose(items: Sequence[SourceItem], category: str, book: Playbook) -> str 
 
 
 @cache
-def _research_kinds() -> dict[str, str]:
+def _research_tables() -> tuple[dict[str, re.Pattern[str]], re.Pattern[str], re.Pattern[str]]:
     with (PLAYBOOK_DIR / "facts.toml").open("rb") as fh:
-        return dict(tomllib.load(fh).get("research_kinds", {}))
+        data = tomllib.load(fh)
+    kinds = {k: re.compile(p, re.I) for k, p in data.get("research_kinds", {}).items()}
+    contribution = data["research_contribution"]
+    return kinds, re.compile(contribution["verbs"], re.I), re.compile(contribution["usage"], re.I)
 
 
-def research_kind(text: str) -> str:
-    """What kind of research a paper is (facts.toml [research_kinds], first match), else "method"."""
-    for kind, pattern in _research_kinds().items():
-        if re.search(pattern, text, re.I):
-            return kind
-    return "method"
+_CLAUSE = re.compile(r"[,;:，；：]")
+
+
+def _contribution_spans(sentence: str, verbs: re.Pattern[str]) -> list[tuple[int, int]]:
+    """The clauses of a sentence in which the paper says what it contributes ("We introduce a benchmark of …")."""
+    spans = []
+    for verb in verbs.finditer(sentence):
+        stop = _CLAUSE.search(sentence, verb.end())
+        spans.append((verb.start(), stop.start() if stop else len(sentence)))
+    return spans
+
+
+def research_kind(title: str, abstract: str = "") -> str:
+    """What kind of research a paper is (facts.toml [research_kinds]), else "method".
+
+    Where a kind's word stands decides (facts.toml explains the order): a contribution the first
+    sentence states, the title, a contribution stated later, any other mention in the first sentence,
+    later mentions. "We introduce a benchmark" makes a benchmark paper; "leaving short-context
+    benchmarks unchanged" does not: outside the title and a contribution, a plural benchmark or dataset
+    word is what the paper was evaluated on.
+    """
+    kinds, verbs, usage = _research_tables()
+    best: tuple[int, int, str] | None = None
+    places: list[tuple[str, bool, bool]] = [(title, True, False)]  # (text, is title, is first sentence)
+    places += [(s, False, n == 0) for n, s in enumerate(sentences(abstract))]
+    for text, is_title, first in places:
+        spans = [] if is_title else _contribution_spans(text, verbs)
+        for order, (kind, pattern) in enumerate(kinds.items()):
+            for match in pattern.finditer(text):
+                contributed = any(a <= match.start() < b for a, b in spans)
+                if is_title:
+                    rank = 1
+                elif contributed:
+                    rank = 0 if first else 2
+                elif usage.match(text, match.start()):
+                    continue  # what the paper was evaluated on, not what it offers
+                else:
+                    rank = 3 if first else 4
+                if best is None or (rank, order) < best[:2]:
+                    best = (rank, order, kind)
+    return best[2] if best else "method"
 
 
 def short_name(title: str, max_chars: int = 40) -> str:
@@ -276,7 +314,10 @@ def short_name(title: str, max_chars: int = 40) -> str:
 
 
 def research_topics(about: str, book: Playbook) -> list[str]:
-    """The topics (playbook [research.topics]) a paper's title and opening name, in table order."""
+    """The topics (playbook [research.topics]) a paper's title and opening name, in table order.
+
+    What the paper was evaluated on ("short-context benchmarks") is no topic of it (see research_kind)."""
+    about = _research_tables()[2].sub(" ", about)
     found = [text for pattern, text in book.data["research"].get("topics", {}).items()
              if re.search(pattern, about, re.I)]
     return list(dict.fromkeys(found))
@@ -287,7 +328,7 @@ def research_gist(title: str, about: str, book: Playbook, kind: str | None = Non
 
     Built from the same tables as its "what" (kind from facts.toml, topics from the playbook), so it
     states only what the title and opening say."""
-    kind = kind or research_kind(f"{title} {about}")
+    kind = kind or research_kind(title, about)
     short = book.data["research"]["kinds"][kind].get("short", "")
     # A topic the kind already says ("评测" of a 评测基准) is not said twice.
     topics = [t for t in research_topics(f"{title} {about}", book) if t not in short][:2]
@@ -304,7 +345,8 @@ def _paper_headline(items: Sequence[SourceItem], book: Playbook) -> str | None:
     title = clean_title(lead.title, 200)
     if not title or is_cjk(title):
         return None
-    return space_mixed(f"{short_name(title, HEADING_NAME)}：{research_gist(title, lead.text[:260], book)}")
+    gist = research_gist(title, lead.text[:260], book, research_kind(title, lead.text))
+    return space_mixed(f"{short_name(title, HEADING_NAME)}：{gist}")
 
 
 def _social_headline(items: Sequence[SourceItem], category: str, verification: str, book: Playbook) -> str | None:

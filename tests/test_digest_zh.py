@@ -5,8 +5,10 @@
 (connectors/sample_corpus_week2), each served on 127.0.0.1 with the real embedded broker and DuckDB.
 A zh reader sees no English-only Top-5 headline, X-signal heading or research title (the measure is
 `digest.text.is_english_only`: fewer than two Chinese characters, or an English sentence of three
-lowercase words or more; names such as "Project Mariner" stay in their own script). The English
-digest of the same store keeps English headlines.
+lowercase words or more; names such as "Project Mariner" stay in their own script), and no
+English-only 发生了什么 of a Top-5 event or 新在哪里 of a paper: with no Chinese source they are composed
+from the event's facts and the abstract's claims, not quoted. The English digest of the same store keeps
+English headlines.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tests.digest_corpus import configure_test_prefect
 configure_test_prefect()
 
 from digest.build import build_digest  # noqa: E402
+from digest.content import prose_sentences  # noqa: E402
 from digest.model import Playbook  # noqa: E402
 from digest.render import render_markdown, x_heading  # noqa: E402
 from digest.text import is_cjk, is_english_only  # noqa: E402
@@ -80,6 +83,35 @@ def test_no_english_only_headline_heading_or_research_title(week: tuple[str, Dig
     markdown = render_markdown(digest)
     for event in digest.top_events:
         assert event.title in markdown
+
+
+def test_what_happened_and_what_is_new_are_chinese_and_never_repeat(week: tuple[str, Digest, Path]) -> None:
+    name, digest, _ = week
+    fields = {f"Top-5 {e.title}": e.what_happened for e in digest.top_events}
+    fields |= {f"research {r.title}": r.novelty for r in digest.research}
+    assert len(fields) == len(digest.top_events) + len(digest.research) >= 8, name
+    english = {where: text for where, text in fields.items() if is_english_only(text)}
+    assert not english, (name, english)
+    said: dict[str, str] = {}
+    for where, text in fields.items():
+        for sentence in prose_sentences(text):
+            assert sentence not in said, (name, sentence, said.get(sentence), where)
+            said[sentence] = where
+    # The English original is not quoted under a Chinese label; its title stays in the source list.
+    assert not [t for t in fields.values() if "原文要点" in t and is_english_only(t.split("原文要点", 1)[1])]
+    assert not [t for t in fields.values() if "摘要原文" in t], name
+
+
+def test_an_official_account_reason_does_not_nest_the_headline(week: tuple[str, Digest, Path]) -> None:
+    name, digest, _ = week
+    official = [s for s in digest.x_signals if s.judgment.startswith("入选理由：出自")]
+    for signal in official:
+        reason = signal.judgment.split("。", 1)[0]
+        assert signal.event_title is None or signal.event_title not in reason, (name, signal.judgment)
+        assert signal.handle in reason, (name, reason)
+    # week 1 picks @googlegemma's opinion post for being Google's own account (its event's headline is
+    # "谷歌官方账号评论 Gemma 4", which the old wording nested in "Google 官方账号就「…」直接发声")
+    assert official or name != "week1", [s.judgment for s in digest.x_signals]
 
 
 def test_a_research_title_keeps_its_english_name_beside_a_chinese_gist(week: tuple[str, Digest, Path]) -> None:
