@@ -5,7 +5,7 @@ No Kafka, no store, no dedupe (so a duplicate counts as a member of its event, a
 truth lists it). Items are taken in publish-time order. Measured the way digest/evaluate.py
 measures it, with a simpler alias match (item id, URL, canonical URL, path, native id).
 
-    .venv/bin/python bench/events_corpus.py
+    .venv/bin/python bench/events_corpus.py [--root connectors/sample_corpus_week2] [--model FILE]
 """
 
 from __future__ import annotations
@@ -31,19 +31,19 @@ from connectors.x import collect_x  # noqa: E402
 from infra.config import FetchSettings  # noqa: E402
 from schemas.common import KafkaCoordinates  # noqa: E402
 from schemas.raw import ReceivedRaw  # noqa: E402
-from transforms.events import ClusterState, Record, cluster_records  # noqa: E402
+from transforms.events import ClusterState, DecisionModel, Record, cluster_records  # noqa: E402
 from transforms.normalize import normalize_record  # noqa: E402
 
 COLLECTORS = {"feed": collect_feed, "html": collect_html, "x": collect_x, "jsonl": collect_jsonl,
               "arxiv": lambda run: collect_arxiv(run, interval_s=0.0)}
 
 
-def corpus_items() -> list:
+def corpus_items(root: Path = CORPUS_DIR) -> list:
     items = []
     settings = FetchSettings()
-    with serve_corpus() as server, Fetcher(settings) as fetcher:
+    with serve_corpus(root) as server, Fetcher(settings) as fetcher:
         cache: dict[str, str | None] = {}
-        for source in sample_sources(server.base_url):
+        for source in sample_sources(server.base_url, root):
             run = SourceRun(source, fetcher, settings, SourceCursor(source.name), cache)
             COLLECTORS[source.kind](run)
             for offset, envelope in enumerate(run.envelopes):
@@ -88,15 +88,12 @@ def aliases(item) -> set[str]:
     return names
 
 
-def main() -> None:
-    truth = tomllib.loads((CORPUS_DIR / "ground_truth.toml").read_text(encoding="utf-8"))
-    items = corpus_items()
-    items = replay_order(items)
+def labelled_records(root: Path = CORPUS_DIR) -> tuple[list[Record], dict[str, str]]:
+    """The corpus's items as records in replay order, and item id -> ground-truth event for the labelled ones."""
+    truth = tomllib.loads((root / "ground_truth.toml").read_text(encoding="utf-8"))
+    items = replay_order(corpus_items(root))
     records = [Record(i.item_id, i.title, i.text, i.published_at, i.source.publisher, i.url, i.lang,
                       i.canonical_url, tuple(i.linked_urls)) for i in items]
-    state = ClusterState()
-    event_of = {a.record_id: a.event_id for a in cluster_records(records, state)}
-    event_of = {k: state.resolve(v) for k, v in event_of.items()}
     by_alias: dict[str, list[str]] = defaultdict(list)
     for item in items:
         for name in aliases(item):
@@ -108,6 +105,17 @@ def main() -> None:
             key = page_items.get(key, key)
             for item_id in by_alias.get(key, []) or by_alias.get(key.rstrip("/"), []):
                 truth_of[item_id] = event["id"]
+    return records, truth_of
+
+
+def main() -> None:
+    # The first week by default; `--root connectors/sample_corpus_week2` for the second.
+    root = Path(sys.argv[sys.argv.index("--root") + 1]) if "--root" in sys.argv else CORPUS_DIR
+    records, truth_of = labelled_records(root)
+    model = DecisionModel.load(sys.argv[sys.argv.index("--model") + 1] if "--model" in sys.argv else None)
+    state = ClusterState(model)
+    event_of = {a.record_id: a.event_id for a in cluster_records(records, state)}
+    event_of = {k: state.resolve(v) for k, v in event_of.items()}
     members: dict[str, list[str]] = defaultdict(list)
     for item_id, label in truth_of.items():
         members[event_of[item_id]].append(label)
@@ -117,7 +125,7 @@ def main() -> None:
     for item_id, label in truth_of.items():
         placed[label][event_of[item_id]] += 1
     completeness = sum(c.most_common(1)[0][1] for c in placed.values()) / sum(sum(c.values()) for c in placed.values())
-    print(f"sample corpus: {len(items)} items, {labelled} labelled in {len(placed)} truth events, "
+    print(f"sample corpus: {len(records)} items, {labelled} labelled in {len(placed)} truth events, "
           f"{len(set(event_of.values()))} predicted events")
     print(f"purity {purity:.3f}  completeness {completeness:.3f}")
     for label, c in placed.items():
