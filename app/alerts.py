@@ -69,9 +69,21 @@ def sources_from_index(index: EventIndex, event_ids: Iterable[str]) -> list[Sour
     for event_id in event_ids:
         for member_id in index.by_event.get(event_id, ()):
             m = index.members[member_id]
-            out.append(SourceView(m.item_id, event_id, m.publisher, m.tier, m.source_tier or m.tier, m.canonical_url,
-                                  m.published_at, m.title, m.duplicate_of is not None, False,
-                                  tuple(getattr(m, "figures", ()) or ())))
+            out.append(
+                SourceView(
+                    m.item_id,
+                    event_id,
+                    m.publisher,
+                    m.tier,
+                    m.source_tier or m.tier,
+                    m.canonical_url,
+                    m.published_at,
+                    m.title,
+                    m.duplicate_of is not None,
+                    False,
+                    tuple(getattr(m, "figures", ()) or ()),
+                )
+            )
     return out
 
 
@@ -88,12 +100,21 @@ def sources_from_items(paths: Iterable[Path], event_ids: set[str]) -> list[Sourc
                     continue
                 item = Item.model_validate_json(line)
                 title = item.title.strip() or (item.text[:400].strip().splitlines() or [""])[0][:140]
-                out.append(SourceView(
-                    item.item_id, item.event_id or "", item.official_for or item.source.publisher,
-                    "official" if item.official_for else item.source.tier, item.source.tier,
-                    item.url or item.canonical_url, item.published_at, title, item.duplicate_of is not None,
-                    True, tuple((a.unit, float(a.value)) for a in item.entities.amounts if a.value > 0),
-                ))
+                out.append(
+                    SourceView(
+                        item.item_id,
+                        item.event_id or "",
+                        item.official_for or item.source.publisher,
+                        "official" if item.official_for else item.source.tier,
+                        item.source.tier,
+                        item.url or item.canonical_url,
+                        item.published_at,
+                        title,
+                        item.duplicate_of is not None,
+                        True,
+                        tuple((a.unit, float(a.value)) for a in item.entities.amounts if a.value > 0),
+                    )
+                )
     return out
 
 
@@ -163,8 +184,21 @@ def _payload_sources(views: Sequence[SourceView]) -> tuple[AlertSource, ...]:
 
 # Title markers of a correction or an update (matched case-insensitively). The clustering places
 # such an item by its content like any other; here they decide whether it re-alerts its event.
-_CORRECTION_MARKERS = ("correction", "corrected", "clarification", "update:", "updated:", "(updated)", "[updated]",
-                       "更正", "勘误", "澄清", "更新：", "更新:", "（更新）")
+_CORRECTION_MARKERS = (
+    "correction",
+    "corrected",
+    "clarification",
+    "update:",
+    "updated:",
+    "(updated)",
+    "[updated]",
+    "更正",
+    "勘误",
+    "澄清",
+    "更新：",
+    "更新:",
+    "（更新）",
+)
 _FIGURE_TOLERANCE = 0.01  # the clustering's amount tolerance: "$122B" and "$122.0 billion" are one fact
 
 
@@ -245,8 +279,15 @@ def build_alerts(
     return alerts
 
 
-def _alert(event: Event, level: AlertLevel, alert_id: str, previous: str | None, views: Sequence[SourceView],
-           as_of: datetime, correction: SourceView | None) -> Alert:
+def _alert(
+    event: Event,
+    level: AlertLevel,
+    alert_id: str,
+    previous: str | None,
+    views: Sequence[SourceView],
+    as_of: datetime,
+    correction: SourceView | None,
+) -> Alert:
     sources = _payload_sources(views)
     published = [v.published_at for v in views if v.published_at is not None]
     fallback = f"{event.category} news from {sources[0].publisher}" if sources else event.category
@@ -254,12 +295,21 @@ def _alert(event: Event, level: AlertLevel, alert_id: str, previous: str | None,
     if correction is not None:
         reasons = (f"correction from {correction.publisher}: {_tidy(correction.title)}", *reasons)
     return Alert(
-        alert_id=alert_id, event_id=event.event_id, level=level,
-        title=clean_title(event.title, views, fallback), category=event.category,
-        signal_score=event.signal_score, verification=event.verification, reasons=reasons,
-        url=next((s.url for s in sources if s.url), None), created_at=as_of,
-        published_at=min(published) if published else None, sources=sources,
-        organisations=event.organisations, previous_alert_id=previous, correction=correction is not None,
+        alert_id=alert_id,
+        event_id=event.event_id,
+        level=level,
+        title=clean_title(event.title, views, fallback),
+        category=event.category,
+        signal_score=event.signal_score,
+        verification=event.verification,
+        reasons=reasons,
+        url=next((s.url for s in sources if s.url), None),
+        created_at=as_of,
+        published_at=min(published) if published else None,
+        sources=sources,
+        organisations=event.organisations,
+        previous_alert_id=previous,
+        correction=correction is not None,
     )
 
 
@@ -284,7 +334,6 @@ def routes_to(webhook: WebhookConfig, alert: Alert) -> bool:
     return webhook.tiers is None or any(s.tier in webhook.tiers for s in alert.sources)
 
 
-
 def record_alerts(con: duckdb.DuckDBPyConnection, alerts: Sequence[Alert], settings: AlertSettings) -> int:
     """Store each alert's JSON and its owed webhook deliveries; returns the deliveries owed.
 
@@ -307,8 +356,9 @@ def record_alerts(con: duckdb.DuckDBPyConnection, alerts: Sequence[Alert], setti
         for webhook in settings.webhooks:
             if routes_to(webhook, alert):
                 window = webhook.quiet_window(alert.created_at)
-                owed.append((webhook.key, alert.alert_id, "held" if window else "pending",
-                             window[1] if window else None))
+                owed.append(
+                    (webhook.key, alert.alert_id, "held" if window else "pending", window[1] if window else None)
+                )
     if owed:
         con.execute(
             "INSERT OR IGNORE INTO webhook_deliveries (webhook, alert_id, status, held_until)"

@@ -317,7 +317,8 @@ def process(
         signal.signal(signal.SIGTERM, request_stop)
         console.print(f"following {settings.kafka.raw_topic} (Ctrl-C stops after the current batch)")
         processor.follow(
-            lambda: stop["flag"], progress=show,
+            lambda: stop["flag"],
+            progress=show,
             on_reconnect=lambda lost, now: console.print(f"Kafka at {lost} went away; reconnected to {now}"),
         )
 
@@ -393,11 +394,17 @@ def _ops_call(action: object, *args: object, **kwargs: object) -> object:
 @ops_app.command("up")
 def ops_up(
     ctx: typer.Context,
-    port: Annotated[int, typer.Option("--port", envvar="RADAR_OPS_PORT", min=1, max=65535,
-                                      help="Prefect server port on 127.0.0.1.")] = 4200,
-    database_url: Annotated[str | None, typer.Option(
-        "--database-url", envvar="RADAR_OPS_DATABASE_URL",
-        help="Prefect database (postgresql+asyncpg://...); default SQLite under the data dir.")] = None,
+    port: Annotated[
+        int, typer.Option("--port", envvar="RADAR_OPS_PORT", min=1, max=65535, help="Prefect server port on 127.0.0.1.")
+    ] = 4200,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="RADAR_OPS_DATABASE_URL",
+            help="Prefect database (postgresql+asyncpg://...); default SQLite under the data dir.",
+        ),
+    ] = None,
 ) -> None:
     """Start the Prefect server, work pool, every deployment (schedules paused), broker and worker."""
     from app import ops

@@ -82,20 +82,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def prefect_env(home: Path, api_url: str | None, *, config: Path | None = None,
-                database_url: str | None = None, query_seconds: float = 2.0) -> dict[str, str]:
+def prefect_env(
+    home: Path,
+    api_url: str | None,
+    *,
+    config: Path | None = None,
+    database_url: str | None = None,
+    query_seconds: float = 2.0,
+) -> dict[str, str]:
     """The environment of every Prefect process `up` starts (and of `env.sh`)."""
     env = dict(os.environ)
-    env.update({
-        "DO_NOT_TRACK": "1",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_HOME": str(home),
-        "PREFECT_LOGGING_LEVEL": "INFO",
-        # The worker asks for scheduled runs this often (Prefect's default is 10 s).
-        "PREFECT_WORKER_QUERY_SECONDS": f"{query_seconds:g}",
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-        "PWD": str(REPO),  # prefect.yaml's pull step resolves {{ $PWD }} at deploy time
-    })
+    env.update(
+        {
+            "DO_NOT_TRACK": "1",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_HOME": str(home),
+            "PREFECT_LOGGING_LEVEL": "INFO",
+            # The worker asks for scheduled runs this often (Prefect's default is 10 s).
+            "PREFECT_WORKER_QUERY_SECONDS": f"{query_seconds:g}",
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+            "PWD": str(REPO),  # prefect.yaml's pull step resolves {{ $PWD }} at deploy time
+        }
+    )
     if api_url:
         env["PREFECT_API_URL"] = api_url
         env["PREFECT_SERVER_UI_API_URL"] = api_url
@@ -117,13 +125,18 @@ def start_server(home: Path, port: int, log_path: Path, *, database_url: str | N
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             [_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=home,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=home,
             start_new_session=True,
         )
 
 
-def wait_healthy(api_url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None,
-                 log_path: Path | None = None) -> float:
+def wait_healthy(
+    api_url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None, log_path: Path | None = None
+) -> float:
     """Poll `<api>/health` until it answers 200 (a readiness poll with a deadline); return seconds."""
     t0 = time.monotonic()
     while True:
@@ -170,7 +183,11 @@ def start_worker(env: dict[str, str], log_path: Path, name: str = "radar-ops-wor
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             [_prefect(), "worker", "start", "--pool", POOL, "--type", "process", "--name", name],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO,
             start_new_session=True,
         )
 
@@ -235,7 +252,9 @@ _PAYLOAD_HEAD = """{%- set state = event.payload.validated_state -%}
 {%- set lines = (state.message or "").strip().splitlines() -%}
 {%- set error = (lines[0] if lines else "(no message)")[:500] -%}
 """
-_STANDARD_PAYLOAD = _PAYLOAD_HEAD + """{
+_STANDARD_PAYLOAD = (
+    _PAYLOAD_HEAD
+    + """{
   "schema": "flow-run-failure",
   "version": 1,
   "flow": {{ flow.name | tojson }},
@@ -248,15 +267,20 @@ _STANDARD_PAYLOAD = _PAYLOAD_HEAD + """{
   "via": "prefect-automation",
   "event_id": {{ event.id | string | tojson }}
 }"""
-_SLACK_PAYLOAD = _PAYLOAD_HEAD + """{"text": {{ ("Flow run " ~ state.name ~ ": " ~ flow.name ~ " / " ~ flow_run.name
+)
+_SLACK_PAYLOAD = (
+    _PAYLOAD_HEAD
+    + """{"text": {{ ("Flow run " ~ state.name ~ ": " ~ flow.name ~ " / " ~ flow_run.name
   ~ " - " ~ error ~ " (run " ~ (flow_run.id | string) ~ ")") | tojson }}}"""
+)
 
 
 def _api(api_url: str, method: str, path: str, body: Any = None, *, missing_ok: bool = False) -> Any:
     """One JSON call to the Prefect REST API; RuntimeError naming the call when it fails."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"{api_url}{path}", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{api_url}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     # A busy SQLite server answers 503 while its database is locked: retried with backoff, as
     # Prefect's own client does for 429/502/503.
     for delay in (0.5, 1.0, 2.0, 4.0, 8.0, None):
@@ -285,8 +309,9 @@ def _block_name(webhook: WebhookConfig) -> str:
 def _webhook_block(api_url: str, webhook: WebhookConfig) -> str:
     """Create or update the Webhook block for `webhook`; return its block document id."""
     block_type = _api(api_url, "GET", "/block_types/slug/webhook")
-    schemas = _api(api_url, "POST", "/block_schemas/filter",
-                   {"block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}})
+    schemas = _api(
+        api_url, "POST", "/block_schemas/filter", {"block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}}
+    )
     if not schemas:
         raise RuntimeError("the Prefect server has no Webhook block schema (block types not registered)")
     schema = max(schemas, key=lambda s: s["created"])
@@ -301,11 +326,19 @@ def _webhook_block(api_url: str, webhook: WebhookConfig) -> str:
     name = _block_name(webhook)
     found = _api(api_url, "GET", f"/block_types/slug/webhook/block_documents/name/{name}", missing_ok=True)
     if found is None:
-        created = _api(api_url, "POST", "/block_documents/", {
-            "name": name, "data": data, "block_schema_id": schema["id"], "block_type_id": block_type["id"]})
+        created = _api(
+            api_url,
+            "POST",
+            "/block_documents/",
+            {"name": name, "data": data, "block_schema_id": schema["id"], "block_type_id": block_type["id"]},
+        )
         return str(created["id"])
-    _api(api_url, "PATCH", f"/block_documents/{found['id']}",
-         {"data": data, "merge_existing_data": False, "block_schema_id": schema["id"]})
+    _api(
+        api_url,
+        "PATCH",
+        f"/block_documents/{found['id']}",
+        {"data": data, "merge_existing_data": False, "block_schema_id": schema["id"]},
+    )
     return str(found["id"])
 
 
@@ -335,13 +368,19 @@ def ensure_failure_automation(api_url: str, settings: Settings) -> str:
             _api(api_url, "DELETE", f"/automations/{existing['id']}")
         _delete_stale_blocks(api_url, set())
         return f"automation {AUTOMATION}: none (no [[alerts.webhooks]] to post to)"
-    actions = [{"type": "call-webhook", "block_document_id": _webhook_block(api_url, w),
-                "payload": _SLACK_PAYLOAD if w.format == "slack" else _STANDARD_PAYLOAD} for w in webhooks]
+    actions = [
+        {
+            "type": "call-webhook",
+            "block_document_id": _webhook_block(api_url, w),
+            "payload": _SLACK_PAYLOAD if w.format == "slack" else _STANDARD_PAYLOAD,
+        }
+        for w in webhooks
+    ]
     body = {
         "name": AUTOMATION,
         "description": "frontier-radar (radar ops up): a flow run of a deployment tagged radar ended Failed,"
-                       " Crashed or TimedOut: POST the flow-run-failure notice to each [[alerts.webhooks]]"
-                       " (unsigned; the flows' on_failure hook also sends a signed one for Failed).",
+        " Crashed or TimedOut: POST the flow-run-failure notice to each [[alerts.webhooks]]"
+        " (unsigned; the flows' on_failure hook also sends a signed one for Failed).",
         "enabled": True,
         "trigger": {
             "type": "event",
@@ -386,8 +425,9 @@ def _ops_dir(settings: Settings) -> Path:
     return (settings.data_dir / "ops").resolve()
 
 
-def up(config: Path, *, port: int = 4200, database_url: str | None = None, query_seconds: float = 2.0,
-       say: Any = print) -> dict[str, Any]:
+def up(
+    config: Path, *, port: int = 4200, database_url: str | None = None, query_seconds: float = 2.0, say: Any = print
+) -> dict[str, Any]:
     """Bring everything up; return what was recorded in ops.json."""
     from infra.broker import EmbeddedBroker
 
@@ -401,12 +441,19 @@ def up(config: Path, *, port: int = 4200, database_url: str | None = None, query
     state = OpsState(ops / "ops.json")
     current = state.read()
     if current and _alive(current["server"]["pid"]):
-        raise ConfigError(f"already up (server pid {current['server']['pid']}, {current['api_url']}); "
-                          "run `radar ops down` (make ops-down) first")
+        raise ConfigError(
+            f"already up (server pid {current['server']['pid']}, {current['api_url']}); "
+            "run `radar ops down` (make ops-down) first"
+        )
     home = (settings.data_dir / "prefect").resolve()
     api_url = f"http://127.0.0.1:{port}/api"
-    record: dict[str, Any] = {"config": str(config), "api_url": api_url, "prefect_home": str(home),
-                              "started_at": time.time(), "database": "postgres" if database_url else "sqlite"}
+    record: dict[str, Any] = {
+        "config": str(config),
+        "api_url": api_url,
+        "prefect_home": str(home),
+        "started_at": time.time(),
+        "database": "postgres" if database_url else "sqlite",
+    }
     t0 = time.monotonic()
     server = start_server(home, port, ops / "server.log", database_url=database_url)
     record["server"] = {"pid": server.pid, "marker": "server", "log": str(ops / "server.log")}
@@ -421,8 +468,10 @@ def up(config: Path, *, port: int = 4200, database_url: str | None = None, query
         say(f"work pool {POOL} ready")
         t1 = time.monotonic()
         deploy_all(env)
-        say(f"deployed prefect.yaml (ingest, process, daily-digest, hourly-rollup) in {time.monotonic() - t1:.1f} s;"
-            " schedules paused")
+        say(
+            f"deployed prefect.yaml (ingest, process, daily-digest, hourly-rollup) in {time.monotonic() - t1:.1f} s;"
+            " schedules paused"
+        )
         say(ensure_failure_automation(api_url, settings))
         record["broker"] = None
         if settings.kafka.embedded:
@@ -441,8 +490,17 @@ def up(config: Path, *, port: int = 4200, database_url: str | None = None, query
         down(config, say=say)
         raise
     (ops / "env.sh").write_text(
-        "".join(f"export {k}={json.dumps(env[k])}\n" for k in (
-            "PREFECT_API_URL", "PREFECT_HOME", "DO_NOT_TRACK", "PREFECT_SERVER_ANALYTICS_ENABLED", "RADAR_CONFIG")))
+        "".join(
+            f"export {k}={json.dumps(env[k])}\n"
+            for k in (
+                "PREFECT_API_URL",
+                "PREFECT_HOME",
+                "DO_NOT_TRACK",
+                "PREFECT_SERVER_ANALYTICS_ENABLED",
+                "RADAR_CONFIG",
+            )
+        )
+    )
     record["up_seconds"] = round(time.monotonic() - t0, 1)
     state.write(record)
     say(f"up in {record['up_seconds']} s; state {state.path}; for the prefect CLI: . {ops / 'env.sh'}")
@@ -522,20 +580,26 @@ def status(config: Path, *, say: Any = print) -> bool:
                 expect = automation["trigger"].get("expect", [])  # a set on the server: any order
                 ordered = [e for e in FAILURE_EVENTS if e in expect] + sorted(set(expect) - set(FAILURE_EVENTS))
                 events = "/".join(e.rsplit(".", 1)[1] for e in ordered)
-                say(f"automation {AUTOMATION}: {'enabled' if automation['enabled'] else 'DISABLED'},"
-                    f" on {events}, {len(automation['actions'])} webhook(s)")
+                say(
+                    f"automation {AUTOMATION}: {'enabled' if automation['enabled'] else 'DISABLED'},"
+                    f" on {events}, {len(automation['actions'])} webhook(s)"
+                )
     return running
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.ops", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["up", "down", "resume", "pause", "status"])
-    parser.add_argument("--config", "-c", default=os.environ.get("RADAR_CONFIG"),
-                        help="radar config file (default: $RADAR_CONFIG)")
+    parser.add_argument(
+        "--config", "-c", default=os.environ.get("RADAR_CONFIG"), help="radar config file (default: $RADAR_CONFIG)"
+    )
     parser.add_argument("--port", type=int, default=int(os.environ.get("RADAR_OPS_PORT", "4200")))
-    parser.add_argument("--database-url", default=os.environ.get("RADAR_OPS_DATABASE_URL"),
-                        help="Prefect database (postgresql+asyncpg://...); default: the env var named by"
-                             " [ops] prefect_database_url_env, else SQLite under the data dir")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("RADAR_OPS_DATABASE_URL"),
+        help="Prefect database (postgresql+asyncpg://...); default: the env var named by"
+        " [ops] prefect_database_url_env, else SQLite under the data dir",
+    )
     args = parser.parse_args(argv)
     if not args.config:
         print("error: RADAR_CONFIG: not set and no --config: ops needs the radar config file", file=sys.stderr)

@@ -123,8 +123,12 @@ class _DecideAndWriteFn(DecideFn):
         if decided.merges:
             path = FileSystems.join(out_dir, "merges-00000-of-00001.ndjson")
             with FileSystems.create(path) as handle:
-                handle.write(b"".join(json.dumps({"absorbed": a, "survivor": s}).encode() + b"\n"
-                                      for a, s in sorted(decided.merges.items())))
+                handle.write(
+                    b"".join(
+                        json.dumps({"absorbed": a, "survivor": s}).encode() + b"\n"
+                        for a, s in sorted(decided.merges.items())
+                    )
+                )
             yield path
         # The clustering state goes down with the batch's commit: the next batch (or a restart)
         # continues from exactly this point. Its header whole, of its open events only those the
@@ -135,8 +139,11 @@ class _DecideAndWriteFn(DecideFn):
         yield path
         assert decided.cluster_state.index is not None
         changed = cluster_event_rows(decided.cluster_state, decided.cluster_state.index.changed)
-        kept = [json.dumps({"event_id": event_id, "seq": seq, "event": doc}).encode() + b"\n"
-                for event_id, seq, doc in changed if doc is not None]
+        kept = [
+            json.dumps({"event_id": event_id, "seq": seq, "event": doc}).encode() + b"\n"
+            for event_id, seq, doc in changed
+            if doc is not None
+        ]
         closed = [json.dumps({"event_id": event_id}).encode() + b"\n" for event_id, _, doc in changed if doc is None]
         for kind, lines in ((CLUSTER_EVENTS, kept), (CLUSTER_CLOSED, closed)):
             if lines:
@@ -150,10 +157,12 @@ class _DecideAndWriteFn(DecideFn):
         if signed:
             path = FileSystems.join(out_dir, "signatures-00000-of-00001.ndjson")
             with FileSystems.create(path) as handle:
-                handle.write(b"".join(
-                    json.dumps({"item_id": item_id, "signature": base64.b64encode(blob).decode()}).encode() + b"\n"
-                    for item_id, blob in signed
-                ))
+                handle.write(
+                    b"".join(
+                        json.dumps({"item_id": item_id, "signature": base64.b64encode(blob).decode()}).encode() + b"\n"
+                        for item_id, blob in signed
+                    )
+                )
             yield path
 
 
@@ -174,8 +183,10 @@ _IN_PROCESS: dict[str, _InPlaceBatch] = {}
 def _in_place_batch(token: str) -> _InPlaceBatch:
     batch = _IN_PROCESS.get(token)
     if batch is None:
-        raise RuntimeError("the batch is handed over in-process only: this runner ran the DoFn in another "
-                           "process (use run_batch(in_place=False) with it)")
+        raise RuntimeError(
+            "the batch is handed over in-process only: this runner ran the DoFn in another "
+            "process (use run_batch(in_place=False) with it)"
+        )
     return batch
 
 
@@ -256,8 +267,9 @@ class _InPlacePipeline:
         self._bootstrap = bootstrap
         self._settings = settings
         # Explicit flags: otherwise Beam parses the CLI's own sys.argv as pipeline options.
-        self._options = PipelineOptions(flags=list(settings.processor.pipeline_options),
-                                        runner=settings.processor.runner)
+        self._options = PipelineOptions(
+            flags=list(settings.processor.pipeline_options), runner=settings.processor.runner
+        )
         self._runner = _ReusedFnApiRunner() if settings.processor.runner == "FnApiRunner" else None
 
     def run(self, batch: _InPlaceBatch) -> None:
@@ -309,8 +321,13 @@ _PIPELINES_LOCK = threading.Lock()
 
 def _in_place_pipeline(bootstrap: str, settings: Settings) -> _InPlacePipeline:
     proc = settings.processor
-    key = (bootstrap, settings.kafka.model_dump_json(), proc.near_duplicate_threshold, proc.runner,
-           tuple(proc.pipeline_options))
+    key = (
+        bootstrap,
+        settings.kafka.model_dump_json(),
+        proc.near_duplicate_threshold,
+        proc.runner,
+        tuple(proc.pipeline_options),
+    )
     with _PIPELINES_LOCK:
         pipeline = _PIPELINES.pop(key, None) or _InPlacePipeline(bootstrap, settings)
         _PIPELINES[key] = pipeline  # most recently used last
@@ -361,8 +378,8 @@ class ProcessBatchToFiles(ProcessBatch):
             ranges
             | "Read" >> ReadOffsetRanges(self._bootstrap, self._settings.kafka)
             | "GatherBatch" >> GatherBatch()
-            | "DecideAndWrite" >> beam.ParDo(_DecideAndWriteFn(threshold, self._out_dir),
-                                             beam.pvalue.AsSingleton(state))
+            | "DecideAndWrite"
+            >> beam.ParDo(_DecideAndWriteFn(threshold, self._out_dir), beam.pvalue.AsSingleton(state))
         )
 
 
@@ -421,8 +438,10 @@ def run_batch(
     out_dir.mkdir(parents=True, exist_ok=True)
     if in_place:
         if by_stage or not runs_in_process(settings):
-            raise ValueError(f"runner {settings.processor.runner} {settings.processor.pipeline_options} may run"
-                             " DoFns in other processes (or by_stage was asked): the state cannot be handed over")
+            raise ValueError(
+                f"runner {settings.processor.runner} {settings.processor.pipeline_options} may run"
+                " DoFns in other processes (or by_stage was asked): the state cannot be handed over"
+            )
         load_classification_rules()  # a bad data file fails here, before the pipeline runs
         load_entity_rules()
         _in_place_pipeline(bootstrap, settings).run(_InPlaceBatch(list(ranges), state, str(out_dir)))
@@ -440,7 +459,9 @@ def run_batch(
                 (
                     pcoll
                     | f"{kind}ToJson" >> beam.Map(to_json_line)
-                    | f"Write{kind}" >> beam.io.WriteToText(str(out_dir / kind), file_name_suffix=".ndjson",
-                                                            shard_name_template="-SSSSS-of-NNNNN")
+                    | f"Write{kind}"
+                    >> beam.io.WriteToText(
+                        str(out_dir / kind), file_name_suffix=".ndjson", shard_name_template="-SSSSS-of-NNNNN"
+                    )
                 )
     (out_dir / "_SUCCESS").write_text(json.dumps({"ranges": len(ranges)}))

@@ -119,8 +119,14 @@ class _LiveState:
 
 
 class Processor:
-    def __init__(self, settings: Settings, *, bootstrap: str | None = None, as_of: datetime | None = None,
-                 session: KafkaSession | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        bootstrap: str | None = None,
+        as_of: datetime | None = None,
+        session: KafkaSession | None = None,
+    ) -> None:
         """`session`: the command's Kafka session (else one is opened here, on `bootstrap` when given)."""
         self.settings = settings
         # With webhooks a dispatcher thread opens the store too: both must share one handle (SharedStore).
@@ -175,8 +181,10 @@ class Processor:
                 if self._broker_alive():
                     raise
                 # One line that says what happened, not the Kafka client's error from wherever it noticed.
-                raise KafkaConnectionError(f"Kafka at {self.bootstrap} went away during a batch; nothing of it was"
-                                           " committed, the next run processes it again") from exc
+                raise KafkaConnectionError(
+                    f"Kafka at {self.bootstrap} went away during a batch; nothing of it was"
+                    " committed, the next run processes it again"
+                ) from exc
             if batch is None:
                 return report
             report.batches.append(batch)
@@ -219,8 +227,9 @@ class Processor:
         processor is idle starts a batch within a fetch round trip, not up to a poll interval later."""
         for tp in self.tps:
             self.consumer.seek(tp, ends[tp])
-        self.consumer.poll(timeout_ms=int(self.settings.processor.poll_interval_s * 1000), max_records=1,
-                           update_offsets=False)
+        self.consumer.poll(
+            timeout_ms=int(self.settings.processor.poll_interval_s * 1000), max_records=1, update_offsets=False
+        )
 
     def _broker_alive(self) -> bool:
         try:
@@ -303,22 +312,30 @@ class Processor:
             if not ranges:
                 return None
             live.dedupe_index.advance(as_of)  # type: ignore[attr-defined]
-        state = BatchState(dedupe_index=live.dedupe_index, event_index=live.event_index, as_of=as_of,
-                           cluster_state=live.cluster_state)
+        state = BatchState(
+            dedupe_index=live.dedupe_index, event_index=live.event_index, as_of=as_of, cluster_state=live.cluster_state
+        )
         phases["state"] = time.perf_counter() - started
         crash_point("after-state-read")
         batch_dir = Path(tempfile.mkdtemp(prefix="batch-", dir=self._batches_dir()))
         try:
             mark = time.perf_counter()
-            run_batch(ranges, bootstrap=self.bootstrap, settings=self.settings, state=state, out_dir=batch_dir,
-                      in_place=self._keep_state)
+            run_batch(
+                ranges,
+                bootstrap=self.bootstrap,
+                settings=self.settings,
+                state=state,
+                out_dir=batch_dir,
+                in_place=self._keep_state,
+            )
             files = BatchFiles(batch_dir)
             phases["pipeline"] = time.perf_counter() - mark
             crash_point("after-pipeline")
             mark = time.perf_counter()
             dead_letters = self._read_models(files, "dead_letters")
-            alerts = self._alerts(self._read_models(files, "events"), live.alerted, as_of,
-                                  files=files, index=state.event_index)
+            alerts = self._alerts(
+                self._read_models(files, "events"), live.alerted, as_of, files=files, index=state.event_index
+            )
             phases["alerts"] = time.perf_counter() - mark
             mark = time.perf_counter()
             DeadLetterProducer(self.producer, self.settings.kafka.dlq_topic).send(dead_letters)
@@ -326,8 +343,9 @@ class Processor:
             # Wait for every acknowledgement: flush() does not raise on a failed delivery, and an
             # alert recorded as sent without having been delivered would never be sent again.
             sends = [
-                self.producer.send(self.settings.kafka.alerts_topic, key=alert.alert_id.encode(),
-                                   value=dump_envelope(alert))
+                self.producer.send(
+                    self.settings.kafka.alerts_topic, key=alert.alert_id.encode(), value=dump_envelope(alert)
+                )
                 for alert in alerts
             ]
             for send in sends:
@@ -344,7 +362,11 @@ class Processor:
                         f"offsets on {topic} changed while this batch ran: another processor is running"
                     )
                 counts = commit_batch(
-                    con, files, consumer=CONSUMER_NAME, topic=topic, next_offsets=next_offsets,
+                    con,
+                    files,
+                    consumer=CONSUMER_NAME,
+                    topic=topic,
+                    next_offsets=next_offsets,
                     dead_letters=dead_letters,
                     alerts=[(a.alert_id, a.event_id, a.level, a.signal_score) for a in alerts],
                 )
@@ -364,10 +386,19 @@ class Processor:
         if alerts:
             self.webhooks.notify()
         records = sum(r.stop - r.start for r in ranges)
-        lag_after = sum(max(0, ends[tp] - next_offsets.get(tp.partition, stored.get(tp.partition, 0)))
-                        for tp in self.tps)
-        batch = BatchReport(records, counts.items, counts.events, counts.dead_letters, counts.alerts,
-                            time.perf_counter() - started, lag_after, phases)
+        lag_after = sum(
+            max(0, ends[tp] - next_offsets.get(tp.partition, stored.get(tp.partition, 0))) for tp in self.tps
+        )
+        batch = BatchReport(
+            records,
+            counts.items,
+            counts.events,
+            counts.dead_letters,
+            counts.alerts,
+            time.perf_counter() - started,
+            lag_after,
+            phases,
+        )
         log.info("batch: %s", batch)
         return batch
 
@@ -382,8 +413,9 @@ class Processor:
         return _LiveState(
             offsets=dict(offsets),
             as_of=as_of,
-            dedupe_index=load_dedupe_index(con, proc.dedupe_horizon_days, as_of,
-                                           threshold=proc.near_duplicate_threshold, live=self._keep_state),
+            dedupe_index=load_dedupe_index(
+                con, proc.dedupe_horizon_days, as_of, threshold=proc.near_duplicate_threshold, live=self._keep_state
+            ),
             # The members of exactly the events the clustering holds open (not a window
             # before processing time), so that links and clustering see the same events.
             event_index=load_event_index(con, proc.event_window_days, as_of, event_ids=cluster_state.open_events()),
@@ -423,19 +455,28 @@ class Processor:
         gone = {event_id for event_id in clustering.changed if event_id not in clustering.events}
         reload = {event_id for event_id in touched if event_id in clustering.events}
         window = self.settings.processor.event_window_days
-        members = [m for m in load_event_members(con, window, as_of, rules=index.rules, item_ids=list(placed),
-                                                 just_stored=True) if m.event_id in reload]
+        members = [
+            m
+            for m in load_event_members(con, window, as_of, rules=index.rules, item_ids=list(placed), just_stored=True)
+            if m.event_id in reload
+        ]
         for event_id in reload:
             members.extend(m for m in index.event_members(event_id) if m.item_id not in placed)
         for absorbed, survivor in merges.items():
             if survivor in reload and absorbed != survivor:
-                members.extend(replace(m, event_id=survivor) for m in index.event_members(absorbed)
-                               if m.item_id not in placed)
+                members.extend(
+                    replace(m, event_id=survivor) for m in index.event_members(absorbed) if m.item_id not in placed
+                )
         unseen = sorted(event_id for event_id in reload if event_id not in index.by_event)
         if unseen:
-            older = {row[0] for row in con.execute(
-                "SELECT DISTINCT event_id FROM items WHERE processed_at < now()"
-                " AND event_id IN (SELECT unnest(?::VARCHAR[]))", [unseen]).fetchall()}
+            older = {
+                row[0]
+                for row in con.execute(
+                    "SELECT DISTINCT event_id FROM items WHERE processed_at < now()"
+                    " AND event_id IN (SELECT unnest(?::VARCHAR[]))",
+                    [unseen],
+                ).fetchall()
+            }
             if older:
                 members = [m for m in members if m.event_id not in older]
                 members.extend(load_event_members(con, window, as_of, rules=index.rules, event_ids=older))
@@ -455,8 +496,13 @@ class Processor:
             if stored.get(tp.partition, 0) > ends[tp]:
                 # Shorter than what we consumed and not caught by the topic-id check (a broker
                 # without topic ids): reread from 0; upserts by key keep it single.
-                log.warning("%s[%s] end %s is below stored offset %s: rereading from 0",
-                            tp.topic, tp.partition, ends[tp], stored[tp.partition])
+                log.warning(
+                    "%s[%s] end %s is below stored offset %s: rereading from 0",
+                    tp.topic,
+                    tp.partition,
+                    ends[tp],
+                    stored[tp.partition],
+                )
                 stored[tp.partition] = 0
         pending = [
             (tp, stored.get(tp.partition, 0), ends[tp]) for tp in self.tps if ends[tp] > stored.get(tp.partition, 0)
@@ -471,8 +517,15 @@ class Processor:
     def _read_models(files: BatchFiles, kind: str) -> list[Any]:
         return [parse_envelope(line) for line in files.lines(kind)]
 
-    def _alerts(self, events: list[Event], already: set[str], as_of: datetime, *,
-                files: BatchFiles | None = None, index: EventIndex | None = None) -> list[Alert]:
+    def _alerts(
+        self,
+        events: list[Event],
+        already: set[str],
+        as_of: datetime,
+        *,
+        files: BatchFiles | None = None,
+        index: EventIndex | None = None,
+    ) -> list[Alert]:
         # An event's members are in this batch's items files and, from earlier batches, in the
         # event index read before the batch: the payload needs no extra DuckDB read.
         def members_of(event_ids: set[str]) -> list[SourceView]:

@@ -81,6 +81,7 @@ def run_window(
 
     try:
         if ingest:
+
             def do_ingest() -> str:
                 result = run_ingest(settings, session=session)
                 return result.summary()
@@ -93,8 +94,10 @@ def run_window(
             with Processor(settings, as_of=window.end, session=session) as processor:
                 result = processor.run_once()
                 lag = sum(processor.lag().values())
-            return (f"{result.records} records -> {result.total('items')} items, "
-                    f"{result.total('dead_letters')} dead letters, lag {lag}")
+            return (
+                f"{result.records} records -> {result.total('items')} items, "
+                f"{result.total('dead_letters')} dead letters, lag {lag}"
+            )
 
         step("process", do_process)
         store = session.store
@@ -111,8 +114,10 @@ def run_window(
                 return f"daily-digest flow run wrote {len(report.files)} files"
             digest = build_digest(store, settings, window_end=end, days=days, lang=lang)
             report.files = write_digest(digest, out_dir, store=store)
-            return (f"{len(digest.top_events)} top events, {len(digest.x_signals)} X signals, "
-                    f"{len(digest.research)} research highlights")
+            return (
+                f"{len(digest.top_events)} top events, {len(digest.x_signals)} X signals, "
+                f"{len(digest.research)} research highlights"
+            )
 
         step("digest", do_digest)
     finally:

@@ -92,20 +92,27 @@ def fresh_post(i: int, when: datetime) -> RawPost:
     title = " ".join(_word(i * 11 + k + 65536).capitalize() for k in range(8))
     post = raw_post(1_000_000 + i, source=feed_source(name=f"wire-{i % 50}", publisher=f"Wire {i % 50}"))
     url = f"https://news.example.com/bench/{uuid.uuid4().hex[:8]}/{i}"
-    post = post.model_copy(update={"key": url, "native_id": url, "url": url, "title": title,
-                                   # Topic words in the body only, none of them a name: relevant enough to
-                                   # alert, nothing to cluster on. (A shared name such as "AI" joined every
-                                   # post into one event once the store held events that never name it.)
-                                   "summary_html": f"<p>{title}: a new open-weight language model, trained"
-                                                   f" with reinforcement learning.</p>"})
+    post = post.model_copy(
+        update={
+            "key": url,
+            "native_id": url,
+            "url": url,
+            "title": title,
+            # Topic words in the body only, none of them a name: relevant enough to
+            # alert, nothing to cluster on. (A shared name such as "AI" joined every
+            # post into one event once the store held events that never name it.)
+            "summary_html": f"<p>{title}: a new open-weight language model, trained with reinforcement learning.</p>",
+        }
+    )
     return _at(post, when)
 
 
 # --------------------------------------------------------------------------- child processes
 
 
-def produce_at_rate(bootstrap: str, kafka: KafkaSettings, values: list[tuple[bytes, bytes]], rate: float,
-                    out: Connection) -> None:
+def produce_at_rate(
+    bootstrap: str, kafka: KafkaSettings, values: list[tuple[bytes, bytes]], rate: float, out: Connection
+) -> None:
     """Send `values` at `rate`/s; report {key: send time} (a process of its own, as connectors are)."""
     sent: dict[str, float] = {}
     producer = make_producer(bootstrap, kafka, linger_ms=2)
@@ -191,11 +198,18 @@ def _percentile(values: Sequence[float], q: float) -> float:
 
 def _settings(bootstrap: str, root: Path, poll_s: float, batch_max: int) -> Settings:
     suffix = uuid.uuid4().hex[:8]
-    kafka = KafkaSettings(bootstrap=bootstrap, raw_topic=f"bench.raw.{suffix}", dlq_topic=f"bench.dlq.{suffix}",
-                          alerts_topic=f"bench.alerts.{suffix}")
-    return Settings(data_dir=root / "data", kafka=kafka,
-                    store=StoreSettings(path=root / "data" / "radar.duckdb", lock_timeout_s=60),
-                    processor=ProcessorSettings(poll_interval_s=poll_s, batch_max_records=batch_max))
+    kafka = KafkaSettings(
+        bootstrap=bootstrap,
+        raw_topic=f"bench.raw.{suffix}",
+        dlq_topic=f"bench.dlq.{suffix}",
+        alerts_topic=f"bench.alerts.{suffix}",
+    )
+    return Settings(
+        data_dir=root / "data",
+        kafka=kafka,
+        store=StoreSettings(path=root / "data" / "radar.duckdb", lock_timeout_s=60),
+        processor=ProcessorSettings(poll_interval_s=poll_s, batch_max_records=batch_max),
+    )
 
 
 def preload(settings: Settings, n: int, now: datetime) -> None:
@@ -208,8 +222,7 @@ def preload(settings: Settings, n: int, now: datetime) -> None:
     producer.flush()
     producer.close()
     # Default alert rules and no webhooks: the store holds the alerts such a stream really raises.
-    big = settings.model_copy(update={"processor": settings.processor.model_copy(
-        update={"batch_max_records": 20_000})})
+    big = settings.model_copy(update={"processor": settings.processor.model_copy(update={"batch_max_records": 20_000})})
     with Processor(big, bootstrap=settings.kafka.bootstrap) as processor:
         processor.run_once()
     print(f"preload: {n:,} items processed into the store in {time.perf_counter() - started:.1f} s")
@@ -228,9 +241,11 @@ def _latencies(got: dict[str, tuple[float, list[str]]], sent: dict[str, float]) 
 def _line(label: str, values: list[float], expected: int) -> str:
     if not values:
         return f"  {label}: none received (expected {expected})"
-    return (f"  {label}: {len(values):,} of {expected:,}   p50 {_percentile(values, 50) * 1000:,.0f} ms   "
-            f"p95 {_percentile(values, 95) * 1000:,.0f} ms   p99 {_percentile(values, 99) * 1000:,.0f} ms   "
-            f"max {max(values) * 1000:,.0f} ms   mean {statistics.mean(values) * 1000:,.0f} ms")
+    return (
+        f"  {label}: {len(values):,} of {expected:,}   p50 {_percentile(values, 50) * 1000:,.0f} ms   "
+        f"p95 {_percentile(values, 95) * 1000:,.0f} ms   p99 {_percentile(values, 99) * 1000:,.0f} ms   "
+        f"max {max(values) * 1000:,.0f} ms   mean {statistics.mean(values) * 1000:,.0f} ms"
+    )
 
 
 def run(args: argparse.Namespace) -> None:
@@ -257,15 +272,16 @@ def run(args: argparse.Namespace) -> None:
             os.environ[SECRET_ENV] = SECRET
             # A fresh alerts topic: the preload's alerts are not part of the measurement.
             kafka = settings.kafka.model_copy(update={"alerts_topic": settings.kafka.alerts_topic + ".measured"})
-            hook = WebhookConfig(url=f"http://127.0.0.1:{port}/radar", secret_env=SECRET_ENV, local=True,
-                                 name="bench")
-            measured = settings.model_copy(update={
-                "kafka": kafka, "alerts": AlertSettings(min_score=args.min_score, webhooks=[hook])})
+            hook = WebhookConfig(url=f"http://127.0.0.1:{port}/radar", secret_env=SECRET_ENV, local=True, name="bench")
+            measured = settings.model_copy(
+                update={"kafka": kafka, "alerts": AlertSettings(min_score=args.min_score, webhooks=[hook])}
+            )
             ensure_topics(state.bootstrap, kafka)
             ready = ctx.Event()
             topic_recv, topic_send = ctx.Pipe(duplex=False)
-            consumer = ctx.Process(target=consume_alerts, args=(state.bootstrap, kafka, ready, stop, topic_send),
-                                   daemon=True)
+            consumer = ctx.Process(
+                target=consume_alerts, args=(state.bootstrap, kafka, ready, stop, topic_send), daemon=True
+            )
             consumer.start()
             children.append(consumer)
             ready.wait(60)
@@ -284,8 +300,9 @@ def run(args: argparse.Namespace) -> None:
             posts = [fresh_post(i, start + timedelta(seconds=i / args.rate)) for i in range(args.items)]
             values = [(p.key.encode(), dump_envelope(p)) for p in posts]
             sent_recv, sent_send = ctx.Pipe(duplex=False)
-            child = ctx.Process(target=produce_at_rate, args=(state.bootstrap, kafka, values, args.rate, sent_send),
-                                daemon=True)
+            child = ctx.Process(
+                target=produce_at_rate, args=(state.bootstrap, kafka, values, args.rate, sent_send), daemon=True
+            )
             committed = 0
             batches: list[tuple[int, float]] = []
             phases: list[dict[str, float]] = []
@@ -307,8 +324,9 @@ def run(args: argparse.Namespace) -> None:
                 profiler = cProfile.Profile()
                 profiler.enable()
             try:
-                processor.follow(lambda: (not child.is_alive() and committed >= args.items)
-                                 or time.monotonic() > deadline, progress)
+                processor.follow(
+                    lambda: (not child.is_alive() and committed >= args.items) or time.monotonic() > deadline, progress
+                )
             finally:
                 # close() keeps delivering what is owed (alerts.drain_timeout_s) before it returns.
                 processor.close()
@@ -325,9 +343,11 @@ def run(args: argparse.Namespace) -> None:
             broker.stop()
     sizes = [n for n, _ in batches]
     took = [s for _, s in batches]
-    print(f"follow: {args.items:,} items at {args.rate:g}/s, {len(batches)} batches (mean {statistics.mean(sizes):.0f}"
-          f" records, run time p50 {_percentile(took, 50) * 1000:,.0f} ms, p99 {_percentile(took, 99) * 1000:,.0f} ms),"
-          f" poll_interval_s={args.poll}, preload {args.preload:,}")
+    print(
+        f"follow: {args.items:,} items at {args.rate:g}/s, {len(batches)} batches (mean {statistics.mean(sizes):.0f}"
+        f" records, run time p50 {_percentile(took, 50) * 1000:,.0f} ms, p99 {_percentile(took, 99) * 1000:,.0f} ms),"
+        f" poll_interval_s={args.poll}, preload {args.preload:,}"
+    )
     print(_line("produce -> alerts topic", _latencies(topic, sent), len(topic)))
     print(_line("produce -> webhook     ", _latencies(hooks, sent), len(topic)))
     print(f"  webhook deliveries {len(hooks):,}, signatures failing verification: {bad}")
@@ -337,9 +357,14 @@ def run(args: argparse.Namespace) -> None:
         span = max(measured) - min(measured)
         print(f"  webhook receipts over {span:.1f} s: {(len(measured) - 1) / max(span, 1e-9):,.0f}/s")
     names = list(dict.fromkeys(name for batch in phases for name in batch))
-    print("  per batch, ms (p50 / max): " + "   ".join(
-        f"{name} {_percentile([b.get(name, 0.0) for b in phases], 50) * 1000:,.0f} /"
-        f" {max(b.get(name, 0.0) for b in phases) * 1000:,.0f}" for name in names))
+    print(
+        "  per batch, ms (p50 / max): "
+        + "   ".join(
+            f"{name} {_percentile([b.get(name, 0.0) for b in phases], 50) * 1000:,.0f} /"
+            f" {max(b.get(name, 0.0) for b in phases) * 1000:,.0f}"
+            for name in names
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

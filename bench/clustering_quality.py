@@ -49,10 +49,19 @@ def run(categories: str, model: DecisionModel, order: str = "time") -> tuple[Sco
 def run_pipeline_path(categories: str) -> tuple[Scores, float]:
     """The same headlines as `radar cluster` lines, through the pipeline's stage functions."""
     data = load_uci(categories=categories)
-    inputs = [ReplayInput(n, {"id": d.record.id, "title": d.record.title, "publisher": d.record.publisher,
-                              "url": d.record.url,
-                              "published_at": d.record.published_at.isoformat() if d.record.published_at else None})
-              for n, d in enumerate(data, start=1)]
+    inputs = [
+        ReplayInput(
+            n,
+            {
+                "id": d.record.id,
+                "title": d.record.title,
+                "publisher": d.record.publisher,
+                "url": d.record.url,
+                "published_at": d.record.published_at.isoformat() if d.record.published_at else None,
+            },
+        )
+        for n, d in enumerate(data, start=1)
+    ]
     t0 = time.perf_counter()
     lines, errors = replay(inputs)
     elapsed = time.perf_counter() - t0
@@ -62,9 +71,11 @@ def run_pipeline_path(categories: str) -> tuple[Scores, float]:
 
 
 def row(label: str, s: Scores) -> str:
-    return (f"{label:22} {s.items:5} {s.predicted_clusters:4}/{s.gold_clusters:<3} "
-            f"{s.pairwise_p:.3f} {s.pairwise_r:.3f} {s.pairwise_f1:.3f}  "
-            f"{s.bcubed_p:.3f} {s.bcubed_r:.3f} {s.bcubed_f1:.3f}  {s.nmi:.3f} {s.ari:.3f}")
+    return (
+        f"{label:22} {s.items:5} {s.predicted_clusters:4}/{s.gold_clusters:<3} "
+        f"{s.pairwise_p:.3f} {s.pairwise_r:.3f} {s.pairwise_f1:.3f}  "
+        f"{s.bcubed_p:.3f} {s.bcubed_r:.3f} {s.bcubed_f1:.3f}  {s.nmi:.3f} {s.ari:.3f}"
+    )
 
 
 def main() -> None:
@@ -74,10 +85,15 @@ def main() -> None:
     args = parser.parse_args()
     model = DecisionModel.load(args.model)
     import transforms.extract  # noqa: F401 - loaded by the pipeline anyway; keep its import out of the timing
-    print(f"model: join threshold {model.threshold}, merge threshold {model.merge_threshold}, "
-          f"window {model.window_hours} h")
-    print(f"{'UCI slice':22} {'items':>5} {'ev/gold':>8} {'pair P':>6} {'R':>5} {'F1':>5}  "
-          f"{'B3 P':>5} {'R':>5} {'F1':>5}  {'NMI':>5} {'ARI':>5}")
+
+    print(
+        f"model: join threshold {model.threshold}, merge threshold {model.merge_threshold}, "
+        f"window {model.window_hours} h"
+    )
+    print(
+        f"{'UCI slice':22} {'items':>5} {'ev/gold':>8} {'pair P':>6} {'R':>5} {'F1':>5}  "
+        f"{'B3 P':>5} {'R':>5} {'F1':>5}  {'NMI':>5} {'ARI':>5}"
+    )
     for order in ("time", "shuffled"):
         for label, categories in SLICES:
             s, _ = run(categories, model, order)
@@ -91,8 +107,10 @@ def main() -> None:
     for name, pairwise, other in ANCHORS:
         print(f"  anchor: {name:42} {pairwise:28} {other}")
     best = min(run("btem", model)[1] for _ in range(args.repeat))
-    print(f"\nspeed: {5000 / best:,.0f} headlines/s, {best / 5000 * 1e6:.0f} µs per headline "
-          f"(whole slice, one core, best of {args.repeat})")
+    print(
+        f"\nspeed: {5000 / best:,.0f} headlines/s, {best / 5000 * 1e6:.0f} µs per headline "
+        f"(whole slice, one core, best of {args.repeat})"
+    )
     print(f"pipeline path: {5000 / pipeline_seconds:,.0f} headlines/s (normalize + dedupe + cluster, one run)")
 
 

@@ -47,17 +47,28 @@ def main(argv: list[str] | None = None) -> int:
         state, _ = broker.ensure_running()
         try:
             suffix = uuid.uuid4().hex[:8]
-            kafka = KafkaSettings(bootstrap=state.bootstrap, raw_topic=f"soak.raw.{suffix}",
-                                  dlq_topic=f"soak.dlq.{suffix}", alerts_topic=f"soak.alerts.{suffix}")
+            kafka = KafkaSettings(
+                bootstrap=state.bootstrap,
+                raw_topic=f"soak.raw.{suffix}",
+                dlq_topic=f"soak.dlq.{suffix}",
+                alerts_topic=f"soak.alerts.{suffix}",
+            )
             ensure_topics(state.bootstrap, kafka)
-            settings = Settings(data_dir=root / "data", kafka=kafka,
-                                store=StoreSettings(path=root / "data" / "radar.duckdb", lock_timeout_s=30))
+            settings = Settings(
+                data_dir=root / "data",
+                kafka=kafka,
+                store=StoreSettings(path=root / "data" / "radar.duckdb", lock_timeout_s=30),
+            )
             started = time.perf_counter()
             workload = crash_harness.produce_workload(settings, args.records, poison_every=97)
-            print(f"produced {args.records:,} records ({len(workload.poison):,} poison) "
-                  f"in {time.perf_counter() - started:.1f} s", flush=True)
-            config = crash_harness.write_config(settings, root / "crash.toml", batch_max_records=args.batch,
-                                                alert_min_score=10)
+            print(
+                f"produced {args.records:,} records ({len(workload.poison):,} poison) "
+                f"in {time.perf_counter() - started:.1f} s",
+                flush=True,
+            )
+            config = crash_harness.write_config(
+                settings, root / "crash.toml", batch_max_records=args.batch, alert_min_score=10
+            )
             command = crash_harness.process_command()
             hits: Counter[tuple[str, str]] = Counter()
             started = time.perf_counter()
@@ -65,18 +76,31 @@ def main(argv: list[str] | None = None) -> int:
                 crash_harness.crash_once(command, crash_harness.child_env(config, crash), crash)
                 hits[(crash.phase, crash.mode)] += 1
                 print(f"  crash {number:>2}/{len(crashes)}: {crash.phase}:{crash.count} ({crash.mode})", flush=True)
-            final = subprocess.run(command, env=crash_harness.child_env(config), cwd=crash_harness.ROOT,
-                                   capture_output=True, text=True, timeout=3600)
+            final = subprocess.run(
+                command,
+                env=crash_harness.child_env(config),
+                cwd=crash_harness.ROOT,
+                capture_output=True,
+                text=True,
+                timeout=3600,
+            )
             if final.returncode != 0:
                 print(final.stderr, file=sys.stderr)
                 return 1
             crashed_s = time.perf_counter() - started
             verdict = crash_harness.verify(settings, workload)
             started = time.perf_counter()
-            clean = crash_harness.clean_config(settings, root / "clean.toml", batch_max_records=args.batch,
-                                               alert_min_score=10)
-            reference = subprocess.run(command, env=crash_harness.child_env(clean), cwd=crash_harness.ROOT,
-                                       capture_output=True, text=True, timeout=3600)
+            clean = crash_harness.clean_config(
+                settings, root / "clean.toml", batch_max_records=args.batch, alert_min_score=10
+            )
+            reference = subprocess.run(
+                command,
+                env=crash_harness.child_env(clean),
+                cwd=crash_harness.ROOT,
+                capture_output=True,
+                text=True,
+                timeout=3600,
+            )
             if reference.returncode != 0:
                 print(reference.stderr, file=sys.stderr)
                 return 1
@@ -87,14 +111,20 @@ def main(argv: list[str] | None = None) -> int:
     print("\ncrashes per phase (exit = os._exit at the point, kill = SIGKILL on the reported phase):")
     for phase in crash_harness.PROCESSOR_PHASES:
         print(f"  {phase:<20} exit {hits[(phase, 'exit')]}  kill {hits[(phase, 'kill')]}")
-    print(f"\ncrashes {len(crashes)}, records {args.records:,}, items {verdict.items:,}, "
-          f"lost {verdict.lost}, doubled {verdict.doubled}, misplaced {verdict.misplaced}")
-    print(f"dead letters {verdict.dead_letters:,} (poison {len(workload.poison):,}; not dead-lettered "
-          f"{verdict.poison_not_dead_lettered}, missing on topic {verdict.dead_letters_missing_on_topic}, "
-          f"doubled in store {verdict.dead_letters_doubled_in_store})")
-    print(f"alerts {verdict.alerts:,} (missing on topic or unrecorded {verdict.alerts_missing_on_topic}, "
-          f"doubled in store {verdict.alerts_not_recorded}); repeats on the topics (at-least-once): "
-          f"{verdict.topic_repeats}")
+    print(
+        f"\ncrashes {len(crashes)}, records {args.records:,}, items {verdict.items:,}, "
+        f"lost {verdict.lost}, doubled {verdict.doubled}, misplaced {verdict.misplaced}"
+    )
+    print(
+        f"dead letters {verdict.dead_letters:,} (poison {len(workload.poison):,}; not dead-lettered "
+        f"{verdict.poison_not_dead_lettered}, missing on topic {verdict.dead_letters_missing_on_topic}, "
+        f"doubled in store {verdict.dead_letters_doubled_in_store})"
+    )
+    print(
+        f"alerts {verdict.alerts:,} (missing on topic or unrecorded {verdict.alerts_missing_on_topic}, "
+        f"doubled in store {verdict.alerts_not_recorded}); repeats on the topics (at-least-once): "
+        f"{verdict.topic_repeats}"
+    )
     print(f"offsets at the partition ends: {verdict.offsets_at_end}")
     print(f"difference from an uncrashed run of the same records: {differences or 'none'}")
     print(f"time: crashed runs {crashed_s:.0f} s, uncrashed run {clean_s:.0f} s")

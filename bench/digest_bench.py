@@ -127,9 +127,11 @@ def main() -> int:
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
     print(f"build_digest: {built:.2f} s (with Markdown + HTML: {total:.2f} s)")
     print(f"peak RSS: {peak_mib:.0f} MiB (before the build: {rss_before / 1024:.0f} MiB)")
-    print(f"digest: {len(digest.top_events)} top events, {len(digest.x_signals)} X signals, "
-          f"{len(digest.research)} research, stats {digest.stats.model_dump()}, {len(markdown)} chars md, "
-          f"{len(page)} chars html")
+    print(
+        f"digest: {len(digest.top_events)} top events, {len(digest.x_signals)} X signals, "
+        f"{len(digest.research)} research, stats {digest.stats.model_dump()}, {len(markdown)} chars md, "
+        f"{len(page)} chars html"
+    )
     ok = total < 5 and peak_mib < 1024
     print("goal (< 5 s, < 1 GiB):", "met" if ok else "MISSED")
     return 0 if ok else 1

@@ -34,8 +34,13 @@ from schemas.raw import ReceivedRaw  # noqa: E402
 from transforms.events import ClusterState, DecisionModel, Record, cluster_records  # noqa: E402
 from transforms.normalize import normalize_record  # noqa: E402
 
-COLLECTORS = {"feed": collect_feed, "html": collect_html, "x": collect_x, "jsonl": collect_jsonl,
-              "arxiv": lambda run: collect_arxiv(run, interval_s=0.0)}
+COLLECTORS = {
+    "feed": collect_feed,
+    "html": collect_html,
+    "x": collect_x,
+    "jsonl": collect_jsonl,
+    "arxiv": lambda run: collect_arxiv(run, interval_s=0.0),
+}
 
 
 def corpus_items(root: Path = CORPUS_DIR) -> list:
@@ -47,8 +52,14 @@ def corpus_items(root: Path = CORPUS_DIR) -> list:
             run = SourceRun(source, fetcher, settings, SourceCursor(source.name), cache)
             COLLECTORS[source.kind](run)
             for offset, envelope in enumerate(run.envelopes):
-                got = normalize_record(ReceivedRaw(envelope=envelope, coordinates=KafkaCoordinates(
-                    topic="radar.raw.v1", partition=0, offset=offset, key=envelope.key)))
+                got = normalize_record(
+                    ReceivedRaw(
+                        envelope=envelope,
+                        coordinates=KafkaCoordinates(
+                            topic="radar.raw.v1", partition=0, offset=offset, key=envelope.key
+                        ),
+                    )
+                )
                 if hasattr(got, "item_id"):
                     items.append(got)
     return items
@@ -84,7 +95,7 @@ def aliases(item) -> set[str]:
         if value:
             names |= {value, value.rstrip("/"), urlsplit(value).path.lstrip("/")}
     for prefix in ("x:", "arxiv:", "tweet:"):
-        names |= {n[len(prefix):] for n in list(names) if n.startswith(prefix)}
+        names |= {n[len(prefix) :] for n in list(names) if n.startswith(prefix)}
     return names
 
 
@@ -92,8 +103,20 @@ def labelled_records(root: Path = CORPUS_DIR) -> tuple[list[Record], dict[str, s
     """The corpus's items as records in replay order, and item id -> ground-truth event for the labelled ones."""
     truth = tomllib.loads((root / "ground_truth.toml").read_text(encoding="utf-8"))
     items = replay_order(corpus_items(root))
-    records = [Record(i.item_id, i.title, i.text, i.published_at, i.source.publisher, i.url, i.lang,
-                      i.canonical_url, tuple(i.linked_urls)) for i in items]
+    records = [
+        Record(
+            i.item_id,
+            i.title,
+            i.text,
+            i.published_at,
+            i.source.publisher,
+            i.url,
+            i.lang,
+            i.canonical_url,
+            tuple(i.linked_urls),
+        )
+        for i in items
+    ]
     by_alias: dict[str, list[str]] = defaultdict(list)
     for item in items:
         for name in aliases(item):
@@ -125,8 +148,10 @@ def main() -> None:
     for item_id, label in truth_of.items():
         placed[label][event_of[item_id]] += 1
     completeness = sum(c.most_common(1)[0][1] for c in placed.values()) / sum(sum(c.values()) for c in placed.values())
-    print(f"sample corpus: {len(records)} items, {labelled} labelled in {len(placed)} truth events, "
-          f"{len(set(event_of.values()))} predicted events")
+    print(
+        f"sample corpus: {len(records)} items, {labelled} labelled in {len(placed)} truth events, "
+        f"{len(set(event_of.values()))} predicted events"
+    )
     print(f"purity {purity:.3f}  completeness {completeness:.3f}")
     for label, c in placed.items():
         if len(c) > 1:

@@ -100,8 +100,9 @@ def free_examples(data: list[LabelledRecord], model: DecisionModel) -> tuple[lis
 class _WatchedState(ClusterState):
     """A replay that records every merge it considers, with both events' majority stories."""
 
-    def __init__(self, model: DecisionModel, stories: dict[str, Counter[str]],
-                 seen: list[tuple[list[float], int, float]]) -> None:
+    def __init__(
+        self, model: DecisionModel, stories: dict[str, Counter[str]], seen: list[tuple[list[float], int, float]]
+    ) -> None:
         super().__init__(model)
         self.stories = stories
         self.seen = seen
@@ -135,16 +136,20 @@ def fit_merge(replays: list[list[LabelledRecord]], model: DecisionModel) -> Deci
     for data in replays:
         seen += merge_examples(data, replace(model, merge_weights=(), merge_threshold=MERGE_COLLECT_COSINE))
     for _ in range(2):
-        weights = fit_logistic([f for f, _, _ in seen], [y for _, y, _ in seen],
-                               sample_weight=[w for _, _, w in seen])
+        weights = fit_logistic([f for f, _, _ in seen], [y for _, y, _ in seen], sample_weight=[w for _, _, w in seen])
         model = replace(model, merge_weights=tuple(float(round(w, 4)) for w in weights), merge_threshold=0.5)
         for data in replays:
             seen = seen + merge_examples(data, model)
     return model
 
 
-def fit_logistic(xs: list[list[float]], ys: list[int], l2: float = 1.0, iterations: int = 50,
-                 sample_weight: list[float] | None = None) -> np.ndarray:
+def fit_logistic(
+    xs: list[list[float]],
+    ys: list[int],
+    l2: float = 1.0,
+    iterations: int = 50,
+    sample_weight: list[float] | None = None,
+) -> np.ndarray:
     x = np.asarray(xs, dtype=float)
     y = np.asarray(ys, dtype=float)
     sw = np.ones(len(ys)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
@@ -169,7 +174,9 @@ def replay(data: list[LabelledRecord], model: DecisionModel) -> tuple[list[str],
 
 
 def choose_threshold(
-    replays: list[list[LabelledRecord]], model: DecisionModel, merges: list[float] | None = None,
+    replays: list[list[LabelledRecord]],
+    model: DecisionModel,
+    merges: list[float] | None = None,
     thresholds: list[float] | None = None,
 ) -> tuple[DecisionModel, list[tuple[float, float, float]]]:
     """Grid over (join threshold, merge threshold); the best mean B-cubed F1 over the replays
@@ -204,8 +211,9 @@ def fit(
         ys += oy
     weights = fit_logistic(xs, ys)
     first_merge = 0.3 if merge_threshold is None else merge_threshold
-    model = DecisionModel(tuple(float(round(w, 4)) for w in weights), 0.5, first_merge, window_hours,
-                          min_cosine=MIN_COSINE)
+    model = DecisionModel(
+        tuple(float(round(w, 4)) for w in weights), 0.5, first_merge, window_hours, min_cosine=MIN_COSINE
+    )
     model, _ = choose_threshold(replays, model)
     # Second round on the model's own candidates (see the module docstring).
     fx, fy = [], []
@@ -222,16 +230,22 @@ def fit(
         model, curve = choose_threshold(replays, model, MERGE_PROBABILITIES, JOIN_THRESHOLDS)
     else:
         model, curve = choose_threshold(replays, model, MERGE_THRESHOLDS if merge_threshold is None else None)
-    merge_how = (f"merge: a logistic model over {', '.join(MERGE_FEATURES)} fitted on the merges a replay of those "
-                 f"stories considers (label: both events' majority story agree; weight: the smaller event's size), "
-                 f"threshold = its probability" if model.merge_weights else "merge: word-centroid cosine threshold")
-    note = (f"fitted by bench/fit_event_model.py on UCI slice categories '{fit_categories}' "
-            f"({len(data)} headlines, {len(xs) + len(fx)} candidate pairs, {sum(ys) + sum(fy)} positive); "
-            f"join threshold {model.threshold} and merge threshold {model.merge_threshold} = argmax B-cubed F1 "
-            f"on those stories replayed for real (mean of time order and shuffled) over a grid; {merge_how}; "
-            f"min_cosine {MIN_COSINE}: an item must share "
-            f"content to join (UCI's base rate alone would teach joining by default) "
-            f"(join/merge/F1: {', '.join(f'{t}/{m}/{f:.3f}' for t, m, f in curve)})")
+    merge_how = (
+        f"merge: a logistic model over {', '.join(MERGE_FEATURES)} fitted on the merges a replay of those "
+        f"stories considers (label: both events' majority story agree; weight: the smaller event's size), "
+        f"threshold = its probability"
+        if model.merge_weights
+        else "merge: word-centroid cosine threshold"
+    )
+    note = (
+        f"fitted by bench/fit_event_model.py on UCI slice categories '{fit_categories}' "
+        f"({len(data)} headlines, {len(xs) + len(fx)} candidate pairs, {sum(ys) + sum(fy)} positive); "
+        f"join threshold {model.threshold} and merge threshold {model.merge_threshold} = argmax B-cubed F1 "
+        f"on those stories replayed for real (mean of time order and shuffled) over a grid; {merge_how}; "
+        f"min_cosine {MIN_COSINE}: an item must share "
+        f"content to join (UCI's base rate alone would teach joining by default) "
+        f"(join/merge/F1: {', '.join(f'{t}/{m}/{f:.3f}' for t, m, f in curve)})"
+    )
     return replace(model, note=note), note
 
 
@@ -256,8 +270,10 @@ def main() -> None:
         data = load_uci(categories=categories)
         predicted, _ = replay(data, model)
         s = score([d.story for d in data], predicted)
-        print(f"{label:9} {categories:5} B3 P {s.bcubed_p:.3f} R {s.bcubed_r:.3f} F1 {s.bcubed_f1:.3f} | "
-              f"pairs F1 {s.pairwise_f1:.3f} | NMI {s.nmi:.3f} ARI {s.ari:.3f} | {s.predicted_clusters} events")
+        print(
+            f"{label:9} {categories:5} B3 P {s.bcubed_p:.3f} R {s.bcubed_r:.3f} F1 {s.bcubed_f1:.3f} | "
+            f"pairs F1 {s.pairwise_f1:.3f} | NMI {s.nmi:.3f} ARI {s.ari:.3f} | {s.predicted_clusters} events"
+        )
     if args.write:
         args.out.write_text(json.dumps(model.to_json(), indent=1) + "\n", encoding="utf-8")
         print("written", args.out)

@@ -64,20 +64,27 @@ def _feed(source: int, generation: int, base: str) -> bytes:
             f"<link>{base}/page/{generation}/{j}.html</link><description>summary only</description></item>"
             for j in range(NEW)
         ] + items
-    return ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
-            'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>bench</title>'
-            + "".join(items) + "</channel></rss>").encode()
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+        'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>bench</title>'
+        + "".join(items)
+        + "</channel></rss>"
+    ).encode()
 
 
 def _page(path: str) -> bytes:
     body = "<p>" + "Article text about a frontier model release. " * 40 + "</p>"
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{path}</title></head>'
-            f"<body><article>{body}</article></body></html>").encode()
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{path}</title></head>'
+        f"<body><article>{body}</article></body></html>"
+    ).encode()
 
 
 def _response(status: int, body: bytes, content_type: str) -> bytes:
-    head = (f"HTTP/1.1 {status} {'OK' if status == 200 else 'Not Found'}\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+    head = (
+        f"HTTP/1.1 {status} {'OK' if status == 200 else 'Not Found'}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
     return head.encode() + body
 
 
@@ -91,8 +98,10 @@ def serve(control: Connection, addresses: list[tuple[str, int]], latency: float)
         bound: dict[tuple[str, int], int] = {}
         servers = []
         for ip, slot in addresses:
-            async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                             ip: str = ip, slot: int = slot) -> None:
+
+            async def handle(
+                reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ip: str = ip, slot: int = slot
+            ) -> None:
                 try:
                     head = await reader.readuntil(b"\r\n\r\n")
                     # The moment the whole request is in: what a server's rate limiter would count.
@@ -152,21 +161,37 @@ class Cycle:
     peak_rss_mib: float
 
     def line(self, label: str, interval: float) -> str:
-        gap = "n/a" if self.min_gap_s is None else (
-            f"{self.min_gap_s:.3f} s = {1 / self.min_gap_s:.2f} req/s"
-            f" ({'OK' if self.min_gap_s >= interval else 'VIOLATED'}: interval {interval:g} s)")
-        return (f"{label:<24} {self.sources:>5} sources  concurrency {self.concurrency:>3}  "
-                f"cycle {self.elapsed_s:7.1f} s  {self.envelopes:>6} envelopes  "
-                f"{self.envelopes / self.elapsed_s:7.1f} env/s  {self.requests:>5} requests  {self.errors} errors\n"
-                f"{'':<24} per-host min gap {gap}  peak RSS {self.peak_rss_mib:.0f} MiB")
+        gap = (
+            "n/a"
+            if self.min_gap_s is None
+            else (
+                f"{self.min_gap_s:.3f} s = {1 / self.min_gap_s:.2f} req/s"
+                f" ({'OK' if self.min_gap_s >= interval else 'VIOLATED'}: interval {interval:g} s)"
+            )
+        )
+        return (
+            f"{label:<24} {self.sources:>5} sources  concurrency {self.concurrency:>3}  "
+            f"cycle {self.elapsed_s:7.1f} s  {self.envelopes:>6} envelopes  "
+            f"{self.envelopes / self.elapsed_s:7.1f} env/s  {self.requests:>5} requests  {self.errors} errors\n"
+            f"{'':<24} per-host min gap {gap}  peak RSS {self.peak_rss_mib:.0f} MiB"
+        )
 
 
 def _settings(root: Path, bootstrap: str, sources: list[SourceConfig], fetch: FetchSettings) -> Settings:
     suffix = uuid.uuid4().hex[:8]
-    kafka = KafkaSettings(bootstrap=bootstrap, raw_topic=f"bench.raw.{suffix}",
-                          dlq_topic=f"bench.dlq.{suffix}", alerts_topic=f"bench.alerts.{suffix}")
-    return Settings(data_dir=root / suffix, kafka=kafka, fetch=fetch, sources=sources,
-                    store=StoreSettings(path=root / suffix / "radar.duckdb", lock_timeout_s=60))
+    kafka = KafkaSettings(
+        bootstrap=bootstrap,
+        raw_topic=f"bench.raw.{suffix}",
+        dlq_topic=f"bench.dlq.{suffix}",
+        alerts_topic=f"bench.alerts.{suffix}",
+    )
+    return Settings(
+        data_dir=root / suffix,
+        kafka=kafka,
+        fetch=fetch,
+        sources=sources,
+        store=StoreSettings(path=root / suffix / "radar.duckdb", lock_timeout_s=60),
+    )
 
 
 def _min_gap(arrivals: dict[str, list[float]]) -> float | None:
@@ -182,16 +207,25 @@ def _cycle(control: Connection, settings: Settings, generation: int) -> tuple[In
     return report, control.recv()
 
 
-def _measure(control: Connection, root: Path, bootstrap: str, sources: list[SourceConfig],
-             fetch: FetchSettings) -> Cycle:
+def _measure(
+    control: Connection, root: Path, bootstrap: str, sources: list[SourceConfig], fetch: FetchSettings
+) -> Cycle:
     settings = _settings(root, bootstrap, sources, fetch)
     warm, _ = _cycle(control, settings, 0)  # seeds the cursors with the 17 old entries
     assert warm.total("produced") == (ENTRIES - NEW) * len(sources), warm.summary()
     report, arrivals = _cycle(control, settings, 1)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     # Requests as the servers counted them (robots.txt included).
-    return Cycle(len(sources), fetch.max_concurrency, report.elapsed_s, report.total("produced"),
-                 sum(len(times) for times in arrivals.values()), report.total("errors"), _min_gap(arrivals), rss)
+    return Cycle(
+        len(sources),
+        fetch.max_concurrency,
+        report.elapsed_s,
+        report.total("produced"),
+        sum(len(times) for times in arrivals.values()),
+        report.total("errors"),
+        _min_gap(arrivals),
+        rss,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -201,8 +235,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--interval", type=float, default=1.0, help="[fetch] per_host_interval_s")
     parser.add_argument("--latency", type=float, default=0.2, help="server delay before each feed and page")
     parser.add_argument("--ports", type=int, default=0, help="ports per address (default: enough for --sources)")
-    parser.add_argument("--baseline-sources", type=int, default=25,
-                        help="sources in the sequential baseline (0: skip it); extrapolated to --sources")
+    parser.add_argument(
+        "--baseline-sources",
+        type=int,
+        default=25,
+        help="sources in the sequential baseline (0: skip it); extrapolated to --sources",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
 
@@ -218,13 +256,19 @@ def main(argv: list[str] | None = None) -> None:
     for i in range(args.sources):
         ip = f"127.0.0.{FIRST_IP + i % n_ips}"
         port = bound[ip, (i // n_ips) % ports]
-        sources.append(SourceConfig(name=f"bench-{i:04d}", kind="feed", url=f"http://{ip}:{port}/feed/{i}.xml",
-                                    tier="media", local=True))
-    fetch = FetchSettings(per_host_interval_s=args.interval, max_concurrency=args.concurrency, timeout_s=15,
-                          retries=1, backoff_s=0.5)
-    print(f"{args.sources} feed sources on {n_ips} addresses x {ports} ports; latency {args.latency:g} s per feed"
-          f" and page; {ENTRIES} entries, {NEW} new (+ their pages) per source; interval {args.interval:g} s;"
-          f" {os.cpu_count()} cores")
+        sources.append(
+            SourceConfig(
+                name=f"bench-{i:04d}", kind="feed", url=f"http://{ip}:{port}/feed/{i}.xml", tier="media", local=True
+            )
+        )
+    fetch = FetchSettings(
+        per_host_interval_s=args.interval, max_concurrency=args.concurrency, timeout_s=15, retries=1, backoff_s=0.5
+    )
+    print(
+        f"{args.sources} feed sources on {n_ips} addresses x {ports} ports; latency {args.latency:g} s per feed"
+        f" and page; {ENTRIES} entries, {NEW} new (+ their pages) per source; interval {args.interval:g} s;"
+        f" {os.cpu_count()} cores"
+    )
     try:
         with tempfile.TemporaryDirectory(prefix="radar-bench-") as tmp_name:
             root = Path(tmp_name)
@@ -238,12 +282,15 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"  !! expected {expected} envelopes")
                 if args.baseline_sources:
                     few = sources[: args.baseline_sources]
-                    sequential = _measure(ours, root, state.bootstrap, few,
-                                          fetch.model_copy(update={"max_concurrency": 1}))
+                    sequential = _measure(
+                        ours, root, state.bootstrap, few, fetch.model_copy(update={"max_concurrency": 1})
+                    )
                     print(sequential.line("sequential (baseline)", args.interval))
                     projected = sequential.elapsed_s / len(few) * args.sources
-                    print(f"{'':<24} sequential projected to {args.sources} sources: {projected:.0f} s"
-                          f" ({projected / 60:.1f} min); concurrent is {projected / concurrent.elapsed_s:.0f}x faster")
+                    print(
+                        f"{'':<24} sequential projected to {args.sources} sources: {projected:.0f} s"
+                        f" ({projected / 60:.1f} min); concurrent is {projected / concurrent.elapsed_s:.0f}x faster"
+                    )
             finally:
                 broker.stop()
     finally:

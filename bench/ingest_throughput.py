@@ -25,9 +25,12 @@ PAGES = 500
 
 
 def _rss(items: list[str]) -> str:
-    return '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" ' \
-           'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>bench</title>' \
-           + "".join(items) + "</channel></rss>"
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+        'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>bench</title>'
+        + "".join(items)
+        + "</channel></rss>"
+    )
 
 
 def _generate(site: Path) -> None:
@@ -58,9 +61,14 @@ def _generate(site: Path) -> None:
     users = [{"id": "42", "username": "bench", "name": "Bench", "verified": False}]
     for page in range(X_PAGES):
         data = [
-            {"id": str(10**18 - page * 100 - i), "text": f"post {page}-{i} " + "x" * 200, "author_id": "42",
-             "created_at": "2026-04-15T10:00:00.000Z", "lang": "en",
-             "public_metrics": {"retweet_count": 1, "reply_count": 1, "like_count": 1, "quote_count": 1}}
+            {
+                "id": str(10**18 - page * 100 - i),
+                "text": f"post {page}-{i} " + "x" * 200,
+                "author_id": "42",
+                "created_at": "2026-04-15T10:00:00.000Z",
+                "lang": "en",
+                "public_metrics": {"retweet_count": 1, "reply_count": 1, "like_count": 1, "quote_count": 1},
+            }
             for i in range(100)
         ]
         meta = {"result_count": 100, **({"next_token": f"t{page + 1}"} if page + 1 < X_PAGES else {})}
@@ -79,19 +87,36 @@ def main() -> None:
         try:
             with serve_corpus(tmp) as server:
                 sources = [
-                    SourceConfig(name="bench-feed-posts", kind="feed", url=server.url("/feeds/posts.xml"),
-                                 tier="media", local=True),
-                    SourceConfig(name="bench-x-posts", kind="x", url=server.url("/x/bench/search?query=ai"),
-                                 tier="social", local=True, max_pages=X_PAGES + 1),
-                    SourceConfig(name="bench-pages", kind="feed", url=server.url("/feeds/linked.xml"),
-                                 tier="media", local=True),
+                    SourceConfig(
+                        name="bench-feed-posts",
+                        kind="feed",
+                        url=server.url("/feeds/posts.xml"),
+                        tier="media",
+                        local=True,
+                    ),
+                    SourceConfig(
+                        name="bench-x-posts",
+                        kind="x",
+                        url=server.url("/x/bench/search?query=ai"),
+                        tier="social",
+                        local=True,
+                        max_pages=X_PAGES + 1,
+                    ),
+                    SourceConfig(
+                        name="bench-pages", kind="feed", url=server.url("/feeds/linked.xml"), tier="media", local=True
+                    ),
                 ]
                 settings = Settings(
                     data_dir=tmp / "data",
                     kafka=KafkaSettings(bootstrap=state.bootstrap, raw_topic="bench.raw", dlq_topic="bench.dlq"),
                     store=StoreSettings(path=tmp / "data" / "radar.duckdb"),
-                    fetch=FetchSettings(per_host_interval_s=0, retries=0, backoff_s=0, max_bytes=64 * 1024 * 1024,
-                                        max_decompressed_bytes=64 * 1024 * 1024),
+                    fetch=FetchSettings(
+                        per_host_interval_s=0,
+                        retries=0,
+                        backoff_s=0,
+                        max_bytes=64 * 1024 * 1024,
+                        max_decompressed_bytes=64 * 1024 * 1024,
+                    ),
                     sources=sources,
                 )
                 t0 = time.perf_counter()
@@ -101,12 +126,17 @@ def main() -> None:
             broker.stop()
     print(f"ingest throughput (local server, embedded broker, run total {total:.2f} s)")
     for row in report.sources:
-        label = {"bench-feed-posts": "posts (feed entries)", "bench-x-posts": "posts (X API pages)",
-                 "bench-pages": "pages (followed links)"}[row.name]
+        label = {
+            "bench-feed-posts": "posts (feed entries)",
+            "bench-x-posts": "posts (X API pages)",
+            "bench-pages": "pages (followed links)",
+        }[row.name]
         # The pages source also produces its 500 summary-only posts; the rate counts pages.
         count = PAGES if row.name == "bench-pages" else row.produced
-        print(f"  {label:24s} {count:6d} envelopes in {row.elapsed_s:6.2f} s = {count / row.elapsed_s:8.0f} /s"
-              f"  ({row.requests} requests, {row.produced} produced)")
+        print(
+            f"  {label:24s} {count:6d} envelopes in {row.elapsed_s:6.2f} s = {count / row.elapsed_s:8.0f} /s"
+            f"  ({row.requests} requests, {row.produced} produced)"
+        )
 
 
 if __name__ == "__main__":

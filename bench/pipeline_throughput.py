@@ -103,8 +103,9 @@ def make_pages(n: int) -> list[RawPage]:
     if not files:
         raise SystemExit(f"no sample pages under {PAGES_DIR}")
     bodies = [(f, _decode(f.read_bytes())) for f in files]
-    source = SourceRef(name="bench-pages", kind="html", tier="media", publisher="Bench Pages",
-                       url="http://127.0.0.1/pages/")
+    source = SourceRef(
+        name="bench-pages", kind="html", tier="media", publisher="Bench Pages", url="http://127.0.0.1/pages/"
+    )
     pages = []
     for i in range(n):
         path, html = bodies[i % len(bodies)]
@@ -113,16 +114,19 @@ def make_pages(n: int) -> list[RawPage]:
         at = html.find(">", html.find(marker)) + 1 if marker in html else 0
         html = html[:at] + note + html[at:]
         url = f"http://127.0.0.1/pages/{path.relative_to(PAGES_DIR).as_posix()}?copy={i}"
-        fetch = Fetch(requested_url=url, final_url=url, status=200, fetched_at=WEEK_START,
-                      content_type="text/html; charset=utf-8")
+        fetch = Fetch(
+            requested_url=url, final_url=url, status=200, fetched_at=WEEK_START, content_type="text/html; charset=utf-8"
+        )
         pages.append(RawPage(key=url, source=source, fetch=fetch, html=html))
     return pages
 
 
 def received(envelopes: Sequence[Any]) -> list[ReceivedRaw]:
     return [
-        ReceivedRaw(envelope=e, coordinates=KafkaCoordinates(topic="bench", partition=0, offset=i, key=e.key,
-                                                             timestamp=WEEK_START))
+        ReceivedRaw(
+            envelope=e,
+            coordinates=KafkaCoordinates(topic="bench", partition=0, offset=i, key=e.key, timestamp=WEEK_START),
+        )
         for i, e in enumerate(envelopes)
     ]
 
@@ -181,8 +185,10 @@ def bench_plain(records: Sequence[ReceivedRaw], label: str) -> float:
         n_items, n_events, n_dead = plain_batch(records, AS_OF, times)
         elapsed = time.perf_counter() - started
     rate = len(records) / elapsed
-    print(f"  plain loop   {label:<6} {len(records):>7,} in {elapsed:6.2f} s = {rate:>9,.0f} items/s"
-          f"   ({n_items:,} items, {n_events:,} events, {n_dead} dead letters)")
+    print(
+        f"  plain loop   {label:<6} {len(records):>7,} in {elapsed:6.2f} s = {rate:>9,.0f} items/s"
+        f"   ({n_items:,} items, {n_events:,} events, {n_dead} dead letters)"
+    )
     split = "  ".join(f"{name} {times[name] / len(records) * 1e6:,.0f}" for name in STAGES)
     print(f"      µs/item: {split}")
     return rate
@@ -196,16 +202,29 @@ class _Env:
 
     def __init__(self, bootstrap: str, root: Path, **processor: Any) -> None:
         suffix = uuid.uuid4().hex[:8]
-        self.kafka = KafkaSettings(bootstrap=bootstrap, raw_topic=f"bench.raw.{suffix}",
-                                   dlq_topic=f"bench.dlq.{suffix}", alerts_topic=f"bench.alerts.{suffix}")
-        ensure_topics(bootstrap, self.kafka, [TopicSpec(self.kafka.raw_topic, self.kafka.raw_partitions),
-                                             TopicSpec(self.kafka.dlq_topic, self.kafka.dlq_partitions),
-                                             TopicSpec(self.kafka.alerts_topic, self.kafka.alerts_partitions)])
+        self.kafka = KafkaSettings(
+            bootstrap=bootstrap,
+            raw_topic=f"bench.raw.{suffix}",
+            dlq_topic=f"bench.dlq.{suffix}",
+            alerts_topic=f"bench.alerts.{suffix}",
+        )
+        ensure_topics(
+            bootstrap,
+            self.kafka,
+            [
+                TopicSpec(self.kafka.raw_topic, self.kafka.raw_partitions),
+                TopicSpec(self.kafka.dlq_topic, self.kafka.dlq_partitions),
+                TopicSpec(self.kafka.alerts_topic, self.kafka.alerts_partitions),
+            ],
+        )
         data = root / suffix
         processor.setdefault("pipeline_options", PIPELINE_OPTIONS)
-        self.settings = Settings(data_dir=data, kafka=self.kafka,
-                                 store=StoreSettings(path=data / "radar.duckdb", lock_timeout_s=30),
-                                 processor=ProcessorSettings(**processor))
+        self.settings = Settings(
+            data_dir=data,
+            kafka=self.kafka,
+            store=StoreSettings(path=data / "radar.duckdb", lock_timeout_s=30),
+            processor=ProcessorSettings(**processor),
+        )
 
     def produce(self, envelopes: Sequence[Any]) -> None:
         producer = make_producer(self.kafka.bootstrap, self.kafka, linger_ms=20)
@@ -236,9 +255,11 @@ def plain_end_to_end(bootstrap: str, settings: Settings, ranges: Sequence[Offset
     class_rules, entity_rules = load_classification_rules(), load_entity_rules()
     consumer = make_consumer(bootstrap, settings.kafka)
     try:
-        prepared = [prepare_record(record, class_rules, entity_rules)
-                    for r in ranges for record in read_range(consumer, TopicPartition(r.topic, r.partition),
-                                                             r.start, r.stop)]
+        prepared = [
+            prepare_record(record, class_rules, entity_rules)
+            for r in ranges
+            for record in read_range(consumer, TopicPartition(r.topic, r.partition), r.start, r.stop)
+        ]
     finally:
         consumer.close()
     items, events, dead = decide_gathered(prepared, _empty_state(), THRESHOLD, load_scoring_rules())
@@ -268,8 +289,7 @@ def bench_beam(bootstrap: str, root: Path, envelopes: Sequence[Any], label: str)
 
     _clear_item_caches()
     started = time.perf_counter()
-    run_batch(ranges, bootstrap=bootstrap, settings=env.settings, state=_empty_state(),
-              out_dir=root / f"out-{label}")
+    run_batch(ranges, bootstrap=bootstrap, settings=env.settings, state=_empty_state(), out_dir=root / f"out-{label}")
     pipeline_s = time.perf_counter() - started
     pipeline_rate = n / pipeline_s
 
@@ -281,12 +301,16 @@ def bench_beam(bootstrap: str, root: Path, envelopes: Sequence[Any], label: str)
     assert report.records == n, f"processor consumed {report.records} of {n}"
     commit_rate = n / commit_s
     print(f"  produce      {label:<6} {n:>7,} in {produce_s:6.2f} s = {n / produce_s:>9,.0f} msg/s (setup, not timed)")
-    print(f"  by hand      {label:<6} {n:>7,} in {by_hand_s:6.2f} s = {n / by_hand_s:>9,.0f} items/s   "
-          "read + parse + stages + NDJSON write, no Beam")
+    print(
+        f"  by hand      {label:<6} {n:>7,} in {by_hand_s:6.2f} s = {n / by_hand_s:>9,.0f} items/s   "
+        "read + parse + stages + NDJSON write, no Beam"
+    )
     print(f"  Beam         {label:<6} {n:>7,} in {pipeline_s:6.2f} s = {pipeline_rate:>9,.0f} items/s   pipeline only")
-    print(f"  Beam+DuckDB  {label:<6} {n:>7,} in {commit_s:6.2f} s = {commit_rate:>9,.0f} items/s   "
-          f"Processor.run_once ({len(report.batches)} batch, {report.total('items'):,} items, "
-          f"{report.total('events'):,} events)")
+    print(
+        f"  Beam+DuckDB  {label:<6} {n:>7,} in {commit_s:6.2f} s = {commit_rate:>9,.0f} items/s   "
+        f"Processor.run_once ({len(report.batches)} batch, {report.total('items'):,} items, "
+        f"{report.total('events'):,} events)"
+    )
     return n / by_hand_s, pipeline_rate, commit_rate
 
 
@@ -309,8 +333,9 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
-def _produce_at_rate(bootstrap: str, kafka: KafkaSettings, values: list[tuple[bytes, bytes]], rate: float,
-                     out_path: str) -> None:
+def _produce_at_rate(
+    bootstrap: str, kafka: KafkaSettings, values: list[tuple[bytes, bytes]], rate: float, out_path: str
+) -> None:
     """Child process: send `values` at `rate`/s, then write [(partition, offset, send time), ...] to `out_path`.
 
     A process of its own, as connectors are: a producer thread inside the processor's process
@@ -324,7 +349,8 @@ def _produce_at_rate(bootstrap: str, kafka: KafkaSettings, values: list[tuple[by
         if delay > 0:
             time.sleep(delay)
         producer.send(kafka.raw_topic, key=key, value=value, timestamp_ms=int(time.time() * 1000)).add_callback(
-            lambda meta: sent.append((meta.partition, meta.offset, meta.timestamp / 1000)))
+            lambda meta: sent.append((meta.partition, meta.offset, meta.timestamp / 1000))
+        )
     producer.flush()
     producer.close()
     Path(out_path).write_text(json.dumps(sent))
@@ -352,12 +378,17 @@ def bench_follow(bootstrap: str, root: Path, rate: float, seconds: float, poll_s
         warm.run_once()
 
     child = multiprocessing.get_context("spawn").Process(
-        target=_produce_at_rate, args=(bootstrap, env.kafka, values, rate, str(sent_path)), daemon=True)
+        target=_produce_at_rate, args=(bootstrap, env.kafka, values, rate, str(sent_path)), daemon=True
+    )
     deadline = time.monotonic() + seconds * 4 + 60
     child.start()
     try:
-        processor.follow(lambda: (not child.is_alive() and (committed >= total or child.exitcode != 0))
-                         or time.monotonic() > deadline, progress)
+        processor.follow(
+            lambda: (
+                (not child.is_alive() and (committed >= total or child.exitcode != 0)) or time.monotonic() > deadline
+            ),
+            progress,
+        )
     finally:
         processor.close()
         child.join(timeout=30)
@@ -378,13 +409,19 @@ def bench_follow(bootstrap: str, root: Path, rate: float, seconds: float, poll_s
             batch_latency.append(when - oldest)
     sizes = [sum(r.stop - r.start for r in ranges) for _, ranges, _ in commits]
     durations = [s for _, _, s in commits]
-    print(f"  follow: {total:,} posts at {rate:,.0f}/s for {seconds:g} s, poll_interval_s={poll_s}; "
-          f"{len(commits)} batches, {committed:,} records committed, mean batch {statistics.mean(sizes):,.0f}")
-    print(f"  latency per record (commit - produce): p50 {_percentile(latencies, 50) * 1000:,.0f} ms"
-          f"   p99 {_percentile(latencies, 99) * 1000:,.0f} ms   max {max(latencies) * 1000:,.0f} ms")
-    print(f"  latency per batch (commit - oldest record): p50 {_percentile(batch_latency, 50) * 1000:,.0f} ms"
-          f"   p99 {_percentile(batch_latency, 99) * 1000:,.0f} ms;  batch run time p50 "
-          f"{_percentile(durations, 50) * 1000:,.0f} ms  p99 {_percentile(durations, 99) * 1000:,.0f} ms")
+    print(
+        f"  follow: {total:,} posts at {rate:,.0f}/s for {seconds:g} s, poll_interval_s={poll_s}; "
+        f"{len(commits)} batches, {committed:,} records committed, mean batch {statistics.mean(sizes):,.0f}"
+    )
+    print(
+        f"  latency per record (commit - produce): p50 {_percentile(latencies, 50) * 1000:,.0f} ms"
+        f"   p99 {_percentile(latencies, 99) * 1000:,.0f} ms   max {max(latencies) * 1000:,.0f} ms"
+    )
+    print(
+        f"  latency per batch (commit - oldest record): p50 {_percentile(batch_latency, 50) * 1000:,.0f} ms"
+        f"   p99 {_percentile(batch_latency, 99) * 1000:,.0f} ms;  batch run time p50 "
+        f"{_percentile(durations, 50) * 1000:,.0f} ms  p99 {_percentile(durations, 99) * 1000:,.0f} ms"
+    )
 
 
 # --------------------------------------------------------------------------- per-record costs outside the stages
@@ -416,8 +453,11 @@ def bench_fixed_costs(posts: Sequence[Any]) -> None:
     per = {name: seconds / len(posts) * 1e6 for name, seconds in costs.items()}
     total = sum(per.values())
     print("(e) per-record costs of a Beam batch outside the stage functions (posts, µs/record)")
-    print("  " + "  ".join(f"{name} {value:,.1f}" for name, value in per.items())
-          + f"   = {total:,.1f} µs: at most {1e6 / total:,.0f} records/s on one core before any stage runs")
+    print(
+        "  "
+        + "  ".join(f"{name} {value:,.1f}" for name, value in per.items())
+        + f"   = {total:,.1f} µs: at most {1e6 / total:,.0f} records/s on one core before any stage runs"
+    )
 
 
 # --------------------------------------------------------------------------- main
@@ -432,8 +472,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=None, help="follow mode: how long to produce")
     parser.add_argument("--poll", type=float, default=0.05, help="follow mode: poll_interval_s")
     parser.add_argument("--skip-beam", action="store_true", help="plain loop only (profiling)")
-    parser.add_argument("--pipeline-option", action="append", default=[], dest="pipeline_options",
-                        help="extra Beam pipeline flag for the Beam runs (repeatable), e.g. --direct_num_workers=2")
+    parser.add_argument(
+        "--pipeline-option",
+        action="append",
+        default=[],
+        dest="pipeline_options",
+        help="extra Beam pipeline flag for the Beam runs (repeatable), e.g. --direct_num_workers=2",
+    )
     args = parser.parse_args(argv)
     PIPELINE_OPTIONS.extend(args.pipeline_options)
     n_posts = args.posts or (4_000 if args.quick else 20_000)
@@ -445,8 +490,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("apache_beam").setLevel(logging.ERROR)
 
     posts, pages = make_posts(n_posts), make_pages(n_pages)
-    print(f"== pipeline throughput ({os.cpu_count()} cores, Python {sys.version.split()[0]}): "
-          f"{n_posts:,} posts, {n_pages:,} pages")
+    print(
+        f"== pipeline throughput ({os.cpu_count()} cores, Python {sys.version.split()[0]}): "
+        f"{n_posts:,} posts, {n_pages:,} pages"
+    )
     print("(a) plain Python loop, normalize -> score")
     plain = {"posts": bench_plain(received(posts), "posts"), "pages": bench_plain(received(pages), "pages")}
     bench_fixed_costs(posts[:5000])
@@ -459,14 +506,20 @@ def main(argv: list[str] | None = None) -> None:
         state, _ = broker.ensure_running()
         try:
             print(f"(b) Beam pipeline, FnApiRunner, embedded broker at {state.bootstrap}")
-            beam_rates = {"posts": bench_beam(state.bootstrap, root, posts, "posts"),
-                          "pages": bench_beam(state.bootstrap, root, pages, "pages")}
-            print("(c) Beam overhead (1.0 = none; goal <= 1.5): the same work by hand / the Beam pipeline;"
-                  " in brackets the stages-only loop of (a) / the Beam pipeline")
+            beam_rates = {
+                "posts": bench_beam(state.bootstrap, root, posts, "posts"),
+                "pages": bench_beam(state.bootstrap, root, pages, "pages"),
+            }
+            print(
+                "(c) Beam overhead (1.0 = none; goal <= 1.5): the same work by hand / the Beam pipeline;"
+                " in brackets the stages-only loop of (a) / the Beam pipeline"
+            )
             for label in ("posts", "pages"):
                 by_hand, only, commit = beam_rates[label]
-                print(f"  {label:<6} pipeline only {by_hand / only:5.2f}x ({plain[label] / only:4.2f}x)   "
-                      f"pipeline + DuckDB commit {by_hand / commit:5.2f}x ({plain[label] / commit:4.2f}x)")
+                print(
+                    f"  {label:<6} pipeline only {by_hand / only:5.2f}x ({plain[label] / only:4.2f}x)   "
+                    f"pipeline + DuckDB commit {by_hand / commit:5.2f}x ({plain[label] / commit:4.2f}x)"
+                )
             print("(d) follow mode")
             bench_follow(state.bootstrap, root, args.rate, seconds, args.poll)
         finally:

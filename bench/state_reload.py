@@ -52,8 +52,9 @@ def main(argv: list[str] | None = None) -> None:
                 for _ in range(args.repeat):
                     with processor.store.read() as con:
                         started = time.perf_counter()
-                        dedupe = load_dedupe_index(con, proc.dedupe_horizon_days, AS_OF,
-                                                   threshold=proc.near_duplicate_threshold)
+                        dedupe = load_dedupe_index(
+                            con, proc.dedupe_horizon_days, AS_OF, threshold=proc.near_duplicate_threshold
+                        )
                         dedupe_s.append(time.perf_counter() - started)
                         started = time.perf_counter()
                         events = load_event_index(con, proc.event_window_days, AS_OF)
@@ -61,8 +62,10 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             broker.stop()
     d, e = statistics.median(dedupe_s), statistics.median(event_s)
-    print(f"dedupe index {d:.3f} s ({len(dedupe):,} roots)   event index {e:.3f} s ({events!r})   "
-          f"= {d + e:.3f} s per micro-batch (median of {args.repeat})")
+    print(
+        f"dedupe index {d:.3f} s ({len(dedupe):,} roots)   event index {e:.3f} s ({events!r})   "
+        f"= {d + e:.3f} s per micro-batch (median of {args.repeat})"
+    )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,16 @@ def load_uci(path: Path = UCI_SLICE, categories: str = "btem", order: str = "tim
         raise ValueError(f"unknown order {order!r}")
     return [
         LabelledRecord(
-            Record(id=r["ID"], title=r["TITLE"], published_at=datetime.fromtimestamp(int(r["TIMESTAMP"]) / 1000, UTC),
-                   publisher=r["PUBLISHER"], url=r["URL"], lang="en"),
-            r["STORY"], r["CATEGORY"])
+            Record(
+                id=r["ID"],
+                title=r["TITLE"],
+                published_at=datetime.fromtimestamp(int(r["TIMESTAMP"]) / 1000, UTC),
+                publisher=r["PUBLISHER"],
+                url=r["URL"],
+                lang="en",
+            ),
+            r["STORY"],
+            r["CATEGORY"],
+        )
         for r in rows
     ]

@@ -61,8 +61,13 @@ class CursorUpdate:
 
     @property
     def empty(self) -> bool:
-        return (self.etag is None and self.last_modified is None and self.since_id is None and not self.seen
-                and not self.since_ids)
+        return (
+            self.etag is None
+            and self.last_modified is None
+            and self.since_id is None
+            and not self.seen
+            and not self.since_ids
+        )
 
 
 class CursorStore:
@@ -128,10 +133,12 @@ class CursorStore:
             )
         if update.since_ids:
             # One row per part, in one statement (DuckDB's executemany is slow, DESIGN.md §7).
-            part_table = pa.table({
-                "source_name": [f"{update.source_name}/{part}" for part in update.since_ids],
-                "since_id": list(update.since_ids.values()),
-            })
+            part_table = pa.table(
+                {
+                    "source_name": [f"{update.source_name}/{part}" for part in update.since_ids],
+                    "since_id": list(update.since_ids.values()),
+                }
+            )
             con.register("part_batch", part_table)
             try:
                 con.execute(
@@ -164,6 +171,8 @@ class CursorStore:
     def forget(self, source_name: str) -> None:
         """Drop a source's cursor and seen entries, so the next run starts afresh."""
         with self.store.write() as con:
-            con.execute("DELETE FROM source_cursors WHERE source_name = ? OR starts_with(source_name, ?)",
-                        [source_name, f"{source_name}/"])
+            con.execute(
+                "DELETE FROM source_cursors WHERE source_name = ? OR starts_with(source_name, ?)",
+                [source_name, f"{source_name}/"],
+            )
             con.execute("DELETE FROM source_seen WHERE source_name = ?", [source_name])

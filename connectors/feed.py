@@ -85,8 +85,7 @@ _ENTRY_MARK = re.compile(
 _ENTRY_START = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\b")
 _ROOT_START = re.compile(r"<((?:[A-Za-z_][\w.-]*:)?(?:rss|RDF|feed|rdf))\b[^>]*>", re.DOTALL)
 _TOP_ENTRIES = (
-    "//*[local-name()='item' or local-name()='entry']"
-    "[not(ancestor::*[local-name()='item' or local-name()='entry'])]"
+    "//*[local-name()='item' or local-name()='entry'][not(ancestor::*[local-name()='item' or local-name()='entry'])]"
 )
 
 
@@ -189,9 +188,7 @@ def _guarded_text(body: bytes, content_type: str | None, url: str) -> tuple[str,
     """Decode, refuse DTD subsets and entity declarations, drop a plain DOCTYPE."""
     text, decoded = _decoded(body, content_type, url)
     if _DTD_SUBSET.search(text[: 64 * 1024]) or _ENTITY_DECL.search(text):
-        raise FeedParseError(
-            "xml: DTD internal subset / entity declarations refused (XXE and entity-expansion guard)"
-        )
+        raise FeedParseError("xml: DTD internal subset / entity declarations refused (XXE and entity-expansion guard)")
     return _DOCTYPE.sub("", text, count=1), decoded
 
 
@@ -264,10 +261,12 @@ def _refuse_dtd_entities(document: FeedDocument, prepared: PreparedText) -> Feed
         names = refused_entities_in(entry.fragment, prepared.refused)
         if names:
             listed = ", ".join(f"&{name};" for name in names[:5])
-            rejects.append((
-                f"xml: DTD entity {listed} not expanded (XXE and entity-expansion guard); the entry uses it",
-                entry.fragment,
-            ))
+            rejects.append(
+                (
+                    f"xml: DTD entity {listed} not expanded (XXE and entity-expansion guard); the entry uses it",
+                    entry.fragment,
+                )
+            )
         else:
             kept.append(entry)
     return FeedDocument(kept, document.language, rejects, document.salvaged, document.decoded, document.repairs)

@@ -652,9 +652,7 @@ class Fetcher:
         if not parser.can_fetch(target.url, self._settings.user_agent):
             raise FetchError("robots-disallowed", target.url, "disallowed by robots.txt")
 
-    def _robots_for(
-        self, target: ParsedTarget, trusted_origin: tuple[str, str, int] | None
-    ) -> Protego:
+    def _robots_for(self, target: ParsedTarget, trusted_origin: tuple[str, str, int] | None) -> Protego:
         origin = target.origin
         with self._lock:
             entry = self._robots.get(origin)
@@ -667,9 +665,7 @@ class Fetcher:
             self._robots[origin] = _RobotsEntry(parser, self._clock())
         return parser
 
-    def _load_robots(
-        self, target: ParsedTarget, trusted_origin: tuple[str, str, int] | None
-    ) -> Protego:
+    def _load_robots(self, target: ParsedTarget, trusted_origin: tuple[str, str, int] | None) -> Protego:
         robots_url = f"{target.scheme}://{target.netloc}/robots.txt"
         try:
             result = self.fetch(robots_url, trusted=trusted_origin == target.origin)

@@ -185,11 +185,10 @@ def follow_link(
         run.dead_letter("fetch", describe_fetch_error(exc), url=absolute, error=exc)
         return LinkOutcome(failed=True)
     assert result is not None
-    page = page_from_fetch(
-        run, result, linked_from=linked_from, post_unsafe=post_unsafe, follow_refresh=follow_refresh
-    )
+    page = page_from_fetch(run, result, linked_from=linked_from, post_unsafe=post_unsafe, follow_refresh=follow_refresh)
     run.own_pages[absolute] = page.key if page else None
     return LinkOutcome(page_key=page.key if page else None, failed=page is None)
+
 
 def _refuse_link(run: SourceRun, link: str, exc: FetchError, post_unsafe: list[str]) -> LinkOutcome:
     run.skipped_links += 1

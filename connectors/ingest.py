@@ -175,8 +175,11 @@ def select_sources(
         chosen = [settings.source(name) for name in names]  # in the order asked for, as before groups
     else:
         named = {settings.source(name).name for name in names}  # ConfigError for an unknown name
-        chosen = [source for source in settings.sources
-                  if source.name in named or (source.enabled and source.group in wanted_groups)]
+        chosen = [
+            source
+            for source in settings.sources
+            if source.name in named or (source.enabled and source.group in wanted_groups)
+        ]
     return [source for source in chosen if source.group not in excluded]
 
 
@@ -312,8 +315,14 @@ class _GroupCommit:
                 run = item.run
                 CursorStore.write(con, run.update)
                 record_dead_letters(con, run.dead_letters)
-                record_source_run(con, run.source.name, ok=run.errors == 0, produced=run.produced,
-                                  error=first_failure(run.dead_letters), not_modified=run.not_modified)
+                record_source_run(
+                    con,
+                    run.source.name,
+                    ok=run.errors == 0,
+                    produced=run.produced,
+                    error=first_failure(run.dead_letters),
+                    not_modified=run.not_modified,
+                )
 
 
 # What a worker tells the calling thread: (configured index, phase, report or exception).
@@ -511,8 +520,15 @@ def _check_one(source: SourceConfig, settings: Settings, fetcher: Fetcher) -> So
     try:
         result = run.fetch(url, trusted=source.local, extra_headers=headers, dead_letter_errors=False)
     except FetchError as exc:
-        return SourceCheck(source.name, source.kind, False, describe_fetch_error(exc), exc.status,
-                           elapsed_s=time.monotonic() - t0, warnings=tuple(warnings))
+        return SourceCheck(
+            source.name,
+            source.kind,
+            False,
+            describe_fetch_error(exc),
+            exc.status,
+            elapsed_s=time.monotonic() - t0,
+            warnings=tuple(warnings),
+        )
     assert result is not None
     content_type = result.headers.get("content-type")
     ok, items, detail = True, None, "reachable"
@@ -549,6 +565,6 @@ def _check_one(source: SourceConfig, settings: Settings, fetcher: Fetcher) -> So
             ok = bad == 0
     except (FeedParseError, XPageError, FetchError) as exc:
         ok, detail = False, str(exc)
-    return SourceCheck(source.name, source.kind, ok, detail, result.status, items,
-                       time.monotonic() - t0, tuple(warnings))
-
+    return SourceCheck(
+        source.name, source.kind, ok, detail, result.status, items, time.monotonic() - t0, tuple(warnings)
+    )

@@ -49,7 +49,7 @@ _CONTENT_TYPES = {
 _LAST_MODIFIED = "Sun, 19 Apr 2026 00:00:00 GMT"
 _EMPTY_ARXIV = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
-    b'<title>ArXiv Query</title><id>http://arxiv.org/api/empty</id>'
+    b"<title>ArXiv Query</title><id>http://arxiv.org/api/empty</id>"
     b'<opensearch:totalResults xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/">0'
     b"</opensearch:totalResults></feed>\n"
 )
@@ -319,6 +319,8 @@ def sample_config_text(base_url: str, root: Path | None = None) -> str:
     for entry in spec.get("sources", []):
         entry = {**entry, "local": True}
         lines += ["", "[[sources]]"]
-        lines += [f"{key} = {_toml_value(value.replace('{base}', base_url) if isinstance(value, str) else value)}"
-                  for key, value in entry.items()]
+        lines += [
+            f"{key} = {_toml_value(value.replace('{base}', base_url) if isinstance(value, str) else value)}"
+            for key, value in entry.items()
+        ]
     return "\n".join(lines) + "\n"

@@ -243,8 +243,10 @@ def pack_queries(handles: list[str], max_length: int, query_filter: str | None =
     for handle in items:
         cost = len(_term(handle)) + len(_OR)
         if cost > capacity:
-            raise ValueError(f"query for account {handle!r} would exceed max_query_length={max_length}"
-                             " (shorten query_filter or raise [x] max_query_length)")
+            raise ValueError(
+                f"query for account {handle!r} would exceed max_query_length={max_length}"
+                " (shorten query_filter or raise [x] max_query_length)"
+            )
         for index, left in enumerate(room):
             if cost <= left:
                 bins[index].append(handle)
@@ -327,8 +329,12 @@ class XRateLimiter:
             return True
         wait = window.reset_at - self.wall_clock()
         if wait > self.max_wait_s:
-            log.warning("X rate limit on %s: reset in %.0f s, more than the %.0f s allowed; resume next run",
-                        key.split(" ", 1)[1], wait, self.max_wait_s)
+            log.warning(
+                "X rate limit on %s: reset in %.0f s, more than the %.0f s allowed; resume next run",
+                key.split(" ", 1)[1],
+                wait,
+                self.max_wait_s,
+            )
             return False
         if wait > 0:
             log.info("X rate limit on %s: pausing every query %.1f s until the reset", key.split(" ", 1)[1], wait)
@@ -354,8 +360,12 @@ class XRateLimiter:
     def spent_beyond_bound(self, key: str) -> bool:
         """True when the endpoint's window is spent and resets later than the bound allows."""
         window = self._windows.get(key)
-        return bool(window and window.remaining == 0 and window.reset_at is not None
-                    and window.reset_at - self.wall_clock() > self.max_wait_s)
+        return bool(
+            window
+            and window.remaining == 0
+            and window.reset_at is not None
+            and window.reset_at - self.wall_clock() > self.max_wait_s
+        )
 
 
 def _number_header(headers: dict[str, str], name: str) -> float | None:
@@ -384,8 +394,9 @@ def collect_x(
     a private one is made from `sleep`/`wall_clock`.
     """
     if limiter is None:
-        limiter = XRateLimiter(run.fetch_settings.max_rate_limit_wait_s, run.fetch_settings.backoff_s,
-                               wall_clock, sleep)
+        limiter = XRateLimiter(
+            run.fetch_settings.max_rate_limit_wait_s, run.fetch_settings.backoff_s, wall_clock, sleep
+        )
     token = token_from_env(run.source.token_env)
     headers = {"Authorization": f"Bearer {token}"} if token else None
     base_url = run.source.url
@@ -408,8 +419,10 @@ def _collect_accounts(run: SourceRun, chain: _Chain, base_url: str, max_query_le
     try:
         # New accounts apart: with no cursor their query reads the whole week, and old accounts
         # packed with them would read it again too (min since_id).
-        queries = [*pack_queries(known, max_query_length, run.source.query_filter),
-                   *pack_queries(new, max_query_length, run.source.query_filter)]
+        queries = [
+            *pack_queries(known, max_query_length, run.source.query_filter),
+            *pack_queries(new, max_query_length, run.source.query_filter),
+        ]
     except ValueError as exc:
         run.errors += 1
         run.dead_letter("fetch", f"invalid query: {exc}")
@@ -433,8 +446,9 @@ def _collect_accounts(run: SourceRun, chain: _Chain, base_url: str, max_query_le
             # The query walked its whole chain: every post of these accounts up to `newest` is here.
             part = f"from:{handle.lower()}"
             run.update.since_ids[part] = str(max(newest, own_cursor(handle)))
-    run.notes.append(f"{len(run.source.accounts)} accounts in {len(queries)} queries"
-                     f" (max_query_length={max_query_length})")
+    run.notes.append(
+        f"{len(run.source.accounts)} accounts in {len(queries)} queries (max_query_length={max_query_length})"
+    )
 
 
 @dataclass
@@ -475,8 +489,11 @@ class _Chain:
                 # Recent search refuses a since_id older than its 7 days (HTTP 400): a source or
                 # account not polled for a week would fail forever. Ask again without it; what
                 # was produced before is recognised by its id and fingerprint.
-                log.warning("source %s: since_id %s refused (older than recent search's 7 days?);"
-                            " polling the whole week once", run.source.name, since_id)
+                log.warning(
+                    "source %s: since_id %s refused (older than recent search's 7 days?); polling the whole week once",
+                    run.source.name,
+                    since_id,
+                )
                 first_url = with_query(first_url, since_id=None)
                 since_id = None
                 continue
@@ -502,8 +519,12 @@ class _Chain:
                 return newest
             if candidate in tokens_seen:
                 run.errors += 1
-                run.dead_letter("parse", f"pagination loop: next_token {candidate[:80]!r} was already followed",
-                                original=result.body, url=url)
+                run.dead_letter(
+                    "parse",
+                    f"pagination loop: next_token {candidate[:80]!r} was already followed",
+                    original=result.body,
+                    url=url,
+                )
                 return None
             tokens_seen.add(candidate)
             next_token = candidate
@@ -513,8 +534,9 @@ class _Chain:
     def _fetch(self, url: str) -> FetchResult | None:
         """run.fetch, except that a 400 to a request carrying since_id comes back to `walk`."""
         try:
-            return self.run.fetch(url, trusted=self.run.source.local, extra_headers=self.headers,
-                                  dead_letter_errors=False)
+            return self.run.fetch(
+                url, trusted=self.run.source.local, extra_headers=self.headers, dead_letter_errors=False
+            )
         except FetchError as exc:
             if exc.status == 400 and "since_id=" in url and "next_token=" not in url:
                 return FetchResult(url, exc.url, 400, {}, b"", None, (), False, 0.0)
@@ -525,8 +547,9 @@ class _Chain:
     def _give_up(self, url: str) -> None:
         self.gave_up = True
         self.run.errors += 1
-        self.run.dead_letter("fetch", "rate limited (HTTP 429): reset beyond the allowed wait; resume next run",
-                             url=url)
+        self.run.dead_letter(
+            "fetch", "rate limited (HTTP 429): reset beyond the allowed wait; resume next run", url=url
+        )
 
 
 def _produce_page(

@@ -150,10 +150,7 @@ def _split_doctype(text: str) -> tuple[str, Doctype]:
 
 def _valid_code_point(value: int) -> bool:
     return (
-        value in (0x9, 0xA, 0xD)
-        or 0x20 <= value <= 0xD7FF
-        or 0xE000 <= value <= 0xFFFD
-        or 0x10000 <= value <= 0x10FFFF
+        value in (0x9, 0xA, 0xD) or 0x20 <= value <= 0xD7FF or 0xE000 <= value <= 0xFFFD or 0x10000 <= value <= 0x10FFFF
     )
 
 
@@ -236,8 +233,7 @@ def with_namespaces(start_tag: str, fragment: str, declared: dict[str, str]) -> 
     if not missing:
         return start_tag
     extra = "".join(
-        f' xmlns:{prefix}="{_attribute(declared.get(prefix, f"urn:radar:undeclared:{prefix}"))}"'
-        for prefix in missing
+        f' xmlns:{prefix}="{_attribute(declared.get(prefix, f"urn:radar:undeclared:{prefix}"))}"' for prefix in missing
     )
     closing = 2 if start_tag.endswith("/>") else 1
     return start_tag[:-closing] + extra + start_tag[-closing:]

@@ -53,6 +53,7 @@ def _research_pool(
     events: dict[str, Candidate],
 ) -> list[tuple[SourceItem, Candidate | None]]:
     """arXiv/research-tier items, plus the best article of research-category events outside the Top-N."""
+
     def leads(paper: SourceItem) -> bool:
         # A paper clustered into a Top-N event it does not lead (an agents paper beside a browser-agent
         # launch) is research in its own right; the event's lead is featured in the Top-N already.
@@ -118,48 +119,65 @@ def build_digest(
         side_ids = {p.event_id for p in [*posts, *papers] if p.event_id}
         events = reader.events(side_ids | {c.event_id for c in selection.top})
         # Items of every ranked event too: the business analysis names them, by their headline.
-        items_by_event = reader.event_items([c.event_id for c in selection.top] + research_events + sorted(side_ids)
-                                            + [c.event_id for c in selection.ranked])
+        items_by_event = reader.event_items(
+            [c.event_id for c in selection.top]
+            + research_events
+            + sorted(side_ids)
+            + [c.event_id for c in selection.ranked]
+        )
     # The file is free from here on.
 
     def headlined(cand: Candidate) -> Candidate:
         items = items_by_event.get(cand.event_id, [])
         return replace(cand, title=event_headline(cand.title, cand.category, cand.verification, items, book))
 
-    selection = replace(selection, top=[headlined(c) for c in selection.top],
-                        ranked=[headlined(c) for c in selection.ranked])
+    selection = replace(
+        selection, top=[headlined(c) for c in selection.top], ranked=[headlined(c) for c in selection.ranked]
+    )
     events = {k: headlined(c) for k, c in events.items()}
     top_ids = {c.event_id for c in selection.top}
     top = _distinct_sources([top_event(c, items_by_event.get(c.event_id, []), book, window) for c in selection.top])
     # One page is featured once. A Top-N event's lead source stays its own; a paper clustered into a
     # Top-N event it does not lead goes to the research section and leaves that event's source list.
     lead_pages = frozenset().union(*(_source_keys(e.sources[0]) for e in top if e.sources))
-    picked = pick_research(_research_pool(papers, selection, top_ids, items_by_event, events), window,
-                           items_by_event, mentions, lead_pages)
+    picked = pick_research(
+        _research_pool(papers, selection, top_ids, items_by_event, events), window, items_by_event, mentions, lead_pages
+    )
     research_pages = frozenset().union(*(paper_keys(item) for item, _ in picked))
-    top = [e.model_copy(update={"sources": [s for s in e.sources if not _source_keys(s) & research_pages]
-                                or e.sources}) for e in top]
+    top = [
+        e.model_copy(update={"sources": [s for s in e.sources if not _source_keys(s) & research_pages] or e.sources})
+        for e in top
+    ]
     if polish and settings.llm.endpoint:
         top = polish_top_events(top, items_by_event, settings.llm, language)
     authors = paper_authors(papers)
-    chosen_posts = pick_posts(posts, events, items_by_event, top_ids, {c.event_id for c in selection.ranked},
-                              authors)
+    chosen_posts = pick_posts(posts, events, items_by_event, top_ids, {c.event_id for c in selection.ranked}, authors)
     x_signals = [
-        x_signal(p, events.get(p.event_id or ""), items_by_event.get(p.event_id or "", []), book, reason=why,
-                 paper=authors.get((p.author or "").strip().casefold(), "") if why == "researcher" else "")
+        x_signal(
+            p,
+            events.get(p.event_id or ""),
+            items_by_event.get(p.event_id or "", []),
+            book,
+            reason=why,
+            paper=authors.get((p.author or "").strip().casefold(), "") if why == "researcher" else "",
+        )
         for p, why in chosen_posts
     ]
     # A paper is described from the members of its event that are about it, not from the whole event.
     research = [
-        research_highlight(item, event, paper_context(item, items_by_event.get(event.event_id, [])) if event else [],
-                           book, window)
+        research_highlight(
+            item, event, paper_context(item, items_by_event.get(event.event_id, [])) if event else [], book, window
+        )
         for item, event in picked
     ]
     mix = CategoryMix(selection.mix)
     # The business analysis names events by their headline: only events an article reports (a post on
     # X alone is discussion, and its "headline" would be the post's own words, in any language).
-    others = [c for c in selection.ranked if c.event_id not in top_ids
-              and any(not i.is_social for i in items_by_event.get(c.event_id, []))]
+    others = [
+        c
+        for c in selection.ranked
+        if c.event_id not in top_ids and any(not i.is_social for i in items_by_event.get(c.event_id, []))
+    ]
     digest = Digest(
         language=language,
         generated_at=now or datetime.now(ZoneInfo(settings.digest.timezone)),

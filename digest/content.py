@@ -163,8 +163,7 @@ def labelled_facts(items: Sequence[SourceItem], book: Playbook, limit: int = 4) 
     labels = book.data.get("fact_labels", {})
     facts: list[str] = []
     years = year_range(articles or ordered)
-    period = f"{years[0]}–{years[1]} 年" if years and book.lang == "zh" else (
-        f"{years[0]}–{years[1]}" if years else "")
+    period = f"{years[0]}–{years[1]} 年" if years and book.lang == "zh" else (f"{years[0]}–{years[1]}" if years else "")
     for fig in figs[:limit]:
         template = labels.get(fig.key)
         if not template:
@@ -244,8 +243,9 @@ def _unsaid(parts: Iterable[str], said: str) -> list[str]:
     return [p for p in dict.fromkeys(parts) if p and p not in said]
 
 
-def _composed_what(cand: Candidate, items: Sequence[SourceItem], lead_item: SourceItem, book: Playbook,
-                   window: WindowSpec) -> str:
+def _composed_what(
+    cand: Candidate, items: Sequence[SourceItem], lead_item: SourceItem, book: Playbook, window: WindowSpec
+) -> str:
     """zh, no Chinese source and a foreign-language lead: what happened, in Chinese, from the event's facts.
 
     The statement is the event's composed headline (actor + action + key figure, digest.headline);
@@ -253,37 +253,57 @@ def _composed_what(cand: Candidate, items: Sequence[SourceItem], lead_item: Sour
     and, for a single unconfirmed source, that it is one. The foreign original stays in the sources.
     """
     date = _local_date(lead_item.published_at, window)
-    document = book.text("what", "document_post" if lead_item.is_social else
-                         "document_official" if lead_item.tier == "official" else "document")
+    document = book.text(
+        "what",
+        "document_post" if lead_item.is_social else "document_official" if lead_item.tier == "official" else "document",
+    )
     statement = cand.title.removeprefix(book.label("rumour_prefix"))
     vouched = _vouched(items)
     names = _unsaid((n for n in _names(_usable(vouched)) if n != lead_item.publisher), statement)
     if is_english_only(statement):
         # Nothing composable: who published it and what it names, never its foreign words.
-        parts = [book.text("what", "composed_untitled", publisher=lead_item.publisher, date=date,
-                           document=document, names=book.join(names[:3]) or book.category_name(cand.category))]
+        parts = [
+            book.text(
+                "what",
+                "composed_untitled",
+                publisher=lead_item.publisher,
+                date=date,
+                document=document,
+                names=book.join(names[:3]) or book.category_name(cand.category),
+            )
+        ]
         names = []
     else:
-        parts = [book.text("what", "composed", publisher=lead_item.publisher, date=date, document=document,
-                           statement=statement)]
+        parts = [
+            book.text(
+                "what", "composed", publisher=lead_item.publisher, date=date, document=document, statement=statement
+            )
+        ]
     said = "".join(parts)
     short = document[-2:]  # "官方公告" -> "公告": the document named again
     colon = book.label("colon")
     # A figure the statement already gives ("12 亿参数" in the headline) is not given again.
-    facts = [space_cjk(f.replace(colon, "", 1)) for f in labelled_facts(vouched, book)
-             if f.split(colon, 1)[-1].split("（")[0] not in said]
+    facts = [
+        space_cjk(f.replace(colon, "", 1))
+        for f in labelled_facts(vouched, book)
+        if f.split(colon, 1)[-1].split("（")[0] not in said
+    ]
     if facts:
         parts.append(book.text("what", "composed_figures", document=short, facts=book.join(facts[:3])))
     names = [localise_name(n, book) for n in names if localise_name(n, book) not in said]
     if names:
         parts.append(book.text("what", "composed_names", document=short, names=book.join(names[:3])))
-    followers = order_by_tier(i for i in _usable(items) if i.tier == "media" and not i.is_social
-                              and i.publisher != lead_item.publisher and i.published_at)
+    followers = order_by_tier(
+        i
+        for i in _usable(items)
+        if i.tier == "media" and not i.is_social and i.publisher != lead_item.publisher and i.published_at
+    )
     if followers:
         first = min(i.published_at for i in followers if i.published_at)
         publishers = list(dict.fromkeys(i.publisher for i in followers))
-        parts.append(book.text("what", "composed_follow", publishers=book.join(publishers[:3]),
-                               date=_local_date(first, window)))
+        parts.append(
+            book.text("what", "composed_follow", publishers=book.join(publishers[:3]), date=_local_date(first, window))
+        )
     if cand.verification == "unverified" and len({i.publisher for i in _usable(items)}) == 1:
         parts.append(book.text("what", "composed_unverified"))
     return space_cjk(_join_sentences(parts))
@@ -296,8 +316,9 @@ def _what_happened(cand: Candidate, items: Sequence[SourceItem], book: Playbook,
     lead_item = ordered[0]
     date = _local_date(lead_item.published_at, window)
     parts = [
-        book.text("what", "published", publisher=lead_item.publisher, date=date,
-                  title=clean_title(lead_item.title, 120)),
+        book.text(
+            "what", "published", publisher=lead_item.publisher, date=date, title=clean_title(lead_item.title, 120)
+        ),
     ]
     zh = [i for i in order_by_tier(items) if i.lang.startswith("zh") and not i.is_social and i.text.strip()]
     if book.lang == "zh" and not lead_item.lang.startswith("zh") and zh:
@@ -305,9 +326,10 @@ def _what_happened(cand: Candidate, items: Sequence[SourceItem], book: Playbook,
         # original (re-sends count: a translated re-send states the same facts); the original is
         # named by what it is, its English title stays in the source list.
         document = book.text("what", "document_official" if lead_item.tier == "official" else "document")
-        parts = [book.text("what", "published_untitled", publisher=lead_item.publisher, date=date,
-                           document=document),
-                 book.text("what", "zh_lead", publisher=zh[0].publisher, lead=clean_quote(lead_of(zh[0])))]
+        parts = [
+            book.text("what", "published_untitled", publisher=lead_item.publisher, date=date, document=document),
+            book.text("what", "zh_lead", publisher=zh[0].publisher, lead=clean_quote(lead_of(zh[0]))),
+        ]
         return _join_sentences(parts)
     if book.lang == "zh" and not lead_item.lang.startswith("zh"):
         return _composed_what(cand, items, lead_item, book, window)
@@ -339,8 +361,13 @@ def top_event(cand: Candidate, items: Sequence[SourceItem], book: Playbook, wind
     reasons = signal_reasons(cand, items, book, window)
     ordered = order_by_tier(_usable(items))
     org = ordered[0].publisher if ordered else ""
-    values = {"title": cand.title, "org": org, "reasons": reasons, "facts": _facts_clause(_vouched(items), book),
-              "date": _local_date(cand.first_seen, window)}
+    values = {
+        "title": cand.title,
+        "org": org,
+        "reasons": reasons,
+        "facts": _facts_clause(_vouched(items), book),
+        "date": _local_date(cand.first_seen, window),
+    }
     why = book.category(cand.category, "why", **values)
     if book.lang == "en" and why[:1].islower():
         why = why[0].upper() + why[1:]
@@ -388,8 +415,9 @@ def x_signal_url(post: SourceItem) -> str | None:
     return x_status_url(_handle(post)[1:], _tweet_id(post))
 
 
-def _x_judgment(post: SourceItem, kind: str, event: Candidate, event_items: Sequence[SourceItem],
-                book: Playbook) -> str:
+def _x_judgment(
+    post: SourceItem, kind: str, event: Candidate, event_items: Sequence[SourceItem], book: Playbook
+) -> str:
     """Type, the reason for it, and how the post relates to the event's sources.
 
     The reason is read off the post itself: an organisation's own account, or figures the post
@@ -398,23 +426,35 @@ def _x_judgment(post: SourceItem, kind: str, event: Candidate, event_items: Sequ
     # Figures a post "repeats" must be the event's vouched ones, not a gossip page's (see _vouched).
     articles = [i for i in order_by_tier(_vouched(event_items)) if not i.is_social]
     publisher = articles[0].publisher if articles else post.publisher
-    values = {"event": event.title, "org": post.official_for or "", "publisher": publisher,
-              "category": book.category_name(event.category)}
+    values = {
+        "event": event.title,
+        "org": post.official_for or "",
+        "publisher": publisher,
+        "category": book.category_name(event.category),
+    }
     if kind == "fact" and post.official_for:
         return book.text("x", "fact_official", **values)
     stated = {(f.unit, f.value) for f in figures(articles)}
     labels = book.data.get("fact_labels", {})
     repeated = [
         labels[f.key].format(value=format_value(f, book.lang)).replace(book.label("colon"), " ", 1)
-        for f in figures([post]) if (f.unit, f.value) in stated and f.key in labels
+        for f in figures([post])
+        if (f.unit, f.value) in stated and f.key in labels
     ]
     if repeated:
         return book.text("x", f"{kind}_figures", figures=book.join(repeated[:2]), **values)
     return book.text("x", kind, **values)
 
 
-def _x_reason(post: SourceItem, kind: str, reason: str, event: Candidate, event_items: Sequence[SourceItem],
-              book: Playbook, paper: str = "") -> str:
+def _x_reason(
+    post: SourceItem,
+    kind: str,
+    reason: str,
+    event: Candidate,
+    event_items: Sequence[SourceItem],
+    book: Playbook,
+    paper: str = "",
+) -> str:
     """Why the post was picked (digest.select.pick_posts), said with the post's own particulars."""
     if reason not in ("official", "researcher", "first_report", "reach") or (reason == "official" and kind == "fact"):
         return ""  # a rumour has its own judgement; an official fact post's judgement names its source
@@ -423,9 +463,17 @@ def _x_reason(post: SourceItem, kind: str, reason: str, event: Candidate, event_
     if dated and post.published_at is not None:
         hours = math.ceil((post.published_at - min(dated)).total_seconds() / 3600)
     key = "why_first_report_first" if reason == "first_report" and hours <= 0 else f"why_{reason}"
-    return book.text("x", key, handle=_handle(post), author=post.author or _handle(post),
-                     org=post.official_for or "", event=event.title, hours=max(1, hours),
-                     engagement=book.number(post.engagement), paper=clean_title(paper, 120))
+    return book.text(
+        "x",
+        key,
+        handle=_handle(post),
+        author=post.author or _handle(post),
+        org=post.official_for or "",
+        event=event.title,
+        hours=max(1, hours),
+        engagement=book.number(post.engagement),
+        paper=clean_title(paper, 120),
+    )
 
 
 def x_signal(
@@ -450,9 +498,15 @@ def x_signal(
     else:
         why = _x_reason(post, kind, reason, event, event_items, book, paper)
         # The researcher's reason already says where to check the post: the paper, not the event.
-        judgment = why if reason == "researcher" and paper else _join_sentences(
-            [why, _x_judgment(post, kind, event, event_items, book)] if why else [
-                _x_judgment(post, kind, event, event_items, book)])
+        judgment = (
+            why
+            if reason == "researcher" and paper
+            else _join_sentences(
+                [why, _x_judgment(post, kind, event, event_items, book)]
+                if why
+                else [_x_judgment(post, kind, event, event_items, book)]
+            )
+        )
     sources = [_digest_source(post)] if post.link else []
     backing = [i for i in order_by_tier(_usable(event_items)) if not i.is_social and i.link]
     if backing and verification != "unverified":
@@ -476,8 +530,9 @@ def x_signal(
 def x_verification_text(signal: XSignal, book: Playbook) -> str:
     if signal.event_title is None:
         return book.text("x", "verification_loose")
-    return book.text("x", "verification_event", verification=book.text("verification", signal.verification),
-                     event=signal.event_title)
+    return book.text(
+        "x", "verification_event", verification=book.text("verification", signal.verification), event=signal.event_title
+    )
 
 
 def _sentences(text: str) -> list[str]:
@@ -503,16 +558,21 @@ def research_highlight(
     )
     if is_paper and updated:
         # A new version inside the window: report it as updated then (the reference digest's wording).
-        what = book.text("research", "what_updated", date=_local_date(item.updated_at, window),
-                         publisher=item.publisher, lead=lead)
+        what = book.text(
+            "research", "what_updated", date=_local_date(item.updated_at, window), publisher=item.publisher, lead=lead
+        )
     else:
-        what = book.text("research", "what" if is_paper else "what_report", date=date, publisher=item.publisher,
-                         lead=lead)
+        what = book.text(
+            "research", "what" if is_paper else "what_report", date=date, publisher=item.publisher, lead=lead
+        )
     zh = [i for i in order_by_tier(event_items) if i.lang.startswith("zh") and not i.is_social and i.text.strip()]
     title = _clean(item.title)
     abstract = _clean(item.text)
-    kind = "report" if not is_paper else research_kind(title, abstract[len(title):] if abstract.startswith(title)
-                                                       else abstract)
+    kind = (
+        "report"
+        if not is_paper
+        else research_kind(title, abstract[len(title) :] if abstract.startswith(title) else abstract)
+    )
     # A lab's technical report too: its English opening is no more Chinese than an abstract.
     composed = book.lang == "zh" and not item.lang.startswith("zh") and not zh
     if book.lang == "zh" and not item.lang.startswith("zh") and zh:
@@ -524,12 +584,15 @@ def research_highlight(
         # quote the English abstract (the abstract's key sentence follows as "新在哪里", marked a quote).
         topics = research_topics(f"{title} {lead}", book)
         what = book.text(
-            "research", "what_composed" if is_paper else "what_report_composed",
+            "research",
+            "what_composed" if is_paper else "what_report_composed",
             date=_local_date(item.updated_at if updated else item.published_at, window),
-            verb=book.text("research", "verb_updated" if updated else "verb_submitted"), publisher=item.publisher,
-            noun=book.data["research"]["kinds"][kind].get("noun", ""), title=clean_title(title, 200),
-            topics=book.text("research", "topics_clause", topics=book.join(topics[:3]))
-            if topics else "")
+            verb=book.text("research", "verb_updated" if updated else "verb_submitted"),
+            publisher=item.publisher,
+            noun=book.data["research"]["kinds"][kind].get("noun", ""),
+            title=clean_title(title, 200),
+            topics=book.text("research", "topics_clause", topics=book.join(topics[:3])) if topics else "",
+        )
     body = _clean(item.text)
     if title and body.startswith(title):
         body = body[len(title) :]
@@ -544,8 +607,11 @@ def research_highlight(
         # In Chinese from the abstract's own claims, not its English words; no claim the table knows:
         # the kind of work is what is new about it (below), as for a paper that says nothing more.
         claims = _claims(abstract, book)
-        novelty = (book.text("research", "novelty_composed", claims=book.text("research", "claims_sep").join(claims))
-                   if claims else "")
+        novelty = (
+            book.text("research", "novelty_composed", claims=book.text("research", "claims_sep").join(claims))
+            if claims
+            else ""
+        )
     products = [str(p) for p in item.entities.get("products", ()) or () if str(p).strip()]
     name = products[0] if not is_paper and products else short_name(title)
     heading_name = products[0] if not is_paper and products else short_name(title, HEADING_NAME)
@@ -555,9 +621,12 @@ def research_highlight(
         # gist beside its short name (the full title stays in "what" or the source list).
         shown_title = chinese_headline([item, *event_items]) or (
             # A lab's report is its event's news: the event's Chinese headline names it best.
-            event.title if event is not None and not is_paper and not is_english_only(event.title)
-            else space_cjk(f"{heading_name}：{research_gist(title, lead, book, kind)}") if not is_cjk(shown_title)
-            else shown_title)
+            event.title
+            if event is not None and not is_paper and not is_english_only(event.title)
+            else space_cjk(f"{heading_name}：{research_gist(title, lead, book, kind)}")
+            if not is_cjk(shown_title)
+            else shown_title
+        )
     kind_book = book.data["research"]["kinds"][kind]
     # Applications from what the paper is about (its title and opening), not every word of its
     # body: an agents benchmark that mentions "documentation" is no OCR paper.
@@ -572,8 +641,11 @@ def research_highlight(
     if not novelty:
         # Nothing beyond the lead: the kind of work is what is new about it, said once.
         novelty = kind_text
-        judgment = (book.text("research", "judgement", kind="", reasons=reasons).strip() if reasons
-                    else book.text("research", "judgement_quiet", name=name))
+        judgment = (
+            book.text("research", "judgement", kind="", reasons=reasons).strip()
+            if reasons
+            else book.text("research", "judgement_quiet", name=name)
+        )
     arxiv = _ARXIV_ID.search(item.link or "") or _ARXIV_ID.search(item.canonical_url or "")
     arxiv_id = arxiv.group(1) if arxiv else (item.item_id if item.source_kind == "arxiv" else None)
     return ResearchHighlight(
@@ -582,15 +654,28 @@ def research_highlight(
         arxiv_id=arxiv_id,
         what=what,
         novelty=novelty,
-        applications=book.join(list(dict.fromkeys(applications))[:3]) if applications
+        applications=book.join(list(dict.fromkeys(applications))[:3])
+        if applications
         else book.text("research", "applications_fallback"),
         judgment=judgment,
     )
 
 
 _MAX_CLAIMS = 4
-_NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
-                 "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12"}
+_NUMBER_WORDS = {
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+    "eleven": "11",
+    "twelve": "12",
+}
 _SCALED = re.compile(r"(?i)^([\d.]+)([kmb])$")
 _SCALE = {"k": 1e3, "m": 1e6, "b": 1e9}
 
@@ -662,12 +747,21 @@ def overview(
     book: Playbook,
 ) -> str:
     """Two or three paragraphs: the window in numbers, the category mix, the leading events, a reading."""
-    first = book.text("overview", "window", **{"from": window.from_.isoformat()}, to=window.to.isoformat(),
-                      timezone=window.timezone, items_in=stats["items_in"], events=stats["events"])
+    first = book.text(
+        "overview",
+        "window",
+        **{"from": window.from_.isoformat()},
+        to=window.to.isoformat(),
+        timezone=window.timezone,
+        items_in=stats["items_in"],
+        events=stats["events"],
+    )
     if not top:
         return book.text("overview", "empty") + ("" if book.lang == "zh" else " ") + first
-    cats = [f"{book.category_name(c)}（{n}）" if book.lang == "zh" else f"{book.category_name(c)} ({n})"
-            for c, n, _ in mix.rows[:3]]
+    cats = [
+        f"{book.category_name(c)}（{n}）" if book.lang == "zh" else f"{book.category_name(c)} ({n})"
+        for c, n, _ in mix.rows[:3]
+    ]
     sep = "" if book.lang == "zh" else " "
     para1 = sep.join(
         [
@@ -679,8 +773,14 @@ def overview(
     carried = sum(1 for t in top if t.carried_over)
     counts = Counter(t.verification for t in top)
     para2_parts = [
-        book.text("overview", "verification", count=len(top), official=counts["verified-by-official"],
-                  corroborated=counts["corroborated"], unverified=counts["unverified"])
+        book.text(
+            "overview",
+            "verification",
+            count=len(top),
+            official=counts["verified-by-official"],
+            corroborated=counts["corroborated"],
+            unverified=counts["unverified"],
+        )
     ]
     if carried:
         para2_parts.append(book.text("overview", "carry", count=carried))
@@ -688,16 +788,20 @@ def overview(
     return "\n\n".join([para1, sep.join(para2_parts), para3])
 
 
-def conclusions(top: Sequence[TopEvent], research_count: int, book: Playbook,
-                stats: dict[str, int] | None = None) -> list[str]:
+def conclusions(
+    top: Sequence[TopEvent], research_count: int, book: Playbook, stats: dict[str, int] | None = None
+) -> list[str]:
     """Exactly three, all different: one per leading category of the Top-N, then distinct fillers.
 
     An empty window says so once and gives the numbers, instead of three copies of one filler.
     """
     numbers = {"items_in": 0, "events": 0, **(stats or {})}
     if not top:
-        return [book.text("conclusions", "empty"), book.text("conclusions", "empty_stats", **numbers),
-                book.text("conclusions", "empty_next")]
+        return [
+            book.text("conclusions", "empty"),
+            book.text("conclusions", "empty_stats", **numbers),
+            book.text("conclusions", "empty_next"),
+        ]
     found: list[str] = []
     seen: set[str] = set()
     for event in top:
@@ -780,8 +884,9 @@ def unique_prose(digest: Digest, book: Playbook) -> Digest:
         why = keep(event.why_it_matters) or see_above
         implications = keep(event.implications) or see_above
         first_of.setdefault(event.category, event.title)
-        events.append(event.model_copy(update={"what_happened": what, "why_it_matters": why,
-                                               "implications": implications}))
+        events.append(
+            event.model_copy(update={"what_happened": what, "why_it_matters": why, "implications": implications})
+        )
     signals = [s.model_copy(update={"judgment": keep(s.judgment) or s.judgment}) for s in digest.x_signals]
     used: set[str] = set()
     papers = []
@@ -791,9 +896,24 @@ def unique_prose(digest: Digest, book: Playbook) -> Digest:
         fallback = book.text("research", "applications_fallback")
         fresh = [p for p in phrases if p not in used] or ([fallback] if fallback not in used else phrases)
         used.update(fresh)
-        papers.append(r.model_copy(update={"what": keep(r.what) or r.what, "novelty": keep(r.novelty),
-                                           "applications": book.join(fresh), "judgment": keep(r.judgment)}))
+        papers.append(
+            r.model_copy(
+                update={
+                    "what": keep(r.what) or r.what,
+                    "novelty": keep(r.novelty),
+                    "applications": book.join(fresh),
+                    "judgment": keep(r.judgment),
+                }
+            )
+        )
     business = keep(digest.business_analysis) or digest.business_analysis
-    return digest.model_copy(update={"overview": overview_text or digest.overview, "conclusions": conclusions_list,
-                                     "top_events": events, "x_signals": signals, "research": papers,
-                                     "business_analysis": business})
+    return digest.model_copy(
+        update={
+            "overview": overview_text or digest.overview,
+            "conclusions": conclusions_list,
+            "top_events": events,
+            "x_signals": signals,
+            "research": papers,
+            "business_analysis": business,
+        }
+    )

@@ -68,7 +68,7 @@ def _aliases(item_id: str, url: str | None, canonical: str | None, native: str |
             names.add(urlsplit(value).path.lstrip("/"))
     for prefix in ("x:", "arxiv:", "tweet:"):
         if item_id.startswith(prefix):
-            names.add(item_id[len(prefix):])
+            names.add(item_id[len(prefix) :])
     return names
 
 
@@ -208,6 +208,18 @@ def evaluate(store: Store, digest: Digest | None, truth_path: Path = GROUND_TRUT
         shown = len(shown_labelled)
         hits = sum(1 for s in shown_labelled if signals[s["tweet_id"]].verification == s["verification"])
         x_accuracy = hits / shown if shown else 0.0
-    return Quality(precision, recall, (tp, len(predicted_counted), len(expected)), purity, completeness,
-                   verification_accuracy, category_accuracy, top5_match, noise_in_top, research_recall, x_accuracy,
-                   (shown, len(labelled_signals)), tuple(unmatched))
+    return Quality(
+        precision,
+        recall,
+        (tp, len(predicted_counted), len(expected)),
+        purity,
+        completeness,
+        verification_accuracy,
+        category_accuracy,
+        top5_match,
+        noise_in_top,
+        research_recall,
+        x_accuracy,
+        (shown, len(labelled_signals)),
+        tuple(unmatched),
+    )

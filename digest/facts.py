@@ -74,8 +74,9 @@ def _occurrences(haystack: str, text: str) -> list[int]:
     return [m.start() for m in re.finditer(re.escape(text), haystack, re.I)]
 
 
-def _label_at(haystack: str, start: int, end: int, unit_class: str, other_spans: Sequence[tuple[int, int]]
-              ) -> tuple[float, str] | None:
+def _label_at(
+    haystack: str, start: int, end: int, unit_class: str, other_spans: Sequence[tuple[int, int]]
+) -> tuple[float, str] | None:
     """The nearest label around haystack[start:end], inside its clause and between neighbouring figures."""
     left = max(0, start - _BEFORE)
     right = min(len(haystack), end + _AFTER)
@@ -87,7 +88,7 @@ def _label_at(haystack: str, start: int, end: int, unit_class: str, other_spans:
     before = haystack[left:start]
     cut = [m.end() for m in _CLAUSE_END.finditer(before)]
     if cut:
-        before = before[cut[-1]:]
+        before = before[cut[-1] :]
     after = haystack[end:right]
     stop = _CLAUSE_END.search(after)
     if stop:
@@ -152,9 +153,12 @@ def figures(items: Sequence[_Item], limit: int = 4) -> list[Figure]:
                 labelled = _label_at(haystack, pos, end, _unit_class(unit), others)
                 if labelled is None:
                     continue
-                lead = haystack[max(0, pos - 16):pos]
-                qualifier = "more" if _MORE_THAN.search(lead) or text.endswith("+") else (
-                    "up_to" if _UP_TO.search(lead) else "")
+                lead = haystack[max(0, pos - 16) : pos]
+                qualifier = (
+                    "more"
+                    if _MORE_THAN.search(lead) or text.endswith("+")
+                    else ("up_to" if _UP_TO.search(lead) else "")
+                )
                 if best is None or labelled[0] < best[0]:
                     best = (labelled[0], labelled[1], qualifier)
             if best is not None:

@@ -28,8 +28,18 @@ from digest.facts import figures, format_value, year_range
 from digest.model import PLAYBOOK_DIR, Playbook, SourceItem
 from digest.text import clean_title, is_cjk, is_english_only, sentences
 
-__all__ = ["HEADING_NAME", "chinese_headline", "event_headline", "localise_name", "research_gist", "research_kind",
-           "research_topics", "short_name", "space_cjk", "space_mixed"]
+__all__ = [
+    "HEADING_NAME",
+    "chinese_headline",
+    "event_headline",
+    "localise_name",
+    "research_gist",
+    "research_kind",
+    "research_topics",
+    "short_name",
+    "space_cjk",
+    "space_mixed",
+]
 
 _TIER = {"official": 0, "research": 1, "media": 2, "community": 3, "social": 4}
 _SLOT = re.compile(r"\{(\w+)\}")
@@ -156,8 +166,9 @@ def _title_subject(lead: SourceItem | None, named: Sequence[str], products: Sequ
     if _MARKED_NAME.search(subject):
         return subject
     word = re.escape(subject)
-    proper = (len(re.findall(rf"\b{word}\b", corpus)) >= 2
-              and re.search(rf"\b{re.escape(subject.lower())}\b", corpus) is None)
+    proper = (
+        len(re.findall(rf"\b{word}\b", corpus)) >= 2 and re.search(rf"\b{re.escape(subject.lower())}\b", corpus) is None
+    )
     return subject if proper else ""
 
 
@@ -241,8 +252,11 @@ def _compose(items: Sequence[SourceItem], category: str, book: Playbook) -> str 
             continue  # no action word in the source: nothing to say it did
         groups = {}
         if match is not None:
-            groups = {k: localise_name(" ".join(v.split()), book) for k, v in match.groupdict().items()
-                      if v and len(v) <= _MAX_GROUP}
+            groups = {
+                k: localise_name(" ".join(v.split()), book)
+                for k, v in match.groupdict().items()
+                if v and len(v) <= _MAX_GROUP
+            }
         text = _fill(template, {**slots, **groups})
         if text:
             return space_mixed(text)
@@ -318,8 +332,9 @@ def research_topics(about: str, book: Playbook) -> list[str]:
 
     What the paper was evaluated on ("short-context benchmarks") is no topic of it (see research_kind)."""
     about = _research_tables()[2].sub(" ", about)
-    found = [text for pattern, text in book.data["research"].get("topics", {}).items()
-             if re.search(pattern, about, re.I)]
+    found = [
+        text for pattern, text in book.data["research"].get("topics", {}).items() if re.search(pattern, about, re.I)
+    ]
     return list(dict.fromkeys(found))
 
 
@@ -370,8 +385,11 @@ def _social_headline(items: Sequence[SourceItem], category: str, verification: s
     topic = products[0] if products else next((o for o in orgs if o and o != actor), "")
     if not topic or not (actor or lead.handle):
         return None
-    who = (book.text("headline_social", "official", org=actor) if actor
-           else book.text("headline_social", "account", handle=lead.handle))
+    who = (
+        book.text("headline_social", "official", org=actor)
+        if actor
+        else book.text("headline_social", "account", handle=lead.handle)
+    )
     kind = "rumour" if verification == "unverified" and not actor else (lead.item_type or "fact")
     if kind not in ("fact", "trend", "opinion", "rumour"):
         kind = "fact"
@@ -391,8 +409,7 @@ def _reported_headline(items: Sequence[SourceItem], book: Playbook) -> str | Non
     return space_mixed(book.text("headline_social", "reported", publisher=lead.publisher, topic=topic))
 
 
-def event_headline(title: str, category: str, verification: str, items: Sequence[SourceItem],
-                   book: Playbook) -> str:
+def event_headline(title: str, category: str, verification: str, items: Sequence[SourceItem], book: Playbook) -> str:
     """The headline the digest shows for an event (see the module docstring)."""
     cleaned = clean_title(title) or title.strip()
     if book.lang != "zh":
@@ -405,8 +422,10 @@ def event_headline(title: str, category: str, verification: str, items: Sequence
         return cleaned
     social_only = bool(items) and all(i.is_social for i in items)
     chosen = chinese_headline(items) or (
-        _social_headline(items, category, verification, book) if social_only
-        else _compose(items, category, book) or _paper_headline(items, book))
+        _social_headline(items, category, verification, book)
+        if social_only
+        else _compose(items, category, book) or _paper_headline(items, book)
+    )
     if chosen is None:
         actor = _actor(items, book)
         chosen = space_mixed(f"{actor}：{cleaned}") if actor and actor not in cleaned else cleaned

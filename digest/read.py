@@ -44,10 +44,25 @@ def _json(raw: Any, kind: type) -> Any:
 def _source_item(row: tuple[Any, ...]) -> SourceItem:
     entities: dict[str, Any] = _json(row[15], dict)
     return SourceItem(
-        item_id=row[0], event_id=row[1], source_kind=row[2], tier=row[3], publisher=row[4], url=row[5],
-        canonical_url=row[6], title=row[7] or "", text=row[8] or "", lang=row[9] or "und", published_at=row[10],
-        handle=row[11], item_type=row[12], engagement=int(row[13] or 0), duplicate_of=row[14], entities=entities,
-        official_for=row[16], updated_at=row[17], author=row[18],
+        item_id=row[0],
+        event_id=row[1],
+        source_kind=row[2],
+        tier=row[3],
+        publisher=row[4],
+        url=row[5],
+        canonical_url=row[6],
+        title=row[7] or "",
+        text=row[8] or "",
+        lang=row[9] or "und",
+        published_at=row[10],
+        handle=row[11],
+        item_type=row[12],
+        engagement=int(row[13] or 0),
+        duplicate_of=row[14],
+        entities=entities,
+        official_for=row[16],
+        updated_at=row[17],
+        author=row[18],
         categories=tuple(str(c) for c in _json(row[19], list)),
     )
 
@@ -95,8 +110,19 @@ class Reader:
             {"ids": ids},
         ).fetchall()
         return {
-            r[0]: Candidate(r[0], r[1], r[2], r[3], float(r[4]), r[5], r[6], int(r[7]), int(r[7]), int(r[8]),
-                            carried_over=r[5] < self.window.start)
+            r[0]: Candidate(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                float(r[4]),
+                r[5],
+                r[6],
+                int(r[7]),
+                int(r[7]),
+                int(r[8]),
+                carried_over=r[5] < self.window.start,
+            )
             for r in rows
         }
 
@@ -122,9 +148,12 @@ class Reader:
         return self._pick("(tier = 'social' OR source_kind = 'x')", "engagement DESC, item_id", limit)
 
     def papers(self, limit: int = 200) -> list[SourceItem]:
-        return self._pick("(source_kind = 'arxiv' OR tier = 'research')",
-                          "greatest(published_at, coalesce(updated_at, published_at)) DESC, item_id", limit,
-                          updated_counts=True)
+        return self._pick(
+            "(source_kind = 'arxiv' OR tier = 'research')",
+            "greatest(published_at, coalesce(updated_at, published_at)) DESC, item_id",
+            limit,
+            updated_counts=True,
+        )
 
     def stats(self) -> dict[str, int]:
         # Items in and duplicates count everything that arrived, noise included; events only usable items.
@@ -139,8 +168,12 @@ class Reader:
         rejected = self.con.execute(
             "SELECT count(*) FROM dead_letters WHERE occurred_at >= $start AND occurred_at < $end", self.bounds
         ).fetchone()[0]
-        return {"items_in": int(items_in), "duplicates": int(duplicates), "rejected": int(rejected),
-                "events": int(events)}
+        return {
+            "items_in": int(items_in),
+            "duplicates": int(duplicates),
+            "rejected": int(rejected),
+            "events": int(events),
+        }
 
 
 def store_fingerprint(store: Store) -> str:

@@ -92,9 +92,7 @@ def markdown_sections(digest: Digest) -> list[str]:
     carried = [e for e in digest.top_events if e.carried_over]
     window_line = book.label("window", **{"from": w.from_.isoformat()}, to=w.to.isoformat())
     if carried:
-        since = min(
-            (s.published_at for e in carried for s in e.sources if s.published_at), default=None
-        )
+        since = min((s.published_at for e in carried for s in e.sources if s.published_at), default=None)
         since_text = since.astimezone(ZoneInfo(tz)).date().isoformat() if since else w.from_.isoformat()
         window_line += book.label("window_carry", count=len(carried), since=since_text)
     head = f"# {md_escape(book.label('title', date=issue_date, timezone=tz))}\n\n{md_escape(window_line)}"
@@ -180,8 +178,13 @@ def markdown_sections(digest: Digest) -> list[str]:
     if not digest.top_events:
         # An empty window says so once (the overview's first line) and shows only what it has:
         # no "Top 0", no empty sections, no conclusions about nothing.
-        return [head, overview, *([x_section] if digest.x_signals else []),
-                *([research] if digest.research else []), stats]
+        return [
+            head,
+            overview,
+            *([x_section] if digest.x_signals else []),
+            *([research] if digest.research else []),
+            stats,
+        ]
     return [head, overview, conclusions, top, business, x_section, research, stats]
 
 
@@ -191,7 +194,22 @@ def render_markdown(digest: Digest) -> str:
 
 _MD = MarkdownIt("js-default")
 _ALLOWED_TAGS = {
-    "a", "blockquote", "br", "code", "em", "h1", "h2", "h3", "h4", "hr", "li", "ol", "p", "pre", "strong", "ul",
+    "a",
+    "blockquote",
+    "br",
+    "code",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "hr",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "strong",
+    "ul",
 }
 
 
@@ -210,8 +228,15 @@ def sanitize_html(fragment: str) -> str:
 
 # One colour per category, fixed, so a category looks the same in every issue.
 CATEGORY_COLOURS = {
-    "capital": "#2563eb", "security-access": "#dc2626", "infrastructure": "#059669", "on-device": "#d97706",
-    "open-source": "#7c3aed", "agents": "#0891b2", "research": "#db2777", "policy": "#65a30d", "product": "#475569",
+    "capital": "#2563eb",
+    "security-access": "#dc2626",
+    "infrastructure": "#059669",
+    "on-device": "#d97706",
+    "open-source": "#7c3aed",
+    "agents": "#0891b2",
+    "research": "#db2777",
+    "policy": "#65a30d",
+    "product": "#475569",
 }
 
 
@@ -296,7 +321,7 @@ def render_html(digest: Digest) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         # Defence in depth: even if something slipped through, the page may run no script
         # and load nothing from anywhere.
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'; img-src data:\">\n"
         '<meta name="referrer" content="no-referrer">\n'
         f"<title>{title}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"

@@ -142,8 +142,8 @@ def rollup_hours(store: Store, start: datetime, end: datetime) -> int:
         con.execute(_INSERT_EVENTS, {"lo": lo})
         con.execute(_INSERT_CATEGORIES, params)
         con.execute("DROP TABLE _rollup_event")
-        written = con.execute(
-            "SELECT count(*) FROM rollup_hourly WHERE hour >= $lo AND hour < $hi", params
-        ).fetchone()[0]
+        written = con.execute("SELECT count(*) FROM rollup_hourly WHERE hour >= $lo AND hour < $hi", params).fetchone()[
+            0
+        ]
     log.info("rolled up %s .. %s: %d rows", lo.isoformat(), hi.isoformat(), written)
     return int(written)

@@ -375,18 +375,30 @@ def select_events(
         {"head": head},
     ).fetchall()
     pages = _event_pages(con, [r[0] for r in rows])
-    ranked = _distinct_pages(sorted(
-        (
-            Candidate(
-                event_id=r[0], title=r[1], category=r[2], verification=r[3], signal_score=float(r[4]),
-                first_seen=r[5], last_seen=r[6], items=int(r[7]), items_in_window=int(r[8]), publishers=int(r[9]),
-                carried_over=r[5] < window.start, returning=r[10], credible=bool(r[11]),
-                pages=tuple(pages.get(r[0], ())),
-            )
-            for r in rows
-        ),
-        key=_sort_key,
-    ))
+    ranked = _distinct_pages(
+        sorted(
+            (
+                Candidate(
+                    event_id=r[0],
+                    title=r[1],
+                    category=r[2],
+                    verification=r[3],
+                    signal_score=float(r[4]),
+                    first_seen=r[5],
+                    last_seen=r[6],
+                    items=int(r[7]),
+                    items_in_window=int(r[8]),
+                    publishers=int(r[9]),
+                    carried_over=r[5] < window.start,
+                    returning=r[10],
+                    credible=bool(r[11]),
+                    pages=tuple(pages.get(r[0], ())),
+                )
+                for r in rows
+            ),
+            key=_sort_key,
+        )
+    )
     mix = [
         (r[0], int(r[1]), float(r[2]))
         for r in con.execute(
@@ -488,7 +500,8 @@ def paper_mentions(con: duckdb.DuckDBPyConnection, window: WindowSpec) -> dict[s
     for item_id, event_id, tier, engagement, official, text in rows:
         for arxiv_id in dict.fromkeys(_ARXIV_LINK.findall(text or "")):
             found.setdefault(arxiv_id, []).append(
-                Mention(item_id, event_id, tier, bool(official) or tier == "official", int(engagement or 0)))
+                Mention(item_id, event_id, tier, bool(official) or tier == "official", int(engagement or 0))
+            )
     return found
 
 
@@ -545,8 +558,10 @@ def paper_context(item: SourceItem, members: Sequence[Any]) -> list[Any]:
         return others
     name = _paper_name(item.title).casefold()
     return [
-        m for m in others
-        if m.source_kind != "arxiv" and m.tier != "research"
+        m
+        for m in others
+        if m.source_kind != "arxiv"
+        and m.tier != "research"
         and (arxiv_id in f"{m.text} {m.url or ''} {m.canonical_url or ''}" or name in f"{m.title} {m.text}".casefold())
     ]
 
@@ -578,14 +593,19 @@ def pick_research(
         seen: dict[str, tuple[str, bool, int]] = {}
         members = items_by_event.get(event.event_id, []) if event is not None else []
         for other in paper_context(item, members):
-            if (other.duplicate_of is None and other.source_kind != "arxiv" and other.tier != "research"
-                    and _in_window(other.published_at, window)):
+            if (
+                other.duplicate_of is None
+                and other.source_kind != "arxiv"
+                and other.tier != "research"
+                and _in_window(other.published_at, window)
+            ):
                 seen[other.item_id] = (other.tier, bool(other.official_for), other.engagement)
         arxiv_id = _arxiv_id(item)
         for mention in mentions.get(arxiv_id, []) if arxiv_id else []:
             seen.setdefault(mention.item_id, (mention.tier, mention.official, mention.engagement))
-        total = sum(weights["official"] if official else weights.get(tier, other_points)
-                    for tier, official, _ in seen.values())
+        total = sum(
+            weights["official"] if official else weights.get(tier, other_points) for tier, official, _ in seen.values()
+        )
         return total + reach * math.log10(1 + sum(max(0, e) for _, _, e in seen.values()))
 
     research = research_categories()
@@ -675,8 +695,10 @@ def pick_posts(
         if not dated:
             continue
         start = min(m.published_at for m in dated)
-        voices = sorted((m for m in dated if m.is_social and not m.official_for and m.duplicate_of is None),
-                        key=lambda m: (m.published_at, m.item_id))
+        voices = sorted(
+            (m for m in dated if m.is_social and not m.official_for and m.duplicate_of is None),
+            key=lambda m: (m.published_at, m.item_id),
+        )
         if voices and voices[0].published_at - start <= early:
             first_reporter[event_id] = voices[0].item_id
 

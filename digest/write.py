@@ -30,8 +30,15 @@ def store_digest(store: Store, digest: Digest) -> None:
         con.execute(
             "INSERT OR REPLACE INTO digests (digest_date, language, window_from, window_to, timezone, event_ids,"
             " record) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [digest.window.to, digest.language, digest.window.from_, digest.window.to, digest.window.timezone,
-             [e.id for e in digest.top_events], digest.model_dump_json(by_alias=True)],
+            [
+                digest.window.to,
+                digest.language,
+                digest.window.from_,
+                digest.window.to,
+                digest.window.timezone,
+                [e.id for e in digest.top_events],
+                digest.model_dump_json(by_alias=True),
+            ],
         )
 
 

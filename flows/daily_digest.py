@@ -25,6 +25,7 @@ from schemas.digest import Digest
 
 __all__ = ["EmptyWindow", "daily_digest"]
 
+
 def _settings(config_path: str | None) -> Settings:
     return load_settings(config_path or None)
 
@@ -94,8 +95,9 @@ def daily_digest(
     if days < 1:
         raise ConfigError(f"days: must be at least 1, got {days}")
     settings = load_checked(config_path)
-    check_path("out_dir" if out_dir else "digest.out_dir", Path(out_dir) if out_dir else settings.digest.out_dir,
-               is_dir=True)
+    check_path(
+        "out_dir" if out_dir else "digest.out_dir", Path(out_dir) if out_dir else settings.digest.out_dir, is_dir=True
+    )
     if window_end is None:
         window_end = datetime.now(ZoneInfo(settings.digest.timezone)).date() - timedelta(days=1)
     fingerprint = fingerprint_task(config_path)
@@ -105,13 +107,21 @@ def daily_digest(
     empty = not digest.top_events
     markdown = render_markdown(digest)
     if empty:
-        note = (f"empty window {window}: {digest.stats.items_in} items published in it, {digest.stats.events} events;"
-                " the digest says so (check `radar status`: did ingest and process run?)")
+        note = (
+            f"empty window {window}: {digest.stats.items_in} items published in it, {digest.stats.events} events;"
+            " the digest says so (check `radar status`: did ingest and process run?)"
+        )
         logger.warning("daily-digest: %s", note)
         markdown = f"> **Empty window.** {note}\n\n{markdown}"
     else:
-        logger.info("daily-digest %s (%s): %d top events, %d items in the window; wrote %s", window,
-                    digest.language, len(digest.top_events), digest.stats.items_in, ", ".join(paths))
+        logger.info(
+            "daily-digest %s (%s): %d top events, %d items in the window; wrote %s",
+            window,
+            digest.language,
+            len(digest.top_events),
+            digest.stats.items_in,
+            ", ".join(paths),
+        )
     create_markdown_artifact(
         key=f"digest-{window_end.isoformat()}-{digest.language}",
         markdown=markdown,

@@ -16,6 +16,7 @@ from infra.store import Store
 
 __all__ = ["hourly_rollup"]
 
+
 @task(
     retries=3,
     retry_delay_seconds=[2, 5, 15],
@@ -49,6 +50,11 @@ def hourly_rollup(
     lo, hi = hour_range(start, end)
     with forward_to_run_logger(logger):
         written = rollup_task(str(settings.store.path.resolve()), settings.store.lock_timeout_s, lo, hi)
-    logger.info("hourly-rollup %s .. %s: wrote %d rows into rollup_hourly%s", lo.isoformat(), hi.isoformat(),
-                written, " (no items or events in these hours)" if written == 0 else "")
+    logger.info(
+        "hourly-rollup %s .. %s: wrote %d rows into rollup_hourly%s",
+        lo.isoformat(),
+        hi.isoformat(),
+        written,
+        " (no items or events in these hours)" if written == 0 else "",
+    )
     return written

@@ -89,15 +89,25 @@ def ingest(
     errors = _last_errors(settings, failed)
     rows = [
         {
-            "source": s.name, "kind": s.kind, "outcome": "failed" if s.errors else "ok",
-            "fetched": s.fetched, "produced": s.produced, "unchanged": s.unchanged,
-            "dead_lettered": s.dead_lettered, "errors": s.errors, "not_modified": s.not_modified,
-            "seconds": round(s.elapsed_s, 2), "first_failure": errors.get(s.name, ""),
+            "source": s.name,
+            "kind": s.kind,
+            "outcome": "failed" if s.errors else "ok",
+            "fetched": s.fetched,
+            "produced": s.produced,
+            "unchanged": s.unchanged,
+            "dead_lettered": s.dead_lettered,
+            "errors": s.errors,
+            "not_modified": s.not_modified,
+            "seconds": round(s.elapsed_s, 2),
+            "first_failure": errors.get(s.name, ""),
         }
         for s in report.sources
     ]
-    create_table_artifact(key="ingest-sources", table=rows,
-                          description=f"ingest: {summary}" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    create_table_artifact(
+        key="ingest-sources",
+        table=rows,
+        description=f"ingest: {summary}" + (f"; FAILED: {', '.join(failed)}" if failed else ""),
+    )
     for name in failed:
         logger.error("source %s failed: %s", name, errors.get(name) or "see the dead letters above")
     if failed and fail_on_source_errors:

@@ -108,8 +108,14 @@ def notify_failure_hook(flow: Any, flow_run: Any, state: Any) -> None:
     deployment = None
     if getattr(flow_run, "deployment_id", None):
         deployment = str(flow_run.deployment_id)
-    notice = FailureNotice(flow=flow.name, flow_run_id=str(flow_run.id), flow_run_name=str(flow_run.name),
-                           state=str(getattr(state, "name", "Failed")), error=error, deployment=deployment)
+    notice = FailureNotice(
+        flow=flow.name,
+        flow_run_id=str(flow_run.id),
+        flow_run_name=str(flow_run.name),
+        state=str(getattr(state, "name", "Failed")),
+        error=error,
+        deployment=deployment,
+    )
     for key, verdict in notify_failure(settings, notice):
         logger.info("failure notice to webhook %s: %s", key, verdict)
 

@@ -26,8 +26,7 @@ def process_pending(config_path: str | None) -> str:
     settings = load_settings(config_path or None)
     with Processor(settings) as processor:
         result = processor.run_once()
-    return (f"{result.records} records -> {result.total('items')} items, "
-            f"{result.total('dead_letters')} dead letters")
+    return f"{result.records} records -> {result.total('items')} items, {result.total('dead_letters')} dead letters"
 
 
 @flow(name="process", on_failure=[notify_failure_hook])

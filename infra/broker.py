@@ -200,9 +200,7 @@ class EmbeddedBroker:
             raise BrokerError(f"cannot run {binary}: {exc}") from exc
         finally:
             log_handle.close()
-        state = BrokerState(
-            pid=proc.pid, port=port, started_at=time.time(), log_path=str(self.log_path), binary=binary
-        )
+        state = BrokerState(pid=proc.pid, port=port, started_at=time.time(), log_path=str(self.log_path), binary=binary)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if proc.poll() is not None:

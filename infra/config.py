@@ -108,8 +108,9 @@ class KafkaSettings(_Section):
         uses_tls = self.security_protocol in ("SSL", "SASL_SSL")
         given = [k for k in ("ssl_cafile", "ssl_certfile", "ssl_keyfile") if getattr(self, k) is not None]
         if given and not uses_tls:
-            raise ValueError(f"{', '.join(given)} set but security_protocol is {self.security_protocol}"
-                             " (use SSL or SASL_SSL)")
+            raise ValueError(
+                f"{', '.join(given)} set but security_protocol is {self.security_protocol} (use SSL or SASL_SSL)"
+            )
         if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
             raise ValueError("ssl_certfile and ssl_keyfile go together (a client certificate and its key)")
         return self
@@ -275,7 +276,7 @@ class WebhookConfig(_Section):
             try:
                 ZoneInfo(value)
             except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone {value!r} (an IANA name such as \"Europe/Berlin\")") from None
+                raise ValueError(f'unknown time zone {value!r} (an IANA name such as "Europe/Berlin")') from None
         return value
 
     @model_validator(mode="after")
@@ -425,8 +426,10 @@ class OpsSettings(_Section):
             raise ConfigError(f"ops.prefect_database_url_env: env var {name} is not set (or empty)")
         if not value.startswith("postgresql+asyncpg://"):
             # The scheme only: the rest may hold a password.
-            raise ConfigError(f"ops.prefect_database_url_env: {name} must hold a postgresql+asyncpg:// URL"
-                              f" (got scheme {value.partition('://')[0]!r})")
+            raise ConfigError(
+                f"ops.prefect_database_url_env: {name} must hold a postgresql+asyncpg:// URL"
+                f" (got scheme {value.partition('://')[0]!r})"
+            )
         return value
 
 
@@ -480,7 +483,7 @@ class SourceConfig(_Section):
             # object.__setattr__: validate_assignment would re-run this validator.
             object.__setattr__(self, "group", DEFAULT_GROUPS[self.kind])
         if (self.accounts or self.query_filter) and self.kind != "x":
-            raise ValueError("accounts and query_filter are for kind = \"x\" sources only")
+            raise ValueError('accounts and query_filter are for kind = "x" sources only')
         if self.accounts and "query=" in self.url.partition("?")[2]:
             raise ValueError("with accounts, the url is the search endpoint without query= (terms go in query_filter)")
         return self

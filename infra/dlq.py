@@ -34,6 +34,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
 def make_dead_letter(*, reason: str, **fields: Any) -> DeadLetter:
     """`DeadLetter.of(...)` with configured secrets masked before the reason is cut to one line of 500
     characters (masking after the cut could leave the head of a secret that straddles it)."""
@@ -194,7 +195,8 @@ def replay_dead_letters(settings: Settings, *, stage: str | None = None) -> Repl
         close_producer(producer)
     if replayed:
         with store.write() as con:
-            con.execute("UPDATE dead_letters SET replayed_at = now() WHERE dead_letter_id IN (SELECT unnest(?))",
-                        [replayed])
+            con.execute(
+                "UPDATE dead_letters SET replayed_at = now() WHERE dead_letter_id IN (SELECT unnest(?))", [replayed]
+            )
     reason = "; ".join(f"{n} {why}" for why, n in skipped.items()) or None
     return ReplayResult(len(replayed), sum(skipped.values()), reason)

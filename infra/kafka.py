@@ -144,8 +144,11 @@ def close_producer(producer: KafkaProducer, timeout_s: float = 10.0) -> None:
     try:
         producer.close(timeout=timeout_s)
     except KafkaTimeoutError:
-        log.warning("Kafka did not acknowledge pending records within %.0f s (broker unreachable?);"
-                    " nothing was committed for them, the next run sends them again", timeout_s)
+        log.warning(
+            "Kafka did not acknowledge pending records within %.0f s (broker unreachable?);"
+            " nothing was committed for them, the next run sends them again",
+            timeout_s,
+        )
         sender = getattr(producer, "_sender", None)
         if sender is not None:
             sender.force_close()

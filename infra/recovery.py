@@ -61,6 +61,9 @@ def reconcile_raw_topic(store: Store, bootstrap: str, kafka: KafkaSettings) -> b
         con.execute("DELETE FROM source_cursors")
     log.warning(
         "%s is a new topic (id %s, was %s): offsets reset, %d undelivered entries will be fetched again",
-        kafka.raw_topic, topic_id, row[0], len(lost),
+        kafka.raw_topic,
+        topic_id,
+        row[0],
+        len(lost),
     )
     return True

@@ -117,9 +117,7 @@ class SecretMaskingFilter(logging.Filter):
         return True
 
 
-def _masking_excepthook(
-    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
-) -> None:
+def _masking_excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
     sys.stderr.write(mask_secrets("".join(traceback.format_exception(exc_type, exc, tb))))
 
 

@@ -73,8 +73,9 @@ def _slack(notice: FailureNotice) -> bytes:
 def _key(webhook: WebhookConfig) -> bytes | None:
     value = os.environ.get(webhook.secret_env) if webhook.secret_env else None
     if webhook.secret_env and not value:
-        log.error("webhook %s: env var %s is not set; the failure notice goes unsigned", webhook.key,
-                  webhook.secret_env)
+        log.error(
+            "webhook %s: env var %s is not set; the failure notice goes unsigned", webhook.key, webhook.secret_env
+        )
     return load_secret(value) if value else None
 
 
@@ -84,11 +85,16 @@ def notify_failure(settings: Settings, notice: FailureNotice) -> list[tuple[str,
     msg_id = f"flow-run-{notice.flow_run_id}"
     for webhook in settings.alerts.webhooks:
         try:
-            body = _slack(notice) if webhook.format == "slack" else json.dumps(
-                notice.body(), ensure_ascii=False).encode()
+            body = (
+                _slack(notice) if webhook.format == "slack" else json.dumps(notice.body(), ensure_ascii=False).encode()
+            )
             stamp = int(time.time())
-            headers = {"Content-Type": "application/json", "User-Agent": "frontier-radar-ops/1",
-                       "webhook-id": msg_id, "webhook-timestamp": str(stamp)}
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": "frontier-radar-ops/1",
+                "webhook-id": msg_id,
+                "webhook-timestamp": str(stamp),
+            }
             key = _key(webhook)
             if key is not None:
                 headers["webhook-signature"] = sign(key, msg_id, stamp, body)

@@ -18,8 +18,18 @@ from infra.crashpoints import crash_point
 from infra.dlq import record_dead_letters
 from schemas.dead_letter import DeadLetter
 
-__all__ = ["CLUSTER_CLOSED", "CLUSTER_EVENTS", "CLUSTER_STATE_FILE", "BatchFiles", "SinkCounts", "commit_batch",
-           "load_cluster_event_rows", "load_cluster_state_blob", "load_offsets", "store_cluster_state"]
+__all__ = [
+    "CLUSTER_CLOSED",
+    "CLUSTER_EVENTS",
+    "CLUSTER_STATE_FILE",
+    "BatchFiles",
+    "SinkCounts",
+    "commit_batch",
+    "load_cluster_event_rows",
+    "load_cluster_state_blob",
+    "load_offsets",
+    "store_cluster_state",
+]
 
 # The file name the pipeline writes the clustering state's header under (app/pipeline.py).
 CLUSTER_STATE_FILE = "cluster_state.json.zz"
@@ -96,11 +106,35 @@ def store_cluster_state(con: duckdb.DuckDBPyConnection, header: bytes, events: l
     con.execute("INSERT OR REPLACE INTO cluster_state (id, state, updated_at) VALUES (1, ?, now())", [header])
 
 
-_ITEM_PATHS = ("item_id", "kind", "source.name", "source.kind", "source.tier", "source.publisher",
-               "source.organisation", "url", "canonical_url", "title", "text", "lang", "published_at",
-               "published_offset_minutes", "updated_at", "author", "handle", "content_hash", "duplicate_of",
-               "duplicate_kind", "category", "item_type", "event_id", "engagement", "coordinates.topic",
-               "coordinates.partition", "coordinates.offset")
+_ITEM_PATHS = (
+    "item_id",
+    "kind",
+    "source.name",
+    "source.kind",
+    "source.tier",
+    "source.publisher",
+    "source.organisation",
+    "url",
+    "canonical_url",
+    "title",
+    "text",
+    "lang",
+    "published_at",
+    "published_offset_minutes",
+    "updated_at",
+    "author",
+    "handle",
+    "content_hash",
+    "duplicate_of",
+    "duplicate_kind",
+    "category",
+    "item_type",
+    "event_id",
+    "engagement",
+    "coordinates.topic",
+    "coordinates.partition",
+    "coordinates.offset",
+)
 # The field of `_ITEM_PATHS` as text (what `json->>'...'` gives), by name.
 _F = {name: f"f[{i}]->>'$'" for i, name in enumerate(_ITEM_PATHS, 1)}
 
@@ -185,8 +219,11 @@ def commit_batch(
             [items_glob],
         )
         # Rows written, not records read: records sharing a key land as one row (issue 10).
-        counts["items"] = int(con.execute("SELECT count(DISTINCT json->>'item_id') FROM read_ndjson_objects(?)",
-                                          [items_glob]).fetchall()[0][0])
+        counts["items"] = int(
+            con.execute("SELECT count(DISTINCT json->>'item_id') FROM read_ndjson_objects(?)", [items_glob]).fetchall()[
+                0
+            ][0]
+        )
     crash_point("commit-after-items")
     signatures_glob = files.glob("signatures")
     if signatures_glob:
@@ -202,8 +239,7 @@ def commit_batch(
         con.execute(_EVENTS_SQL, [events_glob])
         # A re-scored event may have lost a component: replace the event's set wholesale.
         con.execute(
-            "DELETE FROM score_components WHERE event_id IN"
-            " (SELECT json->>'event_id' FROM read_ndjson_objects(?))",
+            "DELETE FROM score_components WHERE event_id IN (SELECT json->>'event_id' FROM read_ndjson_objects(?))",
             [events_glob],
         )
         con.execute(_COMPONENTS_SQL, [events_glob])

@@ -60,8 +60,9 @@ def collect_status(settings: Settings, *, now: datetime | None = None) -> Status
     last_digest: LastDigest | None = None
     if store_info.exists:
         with store.read() as con:
-            store_info = store_info.model_copy(update={"schema_version": _scalar(
-                con, "SELECT max(version) FROM schema_migrations")})
+            store_info = store_info.model_copy(
+                update={"schema_version": _scalar(con, "SELECT max(version) FROM schema_migrations")}
+            )
             stored_offsets, recorded_topic_id = _stored_offsets(con, settings.kafka.raw_topic)
             counts = _counts(con)
             dead_letters = _dead_letters(con, counts.dead_letters)
@@ -212,7 +213,8 @@ def _lag(settings: Settings, stored: dict[int, int], recorded_topic_id: str | No
         state = EmbeddedBroker(settings.data_dir).state()
         if state is None:
             return ConsumerLag(
-                **base, known=False,
+                **base,
+                known=False,
                 reason=f"embedded broker not running (no live broker recorded under {settings.data_dir / 'broker'});"
                 " `radar broker start` or any command that needs Kafka starts it",
             )
@@ -255,12 +257,15 @@ def _ask_kafka(
         # The embedded broker restarted (or the topic was recreated): stored offsets describe a
         # topic that is gone, and the processor rereads this one from 0 (infra/recovery.py).
         stored = {}
-        note = (f"{kafka.raw_topic} is a new topic (id {topic_id}, offsets were stored for {recorded_topic_id}):"
-                " the processor will read it from offset 0")
+        note = (
+            f"{kafka.raw_topic} is a new topic (id {topic_id}, offsets were stored for {recorded_topic_id}):"
+            " the processor will read it from offset 0"
+        )
     partitions = []
     for tp in tps:
         end = ends[tp]
         committed = stored.get(tp.partition, 0)
-        partitions.append(PartitionLag(partition=tp.partition, committed=committed, end=end,
-                                       lag=max(0, end - committed)))
+        partitions.append(
+            PartitionLag(partition=tp.partition, committed=committed, end=end, lag=max(0, end - committed))
+        )
     return ConsumerLag(**base, known=True, total=sum(p.lag for p in partitions), partitions=partitions, note=note)

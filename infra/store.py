@@ -115,8 +115,9 @@ class Store:
                         f"{self.path} stayed locked by another process for {self.lock_timeout_s:.0f} s"
                     ) from None
                 if delay == 0.005:
-                    log.debug("%s is locked by another process; retrying for up to %.0f s",
-                              self.path, self.lock_timeout_s)
+                    log.debug(
+                        "%s is locked by another process; retrying for up to %.0f s", self.path, self.lock_timeout_s
+                    )
                 # Jitter keeps a reader and a writer from retrying in lockstep.
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.2)
@@ -243,9 +244,7 @@ class Store:
         done = {int(r[0]) for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
         current = max(done, default=0)
         if current > LATEST_VERSION:
-            raise StoreError(
-                f"{self.path} has schema version {current}, newer than this program ({LATEST_VERSION})"
-            )
+            raise StoreError(f"{self.path} has schema version {current}, newer than this program ({LATEST_VERSION})")
         applied = []
         for version, name, sql in MIGRATIONS:
             # By set, not by "above the highest": migrations written side by side may land in
@@ -274,8 +273,7 @@ class Store:
             tables = [
                 r[0]
                 for r in con.execute(
-                    "SELECT table_name FROM information_schema.tables"
-                    " WHERE table_schema = 'main' ORDER BY table_name"
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY table_name"
                 ).fetchall()
             ]
             return {t: int(con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in tables}
@@ -321,8 +319,12 @@ class Store:
             raise StoreError(f"{self.path} does not exist")
         con = self._connect(read_only=True)
         try:
-            tables = [r[0] for r in con.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()]
+            tables = [
+                r[0]
+                for r in con.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+                ).fetchall()
+            ]
             for table in tables:
                 reader = con.execute(f'SELECT * FROM "{table}"').to_arrow_reader()
                 for _ in reader:  # batch by batch: every block is read, none is held

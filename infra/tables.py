@@ -20,6 +20,11 @@ def print_wide(console: Console, renderable: RenderableType) -> None:
         return
     natural = Measurement.get(console, console.options.update_width(_MAX_PIPE_WIDTH), renderable).maximum
     # print(width=...) cannot exceed the console's width, so a console of that width does it.
-    wide = Console(file=console.file, width=max(console.width, min(natural, _MAX_PIPE_WIDTH)), highlight=False,
-                   color_system=console.color_system, force_terminal=False)
+    wide = Console(
+        file=console.file,
+        width=max(console.width, min(natural, _MAX_PIPE_WIDTH)),
+        highlight=False,
+        color_system=console.color_system,
+        force_terminal=False,
+    )
     wide.print(renderable)

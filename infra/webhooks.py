@@ -130,19 +130,25 @@ def slack_body(alert: Alert) -> bytes:
     marker = ":rotating_light:" if alert.level == "critical" else ":large_orange_diamond:"
     first = alert.sources[0] if alert.sources else None
     link = (
-        _slack_link(alert.url, first.publisher if first else alert.url) if alert.url
-        else _slack_escape(first.publisher) if first else "no source link"
+        _slack_link(alert.url, first.publisher if first else alert.url)
+        if alert.url
+        else _slack_escape(first.publisher)
+        if first
+        else "no source link"
     )
     more = f" (+{len(alert.sources) - 1} more)" if len(alert.sources) > 1 else ""
     blocks: list[dict[str, Any]] = [
         # Header text is plain_text, at most 150 characters.
         {"type": "header", "text": {"type": "plain_text", "text": alert.title[:150], "emoji": False}},
-        {"type": "section", "fields": [
-            {"type": "mrkdwn", "text": f"*Level*\n{marker} {alert.level}"},
-            {"type": "mrkdwn", "text": f"*Category*\n{alert.category}"},
-            {"type": "mrkdwn", "text": f"*Verification*\n{alert.verification}"},
-            {"type": "mrkdwn", "text": f"*Signal*\n{alert.signal_score:g} / 100"},
-        ]},
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": f"*Level*\n{marker} {alert.level}"},
+                {"type": "mrkdwn", "text": f"*Category*\n{alert.category}"},
+                {"type": "mrkdwn", "text": f"*Verification*\n{alert.verification}"},
+                {"type": "mrkdwn", "text": f"*Signal*\n{alert.signal_score:g} / 100"},
+            ],
+        },
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*Source*: {link}{more}"}},
     ]
     context = [f"alert `{_slack_escape(alert.alert_id)}`"]
@@ -290,8 +296,9 @@ def _open(webhook: WebhookConfig, target: ParsedTarget) -> http.client.HTTPConne
     return conn
 
 
-def post(webhook: WebhookConfig, body: bytes, headers: dict[str, str],
-         connections: KeptConnections | None = None) -> Outcome:
+def post(
+    webhook: WebhookConfig, body: bytes, headers: dict[str, str], connections: KeptConnections | None = None
+) -> Outcome:
     """One POST through the address guard; never raises for network trouble, returns the outcome.
 
     With `connections`, the webhook's kept connection is used when it has one, and the connection
@@ -325,13 +332,23 @@ def post(webhook: WebhookConfig, body: bytes, headers: dict[str, str],
         return Outcome(None, f"connection: {type(exc).__name__}: {exc}", True)
 
 
-def _exchange(webhook: WebhookConfig, target: ParsedTarget, conn: http.client.HTTPConnection, body: bytes,
-              headers: dict[str, str], connections: KeptConnections | None) -> Outcome:
+def _exchange(
+    webhook: WebhookConfig,
+    target: ParsedTarget,
+    conn: http.client.HTTPConnection,
+    body: bytes,
+    headers: dict[str, str],
+    connections: KeptConnections | None,
+) -> Outcome:
     """The request and its response on `conn`; `conn` is kept (in `connections`) or closed."""
     keep = False
     try:
-        conn.request("POST", target.request_target, body=body,
-                     headers=headers if connections is not None else {**headers, "Connection": "close"})
+        conn.request(
+            "POST",
+            target.request_target,
+            body=body,
+            headers=headers if connections is not None else {**headers, "Connection": "close"},
+        )
         response = conn.getresponse()
         response.read(_MAX_RESPONSE_BYTES)
         # Reusable only when the body was read whole and the receiver did not ask to close.
@@ -394,7 +411,6 @@ class SharedStore(Store):
             yield con
 
 
-
 def _origin(url: str) -> str:
     # A webhook URL's path can be its credential (Slack, Discord): logs and dead letters get the origin.
     scheme, _, rest = url.partition("://")
@@ -414,24 +430,38 @@ def summary_body(webhook: WebhookConfig, summary: AlertSummary) -> bytes:
     if webhook.format != "slack":
         return summary.model_dump_json(by_alias=True).encode()
     tz = ZoneInfo(summary.timezone)
-    span = (f"{summary.quiet_from.astimezone(tz):%H:%M}–{summary.quiet_until.astimezone(tz):%H:%M}"
-            f" {summary.timezone}")
+    span = f"{summary.quiet_from.astimezone(tz):%H:%M}–{summary.quiet_until.astimezone(tz):%H:%M} {summary.timezone}"
     noun = "alert" if summary.count == 1 else "alerts"
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "emoji": False,
-                                    "text": f"{summary.count} {noun} during quiet hours"[:150]}},
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "emoji": False, "text": f"{summary.count} {noun} during quiet hours"[:150]},
+        },
         {"type": "context", "elements": [{"type": "mrkdwn", "text": _slack_escape(f"held {span}")}]},
     ]
     # Slack takes at most 50 blocks a message: 40 alerts in full, the rest counted.
     for alert in summary.alerts[:40]:
         marker = ":rotating_light:" if alert.level == "critical" else ":large_orange_diamond:"
         title = _slack_link(alert.url, alert.title[:200]) if alert.url else _slack_escape(alert.title[:200])
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": (
-            f"{marker} *{alert.level}* · {alert.category} · {alert.verification}"
-            f"{' · correction' if alert.correction else ''}\n{title}")}})
+        blocks.append(
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": (
+                        f"{marker} *{alert.level}* · {alert.category} · {alert.verification}"
+                        f"{' · correction' if alert.correction else ''}\n{title}"
+                    ),
+                },
+            }
+        )
     if summary.count > 40:
-        blocks.append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": f"+{summary.count - 40} more: `radar alerts list`"}]})
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": f"+{summary.count - 40} more: `radar alerts list`"}],
+            }
+        )
     fallback = f"{summary.count} {noun} during quiet hours ({span})"
     return json.dumps({"text": _slack_escape(fallback), "blocks": blocks}, ensure_ascii=False).encode()
 
@@ -734,15 +764,21 @@ class WebhookDispatcher:
             joins = status == "pending" and (lease_until is None or lease_until <= now)
             if joins:
                 # Touch it: a dispatcher claiming it at this moment then conflicts instead of posting stale.
-                con.execute("UPDATE webhook_summaries SET updated_at = now() WHERE webhook = ? AND summary_id = ?",
-                            [webhook.key, summary_id])
+                con.execute(
+                    "UPDATE webhook_summaries SET updated_at = now() WHERE webhook = ? AND summary_id = ?",
+                    [webhook.key, summary_id],
+                )
         con.execute(
             "UPDATE webhook_deliveries SET status = ?, summary_id = ?, held_until = CASE WHEN ? THEN held_until END,"
             " updated_at = now() WHERE webhook = ? AND status = 'held' AND held_until = ?",
             ["summarized" if joins else "pending", summary_id if joins else None, joins, webhook.key, end],
         )
-        log.info("webhook %s: quiet hours ended at %s; %s", webhook.key, end.isoformat(),
-                 f"summary {summary_id} owed" if joins else "late rows released")
+        log.info(
+            "webhook %s: quiet hours ended at %s; %s",
+            webhook.key,
+            end.isoformat(),
+            f"summary {summary_id} owed" if joins else "late rows released",
+        )
 
     def _claim(self, webhook: WebhookConfig) -> list[_Claim] | _SummaryClaim | None:
         """Lease this webhook's due work (one DuckDB transaction): a summary, else its oldest due rows."""
@@ -827,7 +863,7 @@ class WebhookDispatcher:
                 self._finish(claim.webhook, claim.alert.alert_id, claim.attempts, outcome, body)
                 if outcome.retryable and i + 1 < len(work):
                     # The target is failing: the rest of its rows wait out the same backoff.
-                    self._release(work[i + 1:], self._next_attempt_of(claim))
+                    self._release(work[i + 1 :], self._next_attempt_of(claim))
                     return
         finally:
             # Also after an exception: a POSTed row left unmarked would be repeated when its lease lapses.
@@ -865,12 +901,17 @@ class WebhookDispatcher:
                 " FROM (SELECT unnest(?::VARCHAR[]) AS alert_id, unnest(?::INTEGER[]) AS attempts,"
                 "        unnest(?::INTEGER[]) AS status) AS v"
                 " WHERE d.webhook = ? AND d.alert_id = v.alert_id",
-                [[c.alert.alert_id for c in claims], [c.attempts + 1 for c in claims],
-                 [c.last_status for c in claims], claims[0].webhook.key],
+                [
+                    [c.alert.alert_id for c in claims],
+                    [c.attempts + 1 for c in claims],
+                    [c.last_status for c in claims],
+                    claims[0].webhook.key,
+                ],
             )
         for claim in claims:
-            log.info("webhook %s: delivered %s (attempt %d)", claim.webhook.key, claim.alert.alert_id,
-                     claim.attempts + 1)
+            log.info(
+                "webhook %s: delivered %s (attempt %d)", claim.webhook.key, claim.alert.alert_id, claim.attempts + 1
+            )
         with self._counts:
             self.delivered += len(claims)
 
@@ -883,14 +924,20 @@ class WebhookDispatcher:
             con.execute(
                 f"UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL,{later} updated_at = now()"
                 " WHERE webhook = ? AND alert_id IN (SELECT unnest(?)) AND lease_owner = ?",
-                [*([next_at] if next_at is not None else []), claims[0].webhook.key,
-                 [c.alert.alert_id for c in claims], self._owner],
+                [
+                    *([next_at] if next_at is not None else []),
+                    claims[0].webhook.key,
+                    [c.alert.alert_id for c in claims],
+                    self._owner,
+                ],
             )
 
     def _next_attempt_of(self, claim: _Claim) -> datetime | None:
         with self._session.transaction() as con:
-            row = con.execute("SELECT next_attempt_at FROM webhook_deliveries WHERE webhook = ? AND alert_id = ?",
-                              [claim.webhook.key, claim.alert.alert_id]).fetchone()
+            row = con.execute(
+                "SELECT next_attempt_at FROM webhook_deliveries WHERE webhook = ? AND alert_id = ?",
+                [claim.webhook.key, claim.alert.alert_id],
+            ).fetchone()
         return row[0] if row else None
 
     def _next_due(self) -> float | None:
@@ -915,8 +962,9 @@ class WebhookDispatcher:
         """POST one alert; the caller records the outcome (`_mark_delivered` or `_finish`)."""
         webhook, alert = claim.webhook, claim.alert
         timestamp = int(self._clock().timestamp())
-        body, headers = request_for(webhook, alert, self.keys[webhook.key], timestamp=timestamp,
-                                    user_agent=self.settings.fetch.user_agent)
+        body, headers = request_for(
+            webhook, alert, self.keys[webhook.key], timestamp=timestamp, user_agent=self.settings.fetch.user_agent
+        )
         outcome = self._post(webhook, body, headers)
         if outcome.delivered:
             claim.last_status = outcome.status
@@ -927,19 +975,31 @@ class WebhookDispatcher:
     def _deliver_summary(self, claim: _SummaryClaim) -> None:
         webhook = claim.webhook
         with self._session.transaction() as con:
-            records = [r[0] for r in con.execute(
-                "SELECT a.record FROM webhook_deliveries d JOIN alerts_sent a USING (alert_id)"
-                " WHERE d.webhook = ? AND d.summary_id = ? AND a.record IS NOT NULL ORDER BY a.sent_at, d.alert_id",
-                [webhook.key, claim.summary_id],
-            ).fetchall()]
+            records = [
+                r[0]
+                for r in con.execute(
+                    "SELECT a.record FROM webhook_deliveries d JOIN alerts_sent a USING (alert_id)"
+                    " WHERE d.webhook = ? AND d.summary_id = ? AND a.record IS NOT NULL ORDER BY a.sent_at, d.alert_id",
+                    [webhook.key, claim.summary_id],
+                ).fetchall()
+            ]
         alerts = tuple(Alert.model_validate_json(r) for r in records)
-        summary = AlertSummary(summary_id=claim.summary_id, quiet_from=claim.window_start,
-                               quiet_until=claim.window_end, timezone=webhook.timezone or "UTC",
-                               count=len(alerts), alerts=alerts)
+        summary = AlertSummary(
+            summary_id=claim.summary_id,
+            quiet_from=claim.window_start,
+            quiet_until=claim.window_end,
+            timezone=webhook.timezone or "UTC",
+            count=len(alerts),
+            alerts=alerts,
+        )
         body = summary_body(webhook, summary)
         timestamp = int(self._clock().timestamp())
-        headers = {"Content-Type": "application/json", "User-Agent": self.settings.fetch.user_agent,
-                   "webhook-id": claim.summary_id, "webhook-timestamp": str(timestamp)}
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": self.settings.fetch.user_agent,
+            "webhook-id": claim.summary_id,
+            "webhook-timestamp": str(timestamp),
+        }
         key = self.keys[webhook.key]
         if key is not None:
             headers["webhook-signature"] = sign(key, claim.summary_id, timestamp, body)
@@ -948,8 +1008,15 @@ class WebhookDispatcher:
             crash_point("webhook-after-post")
         self._finish(webhook, claim.summary_id, claim.attempts, outcome, body, table="webhook_summaries")
 
-    def _finish(self, webhook: WebhookConfig, alert_id: str, attempts_before: int, outcome: Outcome,
-                body: bytes, table: str = "webhook_deliveries") -> None:
+    def _finish(
+        self,
+        webhook: WebhookConfig,
+        alert_id: str,
+        attempts_before: int,
+        outcome: Outcome,
+        body: bytes,
+        table: str = "webhook_deliveries",
+    ) -> None:
         attempts = attempts_before + 1
         error = mask_secrets(outcome.error)[:500] if outcome.error else None
         letter: DeadLetter | None = None
@@ -958,8 +1025,14 @@ class WebhookDispatcher:
             log.info("webhook %s: delivered %s (attempt %d)", webhook.key, alert_id, attempts)
         elif outcome.retryable and attempts < webhook.max_attempts:
             status, next_at = "pending", self._clock() + timedelta(seconds=self._backoff(webhook, attempts, outcome))
-            log.info("webhook %s: %s for %s, attempt %d of %d; retrying", webhook.key, error, alert_id,
-                     attempts, webhook.max_attempts)
+            log.info(
+                "webhook %s: %s for %s, attempt %d of %d; retrying",
+                webhook.key,
+                error,
+                alert_id,
+                attempts,
+                webhook.max_attempts,
+            )
         else:
             status, next_at = "dead", None
             letter = self._dead_letter(webhook, alert_id, attempts, error or "failed", body)
@@ -982,13 +1055,15 @@ class WebhookDispatcher:
             elif status == "dead":
                 self.dead += 1
 
-    def _dead_letter(self, webhook: WebhookConfig, alert_id: str, attempts: int, error: str,
-                     body: bytes) -> DeadLetter:
+    def _dead_letter(self, webhook: WebhookConfig, alert_id: str, attempts: int, error: str, body: bytes) -> DeadLetter:
         tried = f"after {attempts} attempts" if attempts > 1 else "not retried"
         what = "summary" if alert_id.startswith("quiet:") else "alert"
         letter = make_dead_letter(
-            stage="webhook", reason=f"webhook {webhook.key}: {what} {alert_id} not delivered, {tried}: {error}",
-            original=body, source_name=f"webhook:{webhook.key}", url=_origin(webhook.url),
+            stage="webhook",
+            reason=f"webhook {webhook.key}: {what} {alert_id} not delivered, {tried}: {error}",
+            original=body,
+            source_name=f"webhook:{webhook.key}",
+            url=_origin(webhook.url),
         )
         log.warning("dead letter [webhook] %s: %s", webhook.key, letter.reason)
         if self.producer is not None:
@@ -1025,9 +1100,14 @@ def list_deliveries(settings: Settings, *, status: str | None = None, limit: int
     """The log, newest first: one row per (webhook, alert), and one per quiet-hours summary (id `quiet:...`)."""
     store = Store(settings.store.path, settings.store.lock_timeout_s)
     columns = "webhook, {id} AS alert_id, status, attempts, last_status, last_error, updated_at, delivered_at"
-    sql = ("SELECT * FROM (SELECT " + columns.format(id="alert_id") + " FROM webhook_deliveries"
-           " UNION ALL SELECT " + columns.format(id="summary_id") + " FROM webhook_summaries)"
-           + (" WHERE status = ?" if status else "") + " ORDER BY updated_at DESC, alert_id LIMIT ?")
+    sql = (
+        "SELECT * FROM (SELECT " + columns.format(id="alert_id") + " FROM webhook_deliveries"
+        " UNION ALL SELECT "
+        + columns.format(id="summary_id")
+        + " FROM webhook_summaries)"
+        + (" WHERE status = ?" if status else "")
+        + " ORDER BY updated_at DESC, alert_id LIMIT ?"
+    )
     params: Sequence[object] = [status, limit] if status else [limit]
     with store.read() as con:
         return [DeliveryRow(*row) for row in con.execute(sql, params).fetchall()]

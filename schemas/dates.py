@@ -16,8 +16,6 @@ from typing import NamedTuple
 __all__ = ["ParsedDate", "parse_aware", "parse_date"]
 
 
-
-
 class ParsedDate(NamedTuple):
     """An instant in UTC, and the offset the source wrote it with (None when it wrote none)."""
 
@@ -44,9 +42,7 @@ _STRPTIME_FORMATS = (
     "%Y/%m/%d %H:%M:%S",
     "%Y.%m.%d",
 )
-_CJK_DATE = re.compile(
-    r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日\s*(?:(\d{1,2})\s*[:：时]\s*(\d{1,2})\s*分?)?$"
-)
+_CJK_DATE = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日\s*(?:(\d{1,2})\s*[:：时]\s*(\d{1,2})\s*分?)?$")
 _SUBMITTED = re.compile(r"^(?:submitted|published|posted|updated)\s*(?:on)?\s*:?\s*", re.IGNORECASE)
 
 

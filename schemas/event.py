@@ -10,9 +10,7 @@ from schemas.common import Category, Contract, Verification
 
 __all__ = ["Event", "ScoreComponent", "SCORE_COMPONENTS"]
 
-ScoreComponentName = Literal[
-    "authority", "official", "corroboration", "engagement", "novelty", "magnitude", "recency"
-]
+ScoreComponentName = Literal["authority", "official", "corroboration", "engagement", "novelty", "magnitude", "recency"]
 SCORE_COMPONENTS: tuple[str, ...] = ScoreComponentName.__args__  # type: ignore[attr-defined]
 
 

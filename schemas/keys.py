@@ -45,5 +45,5 @@ def unscoped_key(key: str) -> str:
     """The key as the source wrote it (what ground-truth files name): inverse of `scoped_key`."""
     if not key.startswith(_SCOPED):
         return key
-    _source, _sep, rest = key[len(_SCOPED):].partition(":")
+    _source, _sep, rest = key[len(_SCOPED) :].partition(":")
     return rest or key

@@ -98,11 +98,23 @@ def ops(prefect_server: PrefectServer) -> Iterator[Ops]:
 # the rest as collected, so the suite does not end waiting for one long file (with
 # --no-loadscope-reorder xdist keeps the order the workers collected). xdist's own `loadgroup` would
 # say the grouping with marks, but it renames nodeids in a way pytest 9 ignores.
-PREFECT_FILES = frozenset({"tests/test_flows.py", "tests/test_ingest_group_deployments.py",
-                           "tests/test_prefect_deployments.py", "tests/test_ops_automation.py"})
+PREFECT_FILES = frozenset(
+    {
+        "tests/test_flows.py",
+        "tests/test_ingest_group_deployments.py",
+        "tests/test_prefect_deployments.py",
+        "tests/test_ops_automation.py",
+    }
+)
 FIRST = "tests/test_processor.py::test_crashes_at_every_phase_lose_and_double_nothing"
-LONG_FILES = ("tests/test_webhooks.py", "tests/test_store.py", "tests/test_quiet_runs.py",
-              "tests/test_source_security.py", "tests/test_config.py", "tests/test_broker.py")
+LONG_FILES = (
+    "tests/test_webhooks.py",
+    "tests/test_store.py",
+    "tests/test_quiet_runs.py",
+    "tests/test_source_security.py",
+    "tests/test_config.py",
+    "tests/test_broker.py",
+)
 
 
 def _work_unit(nodeid: str) -> str:

@@ -25,24 +25,47 @@ def with_sources(settings: Settings, sources: list[SourceConfig], **fetch: Any) 
     return settings.model_copy(update={"sources": sources, "fetch": FAST_FETCH.model_copy(update=fetch)})
 
 
-def sample_config(path: Path, base_url: str, *, root: Path, corpus: Path | None = None,
-                  sources: list[str] | None = None, store_path: str | None = None, language: str = "zh",
-                  digest: list[str] = (), extra: list[str] = ()) -> Path:
+def sample_config(
+    path: Path,
+    base_url: str,
+    *,
+    root: Path,
+    corpus: Path | None = None,
+    sources: list[str] | None = None,
+    store_path: str | None = None,
+    language: str = "zh",
+    digest: list[str] = (),
+    extra: list[str] = (),
+) -> Path:
     """A radar.toml for a sample corpus served on 127.0.0.1, as a user would write it, every path
     inside `root`; `sources` keeps only those names, `digest` adds keys to [digest]."""
     lines = [
         f'data_dir = "{root / "data"}"',
-        "[kafka]", 'bootstrap = "embedded"',
-        "[store]", f'path = "{store_path or root / "data" / "radar.duckdb"}"',
-        "[digest]", 'timezone = "Asia/Shanghai"', f'language = "{language}"', "lookback_days = 14", *digest,
+        "[kafka]",
+        'bootstrap = "embedded"',
+        "[store]",
+        f'path = "{store_path or root / "data" / "radar.duckdb"}"',
+        "[digest]",
+        'timezone = "Asia/Shanghai"',
+        f'language = "{language}"',
+        "lookback_days = 14",
+        *digest,
         # Every sample source is on one local host: politeness delays would only slow the tests.
-        "[fetch]", "per_host_interval_s = 0", "arxiv_interval_s = 0",
+        "[fetch]",
+        "per_host_interval_s = 0",
+        "arxiv_interval_s = 0",
     ]
     for sample in sample_sources(base_url, corpus):
         if sources is not None and sample.name not in sources:
             continue
-        lines += ["[[sources]]", f'name = "{sample.name}"', f'kind = "{sample.kind}"', f'url = "{sample.url}"',
-                  f'tier = "{sample.tier}"', "local = true"]
+        lines += [
+            "[[sources]]",
+            f'name = "{sample.name}"',
+            f'kind = "{sample.kind}"',
+            f'url = "{sample.url}"',
+            f'tier = "{sample.tier}"',
+            "local = true",
+        ]
         if sample.publisher:
             lines.append(f'publisher = "{sample.publisher}"')
         if sample.organisation:

@@ -40,8 +40,13 @@ from schemas.envelope import dump_envelope, parse_envelope
 from tests.factories import raw_post
 
 PROCESSOR_PHASES = (
-    "after-state-read", "after-pipeline", "after-dlq-send", "after-alert-send",
-    "commit-after-items", "commit-before-end", "after-commit",
+    "after-state-read",
+    "after-pipeline",
+    "after-dlq-send",
+    "after-alert-send",
+    "commit-after-items",
+    "commit-before-end",
+    "after-commit",
 )
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,10 +60,7 @@ class Crash:
 
 def schedule(rounds: int, phases: tuple[str, ...] = PROCESSOR_PHASES) -> list[Crash]:
     """Every phase `rounds` times; odd rounds exit, even rounds SIGKILL; later rounds reach further in."""
-    return [
-        Crash(phase, 1 + r % 2, "exit" if r % 2 == 0 else "kill")
-        for r in range(rounds) for phase in phases
-    ]
+    return [Crash(phase, 1 + r % 2, "exit" if r % 2 == 0 else "kill") for r in range(rounds) for phase in phases]
 
 
 @dataclass
@@ -75,13 +77,17 @@ def produce_workload(settings: Settings, records: int, poison_every: int) -> Wor
     sent: list[tuple[object, str | None]] = []
     for i in range(records):
         if poison_every and i % poison_every == poison_every - 1:
-            future = producer.send(settings.kafka.raw_topic, key=f"poison-{i}".encode(),
-                                   value=b'{"schema": "raw.post", "version": 1, "key": ')
+            future = producer.send(
+                settings.kafka.raw_topic,
+                key=f"poison-{i}".encode(),
+                value=b'{"schema": "raw.post", "version": 1, "key": ',
+            )
             sent.append((future, None))
             continue
         post = raw_post(i, social=i % 3 == 0)
-        sent.append((producer.send(settings.kafka.raw_topic, key=post.key.encode(), value=dump_envelope(post)),
-                     post.key))
+        sent.append(
+            (producer.send(settings.kafka.raw_topic, key=post.key.encode(), value=dump_envelope(post)), post.key)
+        )
     producer.flush()
     key_of: dict[tuple[int, int], str] = {}
     poison: set[tuple[int, int]] = set()
@@ -101,16 +107,20 @@ def write_config(settings: Settings, path: Path, *, batch_max_records: int, aler
         f'[kafka]\nbootstrap = "{settings.kafka.bootstrap}"\nraw_topic = "{settings.kafka.raw_topic}"\n'
         f'dlq_topic = "{settings.kafka.dlq_topic}"\nalerts_topic = "{settings.kafka.alerts_topic}"\n'
         f'[store]\npath = "{settings.store.path}"\n'
-        f'[processor]\nbatch_max_records = {batch_max_records}\n'
-        f'[alerts]\nmin_score = {alert_min_score}\n'
+        f"[processor]\nbatch_max_records = {batch_max_records}\n"
+        f"[alerts]\nmin_score = {alert_min_score}\n"
     )
     return path
 
 
 def clean_config(settings: Settings, path: Path, *, batch_max_records: int, alert_min_score: float) -> Path:
     """A config reading the same raw topic into its own DuckDB file and DLQ/alert topics: the uncrashed run."""
-    kafka = settings.kafka.model_copy(update={"dlq_topic": settings.kafka.dlq_topic + ".clean",
-                                              "alerts_topic": settings.kafka.alerts_topic + ".clean"})
+    kafka = settings.kafka.model_copy(
+        update={
+            "dlq_topic": settings.kafka.dlq_topic + ".clean",
+            "alerts_topic": settings.kafka.alerts_topic + ".clean",
+        }
+    )
     store = settings.store.model_copy(update={"path": path.with_suffix(".duckdb")})
     clean = settings.model_copy(update={"kafka": kafka, "store": store, "data_dir": path.parent / "clean-data"})
     return write_config(clean, path, batch_max_records=batch_max_records, alert_min_score=alert_min_score)
@@ -164,17 +174,19 @@ class Child:
     def __init__(self, command: list[str], env: dict[str, str]) -> None:
         self._popen: subprocess.Popen[str] | None = None
         self._fork: multiprocessing.process.BaseProcess | None = None
-        if command[:len(_CLI)] == _CLI:
+        if command[: len(_CLI)] == _CLI:
             read_fd, write_fd = os.pipe()
             writer = Connection(write_fd, readable=False)
-            self._fork = _forks.Process(target=_cli_child, args=(command[len(_CLI):], env, str(ROOT), writer),
-                                        daemon=False)
+            self._fork = _forks.Process(
+                target=_cli_child, args=(command[len(_CLI) :], env, str(ROOT), writer), daemon=False
+            )
             self._fork.start()
             writer.close()  # the child holds the only write end: its exit is our EOF
             self.stderr: IO[str] = os.fdopen(read_fd, "r", errors="replace")
         else:
-            self._popen = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                           stderr=subprocess.PIPE, text=True)
+            self._popen = subprocess.Popen(
+                command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            )
             assert self._popen.stderr is not None
             self.stderr = self._popen.stderr
 
@@ -268,10 +280,21 @@ class Verdict:
 
     @property
     def clean(self) -> bool:
-        return (not any((self.lost, self.doubled, self.misplaced, self.dead_letters_missing_on_topic,
-                         self.dead_letters_doubled_in_store, self.poison_not_dead_lettered,
-                         self.alerts_missing_on_topic, self.alerts_not_recorded))
-                and self.offsets_at_end)
+        return (
+            not any(
+                (
+                    self.lost,
+                    self.doubled,
+                    self.misplaced,
+                    self.dead_letters_missing_on_topic,
+                    self.dead_letters_doubled_in_store,
+                    self.poison_not_dead_lettered,
+                    self.alerts_missing_on_topic,
+                    self.alerts_not_recorded,
+                )
+            )
+            and self.offsets_at_end
+        )
 
 
 def _topic(settings: Settings, topic: str) -> list[object]:
@@ -312,20 +335,19 @@ def verify(settings: Settings, workload: Workload) -> Verdict:
         alerts_missing_on_topic=len(set(alerts) - set(alert_ids)) + len(set(alert_ids) - set(alerts)),
         alerts_not_recorded=len(alerts) - len(set(alerts)),
         offsets_at_end={tp.partition: e for tp, e in ends.items()} == stored,
-        topic_repeats={"dlq": sum(n - 1 for n in dlq_ids.values()),
-                       "alerts": sum(n - 1 for n in alert_ids.values())},
+        topic_repeats={"dlq": sum(n - 1 for n in dlq_ids.values()), "alerts": sum(n - 1 for n in alert_ids.values())},
     )
 
 
 # What a batch writes, minus the wall-clock columns (processed_at, updated_at) that differ by design.
 _CONTENT = {
     "items": "SELECT item_id, title, duplicate_of, duplicate_kind, category, event_id, kafka_partition, kafka_offset,"
-             " dedupe_signature FROM items",
+    " dedupe_signature FROM items",
     "events": "SELECT event_id, title, category, verification, signal_score, items, publishers FROM events",
     "event_items": "SELECT event_id, item_id FROM event_items",
     # Recency's reason names the run's clock ("... days before <now>"); its points must still match.
     "score_components": "SELECT event_id, name, points, CASE WHEN name = 'recency' THEN NULL ELSE reason END"
-                        " FROM score_components",
+    " FROM score_components",
     "dead_letters": "SELECT dead_letter_id, stage, reason, kafka_partition, kafka_offset FROM dead_letters",
     "alerts_sent": "SELECT alert_id, event_id, level, signal_score FROM alerts_sent",
     "consumer_offsets": "SELECT consumer, topic, partition, next_offset FROM consumer_offsets",

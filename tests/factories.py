@@ -46,24 +46,42 @@ def raw_post(i: int, *, source: SourceRef | None = None, social: bool = False) -
     # A topic phrase shared by many stories (as a template would) is left out: it is not news.
     topic = _word(i // 4, "topic")
     published = WEEK_START + timedelta(minutes=7 * i)
-    fetch = Fetch(requested_url="http://127.0.0.1/feed", final_url="http://127.0.0.1/feed", status=200,
-                  fetched_at=published + timedelta(minutes=5))
+    fetch = Fetch(
+        requested_url="http://127.0.0.1/feed",
+        final_url="http://127.0.0.1/feed",
+        status=200,
+        fetched_at=published + timedelta(minutes=5),
+    )
     # Each story is named by made-up words of its own: clustering (which reads words, not ids)
     # sees small stories, as in real news, not one template repeated.
     story = " ".join(_word(i // 4, salt) for salt in ("who", "what", "where"))
     title = f"{story.capitalize()} ({_word(i, 'item')})"
-    body = (f"{story.capitalize()}: {_word(i, 'detail')} {_word(i * 31, 'detail')} {_word(i * 37, 'detail')}, "
-            f"serial {i * 7919 % 1000003}, {topic} at {org}.")
+    body = (
+        f"{story.capitalize()}: {_word(i, 'detail')} {_word(i * 31, 'detail')} {_word(i * 37, 'detail')}, "
+        f"serial {i * 7919 % 1000003}, {topic} at {org}."
+    )
     if social:
         return RawPost(
-            key=f"x:{1912000000000000000 + i}", source=source or x_source(), fetch=fetch,
-            native_id=str(1912000000000000000 + i), url=f"https://x.com/user{i % 50}/status/{1912000000000000000 + i}",
-            text=body, lang="en", published=published.isoformat(), published_at=published,
+            key=f"x:{1912000000000000000 + i}",
+            source=source or x_source(),
+            fetch=fetch,
+            native_id=str(1912000000000000000 + i),
+            url=f"https://x.com/user{i % 50}/status/{1912000000000000000 + i}",
+            text=body,
+            lang="en",
+            published=published.isoformat(),
+            published_at=published,
             social=SocialMeta(author_id=str(i % 50), handle=f"user{i % 50}", likes=i % 1000, retweets=i % 100),
         )
     url = f"https://news.example.com/{org.lower().replace(' ', '-')}/{i}"
     return RawPost(
-        key=url, source=source or feed_source(), fetch=fetch, native_id=url, url=url, title=title,
-        summary_html=f"<p>{body}</p>", published=published.strftime("%a, %d %b %Y %H:%M:%S +0000"),
+        key=url,
+        source=source or feed_source(),
+        fetch=fetch,
+        native_id=url,
+        url=url,
+        title=title,
+        summary_html=f"<p>{body}</p>",
+        published=published.strftime("%a, %d %b %Y %H:%M:%S +0000"),
         published_at=published,
     )

@@ -53,12 +53,25 @@ SECRET_ENV = "RADAR_TEST_OPS_WEBHOOK_SECRET"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
-def site_config(root: Path, base_url: str, *, sources: list[str] | None = None, extra: list[str] | None = None,
-                store_path: str | None = None) -> Path:
+def site_config(
+    root: Path,
+    base_url: str,
+    *,
+    sources: list[str] | None = None,
+    extra: list[str] | None = None,
+    store_path: str | None = None,
+) -> Path:
     """Like tests/test_cli_digest.py's: the sample corpus on 127.0.0.1, every path inside `root`."""
     root.mkdir(parents=True, exist_ok=True)
-    return sample_config(root / "radar.toml", base_url, root=root, sources=sources, store_path=store_path,
-                         digest=[f'out_dir = "{root / "out"}"'], extra=extra or [])
+    return sample_config(
+        root / "radar.toml",
+        base_url,
+        root=root,
+        sources=sources,
+        store_path=store_path,
+        digest=[f'out_dir = "{root / "out"}"'],
+        extra=extra or [],
+    )
 
 
 @dataclass(frozen=True)
@@ -112,7 +125,8 @@ class Ops:
     def artifacts(self, run: FlowRun) -> list[Any]:
         with self.client() as client:
             return client.read_artifacts(
-                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
+            )
 
     def logs(self, run: FlowRun, *expected: str, timeout_s: float = 30) -> str:
         """The run's logs once they hold every `expected` text: a run process sends its logs in

@@ -42,8 +42,7 @@ def processed(settings: Settings, tmp_path: Path) -> tuple[Settings, Path, set[s
         assert processor.run_once().total("alerts") > 0
     with duckdb.connect(str(settings.store.path), read_only=True) as con:
         ids = {r[0] for r in con.execute("SELECT alert_id FROM alerts_sent").fetchall()}
-    config = crash_harness.write_config(settings, tmp_path / "radar.toml", batch_max_records=1000,
-                                        alert_min_score=10)
+    config = crash_harness.write_config(settings, tmp_path / "radar.toml", batch_max_records=1000, alert_min_score=10)
     return settings, config, ids
 
 
@@ -120,8 +119,11 @@ def test_tail_follow_prints_new_alerts_as_they_arrive(
     settings, config, ids = processed
     child = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "--config", str(config), "alerts", "tail", "--json", "--follow"],
-        env=crash_harness.child_env(config), cwd=crash_harness.ROOT, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        env=crash_harness.child_env(config),
+        cwd=crash_harness.ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     lines: queue.Queue[str | None] = queue.Queue()
 
@@ -135,8 +137,16 @@ def test_tail_follow_prints_new_alerts_as_they_arrive(
     try:
         seen = {Alert.model_validate_json(lines.get(timeout=60)).alert_id for _ in ids}
         assert seen == ids
-        late = Alert(alert_id="ev-late:high", event_id="ev-late", level="high", title="A late alert",
-                     category="policy", signal_score=80, verification="corroborated", created_at=AS_OF)
+        late = Alert(
+            alert_id="ev-late:high",
+            event_id="ev-late",
+            level="high",
+            title="A late alert",
+            category="policy",
+            signal_score=80,
+            verification="corroborated",
+            created_at=AS_OF,
+        )
         producer = make_producer(settings.kafka.bootstrap, settings.kafka)
         producer.send(settings.kafka.alerts_topic, key=late.alert_id.encode(), value=dump_envelope(late)).get(30)
         producer.close()
@@ -151,20 +161,37 @@ def test_tail_follow_prints_new_alerts_as_they_arrive(
 
 
 def _event(score: float, title: str = "OpenAI launches GPT-5.4-Cyber") -> Event:
-    return Event(event_id="ev-1", title=title, category="security-access", first_seen=AS_OF, last_seen=AS_OF,
-                 signal_score=score, verification="verified-by-official", organisations=("openai",))
+    return Event(
+        event_id="ev-1",
+        title=title,
+        category="security-access",
+        first_seen=AS_OF,
+        last_seen=AS_OF,
+        signal_score=score,
+        verification="verified-by-official",
+        organisations=("openai",),
+    )
 
 
-def _view(item: str, publisher: str, tier: str, url: str | None, minutes: int, title: str = "",
-          source_tier: str | None = None) -> SourceView:
-    return SourceView(item, "ev-1", publisher, tier, source_tier or tier, url, AS_OF + timedelta(minutes=minutes),
-                      title, False)
+def _view(
+    item: str, publisher: str, tier: str, url: str | None, minutes: int, title: str = "", source_tier: str | None = None
+) -> SourceView:
+    return SourceView(
+        item, "ev-1", publisher, tier, source_tier or tier, url, AS_OF + timedelta(minutes=minutes), title, False
+    )
 
 
 VIEWS = [
     _view("m1", "AI Wire", "media", "https://news.example.com/1", 0, "OpenAI launches GPT-5.4-Cyber, report says"),
-    _view("x1", "X", "social", "https://x.com/a/status/1", -30, "RT @sam: GPT-5.4-Cyber is here https://t.co/x #AI",
-          "social"),
+    _view(
+        "x1",
+        "X",
+        "social",
+        "https://x.com/a/status/1",
+        -30,
+        "RT @sam: GPT-5.4-Cyber is here https://t.co/x #AI",
+        "social",
+    ),
     _view("o1", "OpenAI", "official", "https://openai.com/index/cyber", 10, "Trusted Access for Cyber"),
     _view("m2", "AI Wire", "media", "https://news.example.com/2", 20, "Follow-up"),
 ]
@@ -176,8 +203,11 @@ def test_a_complete_payload() -> None:
     assert alert.alert_id == "ev-1:high" and alert.previous_alert_id is None
     assert alert.url == "https://openai.com/index/cyber", "the official source first"
     assert alert.published_at == AS_OF - timedelta(minutes=30), "the first item's publication time"
-    assert [(s.publisher, s.tier) for s in alert.sources] == [("OpenAI", "official"), ("AI Wire", "media"),
-                                                              ("X", "social")]
+    assert [(s.publisher, s.tier) for s in alert.sources] == [
+        ("OpenAI", "official"),
+        ("AI Wire", "media"),
+        ("X", "social"),
+    ]
     assert alert.organisations == ("openai",)
 
 
@@ -198,19 +228,28 @@ def test_levels_rise_once_each_and_name_the_previous_alert() -> None:
         ("RT @sam: GPT-5.4-Cyber is here https://t.co/x #AI", VIEWS, "Trusted Access for Cyber"),
         ("RT @sam: GPT-5.4-Cyber is here https://t.co/x #AI", VIEWS[:2], "OpenAI launches GPT-5.4-Cyber, report says"),
         ("RT @sam: GPT-5.4-Cyber is here https://t.co/x #AI #LLM", VIEWS[1:2], "GPT-5.4-Cyber is here"),
-        ("https://t.co/only-a-link", [_view("x", "X", "social", None, 0, "https://t.co/only-a-link", "social")],
-         "security-access news from X"),
+        (
+            "https://t.co/only-a-link",
+            [_view("x", "X", "social", None, 0, "https://t.co/only-a-link", "social")],
+            "security-access news from X",
+        ),
         ("A " + "very " * 40 + "long headline", [], "A " + ("very " * 23).strip() + "…"),
     ],
-    ids=["post-text-replaced-by-the-official-headline", "post-text-replaced-by-a-media-headline",
-         "post-text-tidied", "a-bare-link", "truncated-on-a-word"],
+    ids=[
+        "post-text-replaced-by-the-official-headline",
+        "post-text-replaced-by-a-media-headline",
+        "post-text-tidied",
+        "a-bare-link",
+        "truncated-on-a-word",
+    ],
 )
 def test_clean_titles(title: str, views: list[SourceView], expected: str) -> None:
     assert clean_title(title, views, "security-access news from X") == expected
 
 
-def test_json_lines_are_alert_documents(processed: tuple[Settings, Path, set[str]],
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_lines_are_alert_documents(
+    processed: tuple[Settings, Path, set[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
     _, config, _ = processed
     _, out, _ = _run(["--config", str(config), "alerts", "list", "--json"], capsys)
     for line in out.splitlines():
@@ -222,9 +261,11 @@ def test_json_lines_are_alert_documents(processed: tuple[Settings, Path, set[str
 def test_an_alert_written_before_the_payload_grew_still_parses() -> None:
     from schemas.envelope import parse_envelope
 
-    old = (b'{"schema":"alert","version":1,"alert_id":"ev-openai-cyber:high","event_id":"ev-openai-cyber",'
-           b'"level":"high","title":"OpenAI expands Trusted Access for Cyber","category":"security-access",'
-           b'"signal_score":82.5,"verification":"verified-by-official","reasons":["confirmed by the official blog"],'
-           b'"url":null,"created_at":"2026-04-14T17:10:00Z"}')
+    old = (
+        b'{"schema":"alert","version":1,"alert_id":"ev-openai-cyber:high","event_id":"ev-openai-cyber",'
+        b'"level":"high","title":"OpenAI expands Trusted Access for Cyber","category":"security-access",'
+        b'"signal_score":82.5,"verification":"verified-by-official","reasons":["confirmed by the official blog"],'
+        b'"url":null,"created_at":"2026-04-14T17:10:00Z"}'
+    )
     alert = parse_envelope(old)
     assert isinstance(alert, Alert) and alert.sources == () and alert.previous_alert_id is None

@@ -85,8 +85,13 @@ def test_real_bootstrap_never_starts_anything(tmp_path: Path) -> None:
 def test_ensure_topics_is_idempotent_with_configured_partitions(broker: str) -> None:
     suffix = uuid.uuid4().hex[:8]
     kafka = KafkaSettings(
-        bootstrap=broker, raw_topic=f"t.raw.{suffix}", dlq_topic=f"t.dlq.{suffix}",
-        alerts_topic=f"t.alerts.{suffix}", raw_partitions=4, dlq_partitions=2, alerts_partitions=1,
+        bootstrap=broker,
+        raw_topic=f"t.raw.{suffix}",
+        dlq_topic=f"t.dlq.{suffix}",
+        alerts_topic=f"t.alerts.{suffix}",
+        raw_partitions=4,
+        dlq_partitions=2,
+        alerts_partitions=1,
     )
     specs = [TopicSpec(kafka.raw_topic, 4), TopicSpec(kafka.dlq_topic, 2), TopicSpec(kafka.alerts_topic, 1)]
     assert sorted(ensure_topics(broker, kafka, specs)) == sorted(s.name for s in specs)

@@ -19,8 +19,10 @@ from infra.kafka import ensure_topics, make_producer
 from schemas.envelope import dump_envelope
 from tests.factories import raw_post
 
-FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
-        b"<item><title>One</title><link>http://127.0.0.1/one</link><guid>g-1</guid></item></channel></rss>")
+FEED = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+    b"<item><title>One</title><link>http://127.0.0.1/one</link><guid>g-1</guid></item></channel></rss>"
+)
 
 
 @pytest.fixture
@@ -53,8 +55,13 @@ def test_ingest_reports_a_lost_broker_in_one_line(doomed_broker: EmbeddedBroker,
             f'[[sources]]\nname = "feed"\nkind = "feed"\nurl = "{base_url}/feed.xml"\ntier = "media"\nlocal = true\n'
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
-        result = subprocess.run([sys.executable, "-m", "app.cli", "--config", str(config), "ingest"],
-                                capture_output=True, text=True, timeout=120, env=env)
+        result = subprocess.run(
+            [sys.executable, "-m", "app.cli", "--config", str(config), "ingest"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr
     assert "did not acknowledge the 1 envelope(s) of source 'feed'" in " ".join(result.stderr.split())
@@ -62,8 +69,7 @@ def test_ingest_reports_a_lost_broker_in_one_line(doomed_broker: EmbeddedBroker,
         assert con.execute("SELECT count(*) FROM source_seen").fetchone()[0] == 0, "cursor not moved"
 
 
-def test_process_reports_a_broker_lost_under_a_batch_in_one_line(doomed_broker: EmbeddedBroker,
-                                                                  tmp_path: Path) -> None:
+def test_process_reports_a_broker_lost_under_a_batch_in_one_line(doomed_broker: EmbeddedBroker, tmp_path: Path) -> None:
     """Issue 10 item 8: Beam logged an ERROR traceback above the CLI's line, after ~30 s."""
     state = doomed_broker.state()
     assert state is not None
@@ -76,14 +82,22 @@ def test_process_reports_a_broker_lost_under_a_batch_in_one_line(doomed_broker: 
     producer.close()
     config = tmp_path / "radar.toml"
     store = tmp_path / "data" / "radar.duckdb"
-    config.write_text(f'data_dir = "{tmp_path / "data"}"\n[kafka]\nbootstrap = "{state.bootstrap}"\n'
-                      f'ack_timeout_s = 3\n[store]\npath = "{store}"\n')
+    config.write_text(
+        f'data_dir = "{tmp_path / "data"}"\n[kafka]\nbootstrap = "{state.bootstrap}"\n'
+        f'ack_timeout_s = 3\n[store]\npath = "{store}"\n'
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
     # The hand-off: the processor holds once it has planned the batch (offsets and state read,
     # Beam not started) until the broker is gone, then meets the loss in the pipeline's read.
     env |= {"RADAR_CRASH_AT": "after-state-read:1", "RADAR_CRASH_MODE": "hold"}
-    child = subprocess.Popen([sys.executable, "-m", "app.cli", "--config", str(config), "process", "--once"],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "--config", str(config), "process", "--once"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert child.stderr is not None and child.stdin is not None
         assert child.stderr.readline() == "radar-crash-point after-state-read 1\n"

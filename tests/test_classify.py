@@ -20,8 +20,14 @@ MEDIA = SourceRef(name="ai-wire", kind="feed", tier="media", publisher="AI Wire"
 
 
 def item(text: str, title: str = "", source: SourceRef = MEDIA, item_id: str = "i") -> Item:
-    return Item(item_id=item_id, kind="post", source=source, title=title, text=text,
-                published_at=datetime(2026, 4, 14, tzinfo=UTC))
+    return Item(
+        item_id=item_id,
+        kind="post",
+        source=source,
+        title=title,
+        text=text,
+        published_at=datetime(2026, 4, 14, tzinfo=UTC),
+    )
 
 
 @pytest.mark.parametrize(
@@ -35,8 +41,11 @@ def item(text: str, title: str = "", source: SourceRef = MEDIA, item_id: str = "
         ("Gemma 4 登陆 Android AI Core", "端侧模型在手机上本地运行。", "on-device"),
         ("safetensors 加入 PyTorch 基金会", "开源模型分发迎来中立治理。", "open-source"),
         ("Codex for (almost) everything", "The coding agent now runs long-running agentic workflows.", "agents"),
-        ("Building a fast multilingual OCR model with synthetic data", "We propose a new benchmark; paper on arXiv.",
-         "research"),
+        (
+            "Building a fast multilingual OCR model with synthetic data",
+            "We propose a new benchmark; paper on arXiv.",
+            "research",
+        ),
         ("Anthropic updates its Responsible Scaling Policy", "Regulators watch AI governance.", "policy"),
         ("ChatGPT 推出新功能", "今天起向所有用户上线。", "product"),
     ],
@@ -50,10 +59,12 @@ def test_primary_category_in_both_languages(title: str, text: str, category: str
 
 
 def test_secondary_categories_carry_confidences() -> None:
-    classified = classify_item(item(
-        "Microsoft will invest $10 billion in Japan in AI infrastructure, data centers and cybersecurity.",
-        "Microsoft to pour $10 billion into Japan's AI build-out",
-    ))
+    classified = classify_item(
+        item(
+            "Microsoft will invest $10 billion in Japan in AI infrastructure, data centers and cybersecurity.",
+            "Microsoft to pour $10 billion into Japan's AI build-out",
+        )
+    )
     assert classified.category in CATEGORIES
     assert classified.secondary, "a multi-topic story has secondary categories"
     shares = [classified.category_confidence, *(s.confidence for s in classified.secondary)]
@@ -83,8 +94,10 @@ def test_off_topic_noise_is_recognised(text: str, off_topic: bool) -> None:
     [
         ("Introducing Nemotron OCR v2: one unified model for English, Chinese and Japanese documents.", "fact"),
         ("我们今天正式宣布 Gemma 4 上线 AI Core。", "fact"),
-        ("Microsoft's $10B Japan package is the template for sovereign AI deals. Expect more bundles like this.",
-         "trend"),
+        (
+            "Microsoft's $10B Japan package is the template for sovereign AI deals. Expect more bundles like this.",
+            "trend",
+        ),
         ("coding agent 正在变成跨工具的知识型操作员，这个趋势越来越明显。", "trend"),
         ("I think GPT-6 is overhyped, imo the leak is fake?", "opinion"),
         ("我认为这个模型被高估了。", "opinion"),
@@ -121,12 +134,23 @@ ARXIV = SourceRef(name="arxiv-ai", kind="arxiv", tier="research", publisher="arX
 
 
 def test_a_paper_is_research_whatever_its_topic_and_keeps_the_topic_as_secondary() -> None:
-    paper = classify_item(item("We evaluate language model agents on cybersecurity vulnerability exploits "
-                               "and defensive tooling for security teams.", title="DefendBench", source=ARXIV))
+    paper = classify_item(
+        item(
+            "We evaluate language model agents on cybersecurity vulnerability exploits "
+            "and defensive tooling for security teams.",
+            title="DefendBench",
+            source=ARXIV,
+        )
+    )
     assert paper.category == "research" and paper.category_confidence == 1.0
     assert paper.secondary and paper.secondary[0].category == "security-access"
-    news = classify_item(item("We evaluate language model agents on cybersecurity vulnerability exploits "
-                              "and defensive tooling for security teams.", title="DefendBench"))
+    news = classify_item(
+        item(
+            "We evaluate language model agents on cybersecurity vulnerability exploits "
+            "and defensive tooling for security teams.",
+            title="DefendBench",
+        )
+    )
     assert news.category == "security-access"
 
 

@@ -23,16 +23,31 @@ def _config(tmp_path: Path, base_url: str) -> Path:
 
 def _radar(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
+    )
 
 
 def test_digest_contract_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "out"
     with serve_corpus() as server:
         config = _config(tmp_path, server.base_url)
-        result = _radar(["digest", "--config", str(config), "--from", "2026-04-13", "--to", "2026-04-19",
-                         "--out", str(out), "--lang", "en"], tmp_path)
+        result = _radar(
+            [
+                "digest",
+                "--config",
+                str(config),
+                "--from",
+                "2026-04-13",
+                "--to",
+                "2026-04-19",
+                "--out",
+                str(out),
+                "--lang",
+                "en",
+            ],
+            tmp_path,
+        )
     assert result.returncode == 0, result.stderr
     assert (out / "digest-2026-04-19.md").read_text(encoding="utf-8").strip()
     digest = Digest.model_validate_json((out / "digest-2026-04-19.json").read_bytes())

@@ -16,15 +16,25 @@ from app.cli import main
         (["dlq", "list", "--limit", "abc"], 2, "Invalid value for '--limit'"),
         (["digest", "--from", "2026-04-13", "--out", "o"], 2, "Missing option '--to'"),
         (["nosuchcommand"], 2, "No such command 'nosuchcommand'"),
-        (["digest", "--from", "2026-04-13", "--to", "9999-12-31", "--out", "o"], 1,
-         "--to must be between 1970-01-01 and 9999-12-30, got 9999-12-31"),
-        (["digest", "--from", "2026-04-13", "--to", "2026-04-01", "--out", "o"], 1,
-         "--to 2026-04-01 is before --from 2026-04-13"),
+        (
+            ["digest", "--from", "2026-04-13", "--to", "9999-12-31", "--out", "o"],
+            1,
+            "--to must be between 1970-01-01 and 9999-12-30, got 9999-12-31",
+        ),
+        (
+            ["digest", "--from", "2026-04-13", "--to", "2026-04-01", "--out", "o"],
+            1,
+            "--to 2026-04-01 is before --from 2026-04-13",
+        ),
         (["digest", "--from", "13/04/2026", "--to", "2026-04-19", "--out", "o"], 1, "--from must be YYYY-MM-DD"),
     ],
 )
 def test_user_mistakes_exit_with_a_reason(
-    args: list[str], code: int, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    code: int,
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)  # nothing may be created where the tests run

@@ -65,10 +65,13 @@ def _lines(output: str) -> list[str]:
 
 def test_piped_ingest_prints_a_line_per_source_and_whole_names(settings: Settings) -> None:
     with serve_corpus(hostile=True) as server:
-        configured = with_sources(settings, [
-            source(LONG_NAME, "feed", server.url("/feeds/openai-news.xml")),
-            source("empty-feed", "feed", server.url("/hostile/feeds/empty.xml")),
-        ])
+        configured = with_sources(
+            settings,
+            [
+                source(LONG_NAME, "feed", server.url("/feeds/openai-news.xml")),
+                source("empty-feed", "feed", server.url("/hostile/feeds/empty.xml")),
+            ],
+        )
         # Not a terminal and no COLUMNS: what a Prefect worker or `| tee run.log` sees.
         result = CliRunner(env={"COLUMNS": None}).invoke(_app(configured), ["ingest"])
     assert result.exit_code == 0, result.output
@@ -90,10 +93,13 @@ def test_piped_ingest_prints_a_line_per_source_and_whole_names(settings: Setting
 
 def test_piped_sources_check_prints_a_line_per_source(settings: Settings) -> None:
     with serve_corpus(hostile=True) as server:
-        configured = with_sources(settings, [
-            source(LONG_NAME, "feed", server.url("/feeds/openai-news.xml")),
-            source("empty-feed", "feed", server.url("/hostile/feeds/empty.xml")),
-        ])
+        configured = with_sources(
+            settings,
+            [
+                source(LONG_NAME, "feed", server.url("/feeds/openai-news.xml")),
+                source("empty-feed", "feed", server.url("/hostile/feeds/empty.xml")),
+            ],
+        )
         result = CliRunner(env={"COLUMNS": None}).invoke(_app(configured), ["sources", "check"])
     assert result.exit_code == 1, result.output  # the empty feed is not usable
     progress = [line for line in _lines(result.output) if line.startswith("check [")]
@@ -131,8 +137,14 @@ def test_flags_render_as_plain_flags_in_every_help(monkeypatch: pytest.MonkeyPat
 
 def test_demo_serve_serves_the_corpus_alone_and_prints_its_config(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
-    child = subprocess.Popen([sys.executable, "-m", "app.cli", "demo", "--serve"], cwd=tmp_path, env=env,
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "demo", "--serve"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert child.stdout is not None and child.stderr is not None
         ready = child.stderr.readline().decode()
@@ -162,8 +174,9 @@ def test_demo_serve_serves_the_corpus_alone_and_prints_its_config(tmp_path: Path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["radar.toml"]  # served only: no ingest, no data
 
 
-def test_ops_status_when_nothing_runs_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_ops_status_when_nothing_runs_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RADAR_CONFIG", raising=False)
     config = tmp_path / "radar.toml"
@@ -177,7 +190,8 @@ def test_ops_status_when_nothing_runs_says_so(tmp_path: Path, monkeypatch: pytes
             main(["-c", str(config), "ops", action])
         assert exited.value.code == 1
         assert " ".join(capsys.readouterr().err.split()) == (
-            "error: ops is not up (no ops.json): run `radar ops up` (make ops-up) first")
+            "error: ops is not up (no ops.json): run `radar ops up` (make ops-up) first"
+        )
     with pytest.raises(SystemExit) as exited:
         main(["ops", "down"])  # no --config and no RADAR_CONFIG
     assert exited.value.code == 1

@@ -32,16 +32,46 @@ from transforms.cluster import (
 T0 = datetime(2026, 4, 14, 15, 0, tzinfo=UTC)
 
 SOURCES = {
-    "openai": SourceRef(name="openai-news", kind="feed", tier="official", publisher="OpenAI",
-                        organisation="openai", url="https://openai.com/news/rss.xml"),
-    "bloomberg": SourceRef(name="bloomberg-technology", kind="feed", tier="media", publisher="Bloomberg",
-                           organisation="bloomberg", url="https://bloomberg.example/rss"),
-    "aiwire": SourceRef(name="ai-wire", kind="feed", tier="media", publisher="AI Wire",
-                        organisation="ai-wire", url="https://ai-wire.example/rss"),
-    "xinzhi": SourceRef(name="xinzhi-guancha", kind="feed", tier="media", publisher="新智观察",
-                        organisation="xinzhi-guancha", url="https://xinzhi.example/rss"),
-    "x": SourceRef(name="x-ai-frontier", kind="x", tier="social", publisher="X", organisation="x",
-                   url="https://api.x.example/2/tweets/search/recent"),
+    "openai": SourceRef(
+        name="openai-news",
+        kind="feed",
+        tier="official",
+        publisher="OpenAI",
+        organisation="openai",
+        url="https://openai.com/news/rss.xml",
+    ),
+    "bloomberg": SourceRef(
+        name="bloomberg-technology",
+        kind="feed",
+        tier="media",
+        publisher="Bloomberg",
+        organisation="bloomberg",
+        url="https://bloomberg.example/rss",
+    ),
+    "aiwire": SourceRef(
+        name="ai-wire",
+        kind="feed",
+        tier="media",
+        publisher="AI Wire",
+        organisation="ai-wire",
+        url="https://ai-wire.example/rss",
+    ),
+    "xinzhi": SourceRef(
+        name="xinzhi-guancha",
+        kind="feed",
+        tier="media",
+        publisher="新智观察",
+        organisation="xinzhi-guancha",
+        url="https://xinzhi.example/rss",
+    ),
+    "x": SourceRef(
+        name="x-ai-frontier",
+        kind="x",
+        tier="social",
+        publisher="X",
+        organisation="x",
+        url="https://api.x.example/2/tweets/search/recent",
+    ),
 }
 
 
@@ -89,53 +119,106 @@ def make_item(
 
 
 OFFICIAL_ROUND = make_item(
-    "openai-round", "openai", canonical_url="https://openai.com/index/accelerating-the-next",
-    title="OpenAI raises $122 billion to accelerate the next phase of AI", orgs=("OpenAI",),
-    amounts=(("$122 billion", 122e9), ("$852 billion", 852e9)), category="capital",
+    "openai-round",
+    "openai",
+    canonical_url="https://openai.com/index/accelerating-the-next",
+    title="OpenAI raises $122 billion to accelerate the next phase of AI",
+    orgs=("OpenAI",),
+    amounts=(("$122 billion", 122e9), ("$852 billion", 852e9)),
+    category="capital",
 )
 X_POST_LINKING = make_item(
-    "2039026057343954945", "x", hours=2, kind="post", text="We've raised $122B in committed capital",
-    linked=("https://openai.com/index/accelerating-the-next",), engagement=80_000, category="capital",
+    "2039026057343954945",
+    "x",
+    hours=2,
+    kind="post",
+    text="We've raised $122B in committed capital",
+    linked=("https://openai.com/index/accelerating-the-next",),
+    engagement=80_000,
+    category="capital",
 )
 ZH_REWRITE = make_item(
-    "xinzhi-2026040108", "xinzhi", hours=30, title="OpenAI 完成 1220 亿美元融资", lang="zh",
-    canonical_url="https://www.xinzhi-guancha.cn/article/2026040108", orgs=("OpenAI",),
-    amounts=(("1220 亿美元", 1.22e11),), category="capital",
+    "xinzhi-2026040108",
+    "xinzhi",
+    hours=30,
+    title="OpenAI 完成 1220 亿美元融资",
+    lang="zh",
+    canonical_url="https://www.xinzhi-guancha.cn/article/2026040108",
+    orgs=("OpenAI",),
+    amounts=(("1220 亿美元", 1.22e11),),
+    category="capital",
 )
 UNRELATED_SAME_ORG = make_item(
-    "aiwire-codex", "aiwire", hours=24 * 5, title="OpenAI ships Codex for (almost) everything",
-    canonical_url="https://ai-wire.example/2026/04/19/codex", orgs=("OpenAI",), products=("Codex",),
-    amounts=(("$2 billion", 2e9),), category="agents",
+    "aiwire-codex",
+    "aiwire",
+    hours=24 * 5,
+    title="OpenAI ships Codex for (almost) everything",
+    canonical_url="https://ai-wire.example/2026/04/19/codex",
+    orgs=("OpenAI",),
+    products=("Codex",),
+    amounts=(("$2 billion", 2e9),),
+    category="agents",
 )
 SAME_ORG_OTHER_FIGURE_NEXT_DAY = make_item(
-    "bloomberg-chips", "bloomberg", hours=20, title="OpenAI signs a $10 billion chip deal",
-    canonical_url="https://bloomberg.example/openai-chips", orgs=("OpenAI",), amounts=(("$10 billion", 10e9),),
+    "bloomberg-chips",
+    "bloomberg",
+    hours=20,
+    title="OpenAI signs a $10 billion chip deal",
+    canonical_url="https://bloomberg.example/openai-chips",
+    orgs=("OpenAI",),
+    amounts=(("$10 billion", 10e9),),
     category="infrastructure",
 )
 DUPLICATE = make_item(
-    "aiwire-round-syndicated", "aiwire", hours=-1, title="OpenAI raises $122 billion",
-    canonical_url="https://ai-wire.example/syndicated", duplicate_of="openai-round", category="capital",
+    "aiwire-round-syndicated",
+    "aiwire",
+    hours=-1,
+    title="OpenAI raises $122 billion",
+    canonical_url="https://ai-wire.example/syndicated",
+    duplicate_of="openai-round",
+    category="capital",
 )
 CORRECTION = make_item(
-    "bloomberg-correction", "bloomberg", hours=24 * 5, title="Correction: OpenAI round was $120 billion",
-    canonical_url="https://bloomberg.example/correction", orgs=("OpenAI",), amounts=(("$120 billion", 120e9),),
+    "bloomberg-correction",
+    "bloomberg",
+    hours=24 * 5,
+    title="Correction: OpenAI round was $120 billion",
+    canonical_url="https://bloomberg.example/correction",
+    orgs=("OpenAI",),
+    amounts=(("$120 billion", 120e9),),
     category="capital",
 )
 REPO_POST_A = make_item(
-    "post-a", "x", hours=1, kind="post", text="Fine-tuned Gemma 4 on my MacBook",
+    "post-a",
+    "x",
+    hours=1,
+    kind="post",
+    text="Fine-tuned Gemma 4 on my MacBook",
     linked=("https://github.com/mlx-tinkerer/gemma4-mlx-multimodal-finetune",),
 )
 REPO_POST_B = make_item(
-    "post-b", "x", hours=6, kind="post", text="Love this community project",
+    "post-b",
+    "x",
+    hours=6,
+    kind="post",
+    text="Love this community project",
     linked=("https://github.com/mlx-tinkerer/gemma4-mlx-multimodal-finetune",),
 )
 # Two unrelated posts that both link a bare host: the link says nothing, the words differ.
 ROOT_LINK_POST = make_item(
-    "post-root", "x", hours=3, kind="post", text="Robotics demo day recap from the lab",
+    "post-root",
+    "x",
+    hours=3,
+    kind="post",
+    text="Robotics demo day recap from the lab",
     linked=("https://openai.com/",),
 )
 ROOT_LINK_POST_2 = make_item(
-    "post-root-2", "x", hours=4, kind="post", text="Hiring compiler engineers in Zurich",
+    "post-root-2",
+    "x",
+    hours=4,
+    kind="post",
+    text="Hiring compiler engineers in Zurich",
     linked=("https://openai.com/",),
 )
 
@@ -151,8 +234,11 @@ def _events(items: list[Item]) -> dict[str, str | None]:
     [
         ([OFFICIAL_ROUND, X_POST_LINKING], [("openai-round", "2039026057343954945")], []),
         # the post comes first in time: the page joins the post's event
-        ([OFFICIAL_ROUND.model_copy(update={"published_at": T0 + timedelta(hours=5)}), X_POST_LINKING],
-         [("openai-round", "2039026057343954945")], []),
+        (
+            [OFFICIAL_ROUND.model_copy(update={"published_at": T0 + timedelta(hours=5)}), X_POST_LINKING],
+            [("openai-round", "2039026057343954945")],
+            [],
+        ),
         ([OFFICIAL_ROUND, ZH_REWRITE], [("openai-round", "xinzhi-2026040108")], []),
         ([OFFICIAL_ROUND, UNRELATED_SAME_ORG], [], [("openai-round", "aiwire-codex")]),
         ([OFFICIAL_ROUND, SAME_ORG_OTHER_FIGURE_NEXT_DAY], [], [("openai-round", "bloomberg-chips")]),
@@ -160,8 +246,16 @@ def _events(items: list[Item]) -> dict[str, str | None]:
         ([REPO_POST_A, REPO_POST_B], [("post-a", "post-b")], []),
         ([ROOT_LINK_POST, ROOT_LINK_POST_2], [], [("post-root", "post-root-2")]),
     ],
-    ids=["x-post-links-official", "page-after-post", "zh-rewrite-amounts", "same-org-other-product-days-apart",
-         "same-org-other-figure", "duplicate", "posts-share-link", "root-links-ignored"],
+    ids=[
+        "x-post-links-official",
+        "page-after-post",
+        "zh-rewrite-amounts",
+        "same-org-other-product-days-apart",
+        "same-org-other-figure",
+        "duplicate",
+        "posts-share-link",
+        "root-links-ignored",
+    ],
 )
 def test_assignment_rules(items: list[Item], together: list[tuple[str, str]], apart: list[tuple[str, str]]) -> None:
     events = _events(items)
@@ -185,8 +279,9 @@ def test_normalization_of_names() -> None:
 
 
 def test_off_topic_items_get_no_event() -> None:
-    noise = make_item("noise", "aiwire", title="Lemon garlic chicken", orgs=("OpenAI",),
-                      amounts=(("$122 billion", 122e9),)).model_copy(update={"off_topic": True, "event_id": "ev-x"})
+    noise = make_item(
+        "noise", "aiwire", title="Lemon garlic chicken", orgs=("OpenAI",), amounts=(("$122 billion", 122e9),)
+    ).model_copy(update={"off_topic": True, "event_id": "ev-x"})
     events = _events([OFFICIAL_ROUND, noise])
     assert events["noise"] is None
     assert events["openai-round"] == new_event_id("openai-round")
@@ -202,8 +297,19 @@ def test_a_quote_joins_the_post_it_quotes(quote_first: bool) -> None:
     assert events[post.item_id] == events[quote.item_id]
 
 
-BATCH = [OFFICIAL_ROUND, X_POST_LINKING, ZH_REWRITE, UNRELATED_SAME_ORG, SAME_ORG_OTHER_FIGURE_NEXT_DAY,
-         DUPLICATE, CORRECTION, REPO_POST_A, REPO_POST_B, ROOT_LINK_POST, ROOT_LINK_POST_2]
+BATCH = [
+    OFFICIAL_ROUND,
+    X_POST_LINKING,
+    ZH_REWRITE,
+    UNRELATED_SAME_ORG,
+    SAME_ORG_OTHER_FIGURE_NEXT_DAY,
+    DUPLICATE,
+    CORRECTION,
+    REPO_POST_A,
+    REPO_POST_B,
+    ROOT_LINK_POST,
+    ROOT_LINK_POST_2,
+]
 
 
 def test_assignment_is_deterministic_under_shuffled_input() -> None:
@@ -225,14 +331,20 @@ def _story_words(story: int) -> str:
     # Three words no other story uses (letters only: numbers would be read as amounts).
     def word(n: int) -> str:
         return "".join("bcdfghjklmnpqrstvwxz"[int(d)] for d in f"{n:04d}")
+
     return f"{word(story)}a {word(story)}e {word(story)}o"
 
 
 def test_lookups_stay_linear_on_a_big_batch() -> None:
     # 3,000 items of 300 distinct stories: inverted indexes keep this well under a second or two.
     items = [
-        make_item(f"it-{i}", "aiwire", hours=i % 48, title=f"OpenAI news: {_story_words(i % 300)} announced",
-                  canonical_url=f"https://ai-wire.example/{i}")
+        make_item(
+            f"it-{i}",
+            "aiwire",
+            hours=i % 48,
+            title=f"OpenAI news: {_story_words(i % 300)} announced",
+            canonical_url=f"https://ai-wire.example/{i}",
+        )
         for i in range(3000)
     ]
     placed, dead = assign_events(items)
@@ -241,19 +353,21 @@ def test_lookups_stay_linear_on_a_big_batch() -> None:
 
 
 def test_cluster_stage_good_and_dead_letter() -> None:
-    undated = make_item("undated", "aiwire", title="No date", published=False).model_copy(
-        update={"coordinates": None})
+    undated = make_item("undated", "aiwire", title="No date", published=False).model_copy(update={"coordinates": None})
     expected_id = new_event_id("openai-round")
     with TestPipeline(runner="FnApiRunner") as p:
         result = (
-            p
-            | beam.Create([ZH_REWRITE, X_POST_LINKING, OFFICIAL_ROUND, undated])
-            | "Cluster" >> ClusterIntoEvents()
+            p | beam.Create([ZH_REWRITE, X_POST_LINKING, OFFICIAL_ROUND, undated]) | "Cluster" >> ClusterIntoEvents()
         )
         assert_that(
             result.good | beam.Map(lambda it: (it.item_id, it.event_id)),
-            equal_to([("openai-round", expected_id), ("2039026057343954945", expected_id),
-                      ("xinzhi-2026040108", expected_id)]),
+            equal_to(
+                [
+                    ("openai-round", expected_id),
+                    ("2039026057343954945", expected_id),
+                    ("xinzhi-2026040108", expected_id),
+                ]
+            ),
             label="CheckGood",
         )
         assert_that(
@@ -278,10 +392,27 @@ def insert_items(con: Any, items: list[Item]) -> None:
         " canonical_url, title, text, lang, published_at, duplicate_of, duplicate_kind, category, event_id,"
         " engagement, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            [it.item_id, it.kind, it.source.name, it.source.kind, it.source.tier, it.source.publisher,
-             it.source.organisation, it.url, it.canonical_url, it.title, it.text, it.lang, it.published_at,
-             it.duplicate_of, it.duplicate_kind, it.category, it.event_id, it.engagement,
-             it.model_dump_json(by_alias=True)]
+            [
+                it.item_id,
+                it.kind,
+                it.source.name,
+                it.source.kind,
+                it.source.tier,
+                it.source.publisher,
+                it.source.organisation,
+                it.url,
+                it.canonical_url,
+                it.title,
+                it.text,
+                it.lang,
+                it.published_at,
+                it.duplicate_of,
+                it.duplicate_kind,
+                it.category,
+                it.event_id,
+                it.engagement,
+                it.model_dump_json(by_alias=True),
+            ]
             for it in items
         ],
     )
@@ -304,16 +435,21 @@ def test_same_event_across_two_batches_keeps_its_id(tmp_path: Path) -> None:
         index_pc = p | "Index" >> beam.Create([index])
         # The clustering state the first batch left carries the official round's words: the zh
         # report (no link, no duplicate mark) joins it through them.
-        result = p | beam.Create(second_batch) | ClusterIntoEvents(beam.pvalue.AsSingleton(index_pc),
-                                                                   cluster_state=batch.state)
+        result = (
+            p
+            | beam.Create(second_batch)
+            | ClusterIntoEvents(beam.pvalue.AsSingleton(index_pc), cluster_state=batch.state)
+        )
         assert_that(
             result.good | beam.Map(lambda it: (it.item_id, it.event_id)),
-            equal_to([
-                ("xinzhi-2026040108", new_event_id("openai-round")),
-                ("2039026057343954945", new_event_id("openai-round")),
-                ("post-b", new_event_id("post-a")),
-                ("aiwire-codex", new_event_id("aiwire-codex")),
-            ]),
+            equal_to(
+                [
+                    ("xinzhi-2026040108", new_event_id("openai-round")),
+                    ("2039026057343954945", new_event_id("openai-round")),
+                    ("post-b", new_event_id("post-a")),
+                    ("aiwire-codex", new_event_id("aiwire-codex")),
+                ]
+            ),
         )
 
     # a re-run of the first batch against an index that already holds it changes nothing
@@ -338,9 +474,17 @@ def test_loader_leaves_out_events_older_than_the_window(tmp_path: Path) -> None:
 
 def test_versioned_arxiv_urls_are_one_document_for_link_joins() -> None:
     paper = make_item("2604.06168", "aiwire", canonical_url="https://arxiv.org/abs/2604.06168v2", category="research")
-    post = make_item("post-paper", "x", hours=200, kind="post", text="Action Images v2 is up",
-                     linked=("https://arxiv.org/abs/2604.06168",))
-    pdf_post = make_item("post-pdf", "x", hours=201, kind="post", text="pdf", linked=("http://arxiv.org/pdf/2604.06168v1",))
+    post = make_item(
+        "post-paper",
+        "x",
+        hours=200,
+        kind="post",
+        text="Action Images v2 is up",
+        linked=("https://arxiv.org/abs/2604.06168",),
+    )
+    pdf_post = make_item(
+        "post-pdf", "x", hours=201, kind="post", text="pdf", linked=("http://arxiv.org/pdf/2604.06168v1",)
+    )
     events = _events([paper, post, pdf_post])
     assert events["post-paper"] == events["2604.06168"] == events["post-pdf"]
 
@@ -358,8 +502,15 @@ def test_cross_language_rewrite_of_an_official_announcement_is_a_duplicate() -> 
     [
         {"lang": "en"},  # same language: a rewrite, shingles decide whether it is a copy
         {"published_at": T0 + timedelta(hours=72)},  # beyond 48 hours
-        {"entities": Entities(organisations=("OpenAI",), amounts=(
-            Amount(text="1220 亿美元", value=1.22e11, unit="USD"), Amount(text="40%", value=40.0, unit="percent")))},
+        {
+            "entities": Entities(
+                organisations=("OpenAI",),
+                amounts=(
+                    Amount(text="1220 亿美元", value=1.22e11, unit="USD"),
+                    Amount(text="40%", value=40.0, unit="percent"),
+                ),
+            )
+        },
     ],
     ids=["same-language", "too-late", "adds-its-own-figure"],
 )
@@ -371,13 +522,26 @@ def test_cross_language_duplicate_needs_another_language_time_and_no_new_figures
 
 
 def test_the_richest_version_of_an_item_is_the_one_clustered_whatever_the_order() -> None:
-    official = make_item("next-phase", "openai", orgs=("OpenAI",), products=("Codex",),
-                         canonical_url="https://openai.com/index/next-phase", title="Codex for everything",
-                         text="Codex now writes, reviews and ships code across every desktop app and terminal.")
+    official = make_item(
+        "next-phase",
+        "openai",
+        orgs=("OpenAI",),
+        products=("Codex",),
+        canonical_url="https://openai.com/index/next-phase",
+        title="Codex for everything",
+        text="Codex now writes, reviews and ships code across every desktop app and terminal.",
+    )
     summary = official.model_copy(update={"entities": Entities(), "text": "short"})
-    later = make_item("codex-media", "aiwire", hours=30, orgs=("OpenAI",), products=("Codex",),
-                      canonical_url="https://ai-wire.example/codex", title="Codex reviews and ships code everywhere",
-                      text="The desktop app and terminal both get Codex.")
+    later = make_item(
+        "codex-media",
+        "aiwire",
+        hours=30,
+        orgs=("OpenAI",),
+        products=("Codex",),
+        canonical_url="https://ai-wire.example/codex",
+        title="Codex reviews and ships code everywhere",
+        text="The desktop app and terminal both get Codex.",
+    )
     expected = None
     for batch in ([summary, official, later], [official, summary, later]):
         placed = cluster_batch(batch)

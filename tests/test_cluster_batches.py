@@ -42,8 +42,13 @@ from transforms.normalize import normalize_record
 
 AS_OF = datetime(2026, 4, 20, tzinfo=UTC)
 STAMP = int(datetime(2026, 4, 21, tzinfo=UTC).timestamp() * 1000)
-COLLECTORS = {"feed": collect_feed, "html": collect_html, "x": collect_x, "jsonl": collect_jsonl,
-              "arxiv": lambda run: collect_arxiv(run, interval_s=0.0)}
+COLLECTORS = {
+    "feed": collect_feed,
+    "html": collect_html,
+    "x": collect_x,
+    "jsonl": collect_jsonl,
+    "arxiv": lambda run: collect_arxiv(run, interval_s=0.0),
+}
 
 
 def _corpus_in_publish_order() -> list[Any]:
@@ -60,8 +65,11 @@ def _corpus_in_publish_order() -> list[Any]:
     assert len(envelopes) >= 80
 
     def when(envelope: Any) -> tuple[datetime, str]:
-        item = normalize_record(ReceivedRaw(envelope=envelope, coordinates=KafkaCoordinates(
-            topic="t", partition=0, offset=0, key=envelope.key)))
+        item = normalize_record(
+            ReceivedRaw(
+                envelope=envelope, coordinates=KafkaCoordinates(topic="t", partition=0, offset=0, key=envelope.key)
+            )
+        )
         published = item.published_at if isinstance(item, Item) else None
         return (published or envelope.fetch.fetched_at, envelope.key)
 
@@ -75,11 +83,13 @@ def corpus() -> list[Any]:
 
 def _processed(settings: Settings, tmp_path: Path, topic: str, batch: int) -> dict[str, Any]:
     store = tmp_path / f"batch-{batch}.duckdb"
-    run_settings = settings.model_copy(update={
-        "kafka": settings.kafka.model_copy(update={"raw_topic": topic}),
-        "store": StoreSettings(path=store, lock_timeout_s=30),
-        "processor": ProcessorSettings(batch_max_records=batch),
-    })
+    run_settings = settings.model_copy(
+        update={
+            "kafka": settings.kafka.model_copy(update={"raw_topic": topic}),
+            "store": StoreSettings(path=store, lock_timeout_s=30),
+            "processor": ProcessorSettings(batch_max_records=batch),
+        }
+    )
     with Processor(run_settings, bootstrap=settings.kafka.bootstrap, as_of=AS_OF) as processor:
         report = processor.run_once()
     assert report.batches, "nothing was processed"
@@ -101,8 +111,9 @@ def _one_record_at_a_time(envelopes: list[Any]) -> dict[str, Any]:
         prepared = prepare_record(record, *rules)
         if not isinstance(prepared, Item):
             continue
-        decided = decide_batch([prepared], dedupe_index, event_index, threshold=threshold, as_of=AS_OF,
-                               cluster_state=cluster_state)
+        decided = decide_batch(
+            [prepared], dedupe_index, event_index, threshold=threshold, as_of=AS_OF, cluster_state=cluster_state
+        )
         cluster_state = decided.cluster_state
         for item in decided.items:
             placed[item.item_id] = item

@@ -10,16 +10,41 @@ import pytest
 from app.cli import main
 
 RECORDS = [
-    {"id": "a1", "title": "Acme Robotics raises $40 million to build warehouse robots", "publisher": "Wire",
-     "published_at": "2026-04-14T08:00:00Z", "story": "acme"},
-    {"id": "b1", "title": "City council approves new bicycle lanes downtown", "publisher": "Local",
-     "published_at": "2026-04-14T08:05:00Z", "story": "bikes"},
-    {"id": "a2", "title": "Acme Robotics lands $40 million for warehouse robots", "publisher": "Daily",
-     "published_at": "2026-04-14T09:00:00Z", "story": "acme"},
-    {"id": "a3", "title": "Acme Robotics raises $40 million to build warehouse robots", "publisher": "Copy",
-     "published_at": "2026-04-14T09:30:00Z", "story": "acme"},
-    {"id": "b2", "title": "Downtown bicycle lanes approved by city council", "publisher": "Herald",
-     "published_at": "2026-04-14T10:00:00Z", "story": "bikes"},
+    {
+        "id": "a1",
+        "title": "Acme Robotics raises $40 million to build warehouse robots",
+        "publisher": "Wire",
+        "published_at": "2026-04-14T08:00:00Z",
+        "story": "acme",
+    },
+    {
+        "id": "b1",
+        "title": "City council approves new bicycle lanes downtown",
+        "publisher": "Local",
+        "published_at": "2026-04-14T08:05:00Z",
+        "story": "bikes",
+    },
+    {
+        "id": "a2",
+        "title": "Acme Robotics lands $40 million for warehouse robots",
+        "publisher": "Daily",
+        "published_at": "2026-04-14T09:00:00Z",
+        "story": "acme",
+    },
+    {
+        "id": "a3",
+        "title": "Acme Robotics raises $40 million to build warehouse robots",
+        "publisher": "Copy",
+        "published_at": "2026-04-14T09:30:00Z",
+        "story": "acme",
+    },
+    {
+        "id": "b2",
+        "title": "Downtown bicycle lanes approved by city council",
+        "publisher": "Herald",
+        "published_at": "2026-04-14T10:00:00Z",
+        "story": "bikes",
+    },
 ]
 
 
@@ -35,10 +60,14 @@ def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     return int(exited.value.code or 0), captured.out, captured.err
 
 
-def test_every_valid_record_once_in_order_and_bad_lines_named(tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
-    lines = [json.dumps(r) for r in RECORDS[:2]] + ["{not json", json.dumps({"title": "no id"}),
-                                                    json.dumps({"id": "x", "title": "t", "published_at": "soon"})]
+def test_every_valid_record_once_in_order_and_bad_lines_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [json.dumps(r) for r in RECORDS[:2]] + [
+        "{not json",
+        json.dumps({"title": "no id"}),
+        json.dumps({"id": "x", "title": "t", "published_at": "soon"}),
+    ]
     lines += [json.dumps(r) for r in RECORDS[2:]]
     source = _write(tmp_path / "in.jsonl", lines)
     out = tmp_path / "out.jsonl"
@@ -67,8 +96,7 @@ def test_the_same_file_gives_the_same_events(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_an_unreadable_file_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(["cluster", "--input", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "o")],
-                        capsys)
+    code, _, err = _run(["cluster", "--input", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "o")], capsys)
     assert code == 1 and "no such file" in err
 
 

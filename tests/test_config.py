@@ -89,12 +89,22 @@ def test_radar_config_env_names_the_file(tmp_path: Path, monkeypatch: pytest.Mon
         ('[[sources]]\nname = "a"\nkind = "rss"\nurl = "https://a"\ntier = "official"\n', "sources.0.kind"),
         ('[[sources]]\nname = "a"\nkind = "feed"\nurl = "ftp://a"\ntier = "official"\n', "sources.0.url"),
         ('[[sources]]\nname = "a"\nkind = "feed"\nurl = "https://a"\n', "sources.0.tier: Field required"),
-        ('bogus_section = 1\n', "bogus_section: unknown key"),
+        ("bogus_section = 1\n", "bogus_section: unknown key"),
         ("[kafka\n", "is not valid TOML"),
         ('[processor]\npipeline_options = ["direct_num_workers=2"]\n', "processor.pipeline_options: Value error"),
     ],
-    ids=["unknown-key", "bad-enum", "bad-timezone", "bad-bootstrap", "bad-kind", "bad-scheme",
-         "missing-tier", "unknown-section", "broken-toml", "bad-pipeline-flag"],
+    ids=[
+        "unknown-key",
+        "bad-enum",
+        "bad-timezone",
+        "bad-bootstrap",
+        "bad-kind",
+        "bad-scheme",
+        "missing-tier",
+        "unknown-section",
+        "broken-toml",
+        "bad-pipeline-flag",
+    ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, toml_text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as exc_info:

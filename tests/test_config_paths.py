@@ -35,11 +35,14 @@ def test_relative_file_values_resolve_against_the_file(tmp_path: Path, monkeypat
     monkeypatch.chdir(tmp_path)
     home = tmp_path / "home"
     monkeypatch.setenv("HOME", str(home))
-    config = _config(tmp_path / "etc" / "radar", (
-        'data_dir = "../var/radar"\n'
-        f'[store]\npath = "{tmp_path / "abs" / "radar.duckdb"}"\n'
-        '[digest]\nout_dir = "~/digests"\n'
-    ))
+    config = _config(
+        tmp_path / "etc" / "radar",
+        (
+            'data_dir = "../var/radar"\n'
+            f'[store]\npath = "{tmp_path / "abs" / "radar.duckdb"}"\n'
+            '[digest]\nout_dir = "~/digests"\n'
+        ),
+    )
     settings = load_settings(config)
     assert settings.data_dir == tmp_path / "etc" / "var" / "radar"  # normalised, no ".." left
     assert settings.store.path == tmp_path / "abs" / "radar.duckdb"  # absolute: as written
@@ -64,9 +67,7 @@ def test_radar_config_env_var_anchors_the_same_way(tmp_path: Path, monkeypatch: 
     assert load_settings().store.path == tmp_path / "conf" / "db" / "radar.duckdb"
 
 
-def test_env_var_paths_stay_relative_to_the_current_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_env_var_paths_stay_relative_to_the_current_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     config = _config(tmp_path / "conf", 'data_dir = "filedata"\n[store]\npath = "filedata/radar.duckdb"\n')
     monkeypatch.setenv("RADAR_DATA_DIR", "envdata")

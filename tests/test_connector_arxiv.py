@@ -69,8 +69,10 @@ def test_requests_are_spaced_by_the_interval(settings: Settings, monkeypatch: py
     paced = functools.partial(arxiv.collect_arxiv, interval_s=0.4, sleep=sleep, clock=lambda: now[0])
     real = ingest._collectors
     monkeypatch.setattr(ingest, "_collectors", lambda *args: {**real(*args), "arxiv": paced})
-    pages = [(200, ATOM, _feed(_entry("2604.00001", 1), _entry("2604.00002", 1), total=4)),
-             (200, ATOM, _feed(_entry("2604.00003", 1), _entry("2604.00004", 1), total=4))]
+    pages = [
+        (200, ATOM, _feed(_entry("2604.00001", 1), _entry("2604.00002", 1), total=4)),
+        (200, ATOM, _feed(_entry("2604.00003", 1), _entry("2604.00004", 1), total=4)),
+    ]
     with scripted_server({QUERY: pages}) as srv:
         report = run_ingest(with_sources(settings, [source("a", "arxiv", srv.base_url + QUERY + "?max_results=2")]))
     assert srv.hits[QUERY] == 2 and report.total("produced") == 4
@@ -84,8 +86,13 @@ def test_empty_first_page_is_retried_once(settings: Settings) -> None:
 
 
 def test_new_version_is_news_under_the_same_key(settings: Settings, broker: str) -> None:
-    script = {QUERY: [(200, ATOM, _feed(_entry("2604.00001", 1))), (200, ATOM, _feed(_entry("2604.00001", 1))),
-                      (200, ATOM, _feed(_entry("2604.00001", 2, updated="2026-04-16T09:00:00Z")))]}
+    script = {
+        QUERY: [
+            (200, ATOM, _feed(_entry("2604.00001", 1))),
+            (200, ATOM, _feed(_entry("2604.00001", 1))),
+            (200, ATOM, _feed(_entry("2604.00001", 2, updated="2026-04-16T09:00:00Z"))),
+        ]
+    }
     with scripted_server(script) as srv:
         configured = with_sources(settings, [source("a", "arxiv", srv.base_url + QUERY)])
         runs = [run_ingest(configured, arxiv_interval_s=0) for _ in range(3)]

@@ -22,19 +22,34 @@ RSS = {"Content-Type": "application/rss+xml"}
 
 
 def _rss(*items: str) -> bytes:
-    return ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>t</title>'
-            + "".join(items) + "</channel></rss>").encode()
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>t</title>'
+        + "".join(items)
+        + "</channel></rss>"
+    ).encode()
 
 
-def _item(guid: str, *, title: str = "A title", link: str | None = None, description: str = "summary",
-          content: str | None = None) -> str:
-    parts = [f"<title>{title}</title>", f"<guid isPermaLink=\"false\">{guid}</guid>",
-             "<pubDate>Wed, 15 Apr 2026 09:00:00 +0900</pubDate>", f"<description>{description}</description>"]
+def _item(
+    guid: str,
+    *,
+    title: str = "A title",
+    link: str | None = None,
+    description: str = "summary",
+    content: str | None = None,
+) -> str:
+    parts = [
+        f"<title>{title}</title>",
+        f'<guid isPermaLink="false">{guid}</guid>',
+        "<pubDate>Wed, 15 Apr 2026 09:00:00 +0900</pubDate>",
+        f"<description>{description}</description>",
+    ]
     if link:
         parts.append(f"<link>{link}</link>")
     if content:
-        parts.append(f'<content:encoded xmlns:content="http://purl.org/rss/1.0/modules/content/">'
-                     f"<![CDATA[{content}]]></content:encoded>")
+        parts.append(
+            f'<content:encoded xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+            f"<![CDATA[{content}]]></content:encoded>"
+        )
     return "<item>" + "".join(parts) + "</item>"
 
 
@@ -56,8 +71,12 @@ def test_formats_split_into_entries(file: str, count: int, first_id: str | None)
 
 
 def test_original_offsets_are_kept(settings: Settings, broker: str) -> None:
-    with scripted_server({"/f.xml": [(200, RSS, _rss(_item("g1", link="/p.html", description="s")))],
-                          "/p.html": [(200, {"Content-Type": "text/html"}, b"<html><title>P</title></html>")]}) as srv:
+    with scripted_server(
+        {
+            "/f.xml": [(200, RSS, _rss(_item("g1", link="/p.html", description="s")))],
+            "/p.html": [(200, {"Content-Type": "text/html"}, b"<html><title>P</title></html>")],
+        }
+    ) as srv:
         run_ingest(with_sources(settings, [source("f", "feed", srv.base_url + "/f.xml")]))
     post = next(e for e in envelopes(broker, settings.kafka, settings.kafka.raw_topic) if isinstance(e, RawPost))
     assert post.published == "Wed, 15 Apr 2026 09:00:00 +0900"
@@ -75,17 +94,23 @@ def test_feedparser_never_sees_a_path(tmp_path: Path) -> None:
 
 
 def test_plain_doctype_is_dropped_but_entities_refused() -> None:
-    netscape = b'<?xml version="1.0"?><!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" ' \
-               b'"http://my.netscape.com/publish/formats/rss-0.91.dtd"><rss version="0.91"><channel><title>t</title>' \
-               b"<item><title>Old</title><link>https://example.com/a</link></item></channel></rss>"
+    netscape = (
+        b'<?xml version="1.0"?><!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" '
+        b'"http://my.netscape.com/publish/formats/rss-0.91.dtd"><rss version="0.91"><channel><title>t</title>'
+        b"<item><title>Old</title><link>https://example.com/a</link></item></channel></rss>"
+    )
     assert len(parse_feed(netscape, content_type=None).entries) == 1
     # The subset is dropped unread: the entry using its entity is refused, the other one kept.
-    declared = parse_feed(b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "b">]><rss><channel>'
-                          b"<item><guid>uses</guid><title>&a;</title></item>"
-                          b"<item><guid>plain</guid><title>t</title></item></channel></rss>", content_type=None)
+    declared = parse_feed(
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "b">]><rss><channel>'
+        b"<item><guid>uses</guid><title>&a;</title></item>"
+        b"<item><guid>plain</guid><title>t</title></item></channel></rss>",
+        content_type=None,
+    )
     assert [e.native_id for e in declared.entries] == ["plain"]
     assert [reason for reason, _ in declared.rejects] == [
-        "xml: DTD entity &a; not expanded (XXE and entity-expansion guard); the entry uses it"]
+        "xml: DTD entity &a; not expanded (XXE and entity-expansion guard); the entry uses it"
+    ]
 
 
 def test_broken_middle_entry_is_repaired_the_rest_kept(settings: Settings, broker: str) -> None:
@@ -115,8 +140,10 @@ def test_duplicate_and_edited_entries(settings: Settings, broker: str) -> None:
 def test_summary_only_entries_follow_their_link(settings: Settings, broker: str) -> None:
     page = b'<html lang="en"><head><link rel="canonical" href="https://example.com/a"><title>A</title></head></html>'
     body = gzip.compress(_rss(_item("s", link="/a.html"), _item("c", link="/c.html", content="<p>full</p>")))
-    script = {"/f.xml": [(200, {**RSS, "Content-Encoding": "gzip"}, body)],
-              "/a.html": [(200, {"Content-Type": "text/html"}, page)]}
+    script = {
+        "/f.xml": [(200, {**RSS, "Content-Encoding": "gzip"}, body)],
+        "/a.html": [(200, {"Content-Type": "text/html"}, page)],
+    }
     with scripted_server(script) as srv:
         run_ingest(with_sources(settings, [source("f", "feed", srv.base_url + "/f.xml")]))
     assert srv.hits["/a.html"] == 1 and srv.hits["/c.html"] == 0
@@ -130,22 +157,38 @@ def test_unsafe_addresses_are_never_contacted(settings: Settings, broker: str) -
     """Links, redirects and meta refreshes to another loopback port: recorded, 0 hits there."""
     with serve_corpus() as victim, scripted_server({}) as origin:
         secret_url = victim.url("/pages/openai/index/next-phase-of-ai.html")
-        origin.responses.update({
-            "/f.xml": [(200, RSS, _rss(
-                _item("direct", link=secret_url),
-                _item("redirected", link="/to-victim"),
-                _item("refreshed", link="/refresh.html"),
-                _item("protocol-relative", link=secret_url.replace("http:", "")),
-            ))],
-            "/to-victim": [(302, {"Location": secret_url}, b"")],
-            "/refresh.html": [(200, {"Content-Type": "text/html"},
-                               f'<meta http-equiv="refresh" content="0;URL=\'{secret_url}\'">'.encode())],
-        })
+        origin.responses.update(
+            {
+                "/f.xml": [
+                    (
+                        200,
+                        RSS,
+                        _rss(
+                            _item("direct", link=secret_url),
+                            _item("redirected", link="/to-victim"),
+                            _item("refreshed", link="/refresh.html"),
+                            _item("protocol-relative", link=secret_url.replace("http:", "")),
+                        ),
+                    )
+                ],
+                "/to-victim": [(302, {"Location": secret_url}, b"")],
+                "/refresh.html": [
+                    (
+                        200,
+                        {"Content-Type": "text/html"},
+                        f'<meta http-equiv="refresh" content="0;URL=\'{secret_url}\'">'.encode(),
+                    )
+                ],
+            }
+        )
         report = run_ingest(with_sources(settings, [source("f", "feed", origin.base_url + "/f.xml")]))
         assert sum(victim.hits.values()) == 0
     assert report.total("skipped_links") == 4
-    posts = {unscoped_key(e.key): e for e in envelopes(broker, settings.kafka, settings.kafka.raw_topic)
-             if isinstance(e, RawPost)}
+    posts = {
+        unscoped_key(e.key): e
+        for e in envelopes(broker, settings.kafka, settings.kafka.raw_topic)
+        if isinstance(e, RawPost)
+    }
     assert posts["direct"].unsafe_links == (secret_url,)
     assert posts["protocol-relative"].unsafe_links == (secret_url.replace("http:", ""),)
     reasons = [d.reason for d in envelopes(broker, settings.kafka, settings.kafka.dlq_topic)]
@@ -170,8 +213,11 @@ def test_non_local_source_on_loopback_is_refused(settings: Settings, broker: str
         (b"<rss><channel><item><guid>g</guid></item>", "missing field"),
         # The external DTD may declare anything: an entry using an undeclared entity is refused
         # (was: the whole feed refused, so an empty <rss/> gave a letter; now it gives nothing).
-        (b'<?xml version="1.0"?><!DOCTYPE rss SYSTEM "http://127.0.0.1:9/x.dtd" [ ]><rss><channel>'
-         b"<item><guid>g</guid><title>&exfil;</title></item></channel></rss>", "xml: DTD"),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE rss SYSTEM "http://127.0.0.1:9/x.dtd" [ ]><rss><channel>'
+            b"<item><guid>g</guid><title>&exfil;</title></item></channel></rss>",
+            "xml: DTD",
+        ),
         (b'<?xml version="1.0" encoding="utf-7"?><rss version="2.0"><channel>+ADw-script+AD4-</channel></rss>', ""),
     ],
     ids=["whitespace", "binary", "xhtml-login-wall", "truncated-no-id", "external-dtd", "utf7-declared"],

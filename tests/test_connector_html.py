@@ -17,8 +17,9 @@ HTML = {"Content-Type": "text/html"}
 
 def test_head_metadata_of_a_corpus_page() -> None:
     text = (PAGES / "openai" / "index" / "codex-for-almost-everything.html").read_text()
-    page = parse_page(text, url="http://127.0.0.1:1/pages/openai/index/codex-for-almost-everything.html",
-                      content_language="en-US")
+    page = parse_page(
+        text, url="http://127.0.0.1:1/pages/openai/index/codex-for-almost-everything.html", content_language="en-US"
+    )
     assert page.canonical_url == "https://openai.com/index/codex-for-almost-everything/"
     assert page.og_url == page.canonical_url
     assert page.lang_hints[0] == "en" and "en-US" in page.lang_hints
@@ -26,8 +27,11 @@ def test_head_metadata_of_a_corpus_page() -> None:
 
 
 def test_junk_metadata_is_not_trusted() -> None:
-    page = parse_page('<link rel="canonical" href="javascript:alert(1)"><meta property="og:url" content="data:,x">'
-                      '<meta http-equiv="refresh" content="5; url=/next">', url="https://example.com/a/b")
+    page = parse_page(
+        '<link rel="canonical" href="javascript:alert(1)"><meta property="og:url" content="data:,x">'
+        '<meta http-equiv="refresh" content="5; url=/next">',
+        url="https://example.com/a/b",
+    )
     assert page.canonical_url is None and page.og_url is None
     assert page.refresh_target == "https://example.com/next"
 
@@ -47,12 +51,18 @@ def test_gb18030_page_source_and_conditional_refetch(settings: Settings, broker:
 def test_refresh_and_redirect_to_another_loopback_port_are_refused(settings: Settings, broker: str) -> None:
     with serve_corpus() as victim, scripted_server({}) as origin:
         target = victim.url("/pages/openai/index/next-phase-of-ai.html")
-        origin.responses.update({
-            "/stub.html": [(200, HTML, f'<meta http-equiv="refresh" content="0; url={target}"><p>moved</p>'.encode())],
-            "/moved": [(301, {"Location": target}, b"")],
-        })
-        sources = [source("stub", "html", origin.base_url + "/stub.html"),
-                   source("moved", "html", origin.base_url + "/moved")]
+        origin.responses.update(
+            {
+                "/stub.html": [
+                    (200, HTML, f'<meta http-equiv="refresh" content="0; url={target}"><p>moved</p>'.encode())
+                ],
+                "/moved": [(301, {"Location": target}, b"")],
+            }
+        )
+        sources = [
+            source("stub", "html", origin.base_url + "/stub.html"),
+            source("moved", "html", origin.base_url + "/moved"),
+        ]
         report = run_ingest(with_sources(settings, sources))
         assert sum(victim.hits.values()) == 0
     assert report.source("stub").produced == 1 and report.source("stub").skipped_links == 1
@@ -68,8 +78,13 @@ def test_refresh_and_redirect_to_another_loopback_port_are_refused(settings: Set
         ({"/p": [(200, HTML, b"")]}, "empty body"),
         ({"/p": [(200, {"Content-Type": "text/html; charset=utf-8"}, bytes(range(256)) * 64)]}, "encoding"),
         ({"/p": [(302, {"Location": "/q"}, b"")], "/q": [(302, {"Location": "/p"}, b"")]}, "redirect loop"),
-        ({"/p": [(200, HTML, b"<p>x</p>")], "/robots.txt": [(200, {"Content-Type": "text/plain"},
-                                                              b"User-agent: *\nDisallow: /p\n")]}, "disallowed"),
+        (
+            {
+                "/p": [(200, HTML, b"<p>x</p>")],
+                "/robots.txt": [(200, {"Content-Type": "text/plain"}, b"User-agent: *\nDisallow: /p\n")],
+            },
+            "disallowed",
+        ),
         ({"/p": [(200, HTML, b"<p>x</p>")], "/robots.txt": [(503, HTML, b"")]}, "disallowed"),
         ({"/p": [(200, {**HTML, "Content-Encoding": "br"}, b"not brotli at all")]}, "bad content encoding"),
     ],

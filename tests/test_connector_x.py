@@ -22,10 +22,18 @@ TOKEN = "AAAA-test-bearer-token-never-logged-0123456789"
 
 def _page(*ids: str, next_token: str | None = None) -> bytes:
     data = [
-        {"id": i, "text": f"post {i}", "author_id": "42", "created_at": "2026-04-15T10:00:00.000Z", "lang": "en",
-         "entities": {"urls": [{"expanded_url": "https://openai.com/index/x"}, {"expanded_url": "http://10.0.0.5/"}]},
-         "referenced_tweets": [{"type": "quoted", "id": "1"}],
-         "public_metrics": {"retweet_count": 1, "reply_count": 2, "like_count": 3, "quote_count": 4}}
+        {
+            "id": i,
+            "text": f"post {i}",
+            "author_id": "42",
+            "created_at": "2026-04-15T10:00:00.000Z",
+            "lang": "en",
+            "entities": {
+                "urls": [{"expanded_url": "https://openai.com/index/x"}, {"expanded_url": "http://10.0.0.5/"}]
+            },
+            "referenced_tweets": [{"type": "quoted", "id": "1"}],
+            "public_metrics": {"retweet_count": 1, "reply_count": 2, "like_count": 3, "quote_count": 4},
+        }
         for i in ids
     ]
     meta = {"result_count": len(ids), **({"next_token": next_token} if next_token else {})}
@@ -108,9 +116,15 @@ def test_bad_records_dead_lettered_while_the_page_lands(settings: Settings, brok
 )
 def test_hostile_pages(settings: Settings, broker: str, status: int, body: bytes, reason: str) -> None:
     with scripted_server({SEARCH: [(status, JSON, body)]}) as server:
-        report = run_ingest(_x_settings(settings, server.base_url + SEARCH).model_copy(
-            update={"fetch": settings.fetch.model_copy(update={"per_host_interval_s": 0, "retries": 1,
-                                                               "backoff_s": 0, "timeout_s": 5})}))
+        report = run_ingest(
+            _x_settings(settings, server.base_url + SEARCH).model_copy(
+                update={
+                    "fetch": settings.fetch.model_copy(
+                        update={"per_host_interval_s": 0, "retries": 1, "backoff_s": 0, "timeout_s": 5}
+                    )
+                }
+            )
+        )
     assert report.total("produced") == 0
     letters = envelopes(broker, settings.kafka, settings.kafka.dlq_topic)
     assert len(letters) == 1 and letters[0].reason.startswith(reason), letters[0].reason

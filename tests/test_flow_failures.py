@@ -64,8 +64,12 @@ def _raised(exc: BaseException) -> BaseException:
 
 
 def test_retry_condition_retries_only_transient_errors() -> None:
-    for permanent in (ConfigError("store.path: x"), PermissionError(13, "denied"), StoreDamaged("truncated"),
-                      FileExistsError(17, "File exists")):
+    for permanent in (
+        ConfigError("store.path: x"),
+        PermissionError(13, "denied"),
+        StoreDamaged("truncated"),
+        FileExistsError(17, "File exists"),
+    ):
         assert retry_unless_permanent(None, None, Failed(data=_raised(permanent))) is False, permanent
         assert is_permanent(permanent)
     for transient in (TimeoutError("broker"), ConnectionRefusedError(111, "refused"), RuntimeError("lock")):
@@ -113,14 +117,24 @@ def test_project_warnings_reach_the_run_logger(caplog: pytest.LogCaptureFixture)
 
 def test_failure_notice_is_signed_and_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("RADAR_TEST_NOTICE_SECRET", SECRET)
-    notice = FailureNotice(flow="process", flow_run_id="0b1c", flow_run_name="icy-koel", state="Failed",
-                           error=first_line("Flow run encountered an exception: ConfigError: store.path: x\nTraceback"))
+    notice = FailureNotice(
+        flow="process",
+        flow_run_id="0b1c",
+        flow_run_name="icy-koel",
+        state="Failed",
+        error=first_line("Flow run encountered an exception: ConfigError: store.path: x\nTraceback"),
+    )
     assert notice.error == "Flow run encountered an exception: ConfigError: store.path: x"
     with receiver() as standard, receiver() as slack:
-        settings = Settings(data_dir=tmp_path, alerts={"webhooks": [
-            WebhookConfig(url=standard.url, secret_env="RADAR_TEST_NOTICE_SECRET", local=True, name="ops"),
-            WebhookConfig(url=slack.url, format="slack", local=True, name="chat"),
-        ]})
+        settings = Settings(
+            data_dir=tmp_path,
+            alerts={
+                "webhooks": [
+                    WebhookConfig(url=standard.url, secret_env="RADAR_TEST_NOTICE_SECRET", local=True, name="ops"),
+                    WebhookConfig(url=slack.url, format="slack", local=True, name="chat"),
+                ]
+            },
+        )
         assert notify_failure(settings, notice) == [("ops", "HTTP 200"), ("chat", "HTTP 200")]
         got = standard.next()
         body = json.loads(got.body)

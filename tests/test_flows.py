@@ -62,8 +62,10 @@ def test_daily_digest_flow_writes_stores_and_publishes(prefect_harness: None, co
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
             # This run's artifact: the server also holds the deployment tests' runs.
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["digest-2026-04-19-zh"]),
-                                           flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]))
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["digest-2026-04-19-zh"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
+            )
         )
     assert artifacts and artifacts[0].type == "markdown"
     assert "今日 Top 5 大事件" in str(artifacts[0].data)

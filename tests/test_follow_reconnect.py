@@ -28,9 +28,12 @@ def _produce(bootstrap: str, settings: Settings, numbers: range) -> None:
 
 
 def test_follow_reconnects_to_a_restarted_embedded_broker(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", kafka=KafkaSettings(bootstrap="embedded", ack_timeout_s=30),
-                        store=StoreSettings(path=tmp_path / "data" / "radar.duckdb", lock_timeout_s=30),
-                        processor={"poll_interval_s": 0.1})
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        kafka=KafkaSettings(bootstrap="embedded", ack_timeout_s=30),
+        store=StoreSettings(path=tmp_path / "data" / "radar.duckdb", lock_timeout_s=30),
+        processor={"poll_interval_s": 0.1},
+    )
     events: queue.Queue[tuple[str, object]] = queue.Queue()
     stop = threading.Event()
     try:
@@ -40,8 +43,11 @@ def test_follow_reconnects_to_a_restarted_embedded_broker(tmp_path: Path) -> Non
 
             def run() -> None:
                 try:
-                    processor.follow(stop.is_set, progress=lambda b: events.put(("batch", b)),
-                                     on_reconnect=lambda lost, now: events.put(("reconnect", (lost, now))))
+                    processor.follow(
+                        stop.is_set,
+                        progress=lambda b: events.put(("batch", b)),
+                        on_reconnect=lambda lost, now: events.put(("reconnect", (lost, now))),
+                    )
                 except Exception as exc:  # noqa: BLE001 - handed to the test thread, which fails on it
                     events.put(("error", exc))
 

@@ -33,36 +33,53 @@ RSS = b"""<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><tit
 
 def test_malformed_links_do_not_fail_the_feed(settings: Settings) -> None:
     page = b"<html><head><title>Good</title></head><body><p>Good page body text.</p></body></html>"
-    with scripted_server({
-        "/feed.xml": [(200, {"Content-Type": "application/rss+xml"}, RSS)],
-        "/pages/good.html": [(200, {"Content-Type": "text/html"}, page)],
-    }) as server:
+    with scripted_server(
+        {
+            "/feed.xml": [(200, {"Content-Type": "application/rss+xml"}, RSS)],
+            "/pages/good.html": [(200, {"Content-Type": "text/html"}, page)],
+        }
+    ) as server:
         configured = with_sources(settings, [source("hostile-feed", "feed", f"{server.base_url}/feed.xml")])
         report = run_ingest(configured).source("hostile-feed")
     assert report.errors == 0, report
-    keys = {unscoped_key(e.key) for e in envelopes(settings.kafka.bootstrap, settings.kafka, settings.kafka.raw_topic)
-            if isinstance(e, RawPost)}
+    keys = {
+        unscoped_key(e.key)
+        for e in envelopes(settings.kafka.bootstrap, settings.kafka, settings.kafka.raw_topic)
+        if isinstance(e, RawPost)
+    }
     assert {"bad-bracket", "bad-port", "good"} <= keys
 
 
 def _x_page(expanded: str) -> bytes:
-    return json.dumps({
-        "data": [{"id": "1912000000000000001", "text": "look at this", "author_id": "1",
-                  "created_at": "2026-04-14T10:00:00.000Z",
-                  "entities": {"urls": [{"url": "https://t.co/x", "expanded_url": expanded}]}}],
-        "includes": {"users": [{"id": "1", "username": "someone", "name": "Someone"}]},
-        "meta": {"result_count": 1, "newest_id": "1912000000000000001"},
-    }).encode()
+    return json.dumps(
+        {
+            "data": [
+                {
+                    "id": "1912000000000000001",
+                    "text": "look at this",
+                    "author_id": "1",
+                    "created_at": "2026-04-14T10:00:00.000Z",
+                    "entities": {"urls": [{"url": "https://t.co/x", "expanded_url": expanded}]},
+                }
+            ],
+            "includes": {"users": [{"id": "1", "username": "someone", "name": "Someone"}]},
+            "meta": {"result_count": 1, "newest_id": "1912000000000000001"},
+        }
+    ).encode()
 
 
 def test_x_post_with_unsafe_expanded_url_lands_with_the_url_recorded(settings: Settings) -> None:
-    with scripted_server({"/search": [(200, {"Content-Type": "application/json"}, _x_page("http://2130706433/"))]}) \
-            as server:
+    with scripted_server(
+        {"/search": [(200, {"Content-Type": "application/json"}, _x_page("http://2130706433/"))]}
+    ) as server:
         configured = with_sources(settings, [source("x-hostile", "x", f"{server.base_url}/search", tier="social")])
         report = run_ingest(configured).source("x-hostile")
     assert report.errors == 0 and report.produced == 1, report
-    (post,) = [e for e in envelopes(settings.kafka.bootstrap, settings.kafka, settings.kafka.raw_topic)
-               if isinstance(e, RawPost)]
+    (post,) = [
+        e
+        for e in envelopes(settings.kafka.bootstrap, settings.kafka, settings.kafka.raw_topic)
+        if isinstance(e, RawPost)
+    ]
     assert post.unsafe_links == ("http://2130706433/",)
 
 
@@ -70,8 +87,13 @@ def test_malformed_canonical_urls_normalize_instead_of_raising() -> None:
     assert canonical_url("http://[::1/x") is None
     assert canonical_url("/x", base="http://[::1/") is None
     post = raw_post(1)
-    page = RawPage(key="https://news.example.com/a", source=post.source, fetch=post.fetch,
-                   canonical_url="http://a.example:70000/x", html="<html><body><p>Text of the page.</p></body></html>")
+    page = RawPage(
+        key="https://news.example.com/a",
+        source=post.source,
+        fetch=post.fetch,
+        canonical_url="http://a.example:70000/x",
+        html="<html><body><p>Text of the page.</p></body></html>",
+    )
     result = normalize_record(ReceivedRaw(envelope=page, coordinates={"topic": "t", "partition": 0, "offset": 1}))
     assert isinstance(result, Item | DeadLetter)
 

@@ -49,8 +49,10 @@ def _generated(spec: str) -> bytes:
         return rss_head + b"<item><guid>h</guid><description>" + b"y" * (3 * _MAX_BYTES) + b"</description></item>"
     zeros = b"\0" * _BOMB
     if kind == "gzip-bomb":
-        return gzip.compress(b'{"data":[' + b" " * _BOMB, compresslevel=6) if "json" in spec else gzip.compress(
-            rss_head + zeros, compresslevel=6
+        return (
+            gzip.compress(b'{"data":[' + b" " * _BOMB, compresslevel=6)
+            if "json" in spec
+            else gzip.compress(rss_head + zeros, compresslevel=6)
         )
     if kind == "gzip-gzip-bomb":
         return gzip.compress(gzip.compress(rss_head + zeros, compresslevel=6), compresslevel=6)
@@ -78,8 +80,12 @@ class HostileRun:
 def hostile_run(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileRun]:
     tmp = tmp_path_factory.mktemp("hostile")
     suffix = uuid.uuid4().hex[:10]
-    kafka = KafkaSettings(bootstrap=broker, raw_topic=f"test.raw.{suffix}", dlq_topic=f"test.dlq.{suffix}",
-                          alerts_topic=f"test.alerts.{suffix}")
+    kafka = KafkaSettings(
+        bootstrap=broker,
+        raw_topic=f"test.raw.{suffix}",
+        dlq_topic=f"test.dlq.{suffix}",
+        alerts_topic=f"test.alerts.{suffix}",
+    )
     ensure_topics(broker, kafka, [TopicSpec(kafka.raw_topic, 3), TopicSpec(kafka.dlq_topic, 1)])
     secret = f"CANARY-{secrets.token_hex(16)}"
     canary = tmp / "canary.txt"
@@ -104,8 +110,17 @@ def hostile_run(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         report = run_ingest(settings, arxiv_interval_s=0)
         raw = read_topic(broker, kafka, kafka.raw_topic)
         dlq = read_topic(broker, kafka, kafka.dlq_topic)
-        run = HostileRun(report, {}, {}, {}, b"".join(r.value or b"" for r in raw),
-                         b"".join(r.value or b"" for r in dlq), server, secret, settings.store.path)
+        run = HostileRun(
+            report,
+            {},
+            {},
+            {},
+            b"".join(r.value or b"" for r in raw),
+            b"".join(r.value or b"" for r in dlq),
+            server,
+            secret,
+            settings.store.path,
+        )
         for envelope in envelopes(broker, kafka, kafka.raw_topic):
             target = run.posts if isinstance(envelope, RawPost) else run.pages
             target.setdefault(envelope.source.name, []).append(envelope)

@@ -37,16 +37,27 @@ Responder = Callable[[BaseHTTPRequestHandler], None]
 
 
 def _rss(*items: str) -> bytes:
-    return ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>t</title>'
-            + "".join(items) + "</channel></rss>").encode()
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>t</title>'
+        + "".join(items)
+        + "</channel></rss>"
+    ).encode()
 
 
 def _item(guid: str, *, link: str | None = None, full: bool = True) -> str:
-    content = (f'<content:encoded xmlns:content="http://purl.org/rss/1.0/modules/content/">'
-               f"<![CDATA[<p>text of {guid}</p>]]></content:encoded>") if full else ""
+    content = (
+        (
+            f'<content:encoded xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+            f"<![CDATA[<p>text of {guid}</p>]]></content:encoded>"
+        )
+        if full
+        else ""
+    )
     link_el = f"<link>{link}</link>" if link else ""
-    return (f"<item><title>Title {guid}</title><guid isPermaLink=\"false\">{guid}</guid>"
-            f"<description>summary {guid}</description>{link_el}{content}</item>")
+    return (
+        f'<item><title>Title {guid}</title><guid isPermaLink="false">{guid}</guid>'
+        f"<description>summary {guid}</description>{link_el}{content}</item>"
+    )
 
 
 def _page(title: str) -> bytes:
@@ -129,8 +140,7 @@ def hang(entered: threading.Event, release: threading.Event) -> Responder:
 # --------------------------------------------------------------------------- slow and hanging hosts
 
 
-def test_fast_hosts_finish_while_a_slow_and_a_hanging_host_hold_their_requests(settings: Settings,
-                                                                               broker: str) -> None:
+def test_fast_hosts_finish_while_a_slow_and_a_hanging_host_hold_their_requests(settings: Settings, broker: str) -> None:
     hang_entered, release_hang = threading.Event(), threading.Event()
     slow_entered, fast_all_done = threading.Event(), threading.Event()
     fast_names = [f"fast-{i}" for i in range(3)]
@@ -152,19 +162,20 @@ def test_fast_hosts_finish_while_a_slow_and_a_hanging_host_hold_their_requests(s
 
     with ExitStack() as stack:
         hanging = stack.enter_context(serve({"/feed.xml": hang(hang_entered, release_hang)}))
-        slow = stack.enter_context(serve({"/feed.xml": after(
-            fast_all_done, answer(200, _rss(_item("slow-1")), RSS), entered=slow_entered)}))
+        slow = stack.enter_context(
+            serve({"/feed.xml": after(fast_all_done, answer(200, _rss(_item("slow-1")), RSS), entered=slow_entered)})
+        )
         fast = []
         for i, name in enumerate(fast_names):
             host = stack.enter_context(serve({}))
-            host.routes["/feed.xml"] = answer(200, _rss(_item(f"{name}-a"), _item(
-                f"{name}-b", link=host.url(f"/p{i}.html"), full=False)), RSS)
+            host.routes["/feed.xml"] = answer(
+                200, _rss(_item(f"{name}-a"), _item(f"{name}-b", link=host.url(f"/p{i}.html"), full=False)), RSS
+            )
             host.routes[f"/p{i}.html"] = answer(200, _page(f"page {i}"), HTML)
             fast.append(host)
         stack.callback(release_hang.set)  # let the held handler thread go before servers close
         # The slow and hanging sources come first: a sequential loop would wait for them.
-        sources = [source("hanging", "feed", hanging.url("/feed.xml")),
-                   source("slow", "feed", slow.url("/feed.xml"))]
+        sources = [source("hanging", "feed", hanging.url("/feed.xml")), source("slow", "feed", slow.url("/feed.xml"))]
         sources += [source(name, "feed", host.url("/feed.xml")) for name, host in zip(fast_names, fast, strict=True)]
         configured = with_sources(settings, sources, timeout_s=timeout_s, max_concurrency=8)
         report = run_ingest(configured, progress=on_progress)
@@ -219,8 +230,10 @@ def test_concurrent_fetches_of_one_host_are_spaced_by_the_interval() -> None:
 
     settings = FetchSettings(per_host_interval_s=1.5, retries=0, timeout_s=5)
     with serve({"/a": record, "/b": record}) as host, Fetcher(settings, clock=fake.clock, sleep=fake.sleep) as fetcher:
-        threads = [threading.Thread(target=fetcher.fetch, args=(host.url(path),), kwargs={"trusted": True})
-                   for path in ["/a", "/b"] * 4]
+        threads = [
+            threading.Thread(target=fetcher.fetch, args=(host.url(path),), kwargs={"trusted": True})
+            for path in ["/a", "/b"] * 4
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -248,9 +261,12 @@ def test_two_sources_on_one_host_run_concurrently_and_never_closer_than_the_inte
             host.routes["/feed.xml"] = after(b_started, feed) if name == "a" else feed
             for i in range(2):
                 host.routes[f"/{name}{i}.html"] = answer(200, _page(f"{name} {i}"), HTML)
-        configured = with_sources(settings, [source("a", "feed", a.url("/feed.xml")),
-                                             source("b", "feed", b.url("/feed.xml"))],
-                                  per_host_interval_s=interval, max_concurrency=4)
+        configured = with_sources(
+            settings,
+            [source("a", "feed", a.url("/feed.xml")), source("b", "feed", b.url("/feed.xml"))],
+            per_host_interval_s=interval,
+            max_concurrency=4,
+        )
         report = run_ingest(configured, progress=on_progress)
         arrivals = sorted(t for host in (a, b) for _path, t in host.requests)
 
@@ -269,10 +285,10 @@ def test_report_in_configured_order_and_progress_as_sources_finish(settings: Set
     """max_concurrency = 1 is today's sequential loop; any limit reports in configured order."""
     finished: list[int] = []
     with ExitStack() as stack:
-        hosts = [stack.enter_context(serve({"/feed.xml": answer(200, _rss(_item(f"s{i}")), RSS)}))
-                 for i in range(5)]
-        configured = with_sources(settings, [source(f"s{i}", "feed", h.url("/feed.xml")) for i, h in enumerate(hosts)],
-                                  max_concurrency=limit)
+        hosts = [stack.enter_context(serve({"/feed.xml": answer(200, _rss(_item(f"s{i}")), RSS)})) for i in range(5)]
+        configured = with_sources(
+            settings, [source(f"s{i}", "feed", h.url("/feed.xml")) for i, h in enumerate(hosts)], max_concurrency=limit
+        )
         report = run_ingest(configured, progress=lambda e: finished.append(e.finished) if e.phase == "done" else None)
     assert [r.name for r in report.sources] == [f"s{i}" for i in range(5)]
     assert finished == [1, 2, 3, 4, 5]

@@ -28,14 +28,26 @@ AS_OF = datetime(2026, 4, 20, tzinfo=UTC)
 def _config(path: Path, settings: Settings, base_url: str) -> Path:
     lines = [
         f'data_dir = "{settings.data_dir}"',
-        "[kafka]", f'bootstrap = "{settings.kafka.bootstrap}"', f'raw_topic = "{settings.kafka.raw_topic}"',
-        f'dlq_topic = "{settings.kafka.dlq_topic}"', f'alerts_topic = "{settings.kafka.alerts_topic}"',
-        "[store]", f'path = "{settings.store.path}"',
-        "[fetch]", "per_host_interval_s = 0", "arxiv_interval_s = 0",
+        "[kafka]",
+        f'bootstrap = "{settings.kafka.bootstrap}"',
+        f'raw_topic = "{settings.kafka.raw_topic}"',
+        f'dlq_topic = "{settings.kafka.dlq_topic}"',
+        f'alerts_topic = "{settings.kafka.alerts_topic}"',
+        "[store]",
+        f'path = "{settings.store.path}"',
+        "[fetch]",
+        "per_host_interval_s = 0",
+        "arxiv_interval_s = 0",
     ]
     for source in sample_sources(base_url):
-        lines += ["[[sources]]", f'name = "{source.name}"', f'kind = "{source.kind}"', f'url = "{source.url}"',
-                  f'tier = "{source.tier}"', "local = true"]
+        lines += [
+            "[[sources]]",
+            f'name = "{source.name}"',
+            f'kind = "{source.kind}"',
+            f'url = "{source.url}"',
+            f'tier = "{source.tier}"',
+            "local = true",
+        ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -48,15 +60,23 @@ def _items(settings: Settings) -> dict[str, str]:
 
 
 def test_crash_between_produce_and_cursor_commit_loses_nothing(settings: Settings, tmp_path: Path) -> None:
-    reference = settings.model_copy(update={
-        "kafka": settings.kafka.model_copy(update={
-            "raw_topic": f"{settings.kafka.raw_topic}.ref", "dlq_topic": f"{settings.kafka.dlq_topic}.ref",
-            "alerts_topic": f"{settings.kafka.alerts_topic}.ref"}),
-        "store": settings.store.model_copy(update={"path": tmp_path / f"ref-{uuid.uuid4().hex[:6]}.duckdb"}),
-    })
+    reference = settings.model_copy(
+        update={
+            "kafka": settings.kafka.model_copy(
+                update={
+                    "raw_topic": f"{settings.kafka.raw_topic}.ref",
+                    "dlq_topic": f"{settings.kafka.dlq_topic}.ref",
+                    "alerts_topic": f"{settings.kafka.alerts_topic}.ref",
+                }
+            ),
+            "store": settings.store.model_copy(update={"path": tmp_path / f"ref-{uuid.uuid4().hex[:6]}.duckdb"}),
+        }
+    )
     ensure_topics(reference.kafka.bootstrap, reference.kafka)
-    crashes = [crash_harness.Crash("ingest-after-produce", 1, "exit"),
-               crash_harness.Crash("ingest-after-produce", 3, "kill")]
+    crashes = [
+        crash_harness.Crash("ingest-after-produce", 1, "exit"),
+        crash_harness.Crash("ingest-after-produce", 3, "kill"),
+    ]
     command = [*crash_harness.process_command()[:3], "ingest"]
     with serve_corpus() as server:
         run_ingest(with_sources(reference, sample_sources(server.base_url)), arxiv_interval_s=0)

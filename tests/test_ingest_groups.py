@@ -22,7 +22,8 @@ def _settings(settings: Settings, sources: list[SourceConfig]) -> Settings:
 
 def test_group_defaults_from_the_kind_and_an_explicit_one_wins(tmp_path: Path) -> None:
     config = tmp_path / "radar.toml"
-    config.write_text("""
+    config.write_text(
+        """
 [[sources]]
 name = "blog"
 kind = "feed"
@@ -49,10 +50,16 @@ kind = "html"
 url = "https://example.cn/ai"
 tier = "media"
 group = "asia"
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     settings = load_settings(config)
     assert [(s.name, s.group) for s in settings.sources] == [
-        ("blog", "feeds"), ("labs", "x"), ("papers", "arxiv"), ("china-media", "asia")]
+        ("blog", "feeds"),
+        ("labs", "x"),
+        ("papers", "arxiv"),
+        ("china-media", "asia"),
+    ]
     # Case-insensitive handles, "@" dropped, first spelling kept.
     assert settings.source("labs").accounts == ["OpenAI", "AnthropicAI"]
     # A file with only the DESIGN.md §6 keys still loads (no group, no accounts).
@@ -62,15 +69,18 @@ group = "asia"
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"kind": "feed", "accounts": ["a"]}, "for kind = \"x\" sources only"),
+        ({"kind": "feed", "accounts": ["a"]}, 'for kind = "x" sources only'),
         ({"kind": "x", "accounts": ["not a handle"]}, "is not an X username"),
-        ({"kind": "x", "accounts": ["a"], "url": "https://api.x.com/2/tweets/search/recent?query=ai"},
-         "without query="),
+        (
+            {"kind": "x", "accounts": ["a"], "url": "https://api.x.com/2/tweets/search/recent?query=ai"},
+            "without query=",
+        ),
         ({"kind": "feed", "group": "bad group"}, "group"),
     ],
 )
-def test_bad_group_and_account_settings_are_config_errors(tmp_path: Path, fields: dict[str, object],
-                                                          message: str) -> None:
+def test_bad_group_and_account_settings_are_config_errors(
+    tmp_path: Path, fields: dict[str, object], message: str
+) -> None:
     entry = {"name": "s", "kind": "x", "url": "https://api.x.com/2/tweets/search/recent", "tier": "social", **fields}
     lines = ["[[sources]]"] + [f"{k} = {_toml(v)}" for k, v in entry.items()]
     config = tmp_path / "radar.toml"
@@ -122,7 +132,8 @@ def test_cli_ingest_by_group_runs_only_that_group(settings: Settings, broker: st
         assert len(progress) == 2
 
         rest = CliRunner(env={"COLUMNS": "200"}).invoke(
-            _app(configured), ["ingest", "--exclude-group", "x", "--exclude-group", "arxiv"])
+            _app(configured), ["ingest", "--exclude-group", "x", "--exclude-group", "arxiv"]
+        )
         assert rest.exit_code == 0, rest.output
         assert len([line for line in rest.output.splitlines() if line.startswith("ingest [")]) == len(corpus) - 2
 

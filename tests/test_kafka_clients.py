@@ -41,10 +41,14 @@ def _produce(settings: Settings, count: int) -> list[str]:
 
 def test_librdkafka_2_reads_with_a_group_and_writes_with_default_settings(settings: Settings) -> None:
     keys = _produce(settings, 5)
-    consumer = confluent_kafka.Consumer({
-        "bootstrap.servers": settings.kafka.bootstrap, "group.id": f"it-{uuid.uuid4().hex[:6]}",
-        "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
-    })
+    consumer = confluent_kafka.Consumer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap,
+            "group.id": f"it-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+        }
+    )
     consumer.subscribe([settings.kafka.raw_topic])
     seen: list[str] = []
     try:
@@ -72,20 +76,41 @@ def test_librdkafka_2_reads_with_a_group_and_writes_with_default_settings(settin
 def test_kcat_1_7_lists_topics_and_reads_absolute_offsets_with_the_documented_settings(settings: Settings) -> None:
     keys = _produce(settings, 3)
     bootstrap = ["-b", settings.kafka.bootstrap, *KCAT_OLD_LIBRDKAFKA]
-    listing = subprocess.run(["kcat", *bootstrap, "-L", "-t", settings.kafka.raw_topic],
-                             capture_output=True, text=True, timeout=60)
+    listing = subprocess.run(
+        ["kcat", *bootstrap, "-L", "-t", settings.kafka.raw_topic], capture_output=True, text=True, timeout=60
+    )
     assert listing.returncode == 0, listing.stderr
     assert f'topic "{settings.kafka.raw_topic}"' in listing.stdout
-    read = subprocess.run(["kcat", *bootstrap, "-C", "-t", settings.kafka.raw_topic, "-p", "0", "-o", "0",
-                           "-c", str(len(keys)), "-e", "-f", "%k\n"], capture_output=True, text=True, timeout=60)
+    read = subprocess.run(
+        [
+            "kcat",
+            *bootstrap,
+            "-C",
+            "-t",
+            settings.kafka.raw_topic,
+            "-p",
+            "0",
+            "-o",
+            "0",
+            "-c",
+            str(len(keys)),
+            "-e",
+            "-f",
+            "%k\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert read.returncode == 0, read.stderr
     assert read.stdout.split() == keys
 
 
 def test_kcat_1_7_with_default_settings_fails_as_documented(settings: Settings) -> None:
     # Kept as a test so the README's explanation is re-checked when Tansu or kcat changes.
-    result = subprocess.run(["kcat", "-b", settings.kafka.bootstrap, "-L", "-m", "3"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["kcat", "-b", settings.kafka.bootstrap, "-L", "-m", "3"], capture_output=True, text=True, timeout=60
+    )
     if result.returncode == 0:
         raise AssertionError("kcat now works with default settings: update README 'Kafka: other clients'")
     assert "ApiVersionRequest failed" in result.stderr

@@ -32,16 +32,21 @@ def _name(common: str) -> x509.Name:
 
 
 def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
 
 
 def _ca(tmp: Path, label: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(_name(label)).issuer_name(_name(label)).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(_name(label))
+        .issuer_name(_name(label))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=2))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
@@ -55,11 +60,14 @@ def _leaf(tmp: Path, label: str, ca_key: ec.EllipticCurvePrivateKey, ca: x509.Ce
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(_name(label)).issuer_name(ca.subject).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(_name(label))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     cert_path, key_path = tmp / f"{label}.crt", tmp / f"{label}.key"
@@ -82,8 +90,14 @@ def pki(tmp_path: Path) -> dict[str, Path]:
     _, _, other_ca_path = _ca(tmp_path, "some-other-ca")
     server_crt, server_key = _leaf(tmp_path, "broker", ca_key, ca)
     client_crt, client_key = _leaf(tmp_path, "radar-client", ca_key, ca)
-    return {"ca": ca_path, "other_ca": other_ca_path, "server_crt": server_crt, "server_key": server_key,
-            "client_crt": client_crt, "client_key": client_key}
+    return {
+        "ca": ca_path,
+        "other_ca": other_ca_path,
+        "server_crt": server_crt,
+        "server_key": server_key,
+        "client_crt": client_crt,
+        "client_key": client_key,
+    }
 
 
 @pytest.fixture
@@ -136,8 +150,9 @@ def _connect(config: Path) -> None:
         make_consumer(settings.kafka.bootstrap, settings.kafka, bootstrap_timeout_ms=3000)
 
 
-def test_the_configured_ca_is_what_the_client_trusts(tmp_path: Path, pki: dict[str, Path],
-                                                     listener: _TlsListener) -> None:
+def test_the_configured_ca_is_what_the_client_trusts(
+    tmp_path: Path, pki: dict[str, Path], listener: _TlsListener
+) -> None:
     # Relative to the config file, like every path in it.
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "ca.pem").write_bytes(pki["ca"].read_bytes())
@@ -146,16 +161,22 @@ def test_the_configured_ca_is_what_the_client_trusts(tmp_path: Path, pki: dict[s
     assert listener.client_subjects == []
 
 
-def test_a_ca_that_did_not_sign_the_broker_is_refused(tmp_path: Path, pki: dict[str, Path],
-                                                      listener: _TlsListener) -> None:
+def test_a_ca_that_did_not_sign_the_broker_is_refused(
+    tmp_path: Path, pki: dict[str, Path], listener: _TlsListener
+) -> None:
     _connect(_config(tmp_path, listener.port, f'ssl_cafile = "{pki["other_ca"]}"\n'))
     assert listener.failures.wait(10), "the handshake should have failed"
     assert not listener.handshakes.is_set()
 
 
 def test_a_client_certificate_is_presented(tmp_path: Path, pki: dict[str, Path], listener: _TlsListener) -> None:
-    _connect(_config(tmp_path, listener.port, f'ssl_cafile = "{pki["ca"]}"\nssl_certfile = "{pki["client_crt"]}"\n'
-                                               f'ssl_keyfile = "{pki["client_key"]}"\n'))
+    _connect(
+        _config(
+            tmp_path,
+            listener.port,
+            f'ssl_cafile = "{pki["ca"]}"\nssl_certfile = "{pki["client_crt"]}"\nssl_keyfile = "{pki["client_key"]}"\n',
+        )
+    )
     assert listener.handshakes.wait(10)
     assert "radar-client" in listener.client_subjects
 
@@ -168,8 +189,9 @@ def test_a_client_certificate_is_presented(tmp_path: Path, pki: dict[str, Path],
     ],
     ids=["missing-file", "cert-without-key"],
 )
-def test_tls_mistakes_are_said_at_load_naming_the_key(tmp_path: Path, pki: dict[str, Path], extra: str,
-                                                      message: str) -> None:
+def test_tls_mistakes_are_said_at_load_naming_the_key(
+    tmp_path: Path, pki: dict[str, Path], extra: str, message: str
+) -> None:
     config = _config(tmp_path, 9093, extra.format(crt=pki["client_crt"]))
     with pytest.raises(ConfigError, match=message):
         load_settings(config)

@@ -83,9 +83,15 @@ def test_no_layer_imports_a_higher_one() -> None:
 
 def test_the_check_sees_a_violation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The check itself: a transform importing infra and a schema importing a transform are caught."""
-    for package, text in (("transforms", "def f():\n    from infra.dlq import make_dead_letter\n"),
-                          ("schemas", "import transforms.cluster\n"),
-                          ("infra", "x = 1\n"), ("connectors", ""), ("digest", ""), ("flows", ""), ("app", "")):
+    for package, text in (
+        ("transforms", "def f():\n    from infra.dlq import make_dead_letter\n"),
+        ("schemas", "import transforms.cluster\n"),
+        ("infra", "x = 1\n"),
+        ("connectors", ""),
+        ("digest", ""),
+        ("flows", ""),
+        ("app", ""),
+    ):
         (tmp_path / package).mkdir()
         (tmp_path / package / "m.py").write_text(text, encoding="utf-8")
     monkeypatch.setitem(globals(), "ROOT", tmp_path)
@@ -110,7 +116,7 @@ def test_no_module_imports_itself_back_through_a_cycle() -> None:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                cycles.append(stack[stack.index(nxt):] + [nxt])
+                cycles.append(stack[stack.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt)
         stack.pop()

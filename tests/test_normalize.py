@@ -26,11 +26,15 @@ from transforms.normalize import (
     strip_html,
 )
 
-X_SOURCE = SourceRef(name="x-ai", kind="x", tier="social", publisher="X", url="https://api.x.com/2/tweets/search/recent")
+X_SOURCE = SourceRef(
+    name="x-ai", kind="x", tier="social", publisher="X", url="https://api.x.com/2/tweets/search/recent"
+)
 FEED_SOURCE = SourceRef(name="xinzhi", kind="feed", tier="media", publisher="新智观察", url="https://xz.example/rss")
 PAGE_SOURCE = SourceRef(name="ai-wire", kind="html", tier="media", publisher="AI Wire", url="https://www.ai-wire.news/")
 FETCH = Fetch(
-    requested_url="https://www.ai-wire.news/a", final_url="https://www.ai-wire.news/a", status=200,
+    requested_url="https://www.ai-wire.news/a",
+    final_url="https://www.ai-wire.news/a",
+    status=200,
     fetched_at=datetime(2026, 4, 14, 9, tzinfo=UTC),
 )
 ARTICLE = """<!DOCTYPE html><html lang="en"><head><title>Cyber | AI Wire</title>
@@ -52,8 +56,14 @@ def coordinates(offset: int) -> KafkaCoordinates:
 
 def x_post(key: str, text: str, **social: object) -> RawPost:
     return RawPost(
-        key=key, source=X_SOURCE, fetch=FETCH, native_id=key, text=text, lang="en",
-        published="2026-04-14T15:05:10.000Z", social=SocialMeta(author_id="1", handle="OpenAI", **social),
+        key=key,
+        source=X_SOURCE,
+        fetch=FETCH,
+        native_id=key,
+        text=text,
+        lang="en",
+        published="2026-04-14T15:05:10.000Z",
+        social=SocialMeta(author_id="1", handle="OpenAI", **social),
     )
 
 
@@ -180,8 +190,15 @@ def test_x_post_becomes_an_item() -> None:
         "2044114196886482946",
         "RT @AndrewCurran_: GPT-5.4-Cyber comes with access tiers &amp; more https://t.co/x",
         referenced=(ReferencedPost(type="retweeted", id="2044088418694098945"),),
-        expanded_urls=("https://openai.com/index/scaling-trusted-access-for-cyber/?utm_source=x", "https://x.com/a/status/1"),
-        likes=10, retweets=2, quotes=1, replies=3, impressions=1000,
+        expanded_urls=(
+            "https://openai.com/index/scaling-trusted-access-for-cyber/?utm_source=x",
+            "https://x.com/a/status/1",
+        ),
+        likes=10,
+        retweets=2,
+        quotes=1,
+        replies=3,
+        impressions=1000,
     )
     item = normalize_record(ReceivedRaw(envelope=post, coordinates=coordinates(3)))
     assert item.text == "RT @AndrewCurran_: GPT-5.4-Cyber comes with access tiers & more https://t.co/x"
@@ -195,9 +212,14 @@ def test_x_post_becomes_an_item() -> None:
 
 def test_feed_entry_prefers_content_over_summary() -> None:
     entry = RawPost(
-        key="https://www.xinzhi-guancha.cn/article/2026041506", source=FEED_SOURCE, fetch=FETCH,
-        url="http://www.xinzhi-guancha.cn/article/2026041506?utm_source=rss", title="OpenAI 扩大“网络安全可信访问”计划",
-        summary_html="摘要", content_html="<p>访问范围扩大到数千名经过验证的个人防守者。</p>", lang="zh-cn",
+        key="https://www.xinzhi-guancha.cn/article/2026041506",
+        source=FEED_SOURCE,
+        fetch=FETCH,
+        url="http://www.xinzhi-guancha.cn/article/2026041506?utm_source=rss",
+        title="OpenAI 扩大“网络安全可信访问”计划",
+        summary_html="摘要",
+        content_html="<p>访问范围扩大到数千名经过验证的个人防守者。</p>",
+        lang="zh-cn",
         published="Wed, 15 Apr 2026 08:45:00 +0800",
     )
     item = normalize_record(ReceivedRaw(envelope=entry, coordinates=coordinates(4)))
@@ -208,9 +230,13 @@ def test_feed_entry_prefers_content_over_summary() -> None:
 
 def test_arxiv_paper_keeps_its_categories_primary_first() -> None:
     paper = RawPost(
-        key="arxiv:2604.12240", source=SourceRef(name="arxiv", kind="arxiv", tier="research", publisher="arXiv",
-                                                 url="https://export.arxiv.org/api/query"),
-        fetch=FETCH, title="Sparse attention for long context", summary_html="We propose a sparse attention.",
+        key="arxiv:2604.12240",
+        source=SourceRef(
+            name="arxiv", kind="arxiv", tier="research", publisher="arXiv", url="https://export.arxiv.org/api/query"
+        ),
+        fetch=FETCH,
+        title="Sparse attention for long context",
+        summary_html="We propose a sparse attention.",
         paper=PaperMeta(arxiv_id="2604.12240", primary_category="cs.CL", categories=("cs.LG", "cs.CL")),
     )
     item = normalize_record(ReceivedRaw(envelope=paper, coordinates=coordinates(5)))
@@ -237,7 +263,8 @@ def test_beam_stage_splits_items_and_dead_letters() -> None:
     assert page_item.canonical_url == "https://www.ai-wire.news/2026/04/14/openai-gpt-5-4-cyber"
     assert page_item.title == "OpenAI widens Trusted Access for Cyber"
     assert (page_item.published_at, page_item.published_offset_minutes) == (
-        datetime(2026, 4, 14, 18, 30, tzinfo=UTC), -420,
+        datetime(2026, 4, 14, 18, 30, tzinfo=UTC),
+        -420,
     )
     with TestPipeline(options=PipelineOptions(runner="FnApiRunner")) as p:
         result = p | beam.Create(records) | Normalize()
@@ -245,9 +272,11 @@ def test_beam_stage_splits_items_and_dead_letters() -> None:
         assert_that(
             result.dead_letter
             | beam.Map(lambda d: (d.stage, d.reason, d.coordinates.offset, d.original_size > 0, d.source_name)),
-            equal_to([
-                ("normalize", "entry has neither text nor title", 2, True, "xinzhi"),
-                ("normalize", "empty HTML document", 3, True, "ai-wire"),
-            ]),
+            equal_to(
+                [
+                    ("normalize", "entry has neither text nor title", 2, True, "xinzhi"),
+                    ("normalize", "empty HTML document", 3, True, "ai-wire"),
+                ]
+            ),
             label="CheckDeadLetters",
         )

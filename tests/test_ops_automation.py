@@ -73,11 +73,24 @@ def _radar_blocks(api_url: str) -> list[str]:
 def test_a_killed_run_is_reported_by_the_automation(ops: Ops) -> None:
     root = ops.root / "crash"
     with _holding_feed() as feed, receiver() as hook:
-        config = site_config(root, ops.base_url, sources=[], extra=[
-            "[[sources]]", 'name = "held-feed"', 'kind = "feed"', f'url = "{feed.url}"', 'tier = "media"',
-            "local = true",
-            "[[alerts.webhooks]]", 'name = "ops-pager"', f'url = "{hook.url}"', f'secret_env = "{SECRET_ENV}"',
-            "local = true"])
+        config = site_config(
+            root,
+            ops.base_url,
+            sources=[],
+            extra=[
+                "[[sources]]",
+                'name = "held-feed"',
+                'kind = "feed"',
+                f'url = "{feed.url}"',
+                'tier = "media"',
+                "local = true",
+                "[[alerts.webhooks]]",
+                'name = "ops-pager"',
+                f'url = "{hook.url}"',
+                f'secret_env = "{SECRET_ENV}"',
+                "local = true",
+            ],
+        )
         settings = load_settings(config)
         try:
             # Twice: `radar ops up` on a server that has it already updates it, by name.

@@ -41,8 +41,10 @@ def _pg_bin() -> Path:
     if initdb:
         return Path(initdb).resolve().parent
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
-    assert found, ("PostgreSQL is missing (no initdb on PATH or in /usr/lib/postgresql/*/bin): "
-                   "`make tools` installs it as root, or apt-get install postgresql")
+    assert found, (
+        "PostgreSQL is missing (no initdb on PATH or in /usr/lib/postgresql/*/bin): "
+        "`make tools` installs it as root, or apt-get install postgresql"
+    )
     return Path(found[-1]).parent
 
 
@@ -57,8 +59,25 @@ class Postgres:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/prefect"
 
     def sql(self, query: str) -> str:
-        done = subprocess.run([str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                               "-d", "prefect", "-Atc", query], capture_output=True, text=True, timeout=60, check=False)
+        done = subprocess.run(
+            [
+                str(self.bin / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                "prefect",
+                "-Atc",
+                query,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
@@ -80,8 +99,16 @@ def postgres() -> Iterator[Postgres]:
     env = {**os.environ, "LC_ALL": "C"}
 
     def run(*args: str) -> None:
-        done = subprocess.run([str(pg_bin / args[0]), *args[1:]], capture_output=True, text=True, env=env,
-                              cwd=top, timeout=120, check=False, **as_user)  # type: ignore[call-overload]
+        done = subprocess.run(
+            [str(pg_bin / args[0]), *args[1:]],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=top,
+            timeout=120,
+            check=False,
+            **as_user,
+        )  # type: ignore[call-overload]
         assert done.returncode == 0, f"{args[0]} failed: {done.stdout}{done.stderr}"
 
     # Throwaway: no fsync (initdb --no-sync, fsync=off) - it only has to outlive the test.
@@ -90,9 +117,25 @@ def postgres() -> Iterator[Postgres]:
     try:
         run("pg_ctl", "-D", str(data), "-o", options, "-l", str(top / "postgres.log"), "-w", "-t", "60", "start")
         server = Postgres(pg_bin, port, user)
-        done = subprocess.run([str(pg_bin / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d",
-                               "postgres", "-c", "CREATE DATABASE prefect"], capture_output=True, text=True,
-                              timeout=60, check=False)
+        done = subprocess.run(
+            [
+                str(pg_bin / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-c",
+                "CREATE DATABASE prefect",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         yield server
     finally:
@@ -110,8 +153,9 @@ def _has_user(name: str) -> bool:
 
 
 def _radar(config: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*RADAR, "-c", str(config), *args], capture_output=True, text=True, env=env,
-                          timeout=300, check=False)
+    return subprocess.run(
+        [*RADAR, "-c", str(config), *args], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
 
 
 def test_ops_up_on_postgres_runs_the_digest(tmp_path: Path) -> None:
@@ -119,9 +163,17 @@ def test_ops_up_on_postgres_runs_the_digest(tmp_path: Path) -> None:
 
     with postgres() as pg, serve_corpus() as corpus, receiver() as hook:
         root = tmp_path / "site"
-        config = site_config(root, corpus.base_url, extra=[
-            "[ops]", f'prefect_database_url_env = "{URL_ENV}"',
-            "[[alerts.webhooks]]", f'url = "{hook.url}"', "local = true"])
+        config = site_config(
+            root,
+            corpus.base_url,
+            extra=[
+                "[ops]",
+                f'prefect_database_url_env = "{URL_ENV}"',
+                "[[alerts.webhooks]]",
+                f'url = "{hook.url}"',
+                "local = true",
+            ],
+        )
         env = {**os.environ, URL_ENV: pg.url}
         port = free_port()
         t0 = time.monotonic()
@@ -138,8 +190,9 @@ def test_ops_up_on_postgres_runs_the_digest(tmp_path: Path) -> None:
             process = ops.run("process/process")
             assert process.state_type.value == "COMPLETED", process.state.message
             out = root / "digest-out"
-            digest_run = ops.run("daily-digest/daily-digest",
-                                 {"window_end": "2026-04-19", "days": 7, "lang": "en", "out_dir": str(out)})
+            digest_run = ops.run(
+                "daily-digest/daily-digest", {"window_end": "2026-04-19", "days": 7, "lang": "en", "out_dir": str(out)}
+            )
             assert digest_run.state_type.value == "COMPLETED", digest_run.state.message
             first_digest_s = time.monotonic() - t0
             digest = Digest.model_validate_json((out / "digest-2026-04-19.json").read_bytes())
@@ -154,8 +207,9 @@ def test_ops_up_on_postgres_runs_the_digest(tmp_path: Path) -> None:
             status = _radar(config, "ops", "status", env=env)
             assert status.returncode == 0, status.stdout + status.stderr
             assert f"api: http://127.0.0.1:{port}/api (database: postgres)" in status.stdout
-            assert re.search(r"automation radar-flow-run-failure: enabled, on Failed/Crashed/TimedOut, 1 webhook",
-                             status.stdout), status.stdout
+            assert re.search(
+                r"automation radar-flow-run-failure: enabled, on Failed/Crashed/TimedOut, 1 webhook", status.stdout
+            ), status.stdout
             print(f"\nradar ops up (Postgres) {up_s:.1f} s; up -> first Completed digest run {first_digest_s:.1f} s")
         finally:
             down = _radar(config, "ops", "down", env=env)
@@ -167,8 +221,9 @@ def test_ops_up_on_postgres_runs_the_digest(tmp_path: Path) -> None:
 def test_the_database_setting_names_its_key_when_unusable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from infra.config import ConfigError, load_settings
 
-    config = site_config(tmp_path, "http://127.0.0.1:9", sources=[], extra=[
-        "[ops]", f'prefect_database_url_env = "{URL_ENV}"'])
+    config = site_config(
+        tmp_path, "http://127.0.0.1:9", sources=[], extra=["[ops]", f'prefect_database_url_env = "{URL_ENV}"']
+    )
     settings = load_settings(config)
     monkeypatch.delenv(URL_ENV, raising=False)
     with pytest.raises(ConfigError, match=f"^ops.prefect_database_url_env: env var {URL_ENV} is not set"):

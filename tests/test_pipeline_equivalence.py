@@ -46,8 +46,13 @@ def _pages(n: int) -> list[RawPage]:
         except UnicodeDecodeError:
             html = body.decode("gb18030", errors="replace")
         url = f"http://127.0.0.1/pages/{path.relative_to(PAGES).as_posix()}"
-        fetch = Fetch(requested_url=url, final_url=url, status=200, fetched_at=WEEK_START + timedelta(hours=i),
-                      content_type="text/html; charset=utf-8")
+        fetch = Fetch(
+            requested_url=url,
+            final_url=url,
+            status=200,
+            fetched_at=WEEK_START + timedelta(hours=i),
+            content_type="text/html; charset=utf-8",
+        )
         pages.append(RawPage(key=url, source=source, fetch=fetch, html=html))
     return pages
 
@@ -57,60 +62,126 @@ def _variants() -> list[Any]:
     base = raw_post(4)
     official = feed_source("openai-news", tier="official", publisher="OpenAI")
     when = WEEK_START + timedelta(hours=30)
-    fetch = Fetch(requested_url="http://127.0.0.1/feed", final_url="http://127.0.0.1/feed", status=200,
-                  fetched_at=when)
+    fetch = Fetch(requested_url="http://127.0.0.1/feed", final_url="http://127.0.0.1/feed", status=200, fetched_at=when)
     text = "OpenAI raises $122 billion to expand compute for GPT-5 training, the company said on Monday."
     return [
         # Re-syndicated under another key: same text (content), same URL (url).
-        base.model_copy(update={"key": "https://mirror.example.com/4", "url": "https://mirror.example.com/4",
-                                "native_id": "mirror-4"}),
+        base.model_copy(
+            update={
+                "key": "https://mirror.example.com/4",
+                "url": "https://mirror.example.com/4",
+                "native_id": "mirror-4",
+            }
+        ),
         base.model_copy(update={"key": "https://other.example.com/4", "native_id": "other-4"}),
         # Near duplicate: one word changed.
-        base.model_copy(update={"key": "https://near.example.com/4", "url": "https://near.example.com/4",
-                                "native_id": "near-4",
-                                "summary_html": base.summary_html.replace(" at ", " from ")}),
-        RawPost(key="https://openai.com/news/funding", source=official, fetch=fetch, native_id="openai-1",
-                url="https://openai.com/news/funding", title="OpenAI raises $122 billion",
-                summary_html=f"<p>{text}</p>",
-                published=when.isoformat(), published_at=when),
-        RawPost(key="https://cn.example.com/openai", source=feed_source("cn-wire", publisher="CN Wire"), fetch=fetch,
-                native_id="cn-1", url="https://cn.example.com/openai", title="OpenAI 融资 1220 亿美元",
-                summary_html="<p>OpenAI 宣布完成 1220 亿美元融资，用于扩大 GPT-5 训练算力。</p>",
-                published=(when + timedelta(hours=2)).isoformat(), published_at=when + timedelta(hours=2)),
-        RawPost(key="x:1999", source=x_source(), fetch=fetch, native_id="1999",
-                url="https://x.com/fan/status/1999", text=f"RT @OpenAI: {text}", lang="en",
-                published=(when + timedelta(hours=1)).isoformat(), published_at=when + timedelta(hours=1),
-                social=SocialMeta(author_id="9", handle="fan", likes=5000, retweets=900,
-                                  referenced=(ReferencedPost(type="retweeted", id="1998"),),
-                                  expanded_urls=("https://openai.com/news/funding?utm_source=x",))),
-        RawPost(key="x:1998", source=x_source(), fetch=fetch, native_id="1998",
-                url="https://x.com/OpenAI/status/1998", text=text, lang="en",
-                published=when.isoformat(), published_at=when,
-                social=SocialMeta(author_id="1", handle="OpenAI", likes=20000, retweets=4000,
-                                  expanded_urls=("https://openai.com/news/funding",))),
+        base.model_copy(
+            update={
+                "key": "https://near.example.com/4",
+                "url": "https://near.example.com/4",
+                "native_id": "near-4",
+                "summary_html": base.summary_html.replace(" at ", " from "),
+            }
+        ),
+        RawPost(
+            key="https://openai.com/news/funding",
+            source=official,
+            fetch=fetch,
+            native_id="openai-1",
+            url="https://openai.com/news/funding",
+            title="OpenAI raises $122 billion",
+            summary_html=f"<p>{text}</p>",
+            published=when.isoformat(),
+            published_at=when,
+        ),
+        RawPost(
+            key="https://cn.example.com/openai",
+            source=feed_source("cn-wire", publisher="CN Wire"),
+            fetch=fetch,
+            native_id="cn-1",
+            url="https://cn.example.com/openai",
+            title="OpenAI 融资 1220 亿美元",
+            summary_html="<p>OpenAI 宣布完成 1220 亿美元融资，用于扩大 GPT-5 训练算力。</p>",
+            published=(when + timedelta(hours=2)).isoformat(),
+            published_at=when + timedelta(hours=2),
+        ),
+        RawPost(
+            key="x:1999",
+            source=x_source(),
+            fetch=fetch,
+            native_id="1999",
+            url="https://x.com/fan/status/1999",
+            text=f"RT @OpenAI: {text}",
+            lang="en",
+            published=(when + timedelta(hours=1)).isoformat(),
+            published_at=when + timedelta(hours=1),
+            social=SocialMeta(
+                author_id="9",
+                handle="fan",
+                likes=5000,
+                retweets=900,
+                referenced=(ReferencedPost(type="retweeted", id="1998"),),
+                expanded_urls=("https://openai.com/news/funding?utm_source=x",),
+            ),
+        ),
+        RawPost(
+            key="x:1998",
+            source=x_source(),
+            fetch=fetch,
+            native_id="1998",
+            url="https://x.com/OpenAI/status/1998",
+            text=text,
+            lang="en",
+            published=when.isoformat(),
+            published_at=when,
+            social=SocialMeta(
+                author_id="1",
+                handle="OpenAI",
+                likes=20000,
+                retweets=4000,
+                expanded_urls=("https://openai.com/news/funding",),
+            ),
+        ),
         # Neither text nor title: a normalize dead letter.
-        RawPost(key="https://empty.example.com/1", source=feed_source(), fetch=fetch, url="https://empty.example.com/1",
-                published=when.isoformat(), published_at=when),
+        RawPost(
+            key="https://empty.example.com/1",
+            source=feed_source(),
+            fetch=fetch,
+            url="https://empty.example.com/1",
+            published=when.isoformat(),
+            published_at=when,
+        ),
     ]
 
 
 def _records(envelopes: list[Any], first_offset: int) -> list[KafkaRecord]:
     stamp = int(WEEK_START.timestamp() * 1000)
-    records = [KafkaRecord("radar.raw.v1", i % 3, first_offset + i, e.key.encode(), dump_envelope(e), stamp + i)
-               for i, e in enumerate(envelopes)]
-    poison = [b"{oops", b'{"schema": "raw.post", "version": 9}', b"\xff\xfe not utf-8",
-              b'{"schema": "item", "version": 1}']
-    return records + [KafkaRecord("radar.raw.v1", 0, first_offset + 10_000 + j, None, value, stamp)
-                      for j, value in enumerate(poison)]
+    records = [
+        KafkaRecord("radar.raw.v1", i % 3, first_offset + i, e.key.encode(), dump_envelope(e), stamp + i)
+        for i, e in enumerate(envelopes)
+    ]
+    poison = [
+        b"{oops",
+        b'{"schema": "raw.post", "version": 9}',
+        b"\xff\xfe not utf-8",
+        b'{"schema": "item", "version": 1}',
+    ]
+    return records + [
+        KafkaRecord("radar.raw.v1", 0, first_offset + 10_000 + j, None, value, stamp) for j, value in enumerate(poison)
+    ]
 
 
-def _run(transform: type[beam.PTransform], records: list[KafkaRecord], state: BatchState,
-         out: Path) -> dict[str, list[dict[str, Any]]]:
+def _run(
+    transform: type[beam.PTransform], records: list[KafkaRecord], state: BatchState, out: Path
+) -> dict[str, list[dict[str, Any]]]:
     with beam.Pipeline(options=OPTIONS) as p:
         outputs = p | beam.Create(records) | transform(state, THRESHOLD)
         for kind, pcoll in outputs.items():
-            (pcoll | f"{kind}Json" >> beam.Map(_row)
-             | f"Write{kind}" >> beam.io.WriteToText(str(out / kind), file_name_suffix=".ndjson"))
+            (
+                pcoll
+                | f"{kind}Json" >> beam.Map(_row)
+                | f"Write{kind}" >> beam.io.WriteToText(str(out / kind), file_name_suffix=".ndjson")
+            )
     result = {}
     for kind in ("items", "events", "dead_letters"):
         rows = [json.loads(line) for path in sorted(out.glob(f"{kind}-*.ndjson")) for line in path.open()]
@@ -140,8 +211,9 @@ def _state_after(items: list[Item], previous: BatchState, cluster_state: Cluster
         dedupe_index.add(dedupe_signature(item), item.duplicate_of or item.item_id)
         if item.event_id is not None:
             event_index.add(member_from_item(item, item.event_id))
-    return BatchState(dedupe_index=dedupe_index, event_index=event_index, as_of=previous.as_of,
-                      cluster_state=cluster_state)
+    return BatchState(
+        dedupe_index=dedupe_index, event_index=event_index, as_of=previous.as_of, cluster_state=cluster_state
+    )
 
 
 def test_one_gather_pipeline_equals_per_stage_pipeline(tmp_path: Path) -> None:
@@ -156,8 +228,7 @@ def test_one_gather_pipeline_equals_per_stage_pipeline(tmp_path: Path) -> None:
     assert len(old1["items"]) == len(first) and old1["events"] and len(old1["dead_letters"]) == 4
 
     # State from the first batch's items (same for both), rebuilt from the plain functions' result.
-    decided = decide_batch(_prepared(first), empty.dedupe_index, empty.event_index,
-                           threshold=THRESHOLD, as_of=AS_OF)
+    decided = decide_batch(_prepared(first), empty.dedupe_index, empty.event_index, threshold=THRESHOLD, as_of=AS_OF)
     state = _state_after(decided.items, empty, decided.cluster_state)
     old2 = _run(ProcessRecordsByStage, _records(second, 1000), state, tmp_path / "old2")
     new2 = _run(ProcessRecords, _records(second, 1000), state, tmp_path / "new2")
@@ -199,12 +270,19 @@ def test_run_batch_writes_the_same_files_as_the_per_stage_pipeline(settings: Set
     state = BatchState(dedupe_index=DedupeIndex(threshold=THRESHOLD), event_index=EventIndex(), as_of=AS_OF)
 
     def files(out: Path, by_stage: bool) -> dict[str, list[str]]:
-        run_batch(ranges, bootstrap=settings.kafka.bootstrap, settings=settings, state=state, out_dir=out,
-                  by_stage=by_stage)
+        run_batch(
+            ranges, bootstrap=settings.kafka.bootstrap, settings=settings, state=state, out_dir=out, by_stage=by_stage
+        )
         assert (out / "_SUCCESS").exists()
-        return {kind: sorted(_comparable(line) for path in sorted(out.glob(f"{kind}-*.ndjson"))
-                             for line in path.read_text().splitlines() if line.strip())
-                for kind in ("items", "events", "dead_letters")}
+        return {
+            kind: sorted(
+                _comparable(line)
+                for path in sorted(out.glob(f"{kind}-*.ndjson"))
+                for line in path.read_text().splitlines()
+                if line.strip()
+            )
+            for kind in ("items", "events", "dead_letters")
+        }
 
     old = files(tmp_path / "old", by_stage=True)
     new = files(tmp_path / "new", by_stage=False)

@@ -43,14 +43,14 @@ def test_digest_deployment_over_the_sample_corpus(ops: Ops) -> None:
     assert process.state_type.value == "COMPLETED", process.state.message
     ops.logs(process, "90 records -> 90 items")
 
-    rollup = ops.run("hourly-rollup/hourly-rollup",
-                     {"start": "2026-04-13T00:00:00Z", "end": "2026-04-20T00:00:00Z"})
+    rollup = ops.run("hourly-rollup/hourly-rollup", {"start": "2026-04-13T00:00:00Z", "end": "2026-04-20T00:00:00Z"})
     assert rollup.state_type.value == "COMPLETED", rollup.state.message
     ops.logs(rollup, "rows into rollup_hourly")
 
     out = ops.root / "digest-out"
-    digest_run = ops.run("daily-digest/daily-digest",
-                         {"window_end": "2026-04-19", "days": 7, "lang": "en", "out_dir": str(out)})
+    digest_run = ops.run(
+        "daily-digest/daily-digest", {"window_end": "2026-04-19", "days": 7, "lang": "en", "out_dir": str(out)}
+    )
     assert digest_run.state_type.value == "COMPLETED", digest_run.state.message
     digest = Digest.model_validate_json((out / "digest-2026-04-19.json").read_bytes())
     assert digest.language == "en" and 1 <= len(digest.top_events) <= 5
@@ -69,10 +69,23 @@ def test_digest_deployment_over_the_sample_corpus(ops: Ops) -> None:
 
 
 def test_failed_source_fails_the_run_logs_it_and_notifies(ops: Ops) -> None:
-    config = site_config(ops.root / "broken", ops.base_url, sources=["openai-news"], extra=[
-        "[[sources]]", 'name = "broken-feed"', 'kind = "feed"', f'url = "{ops.base_url}/no/such/feed.xml"',
-        'tier = "media"', "local = true",
-        "[[alerts.webhooks]]", f'url = "{ops.hook.url}"', f'secret_env = "{SECRET_ENV}"', "local = true"])
+    config = site_config(
+        ops.root / "broken",
+        ops.base_url,
+        sources=["openai-news"],
+        extra=[
+            "[[sources]]",
+            'name = "broken-feed"',
+            'kind = "feed"',
+            f'url = "{ops.base_url}/no/such/feed.xml"',
+            'tier = "media"',
+            "local = true",
+            "[[alerts.webhooks]]",
+            f'url = "{ops.hook.url}"',
+            f'secret_env = "{SECRET_ENV}"',
+            "local = true",
+        ],
+    )
     run = ops.run("ingest/ingest", {"config_path": str(config)})
     assert run.state_type.value == "FAILED"
     assert "1 of 2 sources failed: broken-feed" in run.state.message
@@ -98,8 +111,9 @@ def test_config_errors_fail_at_once_naming_the_key(ops: Ops) -> None:
     root = ops.root / "misconfigured"
     root.mkdir()
     (root / "notadir").write_text("a regular file")
-    bad_store = site_config(root / "store", ops.base_url, sources=["openai-news"],
-                        store_path=str(root / "notadir" / "radar.duckdb"))
+    bad_store = site_config(
+        root / "store", ops.base_url, sources=["openai-news"], store_path=str(root / "notadir" / "radar.duckdb")
+    )
     no_sources = site_config(root / "empty", ops.base_url, sources=[])
     t0 = time.monotonic()
     process = ops.run("process/process", {"config_path": str(bad_store)})

@@ -73,9 +73,11 @@ def test_poison_records_go_to_the_dlq_with_coordinates(settings: Settings) -> No
         (b"bad-utf8", b'{"schema": "raw.post", "version": 1, "key": "\xff\xfe\xfa"}'),
         (b"not-raw", (Path(__file__).parent / "golden" / "alert.v1.json").read_bytes()),
     ]
-    values = [(p.key.encode(), dump_envelope(p)) for p in good[:15]] + poison + [
-        (p.key.encode(), dump_envelope(p)) for p in good[15:]
-    ]
+    values = (
+        [(p.key.encode(), dump_envelope(p)) for p in good[:15]]
+        + poison
+        + [(p.key.encode(), dump_envelope(p)) for p in good[15:]]
+    )
     metas = _produce(settings, values)
     poison_coords = {(metas[15 + i][0], metas[15 + i][1]): key for i, (key, _) in enumerate(poison)}
     with Processor(settings, bootstrap=settings.kafka.bootstrap, as_of=AS_OF) as processor:
@@ -109,21 +111,21 @@ def test_crashes_at_every_phase_lose_and_double_nothing(settings: Settings, tmp_
     # Every crash must find work left: the ones that die in their 2nd batch commit one batch first.
     assert CRASH_RECORDS // batch > sum(c.count - 1 for c in crashes)
     workload = crash_harness.produce_workload(settings, CRASH_RECORDS, poison_every=97)
-    config = crash_harness.write_config(settings, tmp_path / "crash.toml", batch_max_records=batch,
-                                        alert_min_score=10)
+    config = crash_harness.write_config(settings, tmp_path / "crash.toml", batch_max_records=batch, alert_min_score=10)
     command = crash_harness.process_command()
     # The same records processed without a crash, into a DuckDB file and topics of its own: it reads
     # only the raw topic, so it runs while the crashes happen. A fresh interpreter, unlike the forked
     # crash children: a result that hung on the process (hash seed, import order) would differ.
-    clean = crash_harness.clean_config(settings, tmp_path / "clean.toml", batch_max_records=batch,
-                                       alert_min_score=10)
+    clean = crash_harness.clean_config(settings, tmp_path / "clean.toml", batch_max_records=batch, alert_min_score=10)
     reference_log = tmp_path / "reference.stderr"  # a file: a pipe nobody reads yet could fill and block it
     with reference_log.open("wb") as log:
-        reference = subprocess.Popen(command, env=crash_harness.child_env(clean), cwd=crash_harness.ROOT,
-                                     stdout=subprocess.DEVNULL, stderr=log)
+        reference = subprocess.Popen(
+            command, env=crash_harness.child_env(clean), cwd=crash_harness.ROOT, stdout=subprocess.DEVNULL, stderr=log
+        )
     try:
-        hit = Counter(crash_harness.crash_once(command, crash_harness.child_env(config, c), c).split()[1]
-                      for c in crashes)
+        hit = Counter(
+            crash_harness.crash_once(command, crash_harness.child_env(config, c), c).split()[1] for c in crashes
+        )
         assert hit == Counter({phase: 2 for phase in crash_harness.PROCESSOR_PHASES})
         code, stderr = crash_harness.run(command, crash_harness.child_env(config))
         assert code == 0, stderr
@@ -197,8 +199,10 @@ def test_a_second_processor_never_moves_offsets_back(settings: Settings) -> None
     from app.processor import ConcurrentProcessorError
 
     _produce(settings, [(raw_post(i).key.encode(), dump_envelope(raw_post(i))) for i in range(10)])
-    with Processor(settings, bootstrap=settings.kafka.bootstrap, as_of=AS_OF) as slow, \
-            Processor(settings, bootstrap=settings.kafka.bootstrap, as_of=AS_OF) as fast:
+    with (
+        Processor(settings, bootstrap=settings.kafka.bootstrap, as_of=AS_OF) as slow,
+        Processor(settings, bootstrap=settings.kafka.bootstrap, as_of=AS_OF) as fast,
+    ):
         ends = end_offsets(slow.consumer, slow.tps)
         # `slow` plans its batch, then `fast` commits the same ranges before `slow` commits.
         import app.pipeline as pipeline

@@ -44,18 +44,33 @@ def _topic(settings: Settings, envelopes: list[Any]) -> Settings:
 
 
 def _with(settings: Settings, store: Path, **processor: Any) -> Settings:
-    return settings.model_copy(update={"store": StoreSettings(path=store, lock_timeout_s=30),
-                                       "processor": ProcessorSettings(**processor)})
+    return settings.model_copy(
+        update={"store": StoreSettings(path=store, lock_timeout_s=30), "processor": ProcessorSettings(**processor)}
+    )
 
 
 def _dedupe_view(index: DedupeIndex) -> dict[str, Any]:
-    return {"url": index.by_url, "native_id": index.by_native_id, "content": index.by_content,
-            "roots": index.registered_roots()}
+    return {
+        "url": index.by_url,
+        "native_id": index.by_native_id,
+        "content": index.by_content,
+        "roots": index.registered_roots(),
+    }
 
 
 def _events_view(index: EventIndex) -> dict[str, Any]:
-    fields = ("members", "by_event", "by_url", "by_link", "by_product", "by_native_id", "native_shared",
-              "by_reference", "first_seen", "originals_by_event")
+    fields = (
+        "members",
+        "by_event",
+        "by_url",
+        "by_link",
+        "by_product",
+        "by_native_id",
+        "native_shared",
+        "by_reference",
+        "first_seen",
+        "originals_by_event",
+    )
     return {name: getattr(index, name) for name in fields}
 
 
@@ -68,10 +83,12 @@ def _reloaded(processor: Processor) -> dict[str, Any]:
         cluster_state = load_cluster_state(con)
         return {
             "offsets": load_offsets(con, "processor", processor.settings.kafka.raw_topic),
-            "dedupe": _dedupe_view(load_dedupe_index(con, proc.dedupe_horizon_days, live.as_of,
-                                                     threshold=proc.near_duplicate_threshold)),
-            "events": _events_view(load_event_index(con, proc.event_window_days, live.as_of,
-                                                    event_ids=cluster_state.open_events())),
+            "dedupe": _dedupe_view(
+                load_dedupe_index(con, proc.dedupe_horizon_days, live.as_of, threshold=proc.near_duplicate_threshold)
+            ),
+            "events": _events_view(
+                load_event_index(con, proc.event_window_days, live.as_of, event_ids=cluster_state.open_events())
+            ),
             "clustering": cluster_state.to_json(),
             "alerted": {r[0] for r in con.execute("SELECT alert_id FROM alerts_sent").fetchall()},
         }
@@ -80,18 +97,25 @@ def _reloaded(processor: Processor) -> dict[str, Any]:
 def _kept(processor: Processor) -> dict[str, Any]:
     live = processor._live
     assert live is not None
-    return {"offsets": live.offsets, "dedupe": _dedupe_view(live.dedupe_index),
-            "events": _events_view(live.event_index), "clustering": live.cluster_state.to_json(),
-            "alerted": live.alerted}
+    return {
+        "offsets": live.offsets,
+        "dedupe": _dedupe_view(live.dedupe_index),
+        "events": _events_view(live.event_index),
+        "clustering": live.cluster_state.to_json(),
+        "alerted": live.alerted,
+    }
 
 
 def _contents(store: Path) -> dict[str, Any]:
     with duckdb.connect(str(store), read_only=True) as con:
         return {
-            "items": con.execute("SELECT item_id, title, event_id, duplicate_of, duplicate_kind, dedupe_signature"
-                                 " FROM items ORDER BY item_id").fetchall(),
-            "events": con.execute("SELECT event_id, items, category, verification, signal_score FROM events"
-                                  " ORDER BY event_id").fetchall(),
+            "items": con.execute(
+                "SELECT item_id, title, event_id, duplicate_of, duplicate_kind, dedupe_signature"
+                " FROM items ORDER BY item_id"
+            ).fetchall(),
+            "events": con.execute(
+                "SELECT event_id, items, category, verification, signal_score FROM events ORDER BY event_id"
+            ).fetchall(),
             "clustering": con.execute("SELECT event_id, seq, event FROM cluster_events ORDER BY seq").fetchall(),
         }
 
@@ -100,10 +124,12 @@ def test_the_kept_state_is_what_duckdb_would_give_after_every_batch(
     settings: Settings, tmp_path: Path, corpus: list[Any]
 ) -> None:
     # Three entries come again later with new titles (edited entries: their rows are replaced).
-    edited = [envelope.model_copy(update={"title": f"{envelope.title} (updated)"})
-              for envelope in corpus[::37] if getattr(envelope, "title", None)]
-    run = _with(_topic(settings, corpus + edited), tmp_path / "kept.duckdb", batch_max_records=7,
-                dedupe_horizon_days=2)
+    edited = [
+        envelope.model_copy(update={"title": f"{envelope.title} (updated)"})
+        for envelope in corpus[::37]
+        if getattr(envelope, "title", None)
+    ]
+    run = _with(_topic(settings, corpus + edited), tmp_path / "kept.duckdb", batch_max_records=7, dedupe_horizon_days=2)
     compared: list[int] = []
     with Processor(run, bootstrap=settings.kafka.bootstrap, as_of=START) as processor:
 
@@ -160,13 +186,17 @@ def test_a_version_1_clustering_state_is_split_into_rows_and_continues(
     half = len(corpus) // 2
     as_of = START + timedelta(days=7)
     topic = _topic(settings, corpus)
-    with Processor(_with(topic, tmp_path / "straight.duckdb", batch_max_records=20),
-                   bootstrap=settings.kafka.bootstrap, as_of=as_of) as processor:
+    with Processor(
+        _with(topic, tmp_path / "straight.duckdb", batch_max_records=20),
+        bootstrap=settings.kafka.bootstrap,
+        as_of=as_of,
+    ) as processor:
         processor.run_once()
 
     store = tmp_path / "upgraded.duckdb"
-    with Processor(_with(topic, store, batch_max_records=half), bootstrap=settings.kafka.bootstrap,
-                   as_of=as_of) as processor:
+    with Processor(
+        _with(topic, store, batch_max_records=half), bootstrap=settings.kafka.bootstrap, as_of=as_of
+    ) as processor:
         first = processor.run_batch(end_offsets(processor.consumer, processor.tps))
     assert first is not None and first.records == half
     # The store as a processor before migration 009 left it: the whole state in one version-1 blob.
@@ -174,14 +204,21 @@ def test_a_version_1_clustering_state_is_split_into_rows_and_continues(
         blob = encode_cluster_state(load_cluster_state(con))
         con.execute("DELETE FROM cluster_events")
         con.execute("UPDATE cluster_state SET state = ? WHERE id = 1", [blob])
-    with Processor(_with(topic, store, batch_max_records=20), bootstrap=settings.kafka.bootstrap,
-                   as_of=as_of) as processor:
+    with Processor(
+        _with(topic, store, batch_max_records=20), bootstrap=settings.kafka.bootstrap, as_of=as_of
+    ) as processor:
         assert processor.run_once().records == len(corpus) - half
     assert _contents(store) == _contents(tmp_path / "straight.duckdb")
 
 
-def _insert(con: duckdb.DuckDBPyConnection, item_id: str, url: str, published: datetime | None,
-            text: str, root: str | None = None) -> None:
+def _insert(
+    con: duckdb.DuckDBPyConnection,
+    item_id: str,
+    url: str,
+    published: datetime | None,
+    text: str,
+    root: str | None = None,
+) -> None:
     con.execute(
         "INSERT OR REPLACE INTO items (item_id, kind, source_name, source_kind, tier, publisher, canonical_url,"
         " title, text, published_at, content_hash, duplicate_of, record)"
@@ -228,11 +265,25 @@ def test_a_live_dedupe_index_answers_as_a_fresh_load(tmp_path: Path) -> None:
 
 def _event_member(item_id: str, event_id: str, minute: int, native_id: str | None) -> EventMember:
     return EventMember(
-        item_id=item_id, event_id=event_id, published_at=datetime(2026, 4, 20, 0, minute, tzinfo=UTC),
-        kind="post", tier="media", publisher="P", source_name="s", source_organisation=None,
-        canonical_url=f"https://news.example.com/{item_id}", linked_urls=(), duplicate_of=None,
-        organisations=frozenset(), products=frozenset({"gpt5"}), product_names=("GPT-5",), money=(),
-        category=None, title=item_id, engagement=0, native_id=native_id,
+        item_id=item_id,
+        event_id=event_id,
+        published_at=datetime(2026, 4, 20, 0, minute, tzinfo=UTC),
+        kind="post",
+        tier="media",
+        publisher="P",
+        source_name="s",
+        source_organisation=None,
+        canonical_url=f"https://news.example.com/{item_id}",
+        linked_urls=(),
+        duplicate_of=None,
+        organisations=frozenset(),
+        products=frozenset({"gpt5"}),
+        product_names=("GPT-5",),
+        money=(),
+        category=None,
+        title=item_id,
+        engagement=0,
+        native_id=native_id,
     )
 
 
@@ -263,8 +314,9 @@ def test_an_event_opened_again_by_its_founding_item_is_read_back_whole(settings:
     again, and the kept index must then hold the event's older members too, as a fresh load does."""
     story = [raw_post(i) for i in range(4)]  # one story, published minutes apart
     when = datetime(2026, 5, 3, tzinfo=UTC)  # three weeks on: past the clustering's two-week window
-    far = raw_post(40).model_copy(update={"published_at": when,
-                                          "published": when.strftime("%a, %d %b %Y %H:%M:%S +0000")})
+    far = raw_post(40).model_copy(
+        update={"published_at": when, "published": when.strftime("%a, %d %b %Y %H:%M:%S +0000")}
+    )
     again = story[0].model_copy(update={"title": f"{story[0].title} (updated)"})
     run = _with(_topic(settings, []), tmp_path / "reopened.duckdb", batch_max_records=100)
     with Processor(run, bootstrap=settings.kafka.bootstrap, as_of=START + timedelta(days=30)) as processor:

@@ -50,7 +50,11 @@ def cli_config(tmp_path: Path) -> Iterator[Path]:
 
 def _radar(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), "DO_NOT_TRACK": "1", "PYTHONPATH": str(Path.cwd())},
     )
 

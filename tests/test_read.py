@@ -23,12 +23,18 @@ def _record(offset: int, value: bytes, key: bytes = b"k") -> KafkaRecord:
 
 def test_parse_envelopes_good_and_dead_letter_outputs() -> None:
     post = raw_post(1)
-    records = [_record(0, dump_envelope(post), post.key.encode()), _record(1, b"{oops"),
-               _record(2, b'{"schema": "raw.post", "version": 9}')]
+    records = [
+        _record(0, dump_envelope(post), post.key.encode()),
+        _record(1, b"{oops"),
+        _record(2, b'{"schema": "raw.post", "version": 9}'),
+    ]
     with TestPipeline(options=OPTIONS) as p:
         result = p | beam.Create(records) | ParseEnvelopes()
-        assert_that(result.good | "Keys" >> beam.Map(lambda r: (r.envelope.key, r.coordinates.offset)),
-                    equal_to([(post.key, 0)]), label="CheckGood")
+        assert_that(
+            result.good | "Keys" >> beam.Map(lambda r: (r.envelope.key, r.coordinates.offset)),
+            equal_to([(post.key, 0)]),
+            label="CheckGood",
+        )
         assert_that(
             result.dead_letter | "Reasons" >> beam.Map(lambda d: (d.coordinates.offset, d.stage, d.reason[:20])),
             equal_to([(1, "envelope", "invalid JSON: Invali"), (2, "envelope", "unknown envelope raw")]),
@@ -42,10 +48,16 @@ def test_read_offset_ranges_reads_exactly_the_range(kafka_settings: KafkaSetting
     producer.flush()
     partition = futures[0].get(10).partition
     producer.close()
-    ranges = [OffsetRange(kafka_settings.raw_topic, partition, 5, 12), OffsetRange(kafka_settings.raw_topic,
-                                                                                   partition, 20, 23)]
+    ranges = [
+        OffsetRange(kafka_settings.raw_topic, partition, 5, 12),
+        OffsetRange(kafka_settings.raw_topic, partition, 20, 23),
+    ]
     with TestPipeline(options=OPTIONS) as p:
-        values = (p | beam.Create(ranges) | ReadOffsetRanges(kafka_settings.bootstrap, kafka_settings)
-                  | beam.Map(lambda r: (r.offset, r.value)))
+        values = (
+            p
+            | beam.Create(ranges)
+            | ReadOffsetRanges(kafka_settings.bootstrap, kafka_settings)
+            | beam.Map(lambda r: (r.offset, r.value))
+        )
         expected = [(i, b"v%d" % i) for i in [*range(5, 12), *range(20, 23)]]
         assert_that(values, equal_to(expected))

@@ -79,8 +79,9 @@ def test_cursors_of_entries_that_never_landed_are_forgotten(tmp_path: Path) -> N
             processor.run_once()
         landed = raw_post(0).key
         with store.write() as con:
-            con.execute("INSERT INTO source_seen (source_name, entry_key) VALUES ('ai-wire', ?), ('ai-wire', 'lost')",
-                        [landed])
+            con.execute(
+                "INSERT INTO source_seen (source_name, entry_key) VALUES ('ai-wire', ?), ('ai-wire', 'lost')", [landed]
+            )
             con.execute("INSERT INTO source_cursors (source_name, etag, since_id) VALUES ('ai-wire', '\"v1\"', '9')")
         assert reconcile_raw_topic(store, settings.kafka.bootstrap, settings.kafka) is False  # same topic: no-op
         broker.stop()

@@ -81,7 +81,8 @@ def test_unknown_keys_are_rejected() -> None:
 
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=80)
 aware = st.datetimes(
-    min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1),
+    min_value=datetime(1990, 1, 1),
+    max_value=datetime(2100, 1, 1),
     timezones=st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-7, minutes=-30))]),
 )
 source_refs = st.builds(
@@ -94,16 +95,27 @@ source_refs = st.builds(
     url=text,
 )
 fetches = st.builds(
-    Fetch, requested_url=text, final_url=text, status=st.integers(0, 999), fetched_at=aware,
-    etag=st.none() | text, redirects=st.lists(text, max_size=3).map(tuple),
+    Fetch,
+    requested_url=text,
+    final_url=text,
+    status=st.integers(0, 999),
+    fetched_at=aware,
+    etag=st.none() | text,
+    redirects=st.lists(text, max_size=3).map(tuple),
 )
 
 
 @settings(max_examples=60, deadline=None)
 @given(
     st.builds(
-        RawPost, key=text.filter(bool), source=source_refs, fetch=fetches, title=st.none() | text,
-        text=st.none() | text, published_at=st.none() | aware, body=text,
+        RawPost,
+        key=text.filter(bool),
+        source=source_refs,
+        fetch=fetches,
+        title=st.none() | text,
+        text=st.none() | text,
+        published_at=st.none() | aware,
+        body=text,
         social=st.none() | st.builds(SocialMeta, author_id=text, handle=text, likes=st.integers(0, 10**12)),
         categories=st.lists(text, max_size=4).map(tuple),
     )
@@ -115,8 +127,12 @@ def test_raw_post_round_trip(post: RawPost) -> None:
 @settings(max_examples=60, deadline=None)
 @given(
     st.builds(
-        DeadLetter, id=text, stage=st.sampled_from(["fetch", "parse", "normalize", "sink"]),
-        reason=text.filter(bool), original=st.binary(max_size=256), occurred_at=aware,
+        DeadLetter,
+        id=text,
+        stage=st.sampled_from(["fetch", "parse", "normalize", "sink"]),
+        reason=text.filter(bool),
+        original=st.binary(max_size=256),
+        occurred_at=aware,
         original_size=st.integers(0, 10**10),
     )
 )
@@ -128,14 +144,27 @@ def test_dead_letter_round_trip_keeps_original_bytes(letter: DeadLetter) -> None
 
 @settings(max_examples=30, deadline=None)
 @given(
-    overview=text, conclusions=st.lists(text, min_size=3, max_size=3), start=st.dates(date(2000, 1, 1)),
-    stats=st.builds(DigestStats, items_in=st.integers(0, 10**9), duplicates=st.integers(0, 10**9),
-                    rejected=st.integers(0, 10**9), events=st.integers(0, 10**9)),
+    overview=text,
+    conclusions=st.lists(text, min_size=3, max_size=3),
+    start=st.dates(date(2000, 1, 1)),
+    stats=st.builds(
+        DigestStats,
+        items_in=st.integers(0, 10**9),
+        duplicates=st.integers(0, 10**9),
+        rejected=st.integers(0, 10**9),
+        events=st.integers(0, 10**9),
+    ),
 )
 def test_digest_round_trip(overview: str, conclusions: list[str], start: date, stats: DigestStats) -> None:
     window = DigestWindow.model_validate({"from": start, "to": start + timedelta(days=6), "timezone": "UTC"})
-    digest = Digest(window=window, overview=overview, conclusions=conclusions, top_events=[],
-                    business_analysis=overview, stats=stats)
+    digest = Digest(
+        window=window,
+        overview=overview,
+        conclusions=conclusions,
+        top_events=[],
+        business_analysis=overview,
+        stats=stats,
+    )
     raw = dump_envelope(digest)
     assert json.loads(raw)["window"]["from"] == start.isoformat()
     assert parse_envelope(raw) == digest
@@ -145,19 +174,39 @@ def test_export_writes_a_schema_per_contract_with_digest_contract_fields(tmp_pat
     paths = export_json_schemas(tmp_path / "out")
     assert {p.name for p in paths} == {f"{t.replace('/', '.v')}.schema.json" for t in CONTRACTS}
     digest = json.loads((tmp_path / "out" / "digest.v1.schema.json").read_text())
-    for field in ("window", "overview", "conclusions", "top_events", "x_signals", "research",
-                  "business_analysis", "stats"):
+    for field in (
+        "window",
+        "overview",
+        "conclusions",
+        "top_events",
+        "x_signals",
+        "research",
+        "business_analysis",
+        "stats",
+    ):
         assert field in digest["properties"], field
     defs = digest["$defs"]
     assert set(defs["DigestWindow"]["properties"]) == {"from", "to", "timezone"}
-    assert {"id", "title", "category", "signal_score", "verification", "what_happened", "key_facts",
-            "why_it_matters", "implications", "sources"} <= set(defs["TopEvent"]["properties"])
+    assert {
+        "id",
+        "title",
+        "category",
+        "signal_score",
+        "verification",
+        "what_happened",
+        "key_facts",
+        "why_it_matters",
+        "implications",
+        "sources",
+    } <= set(defs["TopEvent"]["properties"])
     assert set(defs["TopEvent"]["properties"]["category"]["enum"]) == set(CATEGORIES)
     assert {"url", "canonical_url", "publisher", "tier", "published_at"} <= set(defs["DigestSource"]["properties"])
     assert {"handle", "url", "tweet_id", "type", "verification", "judgment", "sources"} <= set(
-        defs["XSignal"]["properties"])
+        defs["XSignal"]["properties"]
+    )
     assert {"title", "url", "arxiv_id", "what", "novelty", "applications", "judgment"} <= set(
-        defs["ResearchHighlight"]["properties"])
+        defs["ResearchHighlight"]["properties"]
+    )
     assert set(defs["DigestStats"]["properties"]) == {"items_in", "duplicates", "rejected", "events"}
 
 

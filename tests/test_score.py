@@ -53,23 +53,57 @@ def members(*items: Item, event_id: str = "ev-test") -> list[EventMember]:
     return [member_from_item(it, event_id) for it in items]
 
 
-RUMOUR = make_item("2045354360304594945", "x", kind="post", text="SCOOP: OpenAI will ship GPT-6 on April 28",
-                   orgs=("OpenAI",), products=("GPT-6",), engagement=69_000_000)
-RUMOUR_RT = make_item("2045381820412882947", "x", kind="post", text="RT @leakzone_ai: SCOOP", orgs=("OpenAI",),
-                      products=("GPT-6",), engagement=11_200, duplicate_of="2045354360304594945")
-RUMOUR_TAKE = make_item("2045374350357458946", "x", kind="post", text="If the GPT-6 leak is real...",
-                        orgs=("OpenAI",), products=("GPT-6",), engagement=11_000)
+RUMOUR = make_item(
+    "2045354360304594945",
+    "x",
+    kind="post",
+    text="SCOOP: OpenAI will ship GPT-6 on April 28",
+    orgs=("OpenAI",),
+    products=("GPT-6",),
+    engagement=69_000_000,
+)
+RUMOUR_RT = make_item(
+    "2045381820412882947",
+    "x",
+    kind="post",
+    text="RT @leakzone_ai: SCOOP",
+    orgs=("OpenAI",),
+    products=("GPT-6",),
+    engagement=11_200,
+    duplicate_of="2045354360304594945",
+)
+RUMOUR_TAKE = make_item(
+    "2045374350357458946",
+    "x",
+    kind="post",
+    text="If the GPT-6 leak is real...",
+    orgs=("OpenAI",),
+    products=("GPT-6",),
+    engagement=11_000,
+)
 AIWIRE_A = make_item("aiwire-a", "aiwire", title="GPT-6 rumour", orgs=("OpenAI",), products=("GPT-6",))
-AIWIRE_B = make_item("aiwire-b", "aiwire", hours=3, title="More on the GPT-6 rumour", orgs=("OpenAI",),
-                     products=("GPT-6",))
-BLOOMBERG = make_item("bloomberg-a", "bloomberg", hours=5, title="OpenAI said to plan GPT-6", orgs=("OpenAI",),
-                      products=("GPT-6",))
+AIWIRE_B = make_item(
+    "aiwire-b", "aiwire", hours=3, title="More on the GPT-6 rumour", orgs=("OpenAI",), products=("GPT-6",)
+)
+BLOOMBERG = make_item(
+    "bloomberg-a", "bloomberg", hours=5, title="OpenAI said to plan GPT-6", orgs=("OpenAI",), products=("GPT-6",)
+)
 MS_OFFICIAL = make_item("ms-japan", "openai", title="Other org's channel", orgs=("Microsoft",)).model_copy(
-    update={"source": SOURCES["openai"].model_copy(update={"organisation": "openai"})})
+    update={"source": SOURCES["openai"].model_copy(update={"organisation": "openai"})}
+)
 PAPER = make_item("2604.06168", "aiwire", title="Action Images", category="research").model_copy(
-    update={"source": SOURCES["aiwire"].model_copy(
-        update={"name": "arxiv-ai", "kind": "arxiv", "tier": "research", "publisher": "arXiv",
-                "organisation": "arxiv"})})
+    update={
+        "source": SOURCES["aiwire"].model_copy(
+            update={
+                "name": "arxiv-ai",
+                "kind": "arxiv",
+                "tier": "research",
+                "publisher": "arXiv",
+                "organisation": "arxiv",
+            }
+        )
+    }
+)
 
 
 @pytest.mark.parametrize(
@@ -85,9 +119,17 @@ PAPER = make_item("2604.06168", "aiwire", title="Action Images", category="resea
         ((MS_OFFICIAL,), "unverified"),  # an official channel of an organisation not concerned
         ((PAPER,), "verified-by-official"),  # the paper is its own primary source
     ],
-    ids=["viral-rumour", "single-media", "same-publisher-twice", "media-plus-social", "two-publishers",
-         "duplicate-not-counted-but-two-publishers", "official-of-concerned-org", "official-of-other-org",
-         "paper"],
+    ids=[
+        "viral-rumour",
+        "single-media",
+        "same-publisher-twice",
+        "media-plus-social",
+        "two-publishers",
+        "duplicate-not-counted-but-two-publishers",
+        "official-of-concerned-org",
+        "official-of-other-org",
+        "paper",
+    ],
 )
 def test_verification(items: tuple[Item, ...], expected: str) -> None:
     assert verification_of(members(*items), RULES) == expected
@@ -157,19 +199,29 @@ def test_score_is_deterministic_under_shuffled_members() -> None:
 
 _item_strategy = st.builds(
     lambda i, source, hours, engagement, amount, dup, category: make_item(
-        f"it-{i}", source, hours=hours, kind="post" if source == "x" else "page", title=f"title {i}",
-        orgs=("OpenAI",), engagement=engagement,
-        amounts=(("amount", amount),) if amount else (), duplicate_of="it-0" if dup and i else None,
-        category=category),
-    st.integers(0, 50), st.sampled_from(sorted(SOURCES)), st.floats(-500, 500), st.integers(0, 10**9),
-    st.one_of(st.none(), st.floats(1, 1e13)), st.booleans(),
+        f"it-{i}",
+        source,
+        hours=hours,
+        kind="post" if source == "x" else "page",
+        title=f"title {i}",
+        orgs=("OpenAI",),
+        engagement=engagement,
+        amounts=(("amount", amount),) if amount else (),
+        duplicate_of="it-0" if dup and i else None,
+        category=category,
+    ),
+    st.integers(0, 50),
+    st.sampled_from(sorted(SOURCES)),
+    st.floats(-500, 500),
+    st.integers(0, 10**9),
+    st.one_of(st.none(), st.floats(1, 1e13)),
+    st.booleans(),
     st.sampled_from(["capital", "product", "agents", None]),
 )
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(_item_strategy, min_size=1, max_size=8, unique_by=lambda it: it.item_id),
-       st.floats(-1000, 1000))
+@given(st.lists(_item_strategy, min_size=1, max_size=8, unique_by=lambda it: it.item_id), st.floats(-1000, 1000))
 def test_components_sum_to_the_score_within_0_100(items: list[Item], as_of_hours: float) -> None:
     if all(it.category is None for it in items):
         items[0] = items[0].model_copy(update={"category": "product"})
@@ -199,17 +251,20 @@ def _summary(event: Event) -> tuple[str, str, int, str, bool]:
 def test_score_stage_good_and_dead_letter() -> None:
     clustered, _ = assign_events([OFFICIAL_ROUND, X_POST_LINKING, ZH_REWRITE, RUMOUR, RUMOUR_RT])
     unclassified = make_item("no-category", "aiwire", title="Unclassified", category=None).model_copy(
-        update={"event_id": "ev-unclassified"})
+        update={"event_id": "ev-unclassified"}
+    )
     with TestPipeline(runner="FnApiRunner") as p:
         result = p | beam.Create([*clustered, unclassified]) | "Score" >> ScoreEvents(as_of=AS_OF)
         assert_that(
             result.good | beam.Map(_summary),
-            equal_to([
-                (new_event_id("openai-round"), "verified-by-official", 3, "capital", True),
-                (new_event_id(RUMOUR.item_id), "unverified", 2, "product", True),
-                # no category term matched: filed under [category].fallback, not lost
-                ("ev-unclassified", "unverified", 1, "product", True),
-            ]),
+            equal_to(
+                [
+                    (new_event_id("openai-round"), "verified-by-official", 3, "capital", True),
+                    (new_event_id(RUMOUR.item_id), "unverified", 2, "product", True),
+                    # no category term matched: filed under [category].fallback, not lost
+                    ("ev-unclassified", "unverified", 1, "product", True),
+                ]
+            ),
             label="CheckGood",
         )
         assert_that(result.dead_letter, equal_to([]), label="CheckNoDeadLetter")
@@ -220,11 +275,13 @@ def test_score_stage_dead_letters_an_event_it_cannot_categorise() -> None:
     rules = ScoringRules(tomllib.loads(text.replace('fallback = "product"', "")))
     clustered, _ = assign_events([OFFICIAL_ROUND])
     unclassified = make_item("no-category", "aiwire", title="Unclassified", category=None).model_copy(
-        update={"event_id": "ev-unclassified"})
+        update={"event_id": "ev-unclassified"}
+    )
     with TestPipeline(runner="FnApiRunner") as p:
         result = p | beam.Create([*clustered, unclassified]) | "Score" >> ScoreEvents(as_of=AS_OF, rules=rules)
-        assert_that(result.good | beam.Map(lambda e: e.event_id), equal_to([new_event_id("openai-round")]),
-                    label="CheckGood")
+        assert_that(
+            result.good | beam.Map(lambda e: e.event_id), equal_to([new_event_id("openai-round")]), label="CheckGood"
+        )
         assert_that(
             result.dead_letter | beam.Map(lambda d: (d.stage, "ev-unclassified" in d.reason, d.source_name)),
             equal_to([("score", True, "ai-wire")]),
@@ -243,8 +300,9 @@ def test_score_stage_accepts_event_groups_and_uses_earlier_members(tmp_path: Pat
     second, _ = assign_events([ZH_REWRITE, X_POST_LINKING], index, batch.state)
     event_id = new_event_id("openai-round")
     assert {it.event_id for it in second} == {event_id}
-    expected = score_event(event_id, members(OFFICIAL_ROUND, X_POST_LINKING, ZH_REWRITE, event_id=event_id),
-                           as_of=AS_OF, rules=RULES)
+    expected = score_event(
+        event_id, members(OFFICIAL_ROUND, X_POST_LINKING, ZH_REWRITE, event_id=event_id), as_of=AS_OF, rules=RULES
+    )
     with TestPipeline(runner="FnApiRunner") as p:
         index_pc = p | "Index" >> beam.Create([index])
         groups = p | "Groups" >> beam.Create([(event_id, second)])
@@ -254,16 +312,22 @@ def test_score_stage_accepts_event_groups_and_uses_earlier_members(tmp_path: Pat
 
 
 def test_novelty_sees_earlier_events_of_the_batch() -> None:
-    earlier = make_item("codex-1", "openai", title="Codex launch", orgs=("OpenAI",), products=("Codex",),
-                        category="agents").model_copy(update={"event_id": "ev-codex-1"})
-    later = make_item("codex-2", "aiwire", hours=24 * 6, title="Codex again", orgs=("OpenAI",),
-                      products=("Codex",), category="agents").model_copy(update={"event_id": "ev-codex-2"})
+    earlier = make_item(
+        "codex-1", "openai", title="Codex launch", orgs=("OpenAI",), products=("Codex",), category="agents"
+    ).model_copy(update={"event_id": "ev-codex-1"})
+    later = make_item(
+        "codex-2", "aiwire", hours=24 * 6, title="Codex again", orgs=("OpenAI",), products=("Codex",), category="agents"
+    ).model_copy(update={"event_id": "ev-codex-2"})
     with TestPipeline(runner="FnApiRunner") as p:
         result = p | beam.Create([earlier, later]) | ScoreEvents(as_of=T0 + timedelta(days=7))
         assert_that(
             result.good | beam.Map(lambda e: (e.event_id, next(c.points for c in e.components if c.name == "novelty"))),
-            equal_to([("ev-codex-1", RULES.max_points("novelty")),
-                      ("ev-codex-2", float(RULES.section("novelty")["repeat_points"]))]),
+            equal_to(
+                [
+                    ("ev-codex-1", RULES.max_points("novelty")),
+                    ("ev-codex-2", float(RULES.section("novelty")["repeat_points"])),
+                ]
+            ),
         )
 
 
@@ -278,7 +342,8 @@ def test_as_of_must_be_aware() -> None:
 
 def _official_account_post(item_id: str, organisation: str, **kw: object) -> Item:
     return make_item(item_id, "x", kind="post", **kw).model_copy(  # type: ignore[arg-type]
-        update={"official_for": organisation, "native_id": f"x:{item_id}"})
+        update={"official_for": organisation, "native_id": f"x:{item_id}"}
+    )
 
 
 def test_a_translation_by_another_publisher_corroborates_a_same_language_copy_does_not() -> None:
@@ -292,11 +357,12 @@ def test_a_translation_by_another_publisher_corroborates_a_same_language_copy_do
 
 
 def test_an_official_account_amplifying_a_community_post_corroborates_but_does_not_verify() -> None:
-    community = make_item("2044619472106450947", "x", kind="post", orgs=("Apple",), products=("Gemma 4",),
-                          engagement=3_290).model_copy(update={"native_id": "x:2044619472106450947"})
-    amplification = _official_account_post("2044691060487122944", "Google", hours=5, orgs=("Google", "Apple"),
-                                           products=("Gemma 4",), engagement=3_760).model_copy(
-        update={"quote_of": "x:2044619472106450947"})
+    community = make_item(
+        "2044619472106450947", "x", kind="post", orgs=("Apple",), products=("Gemma 4",), engagement=3_290
+    ).model_copy(update={"native_id": "x:2044619472106450947"})
+    amplification = _official_account_post(
+        "2044691060487122944", "Google", hours=5, orgs=("Google", "Apple"), products=("Gemma 4",), engagement=3_760
+    ).model_copy(update={"quote_of": "x:2044619472106450947"})
     assert verification_of(members(community, amplification), RULES) == "corroborated"
     event = score_event("ev", members(community, amplification), as_of=AS_OF, rules=RULES)
     official = next(c for c in event.components if c.name == "official")
@@ -314,8 +380,9 @@ def test_an_official_accounts_own_post_verifies_and_its_engagement_counts() -> N
 
 def test_the_richest_version_of_an_item_is_scored() -> None:
     dated = OFFICIAL_ROUND
-    undated = OFFICIAL_ROUND.model_copy(update={"published_at": None, "entities": OFFICIAL_ROUND.entities.model_copy(
-        update={"amounts": ()})})
+    undated = OFFICIAL_ROUND.model_copy(
+        update={"published_at": None, "entities": OFFICIAL_ROUND.entities.model_copy(update={"amounts": ()})}
+    )
     for batch in ([dated, undated], [undated, dated]):
         (member,) = event_members("ev", batch, None)
         assert member.published_at == T0 and member.money
@@ -334,8 +401,10 @@ def test_an_official_accounts_post_votes_on_the_category_as_a_social_post() -> N
 def test_one_publisher_one_category_vote() -> None:
     # Three items from one outlet (an entry, its page, a follow-up) must not outvote two others.
     thread = [make_item(f"aiwire-{i}", "aiwire", hours=i, category="security-access") for i in range(3)]
-    others = [make_item("bloomberg-1", "bloomberg", hours=1, category="infrastructure"),
-              make_item("xinzhi-1", "xinzhi", hours=2, category="infrastructure", lang="zh")]
+    others = [
+        make_item("bloomberg-1", "bloomberg", hours=1, category="infrastructure"),
+        make_item("xinzhi-1", "xinzhi", hours=2, category="infrastructure", lang="zh"),
+    ]
     event = score_event("ev-test", members(*thread, *others), as_of=AS_OF, rules=RULES)
     assert event.category == "infrastructure"
     assert "security-access" in event.secondary

@@ -63,10 +63,13 @@ def _ingest_and_process(settings: Settings, feeds: dict[str, bytes]) -> tuple[Pr
 
 def test_two_feeds_sharing_a_feed_local_guid_give_two_items(settings: Settings) -> None:
     # The reproduction: each feed has one item <guid isPermaLink="false">1</guid>.
-    report, rows = _ingest_and_process(settings, {
-        "collide-a": _feed("1", "Alpha launches a model", permalink=False),
-        "collide-b": _feed("1", "Beta publishes a benchmark", permalink=False),
-    })
+    report, rows = _ingest_and_process(
+        settings,
+        {
+            "collide-a": _feed("1", "Alpha launches a model", permalink=False),
+            "collide-b": _feed("1", "Beta publishes a benchmark", permalink=False),
+        },
+    )
     assert [(source_name, title) for _id, source_name, title, _dup in rows] == [
         ("collide-a", "Alpha launches a model"),
         ("collide-b", "Beta publishes a benchmark"),
@@ -81,21 +84,38 @@ def test_a_shared_permalink_guid_is_one_item(settings: Settings) -> None:
     # The same story syndicated by two feeds, both naming it by its URL: one item, and the
     # report counts the one row stored, not the two records that wrote it.
     url = "https://news.example.com/2026/04/15/story"
-    report, rows = _ingest_and_process(settings, {
-        "syndic-a": _feed(url, "A story told once", permalink=True),
-        "syndic-b": _feed(url, "A story told once", permalink=True),
-    })
+    report, rows = _ingest_and_process(
+        settings,
+        {
+            "syndic-a": _feed(url, "A story told once", permalink=True),
+            "syndic-b": _feed(url, "A story told once", permalink=True),
+        },
+    )
     assert [item_id for item_id, *_rest in rows] == [url]
     assert (report.records, report.total("items")) == (2, 1)
 
 
 def test_which_feed_keys_are_scoped_to_their_source() -> None:
-    kept = ["https://a.example/p/1", "http://a.example/?p=1", "urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66",
-            "tag:blogger.com,1999:blog-1.post-2", "URN:ISBN:0451450523"]
+    kept = [
+        "https://a.example/p/1",
+        "http://a.example/?p=1",
+        "urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66",
+        "tag:blogger.com,1999:blog-1.post-2",
+        "URN:ISBN:0451450523",
+    ]
     for key in kept:
         assert scoped_key("src", key) == key, key
-    scoped = ["1", "techpulse-2026-04-15-x", "/posts/1", "https:/no-host", "x:123", "mailto:a@b.example",
-              "urn:radar:guid:other:1", "tag:", "urn:"]
+    scoped = [
+        "1",
+        "techpulse-2026-04-15-x",
+        "/posts/1",
+        "https:/no-host",
+        "x:123",
+        "mailto:a@b.example",
+        "urn:radar:guid:other:1",
+        "tag:",
+        "urn:",
+    ]
     for key in scoped:
         assert scoped_key("src", key) == f"urn:radar:guid:src:{key}", key
     # Scoping is idempotent (a replayed envelope keeps its key) and never shared between sources.
@@ -105,8 +125,10 @@ def test_which_feed_keys_are_scoped_to_their_source() -> None:
 def test_a_replayed_feed_entry_is_scoped_like_a_live_one(tmp_path: Path) -> None:
     # A jsonl capture made before keys were scoped holds "1" for both feeds: the replay scopes
     # each under the source its envelope names; X and arXiv keys are global and stay as they are.
-    posts = [raw_post(1).model_copy(update={"key": "1", "native_id": "1", "source": feed_source(name)})
-             for name in ("collide-a", "collide-b")]
+    posts = [
+        raw_post(1).model_copy(update={"key": "1", "native_id": "1", "source": feed_source(name)})
+        for name in ("collide-a", "collide-b")
+    ]
     already = raw_post(2).model_copy(update={"key": scoped_key("collide-a", "2"), "source": feed_source("collide-a")})
     tweet = raw_post(3, social=True)
     path = tmp_path / "replay.jsonl"
@@ -115,6 +137,9 @@ def test_a_replayed_feed_entry_is_scoped_like_a_live_one(tmp_path: Path) -> None
         run = SourceRun(source("replay", "jsonl", path.as_uri()), fetcher, FAST_FETCH, SourceCursor("replay"), {})
         collect_jsonl(run)
     assert [e.key for e in run.envelopes] == [
-        "urn:radar:guid:collide-a:1", "urn:radar:guid:collide-b:1", "urn:radar:guid:collide-a:2", tweet.key,
+        "urn:radar:guid:collide-a:1",
+        "urn:radar:guid:collide-b:1",
+        "urn:radar:guid:collide-a:2",
+        tweet.key,
     ]
     assert not run.dead_letters

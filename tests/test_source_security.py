@@ -87,8 +87,12 @@ def _dump_store(path: Path) -> str:
     """Every row of every DuckDB table, as text (blobs as their Python repr)."""
     store = Store(path)
     with store.read() as con:
-        tables = [row[0] for row in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()]
+        tables = [
+            row[0]
+            for row in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+            ).fetchall()
+        ]
         dump = [f"{table}: {con.execute(f'SELECT * FROM {table}').fetchall()!r}" for table in tables]
     assert "dead_letters" in tables
     return "\n".join(dump)
@@ -170,11 +174,14 @@ def test_local_true_loads(tmp_path: Path) -> None:
 def test_sources_check_refuses_without_local(settings: Settings, canary: tuple[Path, str]) -> None:
     path, token = canary
     with scripted_server({"/feed.xml": [(200, {"Content-Type": "application/rss+xml"}, token.encode())]}) as server:
-        configured = with_sources(settings, [
-            source("file-feed", "feed", path.as_uri(), local=False),
-            source("file-jsonl-local", "jsonl", path.as_uri(), local=True),
-            source("loopback-feed", "feed", server.base_url + "/feed.xml", local=False),
-        ])
+        configured = with_sources(
+            settings,
+            [
+                source("file-feed", "feed", path.as_uri(), local=False),
+                source("file-jsonl-local", "jsonl", path.as_uri(), local=True),
+                source("loopback-feed", "feed", server.base_url + "/feed.xml", local=False),
+            ],
+        )
         checks = {c.name: c for c in check_sources(configured)}
         assert server.hits["/feed.xml"] == 0
     assert not checks["file-feed"].ok and f"file:// source {NEEDS_LOCAL}" in checks["file-feed"].detail
@@ -199,12 +206,17 @@ def test_only_a_local_sources_own_file_is_exempt(settings: Settings, canary: tup
 
 
 def test_local_source_redirect_to_another_local_origin_is_refused(settings: Settings, broker: str) -> None:
-    feed = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
-            b"<item><title>x</title><guid>g</guid><link>https://example.com/x</link></item></channel></rss>")
-    with scripted_server({"/feed.xml": [(200, {"Content-Type": "application/rss+xml"}, feed)]}) as other, \
-            scripted_server({"/feed.xml": [(302, {"Location": other.base_url + "/feed.xml"}, b"")]}) as mine:
-        configured = with_sources(settings, [source("mine", "feed", mine.base_url + "/feed.xml", local=True)],
-                                  follow_links=False)
+    feed = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        b"<item><title>x</title><guid>g</guid><link>https://example.com/x</link></item></channel></rss>"
+    )
+    with (
+        scripted_server({"/feed.xml": [(200, {"Content-Type": "application/rss+xml"}, feed)]}) as other,
+        scripted_server({"/feed.xml": [(302, {"Location": other.base_url + "/feed.xml"}, b"")]}) as mine,
+    ):
+        configured = with_sources(
+            settings, [source("mine", "feed", mine.base_url + "/feed.xml", local=True)], follow_links=False
+        )
         report = run_ingest(configured, arxiv_interval_s=0)
         assert mine.hits["/feed.xml"] == 1 and other.hits["/feed.xml"] == 0
     assert report.source("mine").produced == 0
@@ -301,19 +313,48 @@ def test_cli_error_line_and_logs_mask_the_llm_key(
     events, loose = week()
     populate(store, events, loose)
     config = tmp_path / "radar.toml"
-    config.write_text("\n".join([
-        f'data_dir = "{tmp_path / "data"}"',
-        "[kafka]", f'bootstrap = "{kafka_settings.bootstrap}"', f'raw_topic = "{kafka_settings.raw_topic}"',
-        f'dlq_topic = "{kafka_settings.dlq_topic}"', f'alerts_topic = "{kafka_settings.alerts_topic}"',
-        "[store]", f'path = "{settings.store.path}"',
-        "[llm]", f'endpoint = "{echoing_llm.endpoint}"',
-    ]) + "\n", encoding="utf-8")
+    config.write_text(
+        "\n".join(
+            [
+                f'data_dir = "{tmp_path / "data"}"',
+                "[kafka]",
+                f'bootstrap = "{kafka_settings.bootstrap}"',
+                f'raw_topic = "{kafka_settings.raw_topic}"',
+                f'dlq_topic = "{kafka_settings.dlq_topic}"',
+                f'alerts_topic = "{kafka_settings.alerts_topic}"',
+                "[store]",
+                f'path = "{settings.store.path}"',
+                "[llm]",
+                f'endpoint = "{echoing_llm.endpoint}"',
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
     env["RADAR_LLM__API_KEY"] = key
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "--config", str(config), "digest", "--from", "2026-04-13",
-         "--to", WINDOW_END.isoformat(), "--out", str(tmp_path / "out"), "--lang", "en"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "--config",
+            str(config),
+            "digest",
+            "--from",
+            "2026-04-13",
+            "--to",
+            WINDOW_END.isoformat(),
+            "--out",
+            str(tmp_path / "out"),
+            "--lang",
+            "en",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "LLM polish unavailable" in result.stderr and "Bearer ***" in result.stderr
@@ -321,7 +362,11 @@ def test_cli_error_line_and_logs_mask_the_llm_key(
     # The one-line error output of the CLI is masked too.
     failed = subprocess.run(
         [sys.executable, "-m", "app.cli", "--config", str(config), "ingest", "--source", key],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
     )
     assert failed.returncode == 1 and "no source named '***'" in failed.stderr, failed.stderr
     assert key not in failed.stdout + failed.stderr
@@ -364,11 +409,28 @@ def test_digest_x_signals_never_link_an_invalid_handle(tmp_path: Path) -> None:
     settings = corpus_settings(tmp_path)
     store = Store(settings.store.path, settings.store.lock_timeout_s)
     events, loose = week()
-    hostile = CorpusItem("190", "<script>alert(30)</script>", "social", "2026-04-16T12:00:00+00:00", "",
-                         "an opinion", "https://x.com/<script>alert(30)</script>/status/190", kind="x",
-                         handle="<script>alert(30)</script>", item_type="opinion", engagement=10**7)
-    populate(store, [xss_event(), CorpusEvent("hostile-x", "Lab ships a model", "product", "corroborated", 90.0,
-                                              [hostile]), *events], loose)
+    hostile = CorpusItem(
+        "190",
+        "<script>alert(30)</script>",
+        "social",
+        "2026-04-16T12:00:00+00:00",
+        "",
+        "an opinion",
+        "https://x.com/<script>alert(30)</script>/status/190",
+        kind="x",
+        handle="<script>alert(30)</script>",
+        item_type="opinion",
+        engagement=10**7,
+    )
+    populate(
+        store,
+        [
+            xss_event(),
+            CorpusEvent("hostile-x", "Lab ships a model", "product", "corroborated", 90.0, [hostile]),
+            *events,
+        ],
+        loose,
+    )
     digest = build_digest(store, settings, WINDOW_END, lang="en")
     assert digest.x_signals, "the valid posts still make signals"
     raw = json.dumps(json.loads(digest.model_dump_json(by_alias=True))["x_signals"])

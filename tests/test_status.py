@@ -33,8 +33,11 @@ def _config(tmp_path: Path, settings: Settings | None = None, *, bootstrap: str 
     lines = [f'data_dir = "{tmp_path / "data"}"', "[kafka]", f'bootstrap = "{bootstrap}"']
     if settings is not None:
         kafka = settings.kafka
-        lines += [f'raw_topic = "{kafka.raw_topic}"', f'dlq_topic = "{kafka.dlq_topic}"',
-                  f'alerts_topic = "{kafka.alerts_topic}"']
+        lines += [
+            f'raw_topic = "{kafka.raw_topic}"',
+            f'dlq_topic = "{kafka.dlq_topic}"',
+            f'alerts_topic = "{kafka.alerts_topic}"',
+        ]
     store = settings.store.path if settings is not None else tmp_path / "data" / "radar.duckdb"
     lines += ["[store]", f'path = "{store}"', "lock_timeout_s = 30"]
     path = tmp_path / "radar.toml"
@@ -84,24 +87,31 @@ def test_no_broker_and_no_store_is_a_status_not_an_error(
     code, out, err = _run_cli(["-c", str(config), "status"], capsys)
     assert code == 0, err
     flat = " ".join(out.split())
-    for heading in ("consumer lag: processor on radar.raw.v1", "counts", "dead letters by stage and reason (0)",
-                    "sources (0)", "last digest"):
+    for heading in (
+        "consumer lag: processor on radar.raw.v1",
+        "counts",
+        "dead letters by stage and reason (0)",
+        "sources (0)",
+        "last digest",
+    ):
         assert heading in flat
     assert "unknown: embedded broker not running" in flat
     assert "Traceback" not in err
 
 
 def test_unreachable_real_bootstrap_is_unknown_with_the_reason(settings: Settings) -> None:
-    dead = settings.model_copy(update={"kafka": settings.kafka.model_copy(
-        update={"bootstrap": f"127.0.0.1:{_free_port()}"})})
+    dead = settings.model_copy(
+        update={"kafka": settings.kafka.model_copy(update={"bootstrap": f"127.0.0.1:{_free_port()}"})}
+    )
     status = collect_status(dead)
     assert status.lag.known is False
     assert "Kafka unreachable" in (status.lag.reason or "")
 
 
 def test_missing_raw_topic_is_unknown_with_the_reason(settings: Settings, broker: str) -> None:
-    absent = settings.model_copy(update={"kafka": settings.kafka.model_copy(
-        update={"raw_topic": settings.kafka.raw_topic + ".absent"})})
+    absent = settings.model_copy(
+        update={"kafka": settings.kafka.model_copy(update={"raw_topic": settings.kafka.raw_topic + ".absent"})}
+    )
     status = collect_status(absent)
     assert status.lag.known is False
     assert "does not exist" in (status.lag.reason or "")
@@ -115,19 +125,28 @@ def test_lag_per_partition_from_stored_offsets_and_partition_ends(settings: Sett
     _produce(broker, topic, {0: 5, 1: 3, 2: 0})
     empty = collect_status(settings)  # no store file yet: nothing committed
     assert empty.lag.known and [(p.partition, p.committed, p.end, p.lag) for p in empty.lag.partitions] == [
-        (0, 0, 5, 5), (1, 0, 3, 3), (2, 0, 0, 0)]
+        (0, 0, 5, 5),
+        (1, 0, 3, 3),
+        (2, 0, 0, 0),
+    ]
     assert empty.lag.total == 8
 
     with Store(settings.store.path).write() as con:
         con.executemany(
             "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES (?, ?, ?, ?)",
-            [[PROCESSOR_CONSUMER, topic, 0, 2], [PROCESSOR_CONSUMER, topic, 1, 3],
-             # Another consumer's offsets are not the processor's lag.
-             ["someone-else", topic, 0, 5]],
+            [
+                [PROCESSOR_CONSUMER, topic, 0, 2],
+                [PROCESSOR_CONSUMER, topic, 1, 3],
+                # Another consumer's offsets are not the processor's lag.
+                ["someone-else", topic, 0, 5],
+            ],
         )
     status = collect_status(settings)
     assert [(p.partition, p.committed, p.end, p.lag) for p in status.lag.partitions] == [
-        (0, 2, 5, 3), (1, 3, 3, 0), (2, 0, 0, 0)]
+        (0, 2, 5, 3),
+        (1, 3, 3, 0),
+        (2, 0, 0, 0),
+    ]
     assert status.lag.total == 3 and status.lag.note is None
 
     # The same figures as the processor's own view of its lag.
@@ -141,10 +160,14 @@ def test_offsets_of_an_older_topic_incarnation_count_as_zero(settings: Settings,
     topic = settings.kafka.raw_topic
     _produce(broker, topic, {0: 4})
     with Store(settings.store.path).write() as con:
-        con.execute("INSERT INTO topic_incarnations (topic, topic_id) VALUES (?, ?)",
-                    [topic, "00000000-dead-beef-0000-000000000001"])
-        con.execute("INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES (?, ?, 0, 4)",
-                    [PROCESSOR_CONSUMER, topic])
+        con.execute(
+            "INSERT INTO topic_incarnations (topic, topic_id) VALUES (?, ?)",
+            [topic, "00000000-dead-beef-0000-000000000001"],
+        )
+        con.execute(
+            "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES (?, ?, 0, 4)",
+            [PROCESSOR_CONSUMER, topic],
+        )
     status = collect_status(settings)
     assert status.lag.partitions[0].lag == 4 and status.lag.partitions[0].committed == 0
     assert "new topic" in (status.lag.note or "")
@@ -157,24 +180,43 @@ def test_counts_dead_letter_groups_sources_and_last_digest(
     settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     now = datetime.now(UTC)
-    configured = with_sources(settings, [
-        source("good-feed", "feed", "http://127.0.0.1:9/good.xml"),
-        source("bad-feed", "feed", "http://127.0.0.1:9/bad.xml"),
-        source("never-ran", "feed", "http://127.0.0.1:9/never.xml"),
-        source("old-store", "feed", "http://127.0.0.1:9/old.xml"),
-    ])
+    configured = with_sources(
+        settings,
+        [
+            source("good-feed", "feed", "http://127.0.0.1:9/good.xml"),
+            source("bad-feed", "feed", "http://127.0.0.1:9/bad.xml"),
+            source("never-ran", "feed", "http://127.0.0.1:9/never.xml"),
+            source("old-store", "feed", "http://127.0.0.1:9/old.xml"),
+        ],
+    )
     letters = [
-        make_dead_letter(stage="fetch", reason="HTTP 503", source_name="bad-feed", url=f"http://x/{i}",
-                         occurred_at=now - timedelta(minutes=i))
+        make_dead_letter(
+            stage="fetch",
+            reason="HTTP 503",
+            source_name="bad-feed",
+            url=f"http://x/{i}",
+            occurred_at=now - timedelta(minutes=i),
+        )
         for i in range(3)
     ] + [
-        make_dead_letter(stage="normalize", reason="no title and no text", source_name="good-feed",
-                         url="http://x/n", occurred_at=now),
+        make_dead_letter(
+            stage="normalize", reason="no title and no text", source_name="good-feed", url="http://x/n", occurred_at=now
+        ),
         # Written before source_runs existed: its dead letter alone says when the source failed.
-        make_dead_letter(stage="parse", reason="not a feed", source_name="old-store", url="http://x/o",
-                         occurred_at=now - timedelta(hours=3)),
-        make_dead_letter(stage="fetch", reason="HTTP 404", source_name="removed-source", url="http://x/r",
-                         occurred_at=now - timedelta(days=3)),
+        make_dead_letter(
+            stage="parse",
+            reason="not a feed",
+            source_name="old-store",
+            url="http://x/o",
+            occurred_at=now - timedelta(hours=3),
+        ),
+        make_dead_letter(
+            stage="fetch",
+            reason="HTTP 404",
+            source_name="removed-source",
+            url="http://x/r",
+            occurred_at=now - timedelta(days=3),
+        ),
     ]
     store = Store(settings.store.path)
     with store.write() as con:
@@ -227,8 +269,10 @@ def test_counts_dead_letter_groups_sources_and_last_digest(
 
 def test_dead_letter_groups_are_capped_and_the_rest_counted(settings: Settings) -> None:
     now = datetime.now(UTC)
-    letters = [make_dead_letter(stage="parse", reason=f"line {i}: invalid JSON", source_name="s", url=f"u{i}",
-                                occurred_at=now) for i in range(DEAD_LETTER_GROUPS_SHOWN + 7)]
+    letters = [
+        make_dead_letter(stage="parse", reason=f"line {i}: invalid JSON", source_name="s", url=f"u{i}", occurred_at=now)
+        for i in range(DEAD_LETTER_GROUPS_SHOWN + 7)
+    ]
     with Store(settings.store.path).write() as con:
         record_dead_letters(con, letters)
     status = collect_status(settings)

@@ -17,8 +17,17 @@ import pytest
 from infra.store import LATEST_VERSION, MIGRATIONS, Store, StoreDamaged, StoreError
 
 EXPECTED_TABLES = {
-    "items", "events", "event_items", "score_components", "consumer_offsets", "alerts_sent",
-    "digests", "dead_letters", "source_cursors", "source_seen", "schema_migrations",
+    "items",
+    "events",
+    "event_items",
+    "score_components",
+    "consumer_offsets",
+    "alerts_sent",
+    "digests",
+    "dead_letters",
+    "source_cursors",
+    "source_seen",
+    "schema_migrations",
 }
 
 
@@ -138,19 +147,32 @@ def test_readers_share_the_file_without_taking_the_write_lock(tmp_path: Path) ->
     path = tmp_path / "radar.duckdb"
     Store(path).migrate()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True);"
-         " print('open', flush=True); sys.stdin.readline(); print(c.execute('select 1').fetchone()[0])",
-         str(path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True);"
+            " print('open', flush=True); sys.stdin.readline(); print(c.execute('select 1').fetchone()[0])",
+            str(path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
         # The holder keeps its read-only connection open until we write to its stdin below.
         reader = subprocess.run(
-            [sys.executable, "-c", "import sys\nfrom infra.store import Store\n"
-             "with Store(sys.argv[1], lock_timeout_s=1.0).read() as c:\n"
-             "    print(c.execute('select count(*) from items').fetchone()[0])", str(path)],
-            capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-c",
+                "import sys\nfrom infra.store import Store\n"
+                "with Store(sys.argv[1], lock_timeout_s=1.0).read() as c:\n"
+                "    print(c.execute('select count(*) from items').fetchone()[0])",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert reader.returncode == 0, reader.stderr
         assert reader.stdout.strip() == "0"
@@ -164,8 +186,9 @@ def test_readers_share_the_file_without_taking_the_write_lock(tmp_path: Path) ->
 def _filled_store(path: Path) -> Store:
     store = Store(path)
     with store.write() as con:
-        con.execute("INSERT INTO source_seen (source_name, entry_key)"
-                    " SELECT 's', md5(i::VARCHAR) FROM range(200000) t(i)")
+        con.execute(
+            "INSERT INTO source_seen (source_name, entry_key) SELECT 's', md5(i::VARCHAR) FROM range(200000) t(i)"
+        )
         con.execute("INSERT INTO source_cursors (source_name, etag) VALUES ('a', 'x')")
     return store
 
@@ -190,8 +213,13 @@ def test_backup_and_restore_round_trip_through_the_cli(tmp_path: Path) -> None:
 
     def radar(*args: str) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
-        return subprocess.run([sys.executable, "-m", "app.cli", "--config", str(config), *args],
-                              capture_output=True, text=True, timeout=120, env=env)
+        return subprocess.run(
+            [sys.executable, "-m", "app.cli", "--config", str(config), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
 
     backup = tmp_path / "radar-backup.duckdb"
     made = radar("store", "backup", "--out", str(backup))

@@ -35,8 +35,14 @@ def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _hook(url: str, **extra: object) -> WebhookConfig:
-    fields: dict[str, object] = {"url": url, "secret_env": SECRET_ENV, "local": True, "timeout_s": 5,
-                                 "backoff_s": 0.01, "max_backoff_s": 0.05}
+    fields: dict[str, object] = {
+        "url": url,
+        "secret_env": SECRET_ENV,
+        "local": True,
+        "timeout_s": 5,
+        "backoff_s": 0.01,
+        "max_backoff_s": 0.05,
+    }
     fields.update(extra)
     return WebhookConfig(**fields)  # type: ignore[arg-type]
 
@@ -45,12 +51,27 @@ def _with_hooks(settings: Settings, *hooks: WebhookConfig) -> Settings:
     return settings.model_copy(update={"alerts": AlertSettings(webhooks=list(hooks))})
 
 
-def _alert(i: int, *, level: str = "high", created: datetime = NIGHT, verification: str = "verified-by-official",
-           organisations: tuple[str, ...] = ("openai",), tier: str = "official", score: float = 75.0) -> Alert:
+def _alert(
+    i: int,
+    *,
+    level: str = "high",
+    created: datetime = NIGHT,
+    verification: str = "verified-by-official",
+    organisations: tuple[str, ...] = ("openai",),
+    tier: str = "official",
+    score: float = 75.0,
+) -> Alert:
     return Alert(
-        alert_id=f"ev-{i}:{level}", event_id=f"ev-{i}", level=level, title=f"Model {i} ships",
-        category="product", signal_score=score, verification=verification, created_at=created,
-        url=f"https://example.com/{i}", organisations=organisations,
+        alert_id=f"ev-{i}:{level}",
+        event_id=f"ev-{i}",
+        level=level,
+        title=f"Model {i} ships",
+        category="product",
+        signal_score=score,
+        verification=verification,
+        created_at=created,
+        url=f"https://example.com/{i}",
+        organisations=organisations,
         sources=(AlertSource(publisher="Pub", tier=tier, url=f"https://example.com/{i}"),),
     )
 
@@ -58,8 +79,10 @@ def _alert(i: int, *, level: str = "high", created: datetime = NIGHT, verificati
 def _record(settings: Settings, alerts: list[Alert]) -> int:
     with Store(settings.store.path).write() as con:
         for a in alerts:
-            con.execute("INSERT INTO alerts_sent (alert_id, event_id, level, signal_score) VALUES (?, ?, ?, ?)",
-                        [a.alert_id, a.event_id, a.level, a.signal_score])
+            con.execute(
+                "INSERT INTO alerts_sent (alert_id, event_id, level, signal_score) VALUES (?, ?, ?, ?)",
+                [a.alert_id, a.event_id, a.level, a.signal_score],
+            )
         return record_alerts(con, alerts, settings.alerts)
 
 
@@ -73,8 +96,13 @@ def _statuses(settings: Settings) -> dict[tuple[str, str], str]:
 
 
 def test_routes_by_organisation_verification_tier_and_score() -> None:
-    hook = _hook("http://127.0.0.1:9/x", organisations=["OpenAI", "Hugging Face"],
-                 verification=["verified-by-official", "corroborated"], tiers=["official", "research"], min_score=70)
+    hook = _hook(
+        "http://127.0.0.1:9/x",
+        organisations=["OpenAI", "Hugging Face"],
+        verification=["verified-by-official", "corroborated"],
+        tiers=["official", "research"],
+        min_score=70,
+    )
     assert hook.organisations == ["openai", "huggingface"]
     assert routes_to(hook, _alert(1))
     assert routes_to(hook, _alert(1, organisations=("huggingface", "meta")))
@@ -86,16 +114,19 @@ def test_routes_by_organisation_verification_tier_and_score() -> None:
     assert routes_to(_hook("http://127.0.0.1:9/y"), _alert(1, verification="unverified", tier="social", score=1))
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"quiet_hours": "22:00-07:00"}, "quiet_hours needs timezone"),
-    ({"quiet_hours": "10pm-7am", "timezone": "Europe/Berlin"}, 'is not "HH:MM-HH:MM"'),
-    ({"quiet_hours": "24:00-07:00", "timezone": "Europe/Berlin"}, 'is not "HH:MM-HH:MM"'),
-    ({"quiet_hours": "07:00-07:00", "timezone": "Europe/Berlin"}, "an empty window"),
-    ({"quiet_hours": "22:00-07:00", "timezone": "Berlin"}, "unknown time zone 'Berlin'"),
-    ({"verification": ["maybe"]}, "verification"),
-    ({"tiers": ["blog"]}, "tiers"),
-    ({"organisations": ["--"]}, "at least one letter or digit"),
-])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"quiet_hours": "22:00-07:00"}, "quiet_hours needs timezone"),
+        ({"quiet_hours": "10pm-7am", "timezone": "Europe/Berlin"}, 'is not "HH:MM-HH:MM"'),
+        ({"quiet_hours": "24:00-07:00", "timezone": "Europe/Berlin"}, 'is not "HH:MM-HH:MM"'),
+        ({"quiet_hours": "07:00-07:00", "timezone": "Europe/Berlin"}, "an empty window"),
+        ({"quiet_hours": "22:00-07:00", "timezone": "Berlin"}, "unknown time zone 'Berlin'"),
+        ({"verification": ["maybe"]}, "verification"),
+        ({"tiers": ["blog"]}, "tiers"),
+        ({"organisations": ["--"]}, "at least one letter or digit"),
+    ],
+)
 def test_bad_routes_and_quiet_hours_say_why(fields: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=None) as failed:
         WebhookConfig(url="https://hooks.example.com/x", **fields)  # type: ignore[arg-type]
@@ -173,7 +204,11 @@ def test_quiet_hours_hold_alerts_then_one_signed_summary_exactly_once(settings: 
         summary = AlertSummary.model_validate_json(got.body)
         assert got.headers["webhook-id"] == summary.summary_id == "quiet:2026-04-21T05:00Z"
         assert summary.count == 4 and [a.alert_id for a in summary.alerts] == [
-            "ev-0:high", "ev-1:high", "ev-2:high", "ev-9:high"]
+            "ev-0:high",
+            "ev-1:high",
+            "ev-2:high",
+            "ev-9:high",
+        ]
         assert summary.quiet_from == datetime(2026, 4, 20, 20, 0, tzinfo=UTC)
         # Later runs find nothing more to send.
         assert WebhookDispatcher(settings, clock=clock).drain(2) == 0
@@ -186,8 +221,9 @@ def test_quiet_hours_hold_alerts_then_one_signed_summary_exactly_once(settings: 
 
 def test_a_summary_held_by_a_failing_receiver_is_retried_not_lost(settings: Settings) -> None:
     with receiver(script=[503]) as r:
-        settings = _with_hooks(settings, _hook(r.url, name="night", format="slack", quiet_hours="22:00-07:00",
-                                               timezone="Europe/Berlin"))
+        settings = _with_hooks(
+            settings, _hook(r.url, name="night", format="slack", quiet_hours="22:00-07:00", timezone="Europe/Berlin")
+        )
         _record(settings, [_alert(1), _alert(2, level="critical")])
         assert WebhookDispatcher(settings, clock=_Clock(MORNING)).drain(10) == 0
     assert [q.status for q in r.requests] == [503, 200]
@@ -200,8 +236,9 @@ def test_a_summary_held_by_a_failing_receiver_is_retried_not_lost(settings: Sett
 
 def test_rows_held_after_their_summary_went_out_are_sent_on_their_own(settings: Settings) -> None:
     with receiver() as r:
-        settings = _with_hooks(settings, _hook(r.url, name="night", quiet_hours="22:00-07:00",
-                                               timezone="Europe/Berlin"))
+        settings = _with_hooks(
+            settings, _hook(r.url, name="night", quiet_hours="22:00-07:00", timezone="Europe/Berlin")
+        )
         _record(settings, [_alert(1)])
         WebhookDispatcher(settings, clock=_Clock(MORNING)).drain(5)
         # A late writer (a processor whose clock was behind) records one more for the same night.
@@ -215,8 +252,9 @@ def test_rows_held_after_their_summary_went_out_are_sent_on_their_own(settings: 
 
 def test_a_hanging_webhook_does_not_hold_up_the_others(settings: Settings) -> None:
     with receiver(default=HANG) as slow, receiver() as fast:
-        settings = _with_hooks(settings, _hook(slow.url, name="slow", timeout_s=30, max_attempts=1),
-                               _hook(fast.url, name="fast"))
+        settings = _with_hooks(
+            settings, _hook(slow.url, name="slow", timeout_s=30, max_attempts=1), _hook(fast.url, name="fast")
+        )
         _record(settings, [_alert(i, created=MORNING) for i in range(5)])
         dispatcher = WebhookDispatcher(settings)
         worker = threading.Thread(target=dispatcher.drain, args=(60,))
@@ -241,14 +279,34 @@ def test_a_hanging_webhook_does_not_hold_up_the_others(settings: Settings) -> No
 
 
 def _event(score: float) -> Event:
-    return Event(event_id="ev-x", title="Acme raises $2 billion", category="capital", organisations=("acme",),
-                 first_seen=NIGHT, last_seen=NIGHT, items=2, publishers=2, signal_score=score,
-                 verification="corroborated")
+    return Event(
+        event_id="ev-x",
+        title="Acme raises $2 billion",
+        category="capital",
+        organisations=("acme",),
+        first_seen=NIGHT,
+        last_seen=NIGHT,
+        items=2,
+        publishers=2,
+        signal_score=score,
+        verification="corroborated",
+    )
 
 
 def _view(item: str, title: str, figures: tuple[tuple[str, float], ...], *, fresh: bool) -> SourceView:
-    return SourceView(item, "ev-x", f"Pub {item}", "media", "media", f"https://news.example.com/{item}",
-                      NIGHT, title, False, fresh, figures)
+    return SourceView(
+        item,
+        "ev-x",
+        f"Pub {item}",
+        "media",
+        "media",
+        f"https://news.example.com/{item}",
+        NIGHT,
+        title,
+        False,
+        fresh,
+        figures,
+    )
 
 
 def test_a_correction_that_changes_the_facts_raises_an_alert_naming_the_first() -> None:

@@ -39,8 +39,14 @@ def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _hook(url: str, **extra: object) -> WebhookConfig:
-    fields: dict[str, object] = {"url": url, "secret_env": SECRET_ENV, "local": True, "timeout_s": 5,
-                                 "backoff_s": 0.01, "max_backoff_s": 0.05}
+    fields: dict[str, object] = {
+        "url": url,
+        "secret_env": SECRET_ENV,
+        "local": True,
+        "timeout_s": 5,
+        "backoff_s": 0.01,
+        "max_backoff_s": 0.05,
+    }
     fields.update(extra)
     return WebhookConfig(**fields)  # type: ignore[arg-type]
 
@@ -51,12 +57,21 @@ def _with_hooks(settings: Settings, *hooks: WebhookConfig, **alerts: object) -> 
 
 def _alert(i: int, level: str = "high", category: str = "security-access") -> Alert:
     return Alert(
-        alert_id=f"ev-{i}:{level}", event_id=f"ev-{i}", level=level, title=f"OpenAI <ships> model {i} & more",
-        category=category, signal_score=90.0 if level == "critical" else 75.0, verification="verified-by-official",
-        reasons=("confirmed by the official blog",), url=f"https://openai.com/index/{i}",
-        created_at=AS_OF, published_at=AS_OF,
-        sources=(AlertSource(publisher="OpenAI", tier="official", url=f"https://openai.com/index/{i}"),
-                 AlertSource(publisher="AI Wire", tier="media", url=f"https://news.example.com/{i}")),
+        alert_id=f"ev-{i}:{level}",
+        event_id=f"ev-{i}",
+        level=level,
+        title=f"OpenAI <ships> model {i} & more",
+        category=category,
+        signal_score=90.0 if level == "critical" else 75.0,
+        verification="verified-by-official",
+        reasons=("confirmed by the official blog",),
+        url=f"https://openai.com/index/{i}",
+        created_at=AS_OF,
+        published_at=AS_OF,
+        sources=(
+            AlertSource(publisher="OpenAI", tier="official", url=f"https://openai.com/index/{i}"),
+            AlertSource(publisher="AI Wire", tier="media", url=f"https://news.example.com/{i}"),
+        ),
     )
 
 
@@ -64,8 +79,10 @@ def _record(settings: Settings, alerts: list[Alert]) -> int:
     """What the processor's commit does for alerts: alerts_sent rows, then their JSON and deliveries."""
     with Store(settings.store.path).write() as con:
         for a in alerts:
-            con.execute("INSERT INTO alerts_sent (alert_id, event_id, level, signal_score) VALUES (?, ?, ?, ?)",
-                        [a.alert_id, a.event_id, a.level, a.signal_score])
+            con.execute(
+                "INSERT INTO alerts_sent (alert_id, event_id, level, signal_score) VALUES (?, ?, ?, ?)",
+                [a.alert_id, a.event_id, a.level, a.signal_score],
+            )
         return record_alerts(con, alerts, settings.alerts)
 
 
@@ -101,8 +118,11 @@ def test_signature_matches_the_standard_webhooks_test_vector() -> None:
     body = b'{"test": 2432232314}'
     signature = sign(key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body)
     assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
-    headers = {"webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek", "webhook-timestamp": "1614265330",
-               "webhook-signature": signature}
+    headers = {
+        "webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        "webhook-timestamp": "1614265330",
+        "webhook-signature": signature,
+    }
     assert verify(key, headers, body, now=1614265330 + 10)
     assert not verify(key, headers, body + b" ", now=1614265330 + 10)
     assert not verify(key, headers, body, now=1614265330 + 3600), "a replay an hour later is refused"
@@ -265,8 +285,13 @@ def test_routing_by_level_and_category(settings: Settings) -> None:
     with duckdb.connect(str(settings.store.path), read_only=True) as con:
         owed = set(con.execute("SELECT webhook, alert_id FROM webhook_deliveries").fetchall())
         recorded = {r[0]: json.loads(r[1]) for r in con.execute("SELECT alert_id, record FROM alerts_sent").fetchall()}
-    assert owed == {("all", "ev-1:high"), ("all", "ev-2:critical"), ("all", "ev-3:high"),
-                    ("critical", "ev-2:critical"), ("capital", "ev-3:high")}
+    assert owed == {
+        ("all", "ev-1:high"),
+        ("all", "ev-2:critical"),
+        ("all", "ev-3:high"),
+        ("critical", "ev-2:critical"),
+        ("capital", "ev-3:high"),
+    }
     assert recorded["ev-2:critical"]["level"] == "critical"
 
 
@@ -294,7 +319,7 @@ def test_slack_format_is_block_kit(settings: Settings) -> None:
 def test_webhook_tables_and_old_url_lists_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "radar.toml"
     config.write_text(
-        '[alerts]\nmin_score = 60\n'
+        "[alerts]\nmin_score = 60\n"
         f'[[alerts.webhooks]]\nurl = "https://hooks.example.com/radar"\nsecret_env = "{SECRET_ENV}"\n'
         'format = "standard"\nmin_level = "high"\n'
         '[[alerts.webhooks]]\nurl = "https://hooks.slack.com/services/T0/B0/XXXX"\nformat = "slack"\n'
@@ -308,8 +333,10 @@ def test_webhook_tables_and_old_url_lists_load(tmp_path: Path, monkeypatch: pyte
     assert "XXXX" not in shown and "https://hooks.slack.com/***" in shown
     old = tmp_path / "old.toml"
     old.write_text('[alerts]\nwebhooks = ["https://hooks.example.com/a", "https://hooks.example.com/b"]\n')
-    assert [w.url for w in load_settings(old).alerts.webhooks] == ["https://hooks.example.com/a",
-                                                                   "https://hooks.example.com/b"]
+    assert [w.url for w in load_settings(old).alerts.webhooks] == [
+        "https://hooks.example.com/a",
+        "https://hooks.example.com/b",
+    ]
     monkeypatch.setenv("RADAR_ALERTS__WEBHOOKS", '["https://hooks.example.com/env"]')
     assert [w.url for w in load_settings(None).alerts.webhooks] == ["https://hooks.example.com/env"]
 
@@ -372,8 +399,10 @@ def test_the_processor_delivers_each_alert_it_records(settings: Settings) -> Non
 def _crash_config(settings: Settings, path: Path, hook_url: str) -> Path:
     crash_harness.write_config(settings, path, batch_max_records=8, alert_min_score=10)
     with path.open("a") as handle:
-        handle.write(f'drain_timeout_s = 60\n[[alerts.webhooks]]\nurl = "{hook_url}"\nsecret_env = "{SECRET_ENV}"\n'
-                     "local = true\ntimeout_s = 2\nbackoff_s = 0.05\n")
+        handle.write(
+            f'drain_timeout_s = 60\n[[alerts.webhooks]]\nurl = "{hook_url}"\nsecret_env = "{SECRET_ENV}"\n'
+            "local = true\ntimeout_s = 2\nbackoff_s = 0.05\n"
+        )
     return path
 
 

@@ -24,8 +24,14 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, script: list[int] | None = None, default: int = 200,
-                 retry_after: str | None = None, keep_alive: bool = False, drop_after: bool = False) -> None:
+    def __init__(
+        self,
+        script: list[int] | None = None,
+        default: int = 200,
+        retry_after: str | None = None,
+        keep_alive: bool = False,
+        drop_after: bool = False,
+    ) -> None:
         self.script = list(script or [])
         self.default = default
         self.retry_after = retry_after
@@ -43,8 +49,13 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with receiver._lock:
                     status = receiver.script.pop(0) if receiver.script else receiver.default
-                    got = Received(self.path, dict(self.headers.items()), body, status,
-                                   (self.client_address[0], self.client_address[1]))
+                    got = Received(
+                        self.path,
+                        dict(self.headers.items()),
+                        body,
+                        status,
+                        (self.client_address[0], self.client_address[1]),
+                    )
                     receiver.requests.append(got)
                 receiver.arrivals.put(got)
                 if status == HANG:
@@ -77,8 +88,13 @@ class Receiver:
 
 
 @contextmanager
-def receiver(script: list[int] | None = None, default: int = 200, retry_after: str | None = None,
-             keep_alive: bool = False, drop_after: bool = False) -> Iterator[Receiver]:
+def receiver(
+    script: list[int] | None = None,
+    default: int = 200,
+    retry_after: str | None = None,
+    keep_alive: bool = False,
+    drop_after: bool = False,
+) -> Iterator[Receiver]:
     r = Receiver(script, default, retry_after, keep_alive, drop_after)
     r.thread.start()
     try:

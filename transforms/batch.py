@@ -68,8 +68,11 @@ def cluster_event_rows(state: ClusterState, event_ids: Iterable[str]) -> list[tu
     rows: list[tuple[str, int, str | None]] = []
     for event_id in sorted(event_ids):
         event = state.index.events.get(event_id)
-        rows.append((event_id, event.seq, json.dumps(event.to_json(), separators=(",", ":")))
-                    if event is not None else (event_id, 0, None))
+        rows.append(
+            (event_id, event.seq, json.dumps(event.to_json(), separators=(",", ":")))
+            if event is not None
+            else (event_id, 0, None)
+        )
     return rows
 
 
@@ -111,9 +114,7 @@ def to_json_line(model: Any) -> str:
 # --------------------------------------------------------------------------- the stage functions, composed
 
 
-def prepare_record(
-    record: Any, class_rules: ClassificationRules, entity_rules: EntityRules
-) -> Item | DeadLetter:
+def prepare_record(record: Any, class_rules: ClassificationRules, entity_rules: EntityRules) -> Item | DeadLetter:
     """parse -> normalize -> classify -> extract for one Kafka record (the per-record half of the batch)."""
     received = parse_record(record)
     if isinstance(received, DeadLetter):
@@ -125,8 +126,12 @@ def prepare_record(
         return extract_item(classify_item(item, class_rules), entity_rules)
     except Exception as exc:  # noqa: BLE001 - one odd record must not stop the batch
         return DeadLetter.of(
-            stage="extract", reason=f"{type(exc).__name__}: {exc}", original=dump_envelope(received.envelope),
-            source_name=received.envelope.source.name, coordinates=received.coordinates, error=exc,
+            stage="extract",
+            reason=f"{type(exc).__name__}: {exc}",
+            original=dump_envelope(received.envelope),
+            source_name=received.envelope.source.name,
+            coordinates=received.coordinates,
+            error=exc,
         )
 
 
@@ -163,8 +168,7 @@ def decide_batch(
         clustered = cluster_batch(deduped, event_index, cluster_state)
         # Scoring reads the members index the clustering left: merged events' earlier members re-pointed.
         events, score_dead = score_stage.score_batch(clustered.items, clustered.members, as_of.astimezone(UTC), rules)
-    return DecidedBatch(clustered.items, events, clustered.dead_letters + score_dead, clustered.state,
-                        clustered.merges)
+    return DecidedBatch(clustered.items, events, clustered.dead_letters + score_dead, clustered.state, clustered.merges)
 
 
 # --------------------------------------------------------------------------- Beam: one gather per batch
@@ -259,15 +263,27 @@ class GatherBatch(beam.PTransform):
 
 
 def decide_gathered(
-    gathered: Iterable[Item | DeadLetter], state: BatchState, threshold: float, rules: ScoringRules | None,
-    *, in_place: bool = False,
+    gathered: Iterable[Item | DeadLetter],
+    state: BatchState,
+    threshold: float,
+    rules: ScoringRules | None,
+    *,
+    in_place: bool = False,
 ) -> DecidedBatch:
     items: list[Item] = []
     early: list[DeadLetter] = []
     for element in gathered:
         (early if isinstance(element, DeadLetter) else items).append(element)
-    decided = decide_batch(items, state.dedupe_index, state.event_index, threshold=threshold,
-                           as_of=state.as_of, rules=rules, cluster_state=state.cluster_state, in_place=in_place)
+    decided = decide_batch(
+        items,
+        state.dedupe_index,
+        state.event_index,
+        threshold=threshold,
+        as_of=state.as_of,
+        rules=rules,
+        cluster_state=state.cluster_state,
+        in_place=in_place,
+    )
     decided.dead_letters[:0] = early
     return decided
 
@@ -311,8 +327,10 @@ class ProcessRecords(beam.PTransform):
         decided = (
             records
             | "GatherBatch" >> GatherBatch()
-            | "DecideBatch" >> beam.ParDo(_DecideBatchFn(self._threshold), beam.pvalue.AsSingleton(state))
-            .with_outputs(EVENTS, DEAD_LETTER, main="items")
+            | "DecideBatch"
+            >> beam.ParDo(_DecideBatchFn(self._threshold), beam.pvalue.AsSingleton(state)).with_outputs(
+                EVENTS, DEAD_LETTER, main="items"
+            )
         )
         return {"items": decided["items"], "events": decided[EVENTS], "dead_letters": decided[DEAD_LETTER]}
 
@@ -340,7 +358,8 @@ class ProcessRecordsByStage(beam.PTransform):
         classified = deduped.good | "Classify" >> Classify()
         extracted = classified.good | "Extract" >> Extract()
         clustered = extracted.good | "Cluster" >> ClusterIntoEvents(
-            event_index, cluster_state=self._state.cluster_state)
+            event_index, cluster_state=self._state.cluster_state
+        )
         # Scoring reads the members index the clustering left (merged events' members re-pointed).
         members = beam.pvalue.AsSingleton(clustered.members, default_value=self._state.event_index)
         scored = clustered.good | "Score" >> ScoreEvents(members, as_of=self._state.as_of)

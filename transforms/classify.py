@@ -164,14 +164,16 @@ def classify_item(item: Item, rules: ClassificationRules | None = None) -> Item:
         # Fact wins ties: a post with no marker mostly reports something.
         item_type = max(_ITEM_TYPES, key=type_scores.__getitem__)  # the first of equal scores
 
-    return item.copy_with({
-        "category": category,
-        "category_confidence": confidence,
-        "secondary": secondary,
-        "relevance": relevance,
-        "off_topic": relevance < rules.off_topic_below,
-        "item_type": item_type,
-    })
+    return item.copy_with(
+        {
+            "category": category,
+            "category_confidence": confidence,
+            "secondary": secondary,
+            "relevance": relevance,
+            "off_topic": relevance < rules.off_topic_below,
+            "item_type": item_type,
+        }
+    )
 
 
 class _ClassifyFn(beam.DoFn):

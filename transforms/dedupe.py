@@ -597,7 +597,11 @@ def _micros(when: datetime) -> int:
 
 
 def _dedupe_rows(
-    con: duckdb.DuckDBPyConnection, since: datetime, *, item_ids: Sequence[str] | None = None, live: bool = False,
+    con: duckdb.DuckDBPyConnection,
+    since: datetime,
+    *,
+    item_ids: Sequence[str] | None = None,
+    live: bool = False,
     just_stored: bool = False,
 ) -> list[tuple[DedupeSignature, str, tuple[Any, ...]]]:
     """(signature, root, live columns) of the items inside the horizon, in registration order.
@@ -708,8 +712,14 @@ class LiveDedupeIndex(DedupeIndex):
         if self._dead_count > 1024 and self._dead_count * 2 > len(self.roots):
             self._compact()
 
-    def refresh(self, con: duckdb.DuckDBPyConnection, as_of: datetime, item_ids: Sequence[str] | None = None, *,
-                just_stored: bool = False) -> None:
+    def refresh(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        as_of: datetime,
+        item_ids: Sequence[str] | None = None,
+        *,
+        just_stored: bool = False,
+    ) -> None:
         """`advance` to `as_of`, then take these items' stored rows (every row inside the horizon when
         None: a first load); an item registered before is replaced by its row as stored now.
         `just_stored`: those rows were written by the transaction `con` is in (see `_dedupe_rows`)."""
@@ -721,8 +731,9 @@ class LiveDedupeIndex(DedupeIndex):
                     self._forget(registration)
             if not item_ids:
                 return
-        for signature, root, (published_us, time_us) in _dedupe_rows(con, as_of - self.horizon, item_ids=item_ids,
-                                                                       live=True, just_stored=just_stored):
+        for signature, root, (published_us, time_us) in _dedupe_rows(
+            con, as_of - self.horizon, item_ids=item_ids, live=True, just_stored=just_stored
+        ):
             self._register(signature, root, (published_us is None, published_us or 0, signature.item_id), time_us)
 
     def add(self, signature: DedupeSignature, root: str) -> None:
@@ -732,8 +743,11 @@ class LiveDedupeIndex(DedupeIndex):
         return (self.by_url, self.by_native_id, self.by_content)
 
     def _register(self, signature: DedupeSignature, root: str, order: tuple[bool, int, str], time_us: int) -> None:
-        keys = tuple((table, key) for table, key in enumerate((signature.canonical_url, signature.native_id,
-                                                               signature.content_hash)) if key)
+        keys = tuple(
+            (table, key)
+            for table, key in enumerate((signature.canonical_url, signature.native_id, signature.content_hash))
+            if key
+        )
         registration = _Registration(signature.item_id, root, order, time_us, keys)
         self._registered[signature.item_id] = registration
         tables = self._tables()

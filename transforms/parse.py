@@ -54,9 +54,7 @@ def parse_record(record: RawRecord) -> ReceivedRaw | DeadLetter:
     try:
         envelope = parse_envelope(value)
     except EnvelopeError as exc:
-        return DeadLetter.of(
-            stage="envelope", reason=str(exc), original=value, coordinates=coordinates, error=exc
-        )
+        return DeadLetter.of(stage="envelope", reason=str(exc), original=value, coordinates=coordinates, error=exc)
     if not isinstance(envelope, RawPost | RawPage):
         reason = f"{envelope.schema_}/{envelope.version} does not belong on the raw topic"
         return DeadLetter.of(stage="envelope", reason=reason, original=value, coordinates=coordinates)

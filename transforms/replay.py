@@ -49,8 +49,9 @@ class ReplayLine:
     duplicate_of: str | None
 
     def to_json(self) -> str:
-        return json.dumps({"id": self.id, "event_id": self.event_id, "duplicate_of": self.duplicate_of},
-                          ensure_ascii=False)
+        return json.dumps(
+            {"id": self.id, "event_id": self.event_id, "duplicate_of": self.duplicate_of}, ensure_ascii=False
+        )
 
 
 def read_replay_file(path: Path) -> tuple[list[ReplayInput], list[str]]:
@@ -108,16 +109,28 @@ def _raw_post(item: ReplayInput) -> ReceivedRaw:
     url = record.get("url") or None
     published_at = _when(record["published_at"]) if record.get("published_at") else None
     source = SourceRef(name=name, kind="jsonl", tier="media", publisher=publisher, url="file://replay")
-    fetch = Fetch(requested_url="file://replay", final_url="file://replay", status=200,
-                  fetched_at=published_at or _EPOCH)
+    fetch = Fetch(
+        requested_url="file://replay", final_url="file://replay", status=200, fetched_at=published_at or _EPOCH
+    )
     text = record.get("text") or ""
-    post = RawPost(key=record["id"], source=source, fetch=fetch, native_id=None, url=url, title=record["title"],
-                   summary_html=f"<p>{html.escape(text)}</p>" if text else None, lang=record.get("lang"),
-                   published=record.get("published_at"), published_at=published_at)
+    post = RawPost(
+        key=record["id"],
+        source=source,
+        fetch=fetch,
+        native_id=None,
+        url=url,
+        title=record["title"],
+        summary_html=f"<p>{html.escape(text)}</p>" if text else None,
+        lang=record.get("lang"),
+        published=record.get("published_at"),
+        published_at=published_at,
+    )
     # The line number stands in for the Kafka offset: arrival order is file order. The Kafka
     # timestamp (an undated record's place in time) is the fetch time the pipeline would have.
-    return ReceivedRaw(envelope=post, coordinates=KafkaCoordinates(topic="replay", partition=0, offset=item.line,
-                                                                   timestamp=fetch.fetched_at))
+    return ReceivedRaw(
+        envelope=post,
+        coordinates=KafkaCoordinates(topic="replay", partition=0, offset=item.line, timestamp=fetch.fetched_at),
+    )
 
 
 def replay(inputs: Sequence[ReplayInput], state: ClusterState | None = None) -> tuple[list[ReplayLine], list[str]]:
@@ -133,8 +146,11 @@ def replay(inputs: Sequence[ReplayInput], state: ClusterState | None = None) -> 
     placed = cluster_batch(dedupe_items(items), None, state)
     errors.extend(f"{letter.reason}" for letter in placed.dead_letters)
     by_id = {it.item_id: it for it in placed.items}
-    lines = [ReplayLine(it.item_id, by_id[it.item_id].event_id or "", by_id[it.item_id].duplicate_of)
-             for it in items if it.item_id in by_id]
+    lines = [
+        ReplayLine(it.item_id, by_id[it.item_id].event_id or "", by_id[it.item_id].duplicate_of)
+        for it in items
+        if it.item_id in by_id
+    ]
     return lines, errors
 
 

@@ -685,8 +685,9 @@ def score_batch(
     failed: dict[str, DeadLetter] = {}
     for event_id, members_items in by_event.items():
         try:
-            members_of[event_id] = event_members(event_id, sorted(members_items, key=lambda it: it.item_id),
-                                                 event_index)
+            members_of[event_id] = event_members(
+                event_id, sorted(members_items, key=lambda it: it.item_id), event_index
+            )
         except ValueError as exc:
             failed[event_id] = _batch_dead_letter(event_id, members_items, exc, as_of)
     # Earliest two (first_seen, event_id) per product over the batch's events (ScoreEvents' batch_firsts).

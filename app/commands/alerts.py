@@ -30,8 +30,9 @@ __all__ = ["list_alerts", "parse_since", "register"]
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
-alerts_app = typer.Typer(help="High-signal alerts: the topic, the record in DuckDB, webhook deliveries.",
-                         no_args_is_help=True)
+alerts_app = typer.Typer(
+    help="High-signal alerts: the topic, the record in DuckDB, webhook deliveries.", no_args_is_help=True
+)
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -49,8 +50,10 @@ def _line(alert: Alert) -> str:
     when = alert.created_at.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M:%SZ")
     level = "[bold red]CRITICAL[/bold red]" if alert.level == "critical" else "[yellow]HIGH[/yellow]"
     url = f"  {escape(alert.url)}" if alert.url else ""
-    return (f"{when}  {level}  {alert.signal_score:5.1f}  {alert.category}  {alert.verification}  "
-            f"[bold]{escape(alert.title)}[/bold]{url}")
+    return (
+        f"{when}  {level}  {alert.signal_score:5.1f}  {alert.category}  {alert.verification}  "
+        f"[bold]{escape(alert.title)}[/bold]{url}"
+    )
 
 
 def _table(title: str, alerts: list[Alert], when: list[datetime] | None = None) -> Table:
@@ -60,8 +63,15 @@ def _table(title: str, alerts: list[Alert], when: list[datetime] | None = None) 
     for i, alert in enumerate(alerts):
         stamp = (when[i] if when else alert.created_at).astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M")
         source = alert.url or (alert.sources[0].publisher if alert.sources else "")
-        table.add_row(stamp, alert.level, f"{alert.signal_score:.1f}", alert.category, alert.verification,
-                      escape(alert.title), escape(source))
+        table.add_row(
+            stamp,
+            alert.level,
+            f"{alert.signal_score:.1f}",
+            alert.category,
+            alert.verification,
+            escape(alert.title),
+            escape(source),
+        )
     return table
 
 
@@ -82,8 +92,10 @@ def tail(
     topic = settings.kafka.alerts_topic
     bootstrap, started = resolve_bootstrap(settings)
     if started:
-        err_console.print("note: the embedded broker was not running and started empty; "
-                          "`radar alerts list` shows the alerts recorded in DuckDB")
+        err_console.print(
+            "note: the embedded broker was not running and started empty; "
+            "`radar alerts list` shows the alerts recorded in DuckDB"
+        )
     ensure_topics(bootstrap, settings.kafka)
     consumer = make_consumer(bootstrap, settings.kafka)
     stop = {"flag": False}
@@ -160,8 +172,9 @@ def parse_since(text: str, timezone: str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
 
 
-def list_alerts(settings: Settings, since: datetime | None = None,
-                limit: int | None = None) -> list[tuple[datetime, Alert]]:
+def list_alerts(
+    settings: Settings, since: datetime | None = None, limit: int | None = None
+) -> list[tuple[datetime, Alert]]:
     """(recorded at, alert) for every alert recorded in DuckDB since `since`, oldest first.
 
     Alerts recorded before their JSON was kept (migration 005) are rebuilt from their event.
@@ -172,7 +185,8 @@ def list_alerts(settings: Settings, since: datetime | None = None,
         "SELECT a.sent_at, a.record, a.alert_id, a.event_id, a.level, a.signal_score, e.record"
         " FROM alerts_sent a LEFT JOIN events e USING (event_id)"
         + (" WHERE a.sent_at >= ?" if since else "")
-        + " ORDER BY a.sent_at DESC, a.alert_id DESC" + (" LIMIT ?" if limit else "")
+        + " ORDER BY a.sent_at DESC, a.alert_id DESC"
+        + (" LIMIT ?" if limit else "")
     )
     params: list[Any] = [p for p in (since, limit) if p]
     with Store(settings.store.path, settings.store.lock_timeout_s).read() as con:
@@ -183,16 +197,30 @@ def list_alerts(settings: Settings, since: datetime | None = None,
             out.append((sent_at, Alert.model_validate_json(record)))
         elif event_record is not None:
             event = json.loads(event_record)
-            out.append((sent_at, Alert(alert_id=alert_id, event_id=event_id, level=level, title=event["title"],
-                                       category=event["category"], signal_score=score,
-                                       verification=event["verification"], created_at=sent_at)))
+            out.append(
+                (
+                    sent_at,
+                    Alert(
+                        alert_id=alert_id,
+                        event_id=event_id,
+                        level=level,
+                        title=event["title"],
+                        category=event["category"],
+                        signal_score=score,
+                        verification=event["verification"],
+                        created_at=sent_at,
+                    ),
+                )
+            )
     return out
 
 
 def list_command(
     ctx: typer.Context,
-    since: Annotated[str | None, typer.Option(
-        "--since", help="Only alerts recorded since YYYY-MM-DD (digest timezone) or an RFC 3339 time.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only alerts recorded since YYYY-MM-DD (digest timezone) or an RFC 3339 time."),
+    ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the newest N.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One Alert JSON document per line.")] = False,
 ) -> None:
@@ -213,8 +241,9 @@ def list_command(
 
 def deliveries(
     ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(
-        help="Only pending, held (quiet hours), summarized, delivered or dead.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="Only pending, held (quiet hours), summarized, delivered or dead.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Newest N rows.")] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
@@ -226,24 +255,38 @@ def deliveries(
     rows = list_deliveries(_settings(ctx), status=status, limit=limit)
     if as_json:
         for row in rows:
-            sys.stdout.write(json.dumps({**row.__dict__, "updated_at": row.updated_at.isoformat(),
-                                         "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None})
-                             + "\n")
+            sys.stdout.write(
+                json.dumps(
+                    {
+                        **row.__dict__,
+                        "updated_at": row.updated_at.isoformat(),
+                        "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None,
+                    }
+                )
+                + "\n"
+            )
         return
     table = Table(title=f"webhook deliveries ({len(rows)} shown)")
     for column in ("webhook", "alert", "status", "attempts", "last status", "last error", "updated (UTC)"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(row.webhook, row.alert_id, row.status, str(row.attempts),
-                      "" if row.last_status is None else str(row.last_status), escape(row.last_error or ""),
-                      row.updated_at.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M:%S"))
+        table.add_row(
+            row.webhook,
+            row.alert_id,
+            row.status,
+            str(row.attempts),
+            "" if row.last_status is None else str(row.last_status),
+            escape(row.last_error or ""),
+            row.updated_at.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M:%S"),
+        )
     console.print(table)
 
 
 def deliver(
     ctx: typer.Context,
-    timeout: Annotated[float, typer.Option(min=0, help="Keep retrying what is due for up to this many seconds.")]
-    = 30.0,
+    timeout: Annotated[
+        float, typer.Option(min=0, help="Keep retrying what is due for up to this many seconds.")
+    ] = 30.0,
 ) -> None:
     """Deliver pending webhook deliveries now (after fixing a receiver or setting a secret)."""
     from infra.broker import resolve_bootstrap

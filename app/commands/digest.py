@@ -38,13 +38,19 @@ def _parse_day(value: str, option: str) -> date:
 
 
 def _run_with_progress(
-    settings: Settings, start: date, end: date, out: Path, lang: str | None,
-    prefect: bool = False, config_path: Path | None = None,
+    settings: Settings,
+    start: date,
+    end: date,
+    out: Path,
+    lang: str | None,
+    prefect: bool = False,
+    config_path: Path | None = None,
 ) -> list[Path]:
     from app.window import StepReport, run_window
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
+    ) as progress:
         task = progress.add_task("starting", total=None)
 
         def started(name: str) -> None:
@@ -54,8 +60,16 @@ def _run_with_progress(
             progress.console.print(f"[green]✓[/green] {step.name:<8} {step.seconds:6.1f} s  {step.summary}")
 
         step = _prefect_digest_step(settings, out, lang, config_path) if prefect else None
-        report = run_window(settings, start=start, end=end, out_dir=out, lang=lang, digest_step=step,
-                            on_step_start=started, on_step=finished)
+        report = run_window(
+            settings,
+            start=start,
+            end=end,
+            out_dir=out,
+            lang=lang,
+            digest_step=step,
+            on_step_start=started,
+            on_step=finished,
+        )
     return report.files
 
 
@@ -72,8 +86,13 @@ def _prefect_digest_step(
     from flows.daily_digest import daily_digest
 
     def run(window_end: date, days: int) -> list[Path]:
-        paths = daily_digest(window_end=window_end, days=days, lang=lang,
-                             config_path=str(config_path) if config_path else None, out_dir=str(out))
+        paths = daily_digest(
+            window_end=window_end,
+            days=days,
+            lang=lang,
+            config_path=str(config_path) if config_path else None,
+            out_dir=str(out),
+        )
         return [Path(p) for p in paths]
 
     return run
@@ -110,11 +129,16 @@ def register(app: typer.Typer) -> None:
     def demo(
         out: Annotated[Path, typer.Option("--out", help="Where to write the digest.")] = Path("out/demo"),
         lang: Annotated[str | None, typer.Option("--lang", help="zh or en.")] = None,
-        serve: Annotated[bool, typer.Option(
-            "--serve", help="Only serve the sample corpus on 127.0.0.1 and print a radar.toml for it; Ctrl-C stops.",
-        )] = False,
-        port: Annotated[int, typer.Option("--port", min=0, max=65535,
-                                          help="With --serve: the port (0 = any free one).")] = 0,
+        serve: Annotated[
+            bool,
+            typer.Option(
+                "--serve",
+                help="Only serve the sample corpus on 127.0.0.1 and print a radar.toml for it; Ctrl-C stops.",
+            ),
+        ] = False,
+        port: Annotated[
+            int, typer.Option("--port", min=0, max=65535, help="With --serve: the port (0 = any free one).")
+        ] = 0,
     ) -> None:
         """The whole job on the bundled sample corpus, served on 127.0.0.1: no network, no arguments."""
         if serve:
@@ -145,8 +169,10 @@ def register(app: typer.Typer) -> None:
         with output.open("w", encoding="utf-8") as handle:
             handle.writelines(line.to_json() + "\n" for line in lines)
         events = len({line.event_id for line in lines})
-        err_console.print(f"{len(lines)} records -> {events} events, "
-                          f"{sum(1 for x in lines if x.duplicate_of)} duplicates; wrote {output}")
+        err_console.print(
+            f"{len(lines)} records -> {events} events, "
+            f"{sum(1 for x in lines if x.duplicate_of)} duplicates; wrote {output}"
+        )
 
     @eval_app.command("clustering")
     def eval_clustering(
@@ -168,13 +194,18 @@ def register(app: typer.Typer) -> None:
         if not scored:
             raise ConfigError(f"no record of {input_file} has the label field {label_field!r}")
         result = score([gold[line.id] for line in scored], [line.event_id for line in scored])
-        table = Table(title=f"event clustering on {input_file.name}: {len(scored)} labelled records, "
-                            f"{len(set(gold.values()))} gold events, {len({x.event_id for x in scored})} predicted")
+        table = Table(
+            title=f"event clustering on {input_file.name}: {len(scored)} labelled records, "
+            f"{len(set(gold.values()))} gold events, {len({x.event_id for x in scored})} predicted"
+        )
         table.add_column("measure")
         table.add_column("value", justify="right")
-        rows = [("pairwise P / R / F1", (result.pairwise_p, result.pairwise_r, result.pairwise_f1)),
-                ("B-cubed P / R / F1", (result.bcubed_p, result.bcubed_r, result.bcubed_f1)),
-                ("NMI (geometric)", (result.nmi,)), ("ARI", (result.ari,))]
+        rows = [
+            ("pairwise P / R / F1", (result.pairwise_p, result.pairwise_r, result.pairwise_f1)),
+            ("B-cubed P / R / F1", (result.bcubed_p, result.bcubed_r, result.bcubed_f1)),
+            ("NMI (geometric)", (result.nmi,)),
+            ("ARI", (result.ari,)),
+        ]
         for name, values in rows:
             table.add_row(name, " / ".join(f"{v:.3f}" for v in values))
         console.print(table)
@@ -236,8 +267,10 @@ def _serve_corpus(port: int) -> None:
         sys.stdout.flush()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
-        err_console.print(f"serving the sample corpus on {server.base_url} (the radar.toml for it is on stdout); "
-                          "Ctrl-C stops", soft_wrap=True)
+        err_console.print(
+            f"serving the sample corpus on {server.base_url} (the radar.toml for it is on stdout); Ctrl-C stops",
+            soft_wrap=True,
+        )
         stop.wait()
     err_console.print(f"stopped serving {server.base_url}")
 
@@ -256,8 +289,10 @@ def _run_demo(data_dir: Path, out: Path, lang: str | None) -> list[Path]:
             fetch={"per_host_interval_s": 0, "arxiv_interval_s": 0},
             sources=sample_sources(server.base_url),
         )
-        console.print(f"serving the sample corpus on {server.base_url} "
-                      f"({len(settings.sources)} sources, window {DEMO_WINDOW[0]} .. {DEMO_WINDOW[1]})")
+        console.print(
+            f"serving the sample corpus on {server.base_url} "
+            f"({len(settings.sources)} sources, window {DEMO_WINDOW[0]} .. {DEMO_WINDOW[1]})"
+        )
         files = _run_with_progress(settings, *DEMO_WINDOW, out, lang)
     for path in files:
         console.print(f"wrote {path}")

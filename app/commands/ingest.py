@@ -38,8 +38,12 @@ def ingest(
     ] = None,
     group: Annotated[
         list[str] | None,
-        typer.Option("--group", "-g", help="Run the enabled sources of this group (repeatable): "
-                     "x, feeds, arxiv (derived from the kind) or a source's own `group`."),
+        typer.Option(
+            "--group",
+            "-g",
+            help="Run the enabled sources of this group (repeatable): "
+            "x, feeds, arxiv (derived from the kind) or a source's own `group`.",
+        ),
     ] = None,
     exclude_group: Annotated[
         list[str] | None, typer.Option("--exclude-group", help="Leave out the sources of this group (repeatable).")
@@ -50,8 +54,11 @@ def ingest(
     # An unknown name or group fails here, before Kafka starts.
     selected = select_sources(settings, source, group, exclude_group)
     if not selected:
-        console.print("no enabled sources configured" if not (group or exclude_group)
-                      else "no enabled sources in the selected groups")
+        console.print(
+            "no enabled sources configured"
+            if not (group or exclude_group)
+            else "no enabled sources in the selected groups"
+        )
         return
     names = [s.name for s in selected]
     if console.is_terminal:
@@ -136,10 +143,15 @@ def sources_check(
             task = progress.add_task("sources", total=len(select_sources(settings, source)))
             checks = check_sources(settings, source, progress=lambda check, *_: progress.advance(task))
     else:
+
         def log_line(check: SourceCheck, done: int, total: int) -> None:
             verdict = "ok" if check.ok else "FAILED"
-            console.print(f"check [{done}/{total}] {check.name} ({check.kind}): {verdict}, {check.detail}"
-                          f" in {check.elapsed_s:.1f} s", soft_wrap=True, markup=False)
+            console.print(
+                f"check [{done}/{total}] {check.name} ({check.kind}): {verdict}, {check.detail}"
+                f" in {check.elapsed_s:.1f} s",
+                soft_wrap=True,
+                markup=False,
+            )
 
         checks = check_sources(settings, source, progress=log_line)
     print_wide(console, _check_table(checks))

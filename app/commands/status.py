@@ -64,14 +64,18 @@ def render_status(report: Status) -> Group:
     store = report.store
     origin = report.config_file or "defaults + environment"
     parts.append(Text(f"radar status at {now:%Y-%m-%d %H:%M:%S} UTC (all times UTC); config {origin}"))
-    parts.append(Text(
-        f"store {store.path} (schema v{store.schema_version})" if store.exists
-        else f"store {store.path}: no DuckDB file yet (nothing has run with this configuration)"
-    ))
+    parts.append(
+        Text(
+            f"store {store.path} (schema v{store.schema_version})"
+            if store.exists
+            else f"store {store.path}: no DuckDB file yet (nothing has run with this configuration)"
+        )
+    )
 
     lag = report.lag
-    parts.append(_heading(f"consumer lag: {lag.consumer} on {lag.topic}"
-                          + (f" at {lag.bootstrap}" if lag.bootstrap else "")))
+    parts.append(
+        _heading(f"consumer lag: {lag.consumer} on {lag.topic}" + (f" at {lag.bootstrap}" if lag.bootstrap else ""))
+    )
     if lag.known:
         lag_table = Table()
         for column in ("partition", "committed", "end", "lag"):
@@ -91,8 +95,9 @@ def render_status(report: Status) -> Group:
     counts_table = Table()
     for name in ("items", "events", "alerts", "dead letters", "digests"):
         counts_table.add_column(name, justify="right")
-    counts_table.add_row(*(str(v) for v in (counts.items, counts.events, counts.alerts, counts.dead_letters,
-                                            counts.digests)))
+    counts_table.add_row(
+        *(str(v) for v in (counts.items, counts.events, counts.alerts, counts.dead_letters, counts.digests))
+    )
     parts.append(counts_table)
 
     dl = report.dead_letters
@@ -107,12 +112,17 @@ def render_status(report: Status) -> Group:
         dl_table.add_column("replayed", justify="right")
         dl_table.add_column("last", no_wrap=True)
         for group in dl.groups:
-            dl_table.add_row(group.stage, escape(group.reason), str(group.count), str(group.replayed),
-                             _when(group.last_at, now))
+            dl_table.add_row(
+                group.stage, escape(group.reason), str(group.count), str(group.replayed), _when(group.last_at, now)
+            )
         parts.append(dl_table)
         if dl.groups_total > len(dl.groups):
-            parts.append(Text(f"{dl.groups_total - len(dl.groups)} less frequent (stage, reason) pair(s) not shown;"
-                              " `radar dlq list` shows single dead letters"))
+            parts.append(
+                Text(
+                    f"{dl.groups_total - len(dl.groups)} less frequent (stage, reason) pair(s) not shown;"
+                    " `radar dlq list` shows single dead letters"
+                )
+            )
 
     parts.append(_heading(f"sources ({len(report.sources)})"))
     if not report.sources:
@@ -148,10 +158,12 @@ def render_status(report: Status) -> Group:
     if digest is None:
         parts.append(Text("none"))
     else:
-        parts.append(Text(
-            f"{digest.digest_date} ({digest.language}), window {digest.window_from} .. {digest.window_to}"
-            f" {digest.timezone}, {digest.events} event(s), made {_when(digest.created_at, now)}"
-        ))
+        parts.append(
+            Text(
+                f"{digest.digest_date} ({digest.language}), window {digest.window_from} .. {digest.window_to}"
+                f" {digest.timezone}, {digest.events} event(s), made {_when(digest.created_at, now)}"
+            )
+        )
     return Group(*parts)
 
 

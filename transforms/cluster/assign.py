@@ -190,9 +190,17 @@ def _stream_order(items: Iterable[Item], clock: float | None) -> list[Item]:
 def _record_of(item: Item) -> Record:
     # No publish time: the clustering places it at its clock (a fetch time would move the clock
     # to the day of the fetch and close every open event of a backfilled week).
-    return Record(id=item.item_id, title=item.title, text=item.text, published_at=item.published_at,
-                  publisher=item.source.publisher, url=item.url, lang=item.lang, canonical_url=item.canonical_url,
-                  linked_urls=tuple(item.linked_urls))
+    return Record(
+        id=item.item_id,
+        title=item.title,
+        text=item.text,
+        published_at=item.published_at,
+        publisher=item.source.publisher,
+        url=item.url,
+        lang=item.lang,
+        canonical_url=item.canonical_url,
+        linked_urls=tuple(item.linked_urls),
+    )
 
 
 def cluster_batch(
@@ -290,8 +298,9 @@ def _place(
                 # Closed for the clustering (its last member is beyond the window): closed for
                 # links too, or whether a link joins would depend on which batch loaded what.
                 linked = None
-            assignment = (state.attach(_record_of(item), linked) if linked is not None
-                          else state.assign(_record_of(item)))
+            assignment = (
+                state.attach(_record_of(item), linked) if linked is not None else state.assign(_record_of(item))
+            )
             event_id = assignment.event_id
             for absorbed in assignment.merged:
                 merges[absorbed] = event_id

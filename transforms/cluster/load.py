@@ -65,15 +65,18 @@ def load_event_members(
     rules = rules or default_rules(window_days)
     cutoff = (as_of - timedelta(days=window_days)).astimezone(UTC)
     if item_ids is not None:
-        source = ("FROM items i WHERE i.event_id IS NOT NULL AND i.item_id IN (SELECT unnest(?::VARCHAR[]))"
-                  + (" AND i.processed_at >= now()" if just_stored else ""))
+        source = "FROM items i WHERE i.event_id IS NOT NULL AND i.item_id IN (SELECT unnest(?::VARCHAR[]))" + (
+            " AND i.processed_at >= now()" if just_stored else ""
+        )
         parameter: Any = sorted(item_ids)
     elif event_ids is not None:
         source = "FROM items i JOIN (SELECT unnest(?::VARCHAR[]) AS event_id) USING (event_id)"
         parameter = sorted(event_ids)
     else:
-        source = (f"FROM items i JOIN (SELECT DISTINCT event_id FROM items i WHERE event_id IS NOT NULL"
-                  f" AND {_MEMBER_TIME_SQL} >= make_timestamptz(?::BIGINT * 1000000)) USING (event_id)")
+        source = (
+            f"FROM items i JOIN (SELECT DISTINCT event_id FROM items i WHERE event_id IS NOT NULL"
+            f" AND {_MEMBER_TIME_SQL} >= make_timestamptz(?::BIGINT * 1000000)) USING (event_id)"
+        )
         parameter = int(cutoff.timestamp())
     rows = con.execute(
         f"""
@@ -98,9 +101,32 @@ def load_event_members(
         [parameter],
     ).fetchall()
     members = []
-    for (item_id, event_id, published_ms, kind, tier, publisher, source_name, organisation, canonical_url,
-         linked_json, duplicate_of, orgs_json, products_json, amounts_json, category, title, text,
-         engagement, native_id, retweet_of, quote_of, category_confidence, official_for, lang) in rows:
+    for (
+        item_id,
+        event_id,
+        published_ms,
+        kind,
+        tier,
+        publisher,
+        source_name,
+        organisation,
+        canonical_url,
+        linked_json,
+        duplicate_of,
+        orgs_json,
+        products_json,
+        amounts_json,
+        category,
+        title,
+        text,
+        engagement,
+        native_id,
+        retweet_of,
+        quote_of,
+        category_confidence,
+        official_for,
+        lang,
+    ) in rows:
         amounts = json.loads(amounts_json) if amounts_json else []
         members.append(
             member_from_fields(

@@ -57,11 +57,15 @@ def _title_of(title: str, text: str) -> str:
 
 
 def _figures_of(amounts: Iterable[tuple[str, float]]) -> tuple[tuple[str, float], ...]:
-    return tuple(sorted({
-        (unit, float(value))
-        for unit, value in amounts
-        if isinstance(value, int | float) and math.isfinite(value) and value > 0
-    }))
+    return tuple(
+        sorted(
+            {
+                (unit, float(value))
+                for unit, value in amounts
+                if isinstance(value, int | float) and math.isfinite(value) and value > 0
+            }
+        )
+    )
 
 
 def _money_of(amounts: Iterable[tuple[str, float]], rules: ClusterRules) -> tuple[tuple[str, float], ...]:

@@ -29,6 +29,7 @@ class _AssignEventsFn(beam.DoFn):
             yield pvalue.TaggedOutput("dead_letter", letter)
         yield pvalue.TaggedOutput("members", placed.members)
 
+
 _BATCH_KEY = "batch"
 
 
@@ -43,14 +44,12 @@ class ClusterIntoEvents(beam.PTransform):
     `cluster_state` the online clustering's state after earlier batches (None: a fresh one).
     """
 
-    def __init__(self, event_index: Any = None, *, cluster_state: ClusterState | None = None,
-                 label: str | None = None) -> None:
+    def __init__(
+        self, event_index: Any = None, *, cluster_state: ClusterState | None = None, label: str | None = None
+    ) -> None:
         super().__init__(label)
         self._cluster_state = cluster_state
-        if not (
-            event_index is None
-            or isinstance(event_index, EventIndex | pvalue.AsSideInput | pvalue.PCollection)
-        ):
+        if not (event_index is None or isinstance(event_index, EventIndex | pvalue.AsSideInput | pvalue.PCollection)):
             raise ValueError(f"event_index must be an EventIndex, a PCollection or a side input, not {event_index!r}")
         self._event_index = event_index
 
@@ -60,6 +59,8 @@ class ClusterIntoEvents(beam.PTransform):
             items
             | "KeyByBatch" >> beam.Map(lambda item: (_BATCH_KEY, item))
             | "GatherBatch" >> beam.GroupByKey()
-            | "AssignEvents" >> beam.ParDo(_AssignEventsFn(self._cluster_state), index)
-            .with_outputs("dead_letter", "members", main="good")
+            | "AssignEvents"
+            >> beam.ParDo(_AssignEventsFn(self._cluster_state), index).with_outputs(
+                "dead_letter", "members", main="good"
+            )
         )

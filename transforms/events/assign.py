@@ -81,16 +81,30 @@ class DecisionModel:
         merge_weights = tuple(float(w) for w in data.get("merge_weights", ()))
         if merge_weights and tuple(data.get("merge_features", ())) != MERGE_FEATURES:
             raise ValueError(f"merge features {data.get('merge_features')} do not match this code's {MERGE_FEATURES}")
-        return cls(tuple(float(w) for w in data["weights"]), float(data["threshold"]),
-                   float(data.get("merge_threshold", 2.0)), float(data.get("window_hours", 336.0)),
-                   str(data.get("note", "")), float(data.get("merge_floor", 0.0)),
-                   float(data.get("min_cosine", 0.0)), merge_weights)
+        return cls(
+            tuple(float(w) for w in data["weights"]),
+            float(data["threshold"]),
+            float(data.get("merge_threshold", 2.0)),
+            float(data.get("window_hours", 336.0)),
+            str(data.get("note", "")),
+            float(data.get("merge_floor", 0.0)),
+            float(data.get("min_cosine", 0.0)),
+            merge_weights,
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"features": list(FEATURES), "weights": list(self.weights), "threshold": self.threshold,
-                "merge_threshold": self.merge_threshold, "window_hours": self.window_hours, "note": self.note,
-                "merge_floor": self.merge_floor, "min_cosine": self.min_cosine,
-                "merge_features": list(MERGE_FEATURES), "merge_weights": list(self.merge_weights)}
+        return {
+            "features": list(FEATURES),
+            "weights": list(self.weights),
+            "threshold": self.threshold,
+            "merge_threshold": self.merge_threshold,
+            "window_hours": self.window_hours,
+            "note": self.note,
+            "merge_floor": self.merge_floor,
+            "min_cosine": self.min_cosine,
+            "merge_features": list(MERGE_FEATURES),
+            "merge_weights": list(self.merge_weights),
+        }
 
     def merge_score(self, features: list[float]) -> float:
         """Probability (merge model) or word-centroid cosine (no merge model) that two events are one."""
@@ -126,8 +140,19 @@ def pair_features(rep: Representation, candidates: list[Candidate]) -> list[list
         # How far this candidate stands out from the item's next best: a headline that fits two
         # events equally is weak evidence for either.
         runner_up = max((c for j, c in enumerate(cosines) if j != i), default=cw)
-        out.append([1.0, cw, cw * cw, candidate.cosine("n"), candidate.cosine("u"), log_size, cw * log_size,
-                    rep.novelty, cw - runner_up])
+        out.append(
+            [
+                1.0,
+                cw,
+                cw * cw,
+                candidate.cosine("n"),
+                candidate.cosine("u"),
+                log_size,
+                cw * log_size,
+                rep.novelty,
+                cw - runner_up,
+            ]
+        )
     return out
 
 
@@ -213,8 +238,11 @@ class ClusterState:
             if self.clock is None:
                 self.undated.append(event_id)
             return Assignment(record.id, event_id, True, 0.0)
-        dots = {space: sum(w * event.centroid[space].get(k, 0.0) for k, w in vector.items())
-                for space, vector in rep.vectors.items() if vector}
+        dots = {
+            space: sum(w * event.centroid[space].get(k, 0.0) for k, w in vector.items())
+            for space, vector in rep.vectors.items()
+            if vector
+        }
         index.add(event, rep, time, dots)
         return Assignment(record.id, event.id, False, 1.0)
 
@@ -224,8 +252,10 @@ class ClusterState:
         rep, time = self._represent(record)
         candidates = index.candidates(rep)
         model = self.model
-        scored = [(model.probability(f) if _content_cosine(rep, c, f, index.event_idf) >= model.min_cosine else 0.0, c)
-                  for f, c in zip(pair_features(rep, candidates), candidates, strict=True)]
+        scored = [
+            (model.probability(f) if _content_cosine(rep, c, f, index.event_idf) >= model.min_cosine else 0.0, c)
+            for f, c in zip(pair_features(rep, candidates), candidates, strict=True)
+        ]
         best_p, best = max(scored, key=lambda pc: (pc[0], -pc[1].event.seq), default=(0.0, None))
         self.seq += 1
         if best is not None and best_p >= model.threshold:
@@ -265,8 +295,12 @@ class ClusterState:
             other = candidate.event
             # Only events the item itself resembles are worth a centroid comparison (the dearest
             # step of the path: it walks a whole centroid).
-            if (other is event or p < model.merge_floor or candidate.cosine("w") < _MERGE_MIN_ITEM_COSINE
-                    or other.id not in index.events):
+            if (
+                other is event
+                or p < model.merge_floor
+                or candidate.cosine("w") < _MERGE_MIN_ITEM_COSINE
+                or other.id not in index.events
+            ):
                 continue
             if self._should_merge(event, other):
                 survivor, absorbed = (event, other) if event.seq <= other.seq else (other, event)
@@ -293,23 +327,42 @@ class ClusterState:
 
     def to_json(self) -> dict[str, Any]:
         assert self.index is not None
-        return {"version": 1, "model": self.model.to_json(),
-                "index": self.index.to_json(), "clock": self.clock, "seq": self.seq, "aliases": self.aliases,
-                "undated": self.undated}
+        return {
+            "version": 1,
+            "model": self.model.to_json(),
+            "index": self.index.to_json(),
+            "clock": self.clock,
+            "seq": self.seq,
+            "aliases": self.aliases,
+            "undated": self.undated,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ClusterState:
         if data.get("version") != 1:
             raise ValueError(f"unknown cluster state version {data.get('version')!r}")
-        return cls(DecisionModel.from_json(data["model"]), EventIndex.from_json(data["index"]), data["clock"],
-                   data["seq"], dict(data["aliases"]), list(data.get("undated", [])))
+        return cls(
+            DecisionModel.from_json(data["model"]),
+            EventIndex.from_json(data["index"]),
+            data["clock"],
+            data["seq"],
+            dict(data["aliases"]),
+            list(data.get("undated", [])),
+        )
 
     def header_json(self) -> dict[str, Any]:
         """`to_json` without the open events: what a batch stores whole, beside the events it changed
         (`index.changed`), so that storing costs what the batch touched, not every open event."""
         assert self.index is not None
-        return {"version": 2, "model": self.model.to_json(), "window_s": self.index.window_s, "clock": self.clock,
-                "seq": self.seq, "aliases": self.aliases, "undated": self.undated}
+        return {
+            "version": 2,
+            "model": self.model.to_json(),
+            "window_s": self.index.window_s,
+            "clock": self.clock,
+            "seq": self.seq,
+            "aliases": self.aliases,
+            "undated": self.undated,
+        }
 
     @classmethod
     def from_parts(cls, header: dict[str, Any], events: Iterable[dict[str, Any]]) -> ClusterState:
@@ -318,8 +371,14 @@ class ClusterState:
         if header.get("version") != 2:
             raise ValueError(f"unknown cluster state header version {header.get('version')!r}")
         index = EventIndex.from_json({"window_s": header["window_s"], "events": events})
-        return cls(DecisionModel.from_json(header["model"]), index, header["clock"], header["seq"],
-                   dict(header["aliases"]), list(header.get("undated", [])))
+        return cls(
+            DecisionModel.from_json(header["model"]),
+            index,
+            header["clock"],
+            header["seq"],
+            dict(header["aliases"]),
+            list(header.get("undated", [])),
+        )
 
 
 def centroid_cosine(a: Event, b: Event, space: str) -> float:
@@ -331,8 +390,9 @@ def centroid_cosine(a: Event, b: Event, space: str) -> float:
     return dot / denominator if denominator > 0.0 else 0.0
 
 
-def _content_cosine(rep: Representation, candidate: Candidate, features: list[float],
-                    idf: Callable[[str], float]) -> float:
+def _content_cosine(
+    rep: Representation, candidate: Candidate, features: list[float], idf: Callable[[str], float]
+) -> float:
     """The best cosine over the spaces, for the content floor. Names and amounts count only when
     two of them are shared, or one that is not common: a name carried by over a third of the open
     events ("AI" in an AI news stream) is a topic, not a story, and a vector of a few names has a

@@ -46,13 +46,29 @@ class Event:
         return self.time_sum / self.size
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "seq": self.seq, "size": self.size, "first": self.first, "last": self.last,
-                "time_sum": self.time_sum, "centroid": self.centroid, "norm2": self.norm2}
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "size": self.size,
+            "first": self.first,
+            "last": self.last,
+            "time_sum": self.time_sum,
+            "centroid": self.centroid,
+            "norm2": self.norm2,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Event:
-        return cls(data["id"], data["seq"], data["size"], data["first"], data["last"], data["time_sum"],
-                   {s: dict(v) for s, v in data["centroid"].items()}, dict(data["norm2"]))
+        return cls(
+            data["id"],
+            data["seq"],
+            data["size"],
+            data["first"],
+            data["last"],
+            data["time_sum"],
+            {s: dict(v) for s, v in data["centroid"].items()},
+            dict(data["norm2"]),
+        )
 
 
 @dataclass(slots=True)
@@ -83,7 +99,7 @@ class EventIndex:
         """IDF over open events rather than documents: a story's own burst does not make its key
         words look common, only spreading over many events does."""
         posting = self.postings["n"].get(key[2:]) if key.startswith("n:") else self.postings["w"].get(key)
-        return (math.log((len(self.events) + 1) / ((len(posting) if posting else 0) + 1)) + 1.0)
+        return math.log((len(self.events) + 1) / ((len(posting) if posting else 0) + 1)) + 1.0
 
     def candidates(self, rep: Representation, k: int = TOP_K) -> list[Candidate]:
         """The k events most similar to `rep` (by summed cosines), with exact dot products per space."""

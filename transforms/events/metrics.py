@@ -110,5 +110,12 @@ class Scores:
 
 
 def score(gold: Sequence[Hashable], predicted: Sequence[Hashable]) -> Scores:
-    return Scores(*pairwise(gold, predicted), *bcubed(gold, predicted), nmi(gold, predicted),
-                  adjusted_rand(gold, predicted), len(gold), len(set(gold)), len(set(predicted)))
+    return Scores(
+        *pairwise(gold, predicted),
+        *bcubed(gold, predicted),
+        nmi(gold, predicted),
+        adjusted_rand(gold, predicted),
+        len(gold),
+        len(set(gold)),
+        len(set(predicted)),
+    )
