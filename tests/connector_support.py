@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -12,7 +15,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from connectors.sample_server import sample_sources, send_body, serve_in_thread
+from connectors.sample_server import sample_sources, send_body, serve_corpus, serve_in_thread
 from infra.config import FetchSettings, KafkaSettings, Settings, SourceConfig
 from infra.kafka import KafkaRecord, end_offsets, make_consumer, partitions_of, read_range
 from schemas.envelope import parse_envelope
@@ -72,6 +75,20 @@ def sample_config(
             lines.append(f'organisation = "{sample.organisation}"')
     path.write_text("\n".join([*lines, *extra]) + "\n", encoding="utf-8")
     return path
+
+
+def run_digest_over_corpus(corpus: Path, tmp_path: Path, *, start: str, end: str, lang: str) -> Path:
+    """`radar digest --lang LANG` over `corpus` served on 127.0.0.1, in a child process with a fresh
+    config under `tmp_path` (no RADAR_ variables of the test run); returns the digest JSON's path."""
+    out = tmp_path / "out"
+    with serve_corpus(corpus) as server:
+        config = sample_config(tmp_path / "radar.toml", server.base_url, root=tmp_path, corpus=corpus, language=lang)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
+        command = [sys.executable, "-m", "app.cli", "digest", "--config", str(config), "--from", start, "--to", end,
+                   "--out", str(out), "--lang", lang]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return out / f"digest-{end}.json"
 
 
 def source(name: str, kind: str, url: str, *, local: bool = True, **extra: Any) -> SourceConfig:

@@ -8,17 +8,13 @@ the real embedded broker, DuckDB and HTTP; the checks read the digest JSON and t
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import tomllib
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from connectors.sample_server import serve_corpus
-from tests.connector_support import sample_config
+from tests.connector_support import run_digest_over_corpus
 from tests.digest_corpus import configure_test_prefect
 
 configure_test_prefect()
@@ -36,40 +32,11 @@ TRUTH = tomllib.loads((WEEK2 / "ground_truth.toml").read_text(encoding="utf-8"))
 FROM, TO = TRUTH["window"]["from"], TRUTH["window"]["to"]
 
 
-def _config(tmp_path: Path, base_url: str, lang: str) -> Path:
-    return sample_config(tmp_path / "radar.toml", base_url, root=tmp_path, corpus=WEEK2, language=lang)
-
-
 @pytest.fixture(scope="module")
 def week2(tmp_path_factory: pytest.TempPathFactory) -> tuple[Digest, Store, Path]:
     tmp_path = tmp_path_factory.mktemp("week2")
-    out = tmp_path / "out"
-    with serve_corpus(WEEK2) as server:
-        config = _config(tmp_path, server.base_url, "zh")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "app.cli",
-                "digest",
-                "--config",
-                str(config),
-                "--from",
-                FROM,
-                "--to",
-                TO,
-                "--out",
-                str(out),
-            ],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            env=env,
-            timeout=600,
-        )
-    assert result.returncode == 0, result.stderr
-    digest = Digest.model_validate_json((out / f"digest-{TO}.json").read_bytes())
+    digest_json = run_digest_over_corpus(WEEK2, tmp_path, start=FROM, end=TO, lang="zh")
+    digest = Digest.model_validate_json(digest_json.read_bytes())
     return digest, Store(tmp_path / "data" / "radar.duckdb"), tmp_path
 
 

@@ -13,17 +13,13 @@ English headlines.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import tomllib
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from connectors.sample_server import serve_corpus
-from tests.connector_support import sample_config
+from tests.connector_support import run_digest_over_corpus
 from tests.digest_corpus import configure_test_prefect
 
 configure_test_prefect()
@@ -52,36 +48,9 @@ def week(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     name: str = request.param
     corpus = WEEKS[name]
     tmp_path = tmp_path_factory.mktemp(name)
-    out = tmp_path / "out"
     start, end = _window(corpus)
-    with serve_corpus(corpus) as server:
-        config = sample_config(tmp_path / "radar.toml", server.base_url, root=tmp_path, corpus=corpus, language="zh")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "app.cli",
-                "digest",
-                "--config",
-                str(config),
-                "--from",
-                start,
-                "--to",
-                end,
-                "--out",
-                str(out),
-                "--lang",
-                "zh",
-            ],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            env=env,
-            timeout=600,
-        )
-    assert result.returncode == 0, result.stderr
-    return name, Digest.model_validate_json((out / f"digest-{end}.json").read_bytes()), tmp_path
+    digest_json = run_digest_over_corpus(corpus, tmp_path, start=start, end=end, lang="zh")
+    return name, Digest.model_validate_json(digest_json.read_bytes()), tmp_path
 
 
 def test_no_english_only_headline_heading_or_research_title(week: tuple[str, Digest, Path]) -> None:

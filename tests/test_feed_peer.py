@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -64,8 +65,8 @@ class Outcome:
     reasons: tuple[str, ...]
 
 
-@pytest.fixture(scope="module")
-def peer_server() -> Iterator[str]:
+@contextmanager
+def serve_peer() -> Iterator[str]:
     """Serves the suite's files by their path under `tests/`, as a feed server would."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -86,7 +87,13 @@ def peer_server() -> Iterator[str]:
         yield base_url
 
 
-def _collect(base_url: str, path: Path) -> Outcome:
+@pytest.fixture(scope="module")
+def peer_server() -> Iterator[str]:
+    with serve_peer() as base_url:
+        yield base_url
+
+
+def collect_peer_file(base_url: str, path: Path) -> Outcome:
     relative = path.relative_to(PEER).as_posix()
     config = source(relative.replace("/", "-"), "feed", f"{base_url}/{relative}")
     with Fetcher(NO_FOLLOW) as fetcher:
@@ -102,7 +109,7 @@ def test_wellformed_selection_gives_envelopes(peer_server: str) -> None:
     started = time.monotonic()
     lost = {}
     for path in selection:
-        outcome = _collect(peer_server, path)
+        outcome = collect_peer_file(peer_server, path)
         if outcome.posts == 0:
             lost[path.relative_to(WELLFORMED).as_posix()] = outcome.reasons
     kept = len(selection) - len(lost)
@@ -115,7 +122,7 @@ def test_wellformed_selection_gives_envelopes(peer_server: str) -> None:
 @pytest.mark.timeout(60)  # a hang guard: each file takes milliseconds
 @pytest.mark.parametrize("path", sorted(ILLFORMED.rglob("*.xml")), ids=lambda p: p.relative_to(ILLFORMED).as_posix())
 def test_illformed_gives_envelopes_or_reasons(peer_server: str, path: Path) -> None:
-    outcome = _collect(peer_server, path)
+    outcome = collect_peer_file(peer_server, path)
     if _has_text_entries(path):
         assert outcome.posts > 0 or outcome.reasons, "neither an envelope nor a dead letter"
     # else: a channel with no entries to keep (feedparser agrees), so silence is right.
