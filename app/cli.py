@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -240,7 +241,6 @@ def store_backup(
     out: Annotated[Path | None, typer.Option("--out", help="Backup file (default: <data_dir>/backups/...).")] = None,
 ) -> None:
     """Copy the DuckDB file consistently (checkpointed, under its write lock) and verify the copy."""
-    from datetime import UTC, datetime
 
     from infra.store import Store
 
@@ -277,11 +277,27 @@ def store_check(ctx: typer.Context) -> None:
 # --- process ----------------------------------------------------------------------------------
 
 
+def _as_of(text: str, ctx: typer.Context) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO date-time (e.g. 2026-04-20T12:00:00Z)", ctx=ctx) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 @app.command("process")
 def process(
     ctx: typer.Context,
     once: Annotated[bool, typer.Option("--once", help="Process up to the current end offsets, then exit.")] = False,
     follow: Annotated[bool, typer.Option("--follow", help="Keep processing new records (Ctrl-C stops).")] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Score recency and horizons as of this ISO time (UTC if it has no zone) instead of the clock, "
+            "so a replay of the same records reproduces the same scores.",
+        ),
+    ] = None,
 ) -> None:
     """Turn raw envelopes on radar.raw.v1 into deduplicated, scored events in DuckDB."""
     import signal
@@ -291,6 +307,7 @@ def process(
     if once == follow:
         # With ctx, like click's own usage errors: the usage line and the --help hint, exit 2.
         raise click.UsageError("choose exactly one of --once or --follow", ctx=ctx)
+    fixed = _as_of(as_of, ctx) if as_of is not None else None
     settings = _state(ctx).settings
 
     def show(batch: BatchReport) -> None:
@@ -299,7 +316,7 @@ def process(
             f"{batch.dead_letters} dead letters, {batch.alerts} alerts in {batch.seconds:.2f} s (lag {batch.lag_after})"
         )
 
-    with Processor(settings) as processor:
+    with Processor(settings, as_of=fixed) as processor:
         if once:
             report = processor.run_once(progress=show)
             console.print(

@@ -25,6 +25,7 @@ import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO
@@ -258,8 +259,13 @@ def crash_once(command: list[str], env: dict[str, str], crash: Crash, timeout_s:
     return report
 
 
+# Every processor run of one workload scores as of the same moment: a run crashed and restarted
+# minutes apart, or a reference run started after the crashes, must agree to the point.
+AS_OF = datetime(2026, 12, 1, tzinfo=UTC)
+
+
 def process_command() -> list[str]:
-    return [sys.executable, "-m", "app.cli", "process", "--once"]
+    return [sys.executable, "-m", "app.cli", "process", "--once", "--as-of", AS_OF.isoformat()]
 
 
 @dataclass
@@ -345,9 +351,8 @@ _CONTENT = {
     " dedupe_signature FROM items",
     "events": "SELECT event_id, title, category, verification, signal_score, items, publishers FROM events",
     "event_items": "SELECT event_id, item_id FROM event_items",
-    # Recency's reason names the run's clock ("... days before <now>"); its points must still match.
-    "score_components": "SELECT event_id, name, points, CASE WHEN name = 'recency' THEN NULL ELSE reason END"
-    " FROM score_components",
+    # Every run scores as of AS_OF, so recency's reason ("first seen ... before <as_of>") matches too.
+    "score_components": "SELECT event_id, name, points, reason FROM score_components",
     "dead_letters": "SELECT dead_letter_id, stage, reason, kafka_partition, kafka_offset FROM dead_letters",
     "alerts_sent": "SELECT alert_id, event_id, level, signal_score FROM alerts_sent",
     "consumer_offsets": "SELECT consumer, topic, partition, next_offset FROM consumer_offsets",

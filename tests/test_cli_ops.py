@@ -42,6 +42,18 @@ def test_process_without_a_mode_is_a_usage_error_like_the_others(
     assert list(tmp_path.iterdir()) == []  # a usage error touches nothing
 
 
+def test_process_as_of_must_be_an_iso_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["process", "--once", "--as-of", "yesterday"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2, err
+    assert "'yesterday' is not an ISO date-time" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def _app(settings: Settings) -> typer.Typer:
     app = typer.Typer()
 
