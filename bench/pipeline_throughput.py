@@ -67,7 +67,7 @@ from transforms.batch import (  # noqa: E402
     prepare_record,
 )
 from transforms.classify import classify_item, load_classification_rules  # noqa: E402
-from transforms.cluster import EventIndex, assign_events  # noqa: E402
+from transforms.cluster import EventIndex, cluster_batch  # noqa: E402
 from transforms.dedupe import DedupeIndex, dedupe_items  # noqa: E402
 from transforms.extract import extract_item, load_entity_rules  # noqa: E402
 from transforms.normalize import normalize_record  # noqa: E402
@@ -164,10 +164,11 @@ def plain_batch(records: Sequence[ReceivedRaw], as_of: datetime, times: dict[str
     t3 = clock()
     items = [extract_item(item, entity_rules) for item in items]
     t4 = clock()
-    items, letters = assign_events(items, event_index)
-    dead += len(letters)
+    clustered = cluster_batch(items, event_index)
+    items = clustered.items
+    dead += len(clustered.dead_letters)
     t5 = clock()
-    events, letters = score_batch(items, event_index, as_of, load_scoring_rules())
+    events, letters = score_batch(items, clustered.members, as_of, load_scoring_rules(), clustered.built)
     dead += len(letters)
     t6 = clock()
     for name, (a, b) in zip(STAGES, ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t5, t6)), strict=True):

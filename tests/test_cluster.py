@@ -553,12 +553,18 @@ def test_the_richest_version_of_an_item_is_the_one_clustered_whatever_the_order(
 
 
 def test_scoring_gets_the_member_clustering_built() -> None:
-    placed, _ = assign_events(BATCH)
-    for item in placed:
+    placed = cluster_batch(BATCH)
+    rules = placed.members.rules
+    reused = 0
+    for item in placed.items:
         if item.event_id is None:
             continue
-        member = member_from_item(item, item.event_id)
-        assert member is member_from_item(item, item.event_id)
+        built = placed.built[item.item_id]
+        member = member_from_item(item, item.event_id, rules, built)
+        reused += member is built.member
         # the same as a member built afresh from an equal item
-        assert member == member_from_item(item.model_copy(), item.event_id)
-        assert member_from_item(item, "ev-other").event_id == "ev-other"
+        assert member == member_from_item(item.model_copy(), item.event_id, rules)
+        # another object of the same id, or another event: built afresh, not the clustering's
+        assert member_from_item(item.model_copy(), item.event_id, rules, built) is not built.member
+        assert member_from_item(item, "ev-other", rules, built).event_id == "ev-other"
+    assert reused == sum(1 for item in placed.items if item.event_id is not None) > 0

@@ -163,11 +163,15 @@ def decide_batch(
             cluster_state.index.changed.clear()
         clustered = cluster_batch(deduped, event_index, cluster_state, in_place=True)
         with merged_members(event_index, clustered.merges) as members:
-            events, score_dead = score_stage.score_batch(clustered.items, members, as_of.astimezone(UTC), rules)
+            events, score_dead = score_stage.score_batch(
+                clustered.items, members, as_of.astimezone(UTC), rules, clustered.built
+            )
     else:
         clustered = cluster_batch(deduped, event_index, cluster_state)
         # Scoring reads the members index the clustering left: merged events' earlier members re-pointed.
-        events, score_dead = score_stage.score_batch(clustered.items, clustered.members, as_of.astimezone(UTC), rules)
+        events, score_dead = score_stage.score_batch(
+            clustered.items, clustered.members, as_of.astimezone(UTC), rules, clustered.built
+        )
     return DecidedBatch(clustered.items, events, clustered.dead_letters + score_dead, clustered.state, clustered.merges)
 
 

@@ -35,6 +35,7 @@ from schemas.dead_letter import DeadLetter
 from schemas.event import SCORE_COMPONENTS, Event, ScoreComponent
 from schemas.item import Item
 from transforms.cluster import (
+    BuiltMember,
     EventIndex,
     EventMember,
     as_event_index_side_input,
@@ -543,8 +544,16 @@ def score_event(
     )
 
 
-def event_members(event_id: str, batch_items: Iterable[Item], index: EventIndex | None) -> list[EventMember]:
-    """Earlier members from the index plus this batch's items; a re-delivered item counts once."""
+def event_members(
+    event_id: str,
+    batch_items: Iterable[Item],
+    index: EventIndex | None,
+    built: Mapping[str, BuiltMember] | None = None,
+) -> list[EventMember]:
+    """Earlier members from the index plus this batch's items; a re-delivered item counts once.
+
+    `built`: the members the clustering built for this batch's items (`ClusteredBatch.built`).
+    """
     rules = index.rules if index is not None else None
     members: dict[str, EventMember] = {}
     if index is not None:
@@ -558,7 +567,7 @@ def event_members(event_id: str, batch_items: Iterable[Item], index: EventIndex 
         if known is None or richness(item) > richness(known):
             best[item.item_id] = item
     for item_id, item in best.items():
-        members[item_id] = member_from_item(item, event_id, rules)
+        members[item_id] = member_from_item(item, event_id, rules, built.get(item_id) if built else None)
     return list(members.values())
 
 
@@ -672,10 +681,17 @@ def _batch_dead_letter(event_id: str, items: Sequence[Item], exc: ValueError, as
 
 
 def score_batch(
-    items: Sequence[Item], event_index: EventIndex, as_of: datetime, rules: ScoringRules
+    items: Sequence[Item],
+    event_index: EventIndex,
+    as_of: datetime,
+    rules: ScoringRules,
+    built: Mapping[str, BuiltMember] | None = None,
 ) -> tuple[list[Event], list[DeadLetter]]:
     """One scored Event per event of a batch's clustered items, and the dead letters of those that
-    could not be scored: what `ScoreEvents` does, as one function over the whole batch."""
+    could not be scored: what `ScoreEvents` does, as one function over the whole batch.
+
+    `built`: the members `cluster_batch` built for these items (`ClusteredBatch.built`), reused.
+    """
     by_event: dict[str, list[Item]] = defaultdict(list)
     for item in items:
         if item.event_id is not None:
@@ -686,7 +702,7 @@ def score_batch(
     for event_id, members_items in by_event.items():
         try:
             members_of[event_id] = event_members(
-                event_id, sorted(members_items, key=lambda it: it.item_id), event_index
+                event_id, sorted(members_items, key=lambda it: it.item_id), event_index, built
             )
         except ValueError as exc:
             failed[event_id] = _batch_dead_letter(event_id, members_items, exc, as_of)

@@ -20,8 +20,8 @@ batch's commit, so any cut of the stream into batches gives the same events. The
 events (for links, cross-language rewrites and scoring) arrive as an `EventIndex` loaded from
 DuckDB by `load_event_index`.
 
-`cluster_batch` remembers the member it built for each item it returns, so scoring the batch
-(`member_from_item` on those items) does not build it again.
+`cluster_batch` returns the member it built for each item (`ClusteredBatch.built`), so scoring
+the batch (`score_batch(..., built)`) does not build them again.
 
 One job per module: `rules` (the data file and the keys events match on), `members` (an item's
 view as an event member), `index` (the members of open events), `load` (that index from DuckDB),
@@ -34,11 +34,12 @@ from __future__ import annotations
 from transforms.cluster.assign import ClusteredBatch, assign_events, cluster_batch, merged_members, richness
 from transforms.cluster.index import EventIndex, as_event_index_side_input
 from transforms.cluster.load import load_event_index, load_event_members
-from transforms.cluster.members import EventMember, is_off_topic, member_from_item
+from transforms.cluster.members import BuiltMember, EventMember, is_off_topic, member_from_item
 from transforms.cluster.rules import ClusterRules, load_cluster_rules, new_event_id, organisation_slug, product_key
 from transforms.cluster.stage import ClusterIntoEvents
 
 __all__ = [
+    "BuiltMember",
     "ClusterIntoEvents",
     "ClusterRules",
     "EventIndex",

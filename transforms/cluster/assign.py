@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schemas.dead_letter import DeadLetter
 from schemas.item import Item
 from transforms.cluster.index import EventIndex
-from transforms.cluster.members import EventMember, build_member, is_off_topic, item_time, remember_member
+from transforms.cluster.members import BuiltMember, EventMember, build_member, is_off_topic, item_time
 from transforms.cluster.rules import link_key, linkable
 from transforms.events import ClusterState, Record
 
@@ -154,6 +154,9 @@ class ClusteredBatch:
     state: ClusterState  # the clustering state after this batch (the one given is not modified)
     members: EventIndex  # earlier batches' members, merged-away events re-pointed: what scoring reads
     merges: dict[str, str]  # event folded away -> the event it now belongs to (earlier batches' ids too)
+    # Item id -> the member built while placing it: scoring the batch (`score_batch(built=...)`)
+    # reads it instead of building every member a second time.
+    built: dict[str, BuiltMember] = field(default_factory=dict)
 
 
 def _kafka_order(item: Item) -> tuple[int, int, str]:
@@ -228,11 +231,11 @@ def cluster_batch(
         if index is None:
             index = EventIndex()
         with index.undone():
-            out, dead, merges = _place(items, index, state)
-        return ClusteredBatch(out, dead, state, index, merges)
+            out, dead, merges, built = _place(items, index, state)
+        return ClusteredBatch(out, dead, state, index, merges, built)
     working = index.copy() if index is not None else EventIndex()
     state = ClusterState.from_json(state.to_json()) if state is not None else ClusterState()
-    out, dead, final_merges = _place(items, working, state)
+    out, dead, final_merges, built = _place(items, working, state)
     # Scoring reads earlier batches' members (this batch's come from its items): the index given,
     # with the members of merged-away events moved to their survivors.
     members = index if index is not None else EventIndex(rules=working.rules)
@@ -240,7 +243,7 @@ def cluster_batch(
         members = members.copy()
         for absorbed, survivor in final_merges.items():
             members.repoint(absorbed, survivor)
-    return ClusteredBatch(out, dead, state, members, final_merges)
+    return ClusteredBatch(out, dead, state, members, final_merges, built)
 
 
 @contextlib.contextmanager
@@ -258,9 +261,9 @@ def merged_members(index: EventIndex, merges: dict[str, str]) -> Iterator[EventI
 
 def _place(
     items: Iterable[Item], working: EventIndex, state: ClusterState
-) -> tuple[list[Item], list[DeadLetter], dict[str, str]]:
+) -> tuple[list[Item], list[DeadLetter], dict[str, str], dict[str, BuiltMember]]:
     """`cluster_batch`'s work on `working` and `state`, both changed: the placed items, the dead
-    letters and the merges (folded-away event -> its survivor)."""
+    letters, the merges (folded-away event -> its survivor) and the members built on the way."""
     rules = working.rules
     # Versions of one item (a feed entry and the page it led to, under one key): the richest is
     # the one clustered and indexed; all of them go where it goes, at the first version's turn.
@@ -355,6 +358,7 @@ def _place(
             place_then_waiting(group)
 
     out: list[Item] = []
+    built: dict[str, BuiltMember] = {}
     for group, item, features in chosen:
         final = state.resolve(event_of[item.item_id]) if features is not None else None
         for version in group:
@@ -365,9 +369,9 @@ def _place(
             if version is item and features is not None:
                 if features.event_id != final:
                     features = replace(features, event_id=final)
-                remember_member(result, features, rules)
+                built[result.item_id] = BuiltMember(result, features, rules)
             out.append(result)
-    return out, dead, {a: state.resolve(s) for a, s in merges.items()}
+    return out, dead, {a: state.resolve(s) for a, s in merges.items()}, built
 
 
 def assign_events(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -156,37 +155,29 @@ def is_off_topic(item: Item) -> bool:
     return bool(item.off_topic)
 
 
-class _BuiltMember(weakref.ref):
-    """The member `assign_events` built for the item this refers to (one object per item: few for the GC)."""
+@dataclass(frozen=True)
+class BuiltMember:
+    """The member the clustering built for one item it returned: scoring reuses it, not a rebuild.
 
-    __slots__ = ("key", "member", "rules")
+    `item` is the very object `cluster_batch` returned: another version of the same id (a page
+    richer than its entry) is not what the member was built from.
+    """
 
-
-# Members by the id of the item `assign_events` returned (items are immutable): scoring asks for
-# the member of every clustered item again, and gets it without a rebuild. An entry leaves with
-# its item, before the item's id can be given to another object.
-_members_built: dict[int, _BuiltMember] = {}
-
-
-def _forget_member(built: _BuiltMember) -> None:
-    if _members_built.get(built.key) is built:
-        del _members_built[built.key]
+    item: Item
+    member: EventMember
+    rules: ClusterRules
 
 
-def remember_member(item: Item, member: EventMember, rules: ClusterRules) -> None:
-    built = _BuiltMember(item, _forget_member)
-    built.key, built.member, built.rules = id(item), member, rules
-    _members_built[built.key] = built
-
-
-def member_from_item(item: Item, event_id: str, rules: ClusterRules | None = None) -> EventMember:
+def member_from_item(
+    item: Item, event_id: str, rules: ClusterRules | None = None, built: BuiltMember | None = None
+) -> EventMember:
     """The member summary of an item of this batch (raises ValueError when it has no time at all).
 
-    For an item `assign_events` returned, the member it built and indexed for it (the same fields).
+    `built`: what the clustering built for this item id (`ClusteredBatch.built`), used when it was
+    built from this very item, for this event, under these rules.
     """
     rules = rules or default_rules(7)
-    built = _members_built.get(id(item))
-    if built is not None and built() is item and built.member.event_id == event_id and built.rules is rules:
+    if built is not None and built.item is item and built.member.event_id == event_id and rules is built.rules:
         return built.member
     return build_member(item, event_id, rules)
 
