@@ -237,7 +237,7 @@ def stop_group(pid: int, marker: str, timeout_s: float = 20.0) -> str:
 
 
 # --- The failure automation (issue 14 item 4's backstop) ------------------------------------------
-# A flow's on_failure hook (flows/prefect_env.py) runs in the flow-run process: a run whose process
+# A flow's on_failure hook (infra/prefect_env.py) runs in the flow-run process: a run whose process
 # is killed, whose worker dies, or whose configuration does not load sends nothing. The Prefect
 # server sees those state changes anyway, so `up` ships an automation the server itself acts on:
 # trigger = a run of a deployment tagged `radar` (every deployment of prefect.yaml) entering

@@ -101,6 +101,10 @@ class ProcessReport:
     def total(self, name: BatchCounter) -> int:
         return sum(getattr(b, name) for b in self.batches)
 
+    def summary(self) -> str:
+        """One line for flow logs and the window's step report."""
+        return f"{self.records} records -> {self.total('items')} items, {self.total('dead_letters')} dead letters"
+
 
 class ConcurrentProcessorError(RuntimeError):
     """Two processors consumed the same partitions; this one's batch was discarded, nothing lost."""

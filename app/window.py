@@ -94,10 +94,7 @@ def run_window(
             with Processor(settings, as_of=window.end, session=session) as processor:
                 result = processor.run_once()
                 lag = sum(processor.lag().values())
-            return (
-                f"{result.records} records -> {result.total('items')} items, "
-                f"{result.total('dead_letters')} dead letters, lag {lag}"
-            )
+            return f"{result.summary()}, lag {lag}"
 
         step("process", do_process)
         store = session.store

@@ -30,7 +30,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,7 +47,7 @@ from connectors.feed import FeedParseError, collect_feed, parse_feed
 from connectors.fetch import Fetcher, FetchError
 from connectors.html import collect_html, parse_page
 from connectors.jsonl import collect_jsonl, parse_jsonl_line
-from connectors.source_runs import first_failure, record_source_run
+from connectors.source_runs import first_failure, last_errors, record_source_run
 from connectors.x import XPageError, XRateLimiter, collect_x, pack_queries, parse_x_page, with_query
 from infra.config import DEFAULT_GROUPS, ConfigError, Settings, SourceConfig
 from infra.crashpoints import crash_point
@@ -59,11 +59,13 @@ from infra.urlsafety import check_url_syntax
 from schemas.envelope import EnvelopeError, dump_envelope
 
 __all__ = [
+    "IngestOutcome",
     "IngestProgress",
     "IngestReport",
     "SourceCheck",
     "SourceReport",
     "check_sources",
+    "nothing_to_ingest",
     "run_ingest",
     "select_sources",
 ]
@@ -113,6 +115,61 @@ class IngestReport:
             f"{self.total('unchanged')} unchanged, {self.total('dead_lettered')} dead-lettered, "
             f"{self.total('skipped_links')} unsafe links skipped, {self.total('errors')} errors"
         )
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    """A run's report as an unattended run publishes it: one table row per source, with the first
+    failure of each failed source (from `source_runs`, as `radar status` shows it)."""
+
+    summary: str
+    rows: tuple[dict[str, object], ...]
+    failed: tuple[str, ...]
+    errors: dict[str, str]
+
+    @classmethod
+    def of(cls, report: IngestReport, store: Store) -> IngestOutcome:
+        failed = tuple(s.name for s in report.sources if s.errors)
+        errors = last_errors(store, failed)
+        rows = tuple(
+            {
+                "source": s.name,
+                "kind": s.kind,
+                "outcome": "failed" if s.errors else "ok",
+                "fetched": s.fetched,
+                "produced": s.produced,
+                "unchanged": s.unchanged,
+                "dead_lettered": s.dead_lettered,
+                "errors": s.errors,
+                "not_modified": s.not_modified,
+                "seconds": round(s.elapsed_s, 2),
+                "first_failure": errors.get(s.name, ""),
+            }
+            for s in report.sources
+        )
+        return cls(summary=report.summary(), rows=rows, failed=failed, errors=errors)
+
+    @property
+    def description(self) -> str:
+        return f"ingest: {self.summary}" + (f"; FAILED: {', '.join(self.failed)}" if self.failed else "")
+
+    def failure_of(self, name: str) -> str:
+        """What the run log says about one failed source."""
+        return self.errors.get(name) or "see the dead letters above"
+
+    def failure_message(self) -> str | None:
+        """The run's failure message (the sources and their first failure), None when none failed."""
+        if not self.failed:
+            return None
+        listed = "; ".join(f"{name} ({self.errors.get(name) or 'failed'})" for name in self.failed)
+        return f"{len(self.failed)} of {len(self.rows)} sources failed: {listed}"
+
+
+def nothing_to_ingest(groups: Sequence[str] | None, exclude_groups: Sequence[str] | None) -> str:
+    """Why a run whose groups hold no enabled source fetches nothing (a log line, not a failure)."""
+    wanted = ", ".join(groups or []) or "all groups"
+    without = f" except {', '.join(exclude_groups)}" if exclude_groups else ""
+    return f"no enabled sources in {wanted}{without}: nothing to ingest"
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from infra.store import Store
 from schemas.dead_letter import DeadLetter
 
-__all__ = ["first_failure", "record_source_run"]
+__all__ = ["first_failure", "last_errors", "record_source_run"]
 
 
 def first_failure(dead_letters: Sequence[DeadLetter]) -> str | None:
@@ -62,3 +63,16 @@ def record_source_run(
         " ELSE source_runs.consecutive_failures + 1 END",
         {"name": source_name, "at": when, "ok": ok, "produced": produced, "error": error or "unspecified error"},
     )
+
+
+def last_errors(store: Store, names: Sequence[str]) -> dict[str, str]:
+    """The first failure of each named source whose latest run failed, as `radar status` shows it."""
+    if not names:
+        return {}
+    with store.read() as con:
+        rows = con.execute(
+            "SELECT source_name, last_error FROM source_runs WHERE source_name IN (SELECT unnest($n))"
+            " AND NOT last_run_ok",
+            {"n": list(names)},
+        ).fetchall()
+    return {name: error or "" for name, error in rows}

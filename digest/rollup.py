@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from infra.store import Store
 
-__all__ = ["HOUR", "hour_range", "rollup_hours"]
+__all__ = ["HOUR", "hour_range", "rollup_hours", "rollup_span", "rollup_summary"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,25 @@ def hour_range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     if hi <= lo:
         raise ValueError(f"empty rollup range {start.isoformat()} .. {end.isoformat()}")
     return lo, hi
+
+
+def rollup_span(
+    start: datetime | None = None, end: datetime | None = None, *, now: datetime | None = None
+) -> tuple[datetime, datetime]:
+    """`hour_range` with the scheduled run's defaults: `end` the last full UTC hour's end (the hour
+    `now` is in has not finished), `start` one hour before `end`."""
+    if end is None:
+        end = (now or datetime.now(UTC)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if start is None:
+        start = end - HOUR
+    return hour_range(start, end)
+
+
+def rollup_summary(lo: datetime, hi: datetime, written: int) -> str:
+    """The run-log line of a rollup: an hour range with nothing in it is said so, not a silent 0."""
+    return f"hourly-rollup {lo.isoformat()} .. {hi.isoformat()}: wrote {written} rows into rollup_hourly" + (
+        " (no items or events in these hours)" if written == 0 else ""
+    )
 
 
 # Event rows: items published in the hour (membership from items.event_id, falling back

@@ -12,21 +12,20 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
 
-from flows.prefect_env import broker_for_run, forward_to_run_logger, notify_failure_hook, retry_unless_permanent
-from infra.config import load_settings
+from infra.config import Settings
+from infra.prefect_env import broker_for_run, forward_to_run_logger, notify_failure_hook, retry_unless_permanent
 from infra.preflight import load_checked
 
 __all__ = ["process"]
 
 
 @task(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=retry_unless_permanent)
-def process_pending(config_path: str | None) -> str:
+def process_pending(settings: Settings) -> str:
+    # Imported in the run: app.processor pulls in Beam (~1 s), which `prefect deploy` loading this file need not pay.
     from app.processor import Processor
 
-    settings = load_settings(config_path or None)
     with Processor(settings) as processor:
-        result = processor.run_once()
-    return f"{result.records} records -> {result.total('items')} items, {result.total('dead_letters')} dead letters"
+        return processor.run_once().summary()
 
 
 @flow(name="process", on_failure=[notify_failure_hook])
@@ -34,6 +33,6 @@ def process(config_path: str | None = None) -> str:
     logger = get_run_logger()
     settings = load_checked(config_path)
     with forward_to_run_logger(logger), broker_for_run(settings, logger):
-        summary = process_pending(config_path)
+        summary = process_pending(settings)
     logger.info("processed %s", summary)
     return summary

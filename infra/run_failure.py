@@ -1,6 +1,6 @@
 """Tell people a flow run failed: one POST per configured alert webhook, signed like alerts.
 
-Called by the flows' `on_failure` hook (flows/prefect_env.py) with what Prefect knows of the
+Called by the flows' `on_failure` hook (infra/prefect_env.py) with what Prefect knows of the
 run; no Prefect import here. The body of a `standard` webhook is
 
     {"schema": "flow-run-failure", "version": 1, "flow": "ingest", "flow_run_id": "...",

@@ -101,6 +101,23 @@ class Store:
         if con is not None:
             self._close(con)
 
+    def open_connection(self) -> duckdb.DuckDBPyConnection:
+        """A read-write connection to the migrated file, for a caller that runs its own transactions
+        on it across several units of work (the webhook dispatcher's session) instead of opening the
+        file for each; hand it back with `close_connection`."""
+        con = self._connect(read_only=False)
+        if not self._migrated:
+            try:
+                self._migrate(con)
+            except BaseException:
+                self._close(con)
+                raise
+        return con
+
+    def close_connection(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Close a connection from `open_connection` (the last one of the process checkpoints the file)."""
+        self._close(con)
+
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.lock_timeout_s
         delay = 0.005

@@ -517,10 +517,8 @@ class _Session:
             if self._con is not None and time.monotonic() - self._opened > _SESSION_HOLD_S:
                 self._release()
             if self._con is None:
-                self._con = self.store._connect(read_only=False)
+                self._con = self.store.open_connection()
                 self._opened = time.monotonic()
-                if not self.store._migrated:
-                    self.store._migrate(self._con)
             con = self._con
             con.execute("BEGIN TRANSACTION")
             try:
@@ -545,7 +543,7 @@ class _Session:
     def _release(self) -> None:
         if self._con is not None:
             con, self._con = self._con, None
-            self.store._close(con)
+            self.store.close_connection(con)
 
 
 class WebhookDispatcher:

@@ -40,7 +40,7 @@ def configure_test_prefect() -> Path:
     Prefect freezes its settings at import, and pytest imports every test module before
     running any, so each module that imports a flow calls this first (idempotent).
     """
-    from flows.prefect_env import configure_prefect
+    from infra.prefect_env import configure_prefect
 
     data_dir = os.environ.setdefault("FRONTIER_RADAR_TEST_DATA", tempfile.mkdtemp(prefix="radar-test-"))
     return configure_prefect(data_dir=data_dir)

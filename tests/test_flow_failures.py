@@ -16,9 +16,9 @@ configure_test_prefect()  # before prefect is imported, as every caller must
 
 from prefect.states import Completed, Failed  # noqa: E402
 
-from flows.prefect_env import broker_for_run, forward_to_run_logger, retry_unless_permanent  # noqa: E402
 from infra.broker import EmbeddedBroker  # noqa: E402
 from infra.config import ConfigError, Settings, StoreSettings, WebhookConfig  # noqa: E402
+from infra.prefect_env import broker_for_run, forward_to_run_logger, retry_unless_permanent  # noqa: E402
 from infra.preflight import check_path, check_settings, is_permanent, load_checked  # noqa: E402
 from infra.run_failure import FailureNotice, first_line, notify_failure  # noqa: E402
 from infra.store import StoreDamaged  # noqa: E402

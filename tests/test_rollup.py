@@ -12,7 +12,7 @@ from tests.digest_corpus import configure_test_prefect, corpus_settings, populat
 
 configure_test_prefect()
 
-from digest.rollup import hour_range, rollup_hours  # noqa: E402
+from digest.rollup import hour_range, rollup_hours, rollup_span, rollup_summary  # noqa: E402
 from infra.store import Store  # noqa: E402
 
 WEEK = (datetime(2026, 4, 13, tzinfo=UTC), datetime(2026, 4, 20, tzinfo=UTC))
@@ -33,6 +33,27 @@ def _rows(store: Store) -> list[tuple[Any, ...]]:
             "SELECT hour, scope, key, category, mentions, publishers, new_events, signal_score, score_change"
             " FROM rollup_hourly ORDER BY hour, scope, key"
         ).fetchall()
+
+
+def test_rollup_span_defaults_to_the_last_full_hour() -> None:
+    now = datetime(2026, 4, 14, 15, 42, 7, tzinfo=UTC)
+    assert rollup_span(now=now) == (datetime(2026, 4, 14, 14, tzinfo=UTC), datetime(2026, 4, 14, 15, tzinfo=UTC))
+    # An end of one's own: the hour before it, ceiled and floored to whole hours.
+    end = datetime(2026, 4, 14, 9, 30, tzinfo=UTC)
+    assert rollup_span(end=end, now=now) == (
+        datetime(2026, 4, 14, 8, tzinfo=UTC),
+        datetime(2026, 4, 14, 10, tzinfo=UTC),
+    )
+    start = datetime(2026, 4, 13, tzinfo=UTC)
+    assert rollup_span(start, end, now=now) == (start, datetime(2026, 4, 14, 10, tzinfo=UTC))
+
+
+def test_rollup_summary_says_when_the_hours_held_nothing() -> None:
+    lo, hi = datetime(2026, 4, 14, 14, tzinfo=UTC), datetime(2026, 4, 14, 15, tzinfo=UTC)
+    assert rollup_summary(lo, hi, 12) == (
+        "hourly-rollup 2026-04-14T14:00:00+00:00 .. 2026-04-14T15:00:00+00:00: wrote 12 rows into rollup_hourly"
+    )
+    assert rollup_summary(lo, hi, 0).endswith("wrote 0 rows into rollup_hourly (no items or events in these hours)")
 
 
 def test_hour_range_covers_whole_utc_hours() -> None:

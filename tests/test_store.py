@@ -58,6 +58,20 @@ def test_write_rolls_back_on_error(tmp_path: Path) -> None:
     assert store.table_counts()["source_cursors"] == 1
 
 
+def test_an_open_connection_is_migrated_and_holds_the_file_until_closed(tmp_path: Path) -> None:
+    """The webhook dispatcher's session keeps one connection across its transactions (Store's public API)."""
+    store = Store(tmp_path / "radar.duckdb")
+    con = store.open_connection()
+    assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == LATEST_VERSION
+    con.execute("INSERT INTO source_cursors (source_name, etag) VALUES ('a', 'x')")
+    # While it is open this process has the file read-write, and DuckDB refuses a read-only open.
+    with pytest.raises(duckdb.ConnectionException, match="different configuration"):
+        duckdb.connect(str(store.path), read_only=True)
+    store.close_connection(con)
+    with duckdb.connect(str(store.path), read_only=True) as reader:
+        assert reader.execute("SELECT etag FROM source_cursors").fetchall() == [("x",)]
+
+
 def test_a_corrupt_file_gives_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "radar.duckdb"
     path.write_bytes(b"this is not a database" * 100)

@@ -79,7 +79,7 @@ def _prefect_digest_step(
     """The digest step as a `daily-digest` flow run (ephemeral mode: task retries, caching by window,
     the Markdown artifact). It needs the config file: a flow run re-reads its configuration rather
     than receiving live objects."""
-    from flows.prefect_env import configure_prefect
+    from infra.prefect_env import configure_prefect
 
     # Prefect reads its settings when first imported.
     configure_prefect(settings)

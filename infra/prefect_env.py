@@ -1,11 +1,14 @@
-"""Prefect's environment, set before Prefect is imported.
+"""What every Prefect flow run shares, in a module that does not import Prefect at load time.
 
 Prefect reads most of its settings from the environment when its modules load, so
 callers MUST call `configure_prefect(settings)` before the first `import prefect`
-(directly or through `flows.daily_digest` / `flows.hourly_rollup` flow objects). Calling it later
-still sets the variables, but a Prefect already imported may keep its old home; we
-log a warning in that case rather than failing, because the telemetry switches are
-still honoured per request.
+(directly or through the flow objects in flows/). Calling it later still sets the
+variables, but a Prefect already imported may keep its old home; we log a warning in
+that case rather than failing, because the telemetry switches are still honoured per
+request. The run helpers below (retry condition, failure hook, log forwarding, the
+broker a run started) take Prefect's objects as arguments and import Prefect only
+inside the one function that needs it, so flows/*.py stay wiring and this is tested
+without a flow (tests/test_flow_failures.py).
 """
 
 from __future__ import annotations
@@ -67,7 +70,8 @@ def configure_prefect(settings: Settings | None = None, *, data_dir: Path | str 
 
 # Loggers of the project whose WARNING+ records a flow run forwards to its own run logger, so a
 # dead letter or a failing source shows in the Prefect UI, not only on the worker's stdout.
-FORWARDED_LOGGERS = ("infra", "connectors", "transforms", "flows")
+# "app" and "digest": the processor and the digest library moved there out of infra/ and flows/.
+FORWARDED_LOGGERS = ("infra", "connectors", "transforms", "digest", "app", "flows")
 
 
 def retry_unless_permanent(task: Any, task_run: Any, state: Any) -> bool:
