@@ -63,8 +63,11 @@ def _clean(text: str) -> str:
 
 
 def lead_of(item: SourceItem, max_chars: int = 260) -> str:
-    """The first sentence or two of an item's body (its title when the body is empty)."""
-    text = _clean(item.text)
+    """The first sentence or two of an item's body (its title when the body is empty).
+
+    A feed entry read with its page (digest.read.combine_linked_pages) is led by the entry's summary.
+    """
+    text = _clean(item.standfirst or item.text)
     title = _clean(item.title)
     # Extracted article text often opens with a kicker and the headline again
     # ("Company OpenAI raises $122 billion … Today we're announcing …"): start after it.
@@ -535,8 +538,18 @@ def x_verification_text(signal: XSignal, book: Playbook) -> str:
     )
 
 
+# A line this short without closing punctuation, in a text of several lines, is a heading or a
+# kicker ("One model, many scripts", "Community Article"); a hard-wrapped abstract's lines are longer.
+_HEADING_CHARS = 60
+_CLOSING = (".", "!", "?", ":", ";", ",", "。", "！", "？", "：", "；", "，", "、", "”", '"', ")", "）")
+
+
 def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(_clean(text)) if s.strip()]
+    lines = [_clean(line) for line in text.splitlines() if line.strip()]
+    if len(lines) > 1:
+        # An article's subheadings are no sentences, nor part of the paragraph below them.
+        lines = [line for line in lines if len(line) > _HEADING_CHARS or line.endswith(_CLOSING)]
+    return [s.strip() for s in _SENTENCE_END.split(" ".join(lines)) if s.strip()]
 
 
 def research_highlight(
@@ -593,7 +606,8 @@ def research_highlight(
             title=clean_title(title, 200),
             topics=book.text("research", "topics_clause", topics=book.join(topics[:3])) if topics else "",
         )
-    body = _clean(item.text)
+    # Line breaks kept: _sentences ends a sentence at one.
+    body = "\n".join(_clean(line) for line in item.text.strip().splitlines())
     if title and body.startswith(title):
         body = body[len(title) :]
     sentences = _sentences(body)
@@ -635,9 +649,16 @@ def research_highlight(
     applications += [
         text for pattern, text in book.data["research"]["applications"].items() if re.search(pattern, about, re.I)
     ]
-    reasons = signal_reasons(event, event_items, book, window) if event is not None else ""
+    # A lab's own write-up is its event's official confirmation: with its page and feed entry read
+    # as one item (digest.read.combine_linked_pages), no other member of the event says so.
+    voices = [item, *event_items] if not is_paper and item.tier == "official" else event_items
+    reasons = signal_reasons(event, voices, book, window) if event is not None else ""
     kind_text = book.text(f"research.kinds.{kind}", "judgement", name=name, publisher=item.publisher)
     judgment = book.text("research", "judgement", kind=kind_text, reasons=reasons) if reasons else kind_text
+    if book.lang == "zh" and is_english_only(novelty):
+        # An English report read with its page has sentences beyond its lead; a Chinese reader gets
+        # none of them as "新在哪里" (the original stays in the sources), but the kind of work below.
+        novelty = ""
     if not novelty:
         # Nothing beyond the lead: the kind of work is what is new about it, said once.
         novelty = kind_text

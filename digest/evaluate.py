@@ -78,6 +78,11 @@ def evaluate(store: Store, digest: Digest | None, truth_path: Path = GROUND_TRUT
         rows = con.execute(
             "SELECT item_id, url, canonical_url, record->>'native_id', duplicate_of, event_id FROM items"
         ).fetchall()
+        linked_from = dict(
+            con.execute(
+                "SELECT item_id, record->>'linked_from' FROM items WHERE record->>'linked_from' IS NOT NULL"
+            ).fetchall()
+        )
         verification = dict(con.execute("SELECT event_id, verification FROM events").fetchall())
         category = dict(con.execute("SELECT event_id, category FROM events").fetchall())
         members = con.execute("SELECT event_id, item_id FROM event_items").fetchall()
@@ -110,10 +115,14 @@ def evaluate(store: Store, digest: Digest | None, truth_path: Path = GROUND_TRUT
             truth_event_of[item] = "noise"
 
     # A page fetched from a feed entry's link is, for the ground truth, that entry itself
-    # ([[page]] maps it there): fold "page:<key>" onto "<key>" so the pair is not counted.
+    # ([[page]] maps it there): fold the page onto the entry its record names (or, for rows
+    # stored without one, "page:<key>" onto "<key>") so the pair is not counted.
     item_ids = {r[0] for r in rows}
 
     def same_document(item_id: str) -> str:
+        entry = linked_from.get(item_id)
+        if entry is not None and entry in item_ids:
+            return entry
         bare = item_id.removeprefix("page:")
         return bare if bare != item_id and bare in item_ids else item_id
 

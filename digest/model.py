@@ -84,6 +84,12 @@ class SourceItem:
     updated_at: datetime | None = None
     author: str | None = None  # a post's display name, a paper's author list
     categories: tuple[str, ...] = ()  # arXiv categories, when the item record keeps them
+    # How dedupe recognised it as a duplicate, and whether it is a fetched page (`items.kind`): what
+    # digest.read.combine_linked_pages needs to fold a feed entry and the page it links into one.
+    duplicate_kind: str | None = None
+    is_page: bool = False
+    # A feed entry's own summary when its page's article is the body: the item's lead (lead_of).
+    standfirst: str = ""
 
     @property
     def link(self) -> str | None:

@@ -52,7 +52,7 @@ class Item(Contract):
     linked_urls: tuple[str, ...] = ()
     content_hash: str = ""
     duplicate_of: str | None = None
-    duplicate_kind: Literal["url", "native-id", "content", "near"] | None = None
+    duplicate_kind: Literal["url", "native-id", "content", "near", "linked-page"] | None = None
     category: Category | None = None
     secondary: tuple[CategoryScore, ...] = ()
     item_type: ItemType | None = None
@@ -72,6 +72,9 @@ class Item(Contract):
     off_topic: bool = Field(False, description="not about AI: the digest drops it")
     categories: tuple[str, ...] = Field(
         (), description="arXiv subject categories of a paper (cs.CL, stat.ML, ...), primary first"
+    )
+    linked_from: str | None = Field(
+        None, description="a page: key of the same source's entry (or page) whose link led to it"
     )
     # Dedupe's flags + MinHash bytes, kept so the next batch need not recompute them.
     # Stored in items.dedupe_signature (migration 002), not in the JSON record.

@@ -70,8 +70,10 @@ def _corpus_in_publish_order() -> list[Any]:
                 envelope=envelope, coordinates=KafkaCoordinates(topic="t", partition=0, offset=0, key=envelope.key)
             )
         )
-        published = item.published_at if isinstance(item, Item) else None
-        return (published or envelope.fetch.fetched_at, envelope.key)
+        if not isinstance(item, Item):
+            return (envelope.fetch.fetched_at, envelope.key)
+        # Ties go by item id, as dedupe orders a batch: a page and its entry often share a date.
+        return (item.published_at or envelope.fetch.fetched_at, item.item_id)
 
     return sorted(envelopes, key=when)
 

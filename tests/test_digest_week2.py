@@ -131,9 +131,10 @@ def test_match_with_the_labels(week2: tuple[Digest, Store, Path]) -> None:
     assert quality.top5_noise == 0
     assert quality.research_recall >= 0.5
     assert quality.x_signal_verification_accuracy == 1.0
-    # The online clustering (README "Event clustering"): 0.83 / 1.00 here; the acquisition rumour
-    # still joins the model launch it names, and a paper a neighbouring one.
-    assert quality.cluster_purity >= 0.8
+    # The online clustering (README "Event clustering"): 0.87 / 0.97 here (0.83 / 1.00 before a feed
+    # entry and its page were one item); the EU guidelines' English report still sits in NVIDIA's UK
+    # investment, its Chinese one apart.
+    assert quality.cluster_purity >= 0.85
     assert quality.cluster_completeness >= 0.97
 
 

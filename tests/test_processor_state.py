@@ -54,6 +54,8 @@ def _dedupe_view(index: DedupeIndex) -> dict[str, Any]:
         "url": index.by_url,
         "native_id": index.by_native_id,
         "content": index.by_content,
+        "item": index.by_item,
+        "linked": index.by_linked,
         "roots": index.registered_roots(),
     }
 

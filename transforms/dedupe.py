@@ -8,7 +8,15 @@ item of its group (the root) and `duplicate_kind` saying how it was recognised:
 - "url": same canonical URL;
 - "content": same `content_hash` (re-syndication, "RT @x:" copies);
 - "near": estimated Jaccard similarity of character shingles >= threshold (MinHash, 64
-  permutations, banded LSH so a lookup costs a few dict probes, never a scan).
+  permutations, banded LSH so a lookup costs a few dict probes, never a scan);
+- "linked-page": a page fetched from a feed entry's link (`Item.linked_from` names an item of
+  the same source) is that entry's document, whatever the URLs, canonicals and texts say. It is
+  decided before every other key, in both directions: whichever of the two comes first (in the
+  order below) is the original, the other its "linked-page" duplicate (`duplicate_of` names that
+  item itself, not its group's root, whose stored value clustering may still change). Usually that is the entry; a
+  page dated before its entry, or committed by an earlier batch, is the root instead, because a
+  stored row is never rewritten and the same records must give the same roots whatever the
+  batch boundaries.
 
 Within a batch the earliest item wins, ordered by (published_at, item_id) and never by
 bundle order: the stage computes small per-item signatures, gathers them in one place,
@@ -37,7 +45,7 @@ import duckdb
 import numpy as np
 
 from schemas.item import Item
-from transforms.normalize import fingerprint_text
+from transforms.normalize import fingerprint_text, page_item_id
 
 __all__ = [
     "DEAD_LETTER",
@@ -54,7 +62,7 @@ __all__ = [
 ]
 
 DEAD_LETTER = "dead_letter"
-DuplicateKind = Literal["url", "native-id", "content", "near"]
+DuplicateKind = Literal["url", "native-id", "content", "near", "linked-page"]
 
 NUM_PERM = 64
 # Shingles: 3 characters for Han/kana text (a word is 1-2 characters), 5 for alphabetic text.
@@ -213,6 +221,8 @@ class DedupeSignature:
     retweet_of: str | None
     content_hash: str | None  # None when the text is too short to identify anything
     minhash: bytes
+    source: str = ""  # the source's name: a link names an item of its own source only
+    linked_from: str | None = None  # a page: the key of the entry (or page) whose link led here
 
     @property
     def blob(self) -> bytes:
@@ -240,6 +250,8 @@ def _dedupe_signatures(items: Sequence[Item]) -> list[DedupeSignature]:
             retweet_of=item.retweet_of,
             content_hash=item.content_hash if len(fingerprint) >= MIN_CONTENT_CHARS and item.content_hash else None,
             minhash=minhash_bytes,
+            source=item.source.name,
+            linked_from=item.linked_from if item.kind == "page" else None,
         )
         for item, fingerprint, minhash_bytes in zip(items, fingerprints, _content_minhashes(fingerprints), strict=True)
     ]
@@ -262,6 +274,13 @@ class DedupeIndex:
     by_url: dict[str, str] = field(default_factory=dict)
     by_native_id: dict[str, str] = field(default_factory=dict)
     by_content: dict[str, str] = field(default_factory=dict)
+    # "<source>\n<item id>" -> that item, for a page naming the entry it was linked from; and
+    # "<source>\n<linked_from>" -> the first page naming it, for an entry that comes later. They
+    # name the item, not its root: the stored root of an entry may be set after dedupe (a
+    # cross-language duplicate found by clustering), and the answer must not depend on whether
+    # the entry was decided in this batch or an earlier one.
+    by_item: dict[str, str] = field(default_factory=dict)
+    by_linked: dict[str, str] = field(default_factory=dict)
     roots: list[str] = field(default_factory=list)
     signatures: list[bytes] = field(default_factory=list)
     # Slots per band key, packed as native int64: a lookup joins a signature's bands into one
@@ -308,10 +327,28 @@ class DedupeIndex:
             self.by_native_id.setdefault(signature.native_id, root)
         if signature.content_hash:
             self.by_content.setdefault(signature.content_hash, root)
+        self.by_item.setdefault(_source_key(signature.source, signature.item_id), signature.item_id)
+        if signature.linked_from:
+            self.by_linked.setdefault(_source_key(signature.source, signature.linked_from), signature.item_id)
+
+    def match_linked(self, signature: DedupeSignature) -> tuple[str, DuplicateKind] | None:
+        """The entry this page was linked from, or the page linked from this item (the item, not its root)."""
+        own = signature.item_id
+        if signature.linked_from:
+            # A refresh hop names the page it came from by that page's key.
+            for anchor in (signature.linked_from, page_item_id(signature.linked_from)):
+                root = self.by_item.get(_source_key(signature.source, anchor))
+                if root is not None and root != own:
+                    return root, "linked-page"
+        for key in dict.fromkeys((own, _raw_key(own))):
+            root = self.by_linked.get(_source_key(signature.source, key))
+            if root is not None and root != own:
+                return root, "linked-page"
+        return None
 
     def match(self, signature: DedupeSignature) -> tuple[str, DuplicateKind] | None:
         """The root this signature duplicates, and how; never the item itself."""
-        found = self._match_keys(signature)
+        found = self.match_linked(signature) or self._match_keys(signature)
         if found is None and signature.minhash and self.roots:
             near = self._nearest(signature.minhash, signature.item_id)
             if near is not None:
@@ -424,8 +461,8 @@ def _decide(
     is_root = [False] * len(ordered)
     decisions: dict[str, tuple[str | None, DuplicateKind | None, bytes]] = {}
     for position, signature in enumerate(ordered):
-        # Earlier batches are stored already and so always count as earlier.
-        found = index.match(signature) or batch._match_keys(signature)
+        # Earlier batches are stored already and so always count as earlier; a link outranks them.
+        found = batch.match_linked(signature) or index.match(signature) or batch._match_keys(signature)
         if found is None and position in near_earlier:
             own = signature.item_id
             for earlier in near_earlier[position]:
@@ -439,6 +476,16 @@ def _decide(
     return decisions
 
 
+def _source_key(source: str, item_id: str) -> str:
+    return f"{source}\n{item_id}"
+
+
+def _raw_key(item_id: str) -> str:
+    """The envelope key an item id came from (a page's id is `page_item_id` of it)."""
+    prefix = page_item_id("")
+    return item_id[len(prefix) :] if item_id.startswith(prefix) else item_id
+
+
 def _decide_against_roots(
     ordered: Sequence[DedupeSignature], index: DedupeIndex
 ) -> dict[str, tuple[str | None, DuplicateKind | None, bytes]]:
@@ -446,7 +493,7 @@ def _decide_against_roots(
     batch = DedupeIndex(threshold=index.threshold)
     decisions: dict[str, tuple[str | None, DuplicateKind | None, bytes]] = {}
     for signature in ordered:
-        found = index.match(signature) or batch.match(signature)
+        found = batch.match_linked(signature) or index.match(signature) or batch.match(signature)
         root, kind = found if found is not None else (signature.item_id, None)
         batch.add(signature, root)
         decisions[signature.item_id] = (None if kind is None else root, kind, signature.blob)
@@ -582,7 +629,8 @@ _ROWS_SQL = """
 SELECT item_id, coalesce(duplicate_of, item_id), canonical_url, content_hash,
        json_extract_string(record, '$.native_id'), json_extract_string(record, '$.retweet_of'),
        dedupe_signature,
-       CASE WHEN dedupe_signature IS NULL THEN coalesce(nullif(text, ''), title) END{extra}
+       CASE WHEN dedupe_signature IS NULL THEN coalesce(nullif(text, ''), title) END,
+       source_name, json_extract_string(record, '$.linked_from'){extra}
 FROM items
 WHERE coalesce(published_at, processed_at) >= ?{where}
 ORDER BY published_at NULLS LAST, item_id
@@ -624,6 +672,7 @@ def _dedupe_rows(
     # The index keeps no times, so none are turned into datetimes (that was a third of the query).
     for row, found in zip(rows, parsed, strict=True):
         item_id, root, canonical, content, native_id, retweet_of = row[:6]
+        source, linked_from = row[8:10]
         hashable, minhash_bytes = found
         signature = DedupeSignature(
             item_id=item_id,
@@ -633,8 +682,10 @@ def _dedupe_rows(
             retweet_of=retweet_of,
             content_hash=content if hashable and content else None,
             minhash=minhash_bytes,
+            source=source,
+            linked_from=linked_from,
         )
-        out.append((signature, root, row[8:]))
+        out.append((signature, root, row[10:]))
     return out
 
 
@@ -659,6 +710,9 @@ def load_dedupe_index(
     for signature, root, _ in _dedupe_rows(con, since):
         index.add(signature, root)
     return index
+
+
+_ITEM_TABLE = 3  # index of by_item in LiveDedupeIndex._tables(); by_linked follows it
 
 
 @dataclass(eq=False, slots=True)
@@ -687,8 +741,9 @@ class LiveDedupeIndex(DedupeIndex):
         self.horizon = horizon
         self.as_of: datetime | None = None
         self._registered: dict[str, _Registration] = {}
-        # Per table (url, native id, content): key -> its registration, or the sorted list when several hold it.
-        self._holders: tuple[dict[str, Any], ...] = ({}, {}, {})
+        # Per table (url, native id, content, item, linked): key -> its registration, or the sorted
+        # list when several hold it.
+        self._holders: tuple[dict[str, Any], ...] = ({}, {}, {}, {}, {})
         self._slot_order: list[tuple[bool, int, str]] = []
         self._dead = np.zeros(0, dtype=bool)
         self._dead_count = 0
@@ -740,12 +795,21 @@ class LiveDedupeIndex(DedupeIndex):
         raise TypeError("a LiveDedupeIndex takes stored rows through refresh(), with their times")
 
     def _tables(self) -> tuple[dict[str, str], ...]:
-        return (self.by_url, self.by_native_id, self.by_content)
+        return (self.by_url, self.by_native_id, self.by_content, self.by_item, self.by_linked)
 
     def _register(self, signature: DedupeSignature, root: str, order: tuple[bool, int, str], time_us: int) -> None:
+        linked = _source_key(signature.source, signature.linked_from) if signature.linked_from else None
         keys = tuple(
             (table, key)
-            for table, key in enumerate((signature.canonical_url, signature.native_id, signature.content_hash))
+            for table, key in enumerate(
+                (
+                    signature.canonical_url,
+                    signature.native_id,
+                    signature.content_hash,
+                    _source_key(signature.source, signature.item_id),
+                    linked,
+                )
+            )
             if key
         )
         registration = _Registration(signature.item_id, root, order, time_us, keys)
@@ -756,13 +820,13 @@ class LiveDedupeIndex(DedupeIndex):
             held = holders.get(key)
             if held is None:
                 holders[key] = registration
-                tables[table][key] = root
+                tables[table][key] = _held_value(table, registration)
                 continue
             if isinstance(held, _Registration):
                 held = holders[key] = [held]
             held.append(registration)
             held.sort(key=_order_of)
-            tables[table][key] = held[0].root
+            tables[table][key] = _held_value(table, held[0])
         if signature.minhash and root == signature.item_id:
             registration.slot = self._add_slot(root, signature.minhash)
             self._slot_order.append(order)
@@ -778,9 +842,9 @@ class LiveDedupeIndex(DedupeIndex):
                 held.remove(registration)
                 if len(held) == 1:
                     held = holders[key] = held[0]
-                    tables[table][key] = held.root
+                    tables[table][key] = _held_value(table, held)
                 else:
-                    tables[table][key] = held[0].root
+                    tables[table][key] = _held_value(table, held[0])
             else:
                 del holders[key]
                 del tables[table][key]
@@ -828,6 +892,11 @@ class LiveDedupeIndex(DedupeIndex):
             self._slot_order.append(registration.order)
         self._dead = np.zeros(0, dtype=bool)
         self._dead_count = 0
+
+
+def _held_value(table: int, registration: _Registration) -> str:
+    # The item and linked tables name the item itself (see DedupeIndex.by_item), the others its root.
+    return registration.item_id if table >= _ITEM_TABLE else registration.root
 
 
 def _order_of(registration: _Registration) -> tuple[bool, int, str]:

@@ -424,6 +424,7 @@ def _page_to_item(page: RawPage, received: ReceivedRaw) -> Item:
         author=author,
         content_hash=content_hash(text or title),
         coordinates=received.coordinates,
+        linked_from=page.linked_from,
     )
 
 

@@ -293,6 +293,11 @@ def _place(
             event_id = placed  # a re-run or an edited entry: where it was
         elif original is not None and (original in event_of or working.event_of(original) is not None):
             event_id = event_of.get(original) or working.event_of(original) or ""
+            if item.duplicate_kind == "linked-page" and state.is_open(event_id):
+                # The other half of one document (a feed entry's summary, the article it links): it
+                # follows its original, and the event's centroid learns its words, as it would the
+                # entry's had the page come first. Decided per item, so batch boundaries do not matter.
+                state.attach(_record_of(item), event_id)
         elif item.item_id in placed_copy:
             event_id = placed_copy[item.item_id]
         else:
