@@ -263,9 +263,9 @@ def plain_end_to_end(bootstrap: str, settings: Settings, ranges: Sequence[Offset
         ]
     finally:
         consumer.close()
-    items, events, dead = decide_gathered(prepared, _empty_state(), THRESHOLD, load_scoring_rules())
+    decided = decide_gathered(prepared, _empty_state(), THRESHOLD, load_scoring_rules())
     out_dir.mkdir(parents=True, exist_ok=True)
-    for kind, models in (("items", items), ("events", events), ("dead_letters", dead)):
+    for kind, models in (("items", decided.items), ("events", decided.events), ("dead_letters", decided.dead_letters)):
         (out_dir / f"{kind}.ndjson").write_bytes(b"".join(dump_envelope(model) + b"\n" for model in models))
 
 
