@@ -10,12 +10,10 @@ commit (`infra/webhooks.py`), so an alert is owed to a webhook exactly when it i
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -87,34 +85,30 @@ def sources_from_index(index: EventIndex, event_ids: Iterable[str]) -> list[Sour
     return out
 
 
-def sources_from_items(paths: Iterable[Path], event_ids: set[str]) -> list[SourceView]:
-    """Members in this batch's items NDJSON files (only those of `event_ids` are parsed in full)."""
+def sources_from_items(records: Iterable[tuple[str | None, bytes]], event_ids: set[str]) -> list[SourceView]:
+    """Members among this batch's items: (event id, Item JSON line) pairs, only those of `event_ids`
+    parsed in full (most items of a batch belong to events that raise no alert)."""
     out = []
-    for path in paths:
-        with path.open("rb") as handle:
-            for line in handle:
-                if not line.strip():
-                    continue
-                # A cheap look first: most items of a batch belong to events that raise no alert.
-                if json.loads(line).get("event_id") not in event_ids:
-                    continue
-                item = Item.model_validate_json(line)
-                title = item.title.strip() or (item.text[:400].strip().splitlines() or [""])[0][:140]
-                out.append(
-                    SourceView(
-                        item.item_id,
-                        item.event_id or "",
-                        item.official_for or item.source.publisher,
-                        "official" if item.official_for else item.source.tier,
-                        item.source.tier,
-                        item.url or item.canonical_url,
-                        item.published_at,
-                        title,
-                        item.duplicate_of is not None,
-                        True,
-                        tuple((a.unit, float(a.value)) for a in item.entities.amounts if a.value > 0),
-                    )
-                )
+    for event_id, line in records:
+        if event_id not in event_ids:
+            continue
+        item = Item.model_validate_json(line)
+        title = item.title.strip() or (item.text[:400].strip().splitlines() or [""])[0][:140]
+        out.append(
+            SourceView(
+                item.item_id,
+                item.event_id or "",
+                item.official_for or item.source.publisher,
+                "official" if item.official_for else item.source.tier,
+                item.source.tier,
+                item.url or item.canonical_url,
+                item.published_at,
+                title,
+                item.duplicate_of is not None,
+                True,
+                tuple((a.unit, float(a.value)) for a in item.entities.amounts if a.value > 0),
+            )
+        )
     return out
 
 

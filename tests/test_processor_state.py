@@ -10,6 +10,7 @@ batch, and a store whose clustering state is still the one-blob version 1.
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -145,6 +146,21 @@ def test_the_kept_state_is_what_duckdb_would_give_after_every_batch(
         processor.run_once(progress=check)
     assert sum(compared) == len(corpus) + len(edited) and len(compared) >= 12
     assert edited
+
+
+def test_the_kept_state_stays_out_of_full_collections_until_the_processor_closes(
+    settings: Settings, tmp_path: Path, corpus: list[Any]
+) -> None:
+    run = _with(_topic(settings, corpus[:60]), tmp_path / "frozen.duckdb", batch_max_records=10)
+    frozen: list[int] = []
+    with Processor(run, bootstrap=settings.kafka.bootstrap, as_of=START + timedelta(days=7)) as processor:
+        # After each committed batch the heap (the kept state in it) is frozen: full collections skip it.
+        report = processor.run_once(progress=lambda _batch: frozen.append(gc.get_freeze_count()))
+    assert len(frozen) == len(report.batches) >= 6
+    assert all(count > 0 for count in frozen)
+    assert all("gc" in batch.phases for batch in report.batches)
+    # Closed, the processor hands every object back to ordinary collection.
+    assert gc.get_freeze_count() == 0
 
 
 def test_a_failed_batch_reads_the_state_again_and_changes_nothing(

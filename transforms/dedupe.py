@@ -384,9 +384,12 @@ class DedupeIndex:
         # cache line per signature) bounds the similarity from above and leaves the few that
         # could reach the threshold for the full comparison.
         candidates = candidates[_equal_slots(low_bytes.take(candidates, axis=0), query.astype(np.uint8)) >= self._need]
-        own_slots = self._slots_of(own) if len(candidates) else []
-        if own_slots:
-            candidates = candidates[~np.isin(candidates, own_slots)]
+        if len(candidates):
+            # Never the item itself (a replayed item is registered already): asked of the few
+            # candidates left, not of a root -> slots map over the whole index (O(index) to build,
+            # once per process and again after every compaction: a batch's pause grew with the store).
+            roots = self.roots
+            candidates = candidates[[roots[slot] != own for slot in candidates.tolist()]]
         candidates = self._registered_slots(candidates)
         if not len(candidates):
             return None
@@ -409,19 +412,9 @@ class DedupeIndex:
         """The slot of the earliest registration: the lowest (loaders register in (published_at, item_id) order)."""
         return int(slots.min())
 
-    def _slots_of(self, root: str) -> list[int]:
-        """Slots registered under `root` (normally none when matching: an item is matched before it is added)."""
-        count, by_root = self.__dict__.get("_root_slots") or (0, {})
-        if count > len(self.roots):
-            count, by_root = 0, {}
-        for slot in range(count, len(self.roots)):
-            by_root.setdefault(self.roots[slot], []).append(slot)
-        self.__dict__["_root_slots"] = (len(self.roots), by_root)
-        return by_root.get(root, [])
-
     def __getstate__(self) -> dict[str, Any]:
-        # The numpy matrices and the root lookup are caches rebuilt on demand: keep side inputs small.
-        return {k: v for k, v in self.__dict__.items() if k not in ("_matrices", "_root_slots")}
+        # The numpy matrices are a cache rebuilt on demand: keep side inputs small.
+        return {k: v for k, v in self.__dict__.items() if k != "_matrices"}
 
     def _signature_matrices(self) -> tuple[np.ndarray, np.ndarray]:
         """`signatures` as (n, NUM_PERM) uint32 rows and as their low bytes, grown in place as signatures are added."""
@@ -885,7 +878,6 @@ class LiveDedupeIndex(DedupeIndex):
         self.roots, self.signatures, self._slot_order = [], [], []
         self.buckets = [{} for _ in range(self._bands)]
         self.__dict__.pop("_matrices", None)
-        self.__dict__.pop("_root_slots", None)
         for registration in live:
             minhash_bytes = signatures[registration.slot]
             registration.slot = self._add_slot(registration.root, minhash_bytes)
