@@ -274,11 +274,11 @@ def name_keys(text: str) -> list[str]:
     if len(tokens) >= 4 and len(found) >= 0.6 * len(tokens):
         # Title Case: capitalisation says nothing; only tokens with inner capitals or digits
         # ("iOS", "MH370", "GPT-5") are still names.
-        found = [w for w in found if any(c.isdigit() for c in w) or any(c.isupper() for c in w[1:])]
+        found = [w for w in found if any(map(str.isdigit, w)) or any(map(str.isupper, w[1:]))]
     out = []
     for i, w in enumerate(found):
         key = w.lower().replace("'", "").replace("’", "").rstrip(".")
-        if key in STOPWORDS or (i == 0 and text.startswith(w) and not any(c.isupper() for c in w[1:])):
+        if key in STOPWORDS or (i == 0 and text.startswith(w) and not any(map(str.isupper, w[1:]))):
             continue
         out.append(stem(key))
     # Mixed-script names (Latin inside Chinese) are names whatever their case: "OpenAI", "gpt".
