@@ -17,11 +17,9 @@ import duckdb
 from digest.model import SourceItem
 from digest.select import WINDOW_ITEMS, Candidate, WindowSpec
 from infra.store import Store
+from schemas.item import LINKED_PAGE
 
-__all__ = ["LINKED_PAGE", "Reader", "combine_linked_pages", "store_fingerprint"]
-
-# Dedupe's mark for a page fetched from a feed entry's link, or the entry of such a page.
-LINKED_PAGE = "linked-page"
+__all__ = ["Reader", "combine_linked_pages", "store_fingerprint"]
 
 # The columns of a SourceItem, in _source_item's order; `{event}` is where the event id comes from.
 _COLUMNS = """

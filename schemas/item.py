@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import AwareDatetime, Field
 
 from schemas.common import Category, Contract, ItemType, KafkaCoordinates, SourceRef
 
-__all__ = ["Amount", "CategoryScore", "Entities", "Item"]
+__all__ = ["LINKED_PAGE", "Amount", "CategoryScore", "DuplicateKind", "Entities", "Item"]
 
 
 class Amount(Contract):
@@ -33,6 +33,12 @@ class CategoryScore(Contract):
     confidence: float = Field(ge=0, le=1)
 
 
+# How dedupe recognised a duplicate (transforms/dedupe.py). One name for the last kind, read by
+# clustering and the digest: a feed entry and the page fetched from its link are one document.
+DuplicateKind = Literal["url", "native-id", "content", "near", "linked-page"]
+LINKED_PAGE: Final = "linked-page"
+
+
 class Item(Contract):
     schema_: Literal["item"] = Field("item", alias="schema")
     version: Literal[1] = 1
@@ -52,7 +58,7 @@ class Item(Contract):
     linked_urls: tuple[str, ...] = ()
     content_hash: str = ""
     duplicate_of: str | None = None
-    duplicate_kind: Literal["url", "native-id", "content", "near", "linked-page"] | None = None
+    duplicate_kind: DuplicateKind | None = None
     category: Category | None = None
     secondary: tuple[CategoryScore, ...] = ()
     item_type: ItemType | None = None

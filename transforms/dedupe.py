@@ -38,13 +38,13 @@ import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import apache_beam as beam
 import duckdb
 import numpy as np
 
-from schemas.item import Item
+from schemas.item import LINKED_PAGE, DuplicateKind, Item
 from transforms.normalize import fingerprint_text, page_item_id
 
 __all__ = [
@@ -62,7 +62,6 @@ __all__ = [
 ]
 
 DEAD_LETTER = "dead_letter"
-DuplicateKind = Literal["url", "native-id", "content", "near", "linked-page"]
 
 NUM_PERM = 64
 # Shingles: 3 characters for Han/kana text (a word is 1-2 characters), 5 for alphabetic text.
@@ -339,11 +338,11 @@ class DedupeIndex:
             for anchor in (signature.linked_from, page_item_id(signature.linked_from)):
                 root = self.by_item.get(_source_key(signature.source, anchor))
                 if root is not None and root != own:
-                    return root, "linked-page"
+                    return root, LINKED_PAGE
         for key in dict.fromkeys((own, _raw_key(own))):
             root = self.by_linked.get(_source_key(signature.source, key))
             if root is not None and root != own:
-                return root, "linked-page"
+                return root, LINKED_PAGE
         return None
 
     def match(self, signature: DedupeSignature) -> tuple[str, DuplicateKind] | None:

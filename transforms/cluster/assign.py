@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schemas.dead_letter import DeadLetter
-from schemas.item import Item
+from schemas.item import LINKED_PAGE, Item
 from transforms.cluster.index import EventIndex
 from transforms.cluster.members import BuiltMember, EventMember, build_member, is_off_topic, item_time
 from transforms.cluster.rules import link_key, linkable
@@ -293,7 +293,7 @@ def _place(
             event_id = placed  # a re-run or an edited entry: where it was
         elif original is not None and (original in event_of or working.event_of(original) is not None):
             event_id = event_of.get(original) or working.event_of(original) or ""
-            if item.duplicate_kind == "linked-page" and state.is_open(event_id):
+            if item.duplicate_kind == LINKED_PAGE and state.is_open(event_id):
                 # The other half of one document (a feed entry's summary, the article it links): it
                 # follows its original, and the event's centroid learns its words, as it would the
                 # entry's had the page come first. Decided per item, so batch boundaries do not matter.
