@@ -76,16 +76,10 @@ def main(argv: list[str] | None = None) -> int:
                 crash_harness.crash_once(command, crash_harness.child_env(config, crash), crash)
                 hits[(crash.phase, crash.mode)] += 1
                 print(f"  crash {number:>2}/{len(crashes)}: {crash.phase}:{crash.count} ({crash.mode})", flush=True)
-            final = subprocess.run(
-                command,
-                env=crash_harness.child_env(config),
-                cwd=crash_harness.ROOT,
-                capture_output=True,
-                text=True,
-                timeout=3600,
-            )
-            if final.returncode != 0:
-                print(final.stderr, file=sys.stderr)
+            # The crashed config's last run, to the end, as tests/test_processor.py runs it.
+            code, stderr = crash_harness.run(command, crash_harness.child_env(config), timeout_s=3600)
+            if code != 0:
+                print(stderr, file=sys.stderr)
                 return 1
             crashed_s = time.perf_counter() - started
             verdict = crash_harness.verify(settings, workload)
@@ -93,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             clean = crash_harness.clean_config(
                 settings, root / "clean.toml", batch_max_records=args.batch, alert_min_score=10
             )
+            # A fresh interpreter, not a forked child: a result that hung on the process would differ.
             reference = subprocess.run(
                 command,
                 env=crash_harness.child_env(clean),
