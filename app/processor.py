@@ -386,6 +386,7 @@ class Processor:
                 state=state,
                 out_dir=batch_dir,
                 in_place=self._keep_state,
+                heap_frozen=self._heap.frozen,
             )
             files = BatchFiles(batch_dir)
             phases["pipeline"] = time.perf_counter() - mark

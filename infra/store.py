@@ -16,7 +16,10 @@ file open: every unit of work opens it, does its transaction, and closes it.
 - While batches follow each other (`radar process --follow` under load) the processor keeps
   one idle connection open between its commits for at most a second at a stretch (`hold`):
   each commit then skips DuckDB's open and closing checkpoint (~0.1 s of a batch). It lets
-  go after that second and whenever it goes idle, so readers still get the file.
+  go after that second and whenever it goes idle, so readers still get the file. Letting go
+  after the second closes the connection in a thread while the next batch's pipeline runs
+  (DuckDB's closing checkpoint does not hold the GIL): ~50 ms at 100k items stored, measured,
+  that no longer delay that batch.
 """
 
 from __future__ import annotations
@@ -84,22 +87,34 @@ class Store:
         self._migrated = False
         self._held: duckdb.DuckDBPyConnection | None = None
         self._held_since = 0.0
+        self._closing: threading.Thread | None = None
 
     def hold(self, max_s: float) -> None:
         """Keep the file open between transactions (one idle read-write connection), for at most
         `max_s` at a stretch: past that, let go once (the next transaction opens it afresh), so other
-        processes find gaps however busy this one is. `release()` lets go at once."""
+        processes find gaps however busy this one is; that close runs in a thread, and the next
+        open of this store waits for it. `release()` lets go at once."""
         if self._held is not None:
             if time.monotonic() - self._held_since > max_s:
-                self.release()
+                con, self._held = self._held, None
+                self._closing = threading.Thread(target=self._close, args=(con,), name="store-close", daemon=False)
+                self._closing.start()
             return
         self._held = self._connect(read_only=False)
         self._held_since = time.monotonic()
 
     def release(self) -> None:
+        self._closed_behind()
         con, self._held = self._held, None
         if con is not None:
             self._close(con)
+
+    def _closed_behind(self) -> None:
+        """Wait for a close `hold` left running: the file is then really let go before this store opens
+        it again (a connection opened meanwhile would keep DuckDB's instance, and the file, open)."""
+        closing, self._closing = self._closing, None
+        if closing is not None:
+            closing.join()
 
     def open_connection(self) -> duckdb.DuckDBPyConnection:
         """A read-write connection to the migrated file, for a caller that runs its own transactions
@@ -119,6 +134,7 @@ class Store:
         self._close(con)
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        self._closed_behind()
         deadline = time.monotonic() + self.lock_timeout_s
         delay = 0.005
         while True:
