@@ -83,7 +83,9 @@ class BatchReport:
     alerts: int
     seconds: float
     lag_after: int
-    # Seconds per step (state, pipeline, alerts, send, commit): where a batch's time went.
+    # Seconds per step (state, pipeline, alerts, send, commit, gc): where a batch's time went.
+    # "advance" (a part of commit) brings the kept state up to the batch: with "state", what the
+    # cross-batch state costs a batch.
     phases: dict[str, float] = field(default_factory=dict, compare=False)
 
 
@@ -436,9 +438,11 @@ class Processor:
                 if self._keep_state:
                     # What this transaction stored, read back into the kept state; a failure of the
                     # commit after this point drops the kept state (run_batch) along with the batch.
+                    advanced = time.perf_counter()
                     self._advance_state(con, live, files, {item_id: event_id for item_id, event_id, _ in items}, as_of)
                     live.offsets = {**stored_at_plan, **next_offsets}
                     live.alerted.update(alert.alert_id for alert in alerts)
+                    phases["advance"] = time.perf_counter() - advanced
             self._live = live if self._keep_state else None
             phases["commit"] = time.perf_counter() - mark
         finally:
