@@ -518,11 +518,19 @@ class Processor:
         gone = {event_id for event_id in clustering.changed if event_id not in clustering.events}
         reload = {event_id for event_id in touched if event_id in clustering.events}
         window = self.settings.processor.event_window_days
-        members = [
+        rows = [
             m
             for m in load_event_members(con, window, as_of, rules=index.rules, item_ids=list(placed), just_stored=True)
             if m.event_id in reload
         ]
+        # Open events the index holds whole and no merge touched take the batch's rows as changes:
+        # their other members stand as stored, so this costs the batch, not the events' size.
+        steady = {event_id for event_id in reload if event_id in index.by_event and event_id not in merges} - set(
+            merges.values()
+        )
+        index.drop_members([item_id for item_id in placed if index.event_of(item_id) in steady])
+        members = [m for m in rows if m.event_id not in steady]
+        reload -= steady
         for event_id in reload:
             members.extend(m for m in index.event_members(event_id) if m.item_id not in placed)
         for absorbed, survivor in merges.items():
@@ -545,7 +553,8 @@ class Processor:
                 members.extend(load_event_members(con, window, as_of, rules=index.rules, event_ids=older))
         # load_event_members' order: (time in ms, item id).
         members.sort(key=lambda m: (m.published_at, m.item_id))
-        index.replace_events(touched | gone, members)
+        index.replace_events((touched | gone) - steady, members)
+        index.add_members(sorted((m for m in rows if m.event_id in steady), key=lambda m: (m.published_at, m.item_id)))
         live.as_of = as_of
 
     def _batches_dir(self) -> Path:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -325,6 +326,33 @@ def test_replacing_events_gives_the_index_a_fresh_load_gives() -> None:
         kept.repoint("ev-1", "ev-3")
         assert kept.event_of("y") == "ev-3"
     assert _events_view(kept) == before
+
+
+def test_members_that_come_back_unchanged_keep_their_place_and_the_rest_is_a_fresh_load() -> None:
+    """A committed batch brings one new member to an open event and moves another member out: the
+    index keeps the members it already held (the same objects) and ends as a fresh load of the rows."""
+    a1 = _event_member("a1", "ev-1", 1, "x:1")
+    a2 = _event_member("a2", "ev-1", 6, "x:2")
+    b1 = _event_member("b1", "ev-2", 2, "x:2")
+    kept = EventIndex([a1, b1, a2])
+    a3 = _event_member("a3", "ev-1", 4, "x:1")  # the batch's new member, published between a1 and a2
+    moved = replace(a2, event_id="ev-2")  # a2, edited, now in ev-2
+    rows = sorted([a1, a3, b1, moved], key=lambda m: (m.published_at, m.item_id))
+    kept.replace_events(["ev-1", "ev-2"], rows)
+    assert _events_view(kept) == _events_view(EventIndex(rows))
+    assert kept.by_event == {"ev-1": ["a1", "a3"], "ev-2": ["b1", "a2"]}
+    assert kept.members["a1"] is a1 and kept.members["a2"] is moved
+    assert kept.native_shared == {"x:1": {"a1", "a3"}, "x:2": {"b1", "a2"}}
+    # The same batch taken as changes (what the processor does for events it holds whole): the
+    # members the batch wrote leave their events, then their rows join at their place in load order.
+    deltas = EventIndex([a1, b1, a2])
+    deltas.drop_members(["a2", "a3"])
+    deltas.add_members(sorted([a3, moved], key=lambda m: (m.published_at, m.item_id)))
+    assert _events_view(deltas) == _events_view(EventIndex(rows))
+    # The earliest member leaves: the event's first sighting and the shared native id move on.
+    deltas.drop_members(["a1"])
+    assert _events_view(deltas) == _events_view(EventIndex([a3, b1, moved]))
+    assert deltas.first_seen["ev-1"] == a3.published_at and "x:1" not in deltas.native_shared
 
 
 def test_an_event_opened_again_by_its_founding_item_is_read_back_whole(settings: Settings, tmp_path: Path) -> None:

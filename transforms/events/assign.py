@@ -182,6 +182,10 @@ class ClusterState:
     # Events made only of undated items that arrived before any dated one: they have no time yet
     # and take the clock's first reading (stamping them 0 would close them at once).
     undated: list[str] = field(default_factory=list)
+    # survivor → the aliases once set to it, built on first use: closing an event then finds its
+    # aliases without a pass over all of them (a pass per closed event grew with the store).
+    # Entries may be stale (the alias since re-pointed or dropped); `aliases` is the truth.
+    _aliases_to: dict[str, list[str]] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.index is None:
@@ -211,7 +215,7 @@ class ClusterState:
         """The record's representation and time; a newer time moves the clock and closes old events."""
         index = self.index
         assert index is not None
-        rep = represent(record, index.event_idf, index.postings["w"])
+        rep = represent(record, index.space_idf, index.postings["w"])
         time = rep.time if rep.time is not None else (self.clock if self.clock is not None else 0.0)
         if rep.time is not None and (self.clock is None or time > self.clock):
             if self.clock is None:
@@ -306,6 +310,8 @@ class ClusterState:
                 survivor, absorbed = (event, other) if event.seq <= other.seq else (other, event)
                 index.merge(survivor, absorbed)
                 self.aliases[absorbed.id] = survivor.id
+                if self._aliases_to is not None:
+                    self._aliases_to.setdefault(survivor.id, []).append(absorbed.id)
                 merged.append(absorbed.id)
                 event = survivor
         return tuple(merged)
@@ -320,8 +326,13 @@ class ClusterState:
         return self.model.merge_score(features) >= self.model.merge_threshold
 
     def _forget_aliases_of(self, closed_event: str) -> None:
-        for alias in [a for a, target in self.aliases.items() if target == closed_event]:
-            del self.aliases[alias]
+        if self._aliases_to is None:
+            self._aliases_to = {}
+            for alias, target in self.aliases.items():
+                self._aliases_to.setdefault(target, []).append(alias)
+        for alias in self._aliases_to.pop(closed_event, ()):
+            if self.aliases.get(alias) == closed_event:
+                del self.aliases[alias]
 
     # ------------------------------------------------------------------ persistence
 

@@ -112,24 +112,25 @@ def _raw_features(record: Record) -> tuple[dict[str, float], dict[str, float], d
     return w, n, u
 
 
-def _unit(raw: dict[str, float], idf: Callable[[str], float] | None, prefix: str) -> dict[str, float]:
+def _unit(raw: dict[str, float], idf: Callable[[str], float] | None) -> dict[str, float]:
     if idf is None:
         weighted = dict(raw)
     else:
         # Sub-linear term frequency: a word said three times is not three times the evidence.
-        weighted = {k: (1.0 + math.log(tf) if tf >= 1 else tf) * idf(prefix + k) for k, tf in raw.items()}
+        weighted = {k: (1.0 + math.log(tf) if tf >= 1 else tf) * idf(k) for k, tf in raw.items()}
     norm = math.sqrt(sum(v * v for v in weighted.values()))
     if norm == 0.0:
         return {}
     return {k: v / norm for k, v in weighted.items()}
 
 
-def represent(record: Record, idf: Callable[[str], float], known: Container[str]) -> Representation:
-    """The record's vectors weighted by `idf` ("n:"-prefixed keys for names); `known` word keys
-    are those some open event already has."""
+def represent(record: Record, idf: Callable[[str], Callable[[str], float]], known: Container[str]) -> Representation:
+    """The record's vectors weighted by `idf(space)`, the key weights of a space (words "w" and
+    names "n", as `EventIndex.space_idf` gives them); `known` word keys are those some open event
+    already has."""
     w, n, u = _raw_features(record)
     time = record.published_at.timestamp() if record.published_at is not None else None
-    vectors = {"w": _unit(w, idf, ""), "n": _unit(n, idf, "n:"), "u": _unit(u, None, "")}
+    vectors = {"w": _unit(w, idf("w")), "n": _unit(n, idf("n")), "u": _unit(u, None)}
     # First-story detection's classic signal: a story's first report is made of words no open
     # story uses yet.
     novelty = sum(v * v for k, v in vectors["w"].items() if k not in known)

@@ -215,12 +215,27 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-
 _CAPITALISED = re.compile(r"(?<![\w'’])([A-Z][\w'’.\-]*[A-Za-z0-9]|[A-Z])")
 
 
+# Stems already worked out: news repeats its words, and `words` runs on every title and lead.
+# Bounded, so a stream of unique tokens (ids, hashes) cannot grow it without end.
+_STEMS: dict[str, str] = {}
+_STEMS_MAX = 200_000
+
+
 def stem(word: str) -> str:
     """A light English suffix stripper: plurals, -ing, -ed. Digits and short words stay as they are.
 
     Porter would be better linguistically; this is cheap and conservative (it must never glue two
     different names together), and it is a no-op on non-English tokens of other shapes.
     """
+    found = _STEMS.get(word)
+    if found is None:
+        found = _strip_suffix(word)
+        if len(_STEMS) < _STEMS_MAX:
+            _STEMS[word] = found
+    return found
+
+
+def _strip_suffix(word: str) -> str:
     n = len(word)
     if n <= 3 or not word[-1].isalpha():
         return word
@@ -245,7 +260,8 @@ def words(text: str) -> list[str]:
     else:
         lowered = unicodedata.normalize("NFKC", lowered).replace("'", "").replace("’", "")
         raw = [w for w in _NON_ASCII_WORD.findall(_CJK.sub(" ", lowered))]
-    return [stem(w) for w in raw if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+    stems = _STEMS
+    return [stems.get(w) or stem(w) for w in raw if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
 
 
 def cjk_pairs(text: str) -> list[str]:
