@@ -523,19 +523,19 @@ class Processor:
             for m in load_event_members(con, window, as_of, rules=index.rules, item_ids=list(placed), just_stored=True)
             if m.event_id in reload
         ]
-        # Open events the index holds whole and no merge touched take the batch's rows as changes:
-        # their other members stand as stored, so this costs the batch, not the events' size.
-        steady = {event_id for event_id in reload if event_id in index.by_event and event_id not in merges} - set(
-            merges.values()
-        )
+        # Open events the index holds whole take the batch's rows (and the members of events merged
+        # into them) as changes: their other members stand as stored, so this costs what the batch
+        # brought, not the events' size (a survivor of a merge is often the largest event open).
+        steady = {event_id for event_id in reload if event_id in index.by_event and event_id not in merges}
         index.drop_members([item_id for item_id in placed if index.event_of(item_id) in steady])
         members = [m for m in rows if m.event_id not in steady]
+        arriving = [m for m in rows if m.event_id in steady]
         reload -= steady
         for event_id in reload:
             members.extend(m for m in index.event_members(event_id) if m.item_id not in placed)
         for absorbed, survivor in merges.items():
-            if survivor in reload and absorbed != survivor:
-                members.extend(
+            if absorbed != survivor and (survivor in reload or survivor in steady):
+                (arriving if survivor in steady else members).extend(
                     replace(m, event_id=survivor) for m in index.event_members(absorbed) if m.item_id not in placed
                 )
         unseen = sorted(event_id for event_id in reload if event_id not in index.by_event)
@@ -554,7 +554,7 @@ class Processor:
         # load_event_members' order: (time in ms, item id).
         members.sort(key=lambda m: (m.published_at, m.item_id))
         index.replace_events((touched | gone) - steady, members)
-        index.add_members(sorted((m for m in rows if m.event_id in steady), key=lambda m: (m.published_at, m.item_id)))
+        index.add_members(sorted(arriving, key=lambda m: (m.published_at, m.item_id)))
         live.as_of = as_of
 
     def _batches_dir(self) -> Path:
