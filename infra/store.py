@@ -97,8 +97,11 @@ class Store:
         if self._held is not None:
             if time.monotonic() - self._held_since > max_s:
                 con, self._held = self._held, None
-                self._closing = threading.Thread(target=self._close, args=(con,), name="store-close", daemon=False)
-                self._closing.start()
+                closing = threading.Thread(target=self._close, args=(con,), name="store-close", daemon=False)
+                closing.start()
+                # Published once started: another thread of this process (the webhook dispatcher's
+                # session) may join it from `_connect` at any moment.
+                self._closing = closing
             return
         self._held = self._connect(read_only=False)
         self._held_since = time.monotonic()
