@@ -243,26 +243,14 @@ class EventIndex:
         if self._journal is not None:
             raise RuntimeError("add_members inside undone()")
         renamed: set[str] = set()
-
-        def order(item_id: str) -> tuple[datetime, str]:
-            return self.members[item_id].published_at, item_id
-
         for member in members:
             item_id = member.item_id
             if item_id in self.members:
                 continue
-            event_id = member.event_id
             self.members[item_id] = member
-            ids = self.by_event.setdefault(event_id, [])
-            ids.insert(bisect.bisect_right(ids, (member.published_at, item_id), key=order), item_id)
-            seen = self.first_seen.get(event_id)
-            if seen is None or member.published_at < seen:
-                self.first_seen[event_id] = member.published_at
+            self._relist(member)
             for table, key in self._keys_of(member):
                 table.setdefault(key, set()).add(item_id)
-            if member.tier in self.rules.xlang_original_tiers and member.source_organisation:
-                originals = self.originals_by_event.setdefault(event_id, [])
-                originals.insert(bisect.bisect_right(originals, (member.published_at, item_id), key=order), item_id)
             native_id = member.native_id
             if native_id:
                 renamed.add(native_id)
@@ -303,14 +291,22 @@ class EventIndex:
                 self.by_native_id.pop(native_id, None)
 
     def _relist(self, member: EventMember) -> None:
-        """`add`'s per-event bookkeeping for a member whose inverted-index entries stayed in place."""
-        event_id = member.event_id
-        self.by_event.setdefault(event_id, []).append(member.item_id)
+        """`add`'s per-event bookkeeping, at the member's place in load order (time, then item id): the
+        end of the lists when members come in that order, as `replace_events` gives them."""
+        event_id, item_id = member.event_id, member.item_id
+        place = (member.published_at, item_id)
+
+        def order(other: str) -> tuple[datetime, str]:
+            return self.members[other].published_at, other
+
+        ids = self.by_event.setdefault(event_id, [])
+        ids.insert(bisect.bisect_right(ids, place, key=order), item_id)
         seen = self.first_seen.get(event_id)
         if seen is None or member.published_at < seen:
             self.first_seen[event_id] = member.published_at
         if member.tier in self.rules.xlang_original_tiers and member.source_organisation:
-            self.originals_by_event.setdefault(event_id, []).append(member.item_id)
+            originals = self.originals_by_event.setdefault(event_id, [])
+            originals.insert(bisect.bisect_right(originals, place, key=order), item_id)
 
     def event_of(self, item_id: str) -> str | None:
         member = self.members.get(item_id)
