@@ -17,12 +17,13 @@ from __future__ import annotations
 import logging
 import math
 import tomllib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, cached_property, lru_cache
 from importlib import resources
+from itertools import chain
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,16 @@ log = logging.getLogger(__name__)
 
 _DATA = "data/scoring.toml"
 _TIER_ORDER = ("official", "research", "media", "community", "social")
-_TIER_RANK = {tier: rank for rank, tier in enumerate(_TIER_ORDER)}
+
+
+class _TierRanks(dict[str, int]):
+    """tier -> rank, the best first; a tier the order does not name ranks after all of them."""
+
+    def __missing__(self, tier: str) -> int:
+        return len(_TIER_ORDER)
+
+
+_TIER_RANK = _TierRanks({tier: rank for rank, tier in enumerate(_TIER_ORDER)})
 _CATEGORY_RANK = {category: rank for rank, category in enumerate(CATEGORIES)}
 
 
@@ -180,8 +190,14 @@ def _default_rules() -> ScoringRules:
 _time_order = attrgetter("published_at", "item_id")
 
 
-def _tier_rank(member: EventMember) -> int:
-    return _TIER_RANK.get(member.tier, len(_TIER_ORDER))
+_tier_of = attrgetter("tier")
+_organisations_of = attrgetter("organisations")
+
+
+def _tier_ranks(ordered: Sequence[EventMember]) -> list[int]:
+    # map() keeps the per-member work in C: an event is scored on all its members every time a
+    # batch touches it, and a big story has thousands.
+    return list(map(_TIER_RANK.__getitem__, map(_tier_of, ordered)))
 
 
 @lru_cache(maxsize=4096)
@@ -210,8 +226,9 @@ def _independent_publishers(ordered: Sequence[EventMember], weights: _Weights) -
     excluded = weights.non_corroborating_tiers
     by_id: dict[str, EventMember] | None = None
     chosen: dict[str, EventMember] = {}
+    counted: set[str] = set()  # publishers as spelled that already chose (the earliest stays)
     for member in ordered:
-        if member.tier in excluded:
+        if member.tier in excluded or member.publisher in counted:
             continue
         if member.duplicate_of is not None:
             if not weights.count_translations:
@@ -221,6 +238,7 @@ def _independent_publishers(ordered: Sequence[EventMember], weights: _Weights) -
             if not _is_translation(member, by_id):
                 continue
         chosen.setdefault(_publisher_key(member.publisher), member)
+        counted.add(member.publisher)
     return list(chosen.values())
 
 
@@ -228,10 +246,7 @@ def _event_organisations(ordered: Sequence[EventMember]) -> list[str]:
     """The organisations concerned, the most mentioned first."""
     if len(ordered) == 1:
         return sorted(ordered[0].organisations)
-    counts: dict[str, int] = {}
-    for member in ordered:
-        for org in member.organisations:
-            counts[org] = counts.get(org, 0) + 1
+    counts = Counter(chain.from_iterable(map(_organisations_of, ordered)))
     return sorted(counts, key=lambda o: (-counts[o], o))
 
 
@@ -335,8 +350,8 @@ def _score_component(name: str, points: float, reason: str) -> ScoreComponent:
     return ScoreComponent(name=name, points=points, reason=reason)
 
 
-def _authority(ordered: Sequence[EventMember], weights: _Weights) -> ScoreComponent:
-    best = min(ordered, key=_tier_rank) if len(ordered) > 1 else ordered[0]
+def _authority(ordered: Sequence[EventMember], ranks: list[int], weights: _Weights) -> ScoreComponent:
+    best = ordered[ranks.index(min(ranks))]  # the earliest of the best tier
     points = weights.authority_tiers.get(best.tier, 0.0)
     return _component("authority", points, f"best source is {best.tier} ({best.publisher})", weights)
 
@@ -483,14 +498,14 @@ def _category(ordered: Sequence[EventMember], weights: _Weights) -> tuple[str, t
     return ranked[0], tuple(c for c in ranked[1:] if votes[c] >= share * top)
 
 
-def _title(ordered: Sequence[EventMember]) -> str:
+def _title(ordered: Sequence[EventMember], ranks: list[int]) -> str:
     # The highest-tier member's own title, originals before duplicates, earliest first.
-    titled = [m for m in ordered if m.title]
-    if not titled:
-        return "(untitled)"
-    if len(titled) == 1:
-        return titled[0].title
-    return min(titled, key=lambda m: (_tier_rank(m), m.duplicate_of is not None)).title
+    untitled = 2 * len(_TIER_ORDER) + 2
+    keys = [
+        2 * rank + (m.duplicate_of is not None) if m.title else untitled for m, rank in zip(ordered, ranks, strict=True)
+    ]
+    best = min(keys)
+    return "(untitled)" if best == untitled else ordered[keys.index(best)].title
 
 
 def score_event(
@@ -513,13 +528,14 @@ def score_event(
         raise ValueError("as_of must be timezone-aware")
     as_of = as_of.astimezone(UTC)
     ordered = sorted(members, key=_time_order)
+    ranks = _tier_ranks(ordered)
     category, secondary = _category(ordered, weights)
     organisations = _event_organisations(ordered)
     confirmation, amplification = _official_members(ordered, organisations, weights)
     primary = _primary_source(ordered, weights) if confirmation is None else None
     independent = _independent_publishers(ordered, weights)
     components = (
-        _authority(ordered, weights),
+        _authority(ordered, ranks, weights),
         _official(confirmation, amplification, primary, organisations, weights),
         _corroboration(independent, weights),
         _engagement(ordered, weights),
@@ -530,7 +546,7 @@ def score_event(
     total = round(min(100.0, sum(c.points for c in components)), 2)
     return Event(
         event_id=event_id,
-        title=_title(ordered),
+        title=_title(ordered, ranks),
         category=category,
         secondary=secondary,
         organisations=tuple(organisations),
