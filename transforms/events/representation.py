@@ -105,7 +105,8 @@ def _raw_features(record: Record) -> tuple[dict[str, float], dict[str, float], d
                 # one spell the same way once normalised, so it must count in the main similarity.
                 w[key] = w.get(key, 0.0) + weight * _AMOUNT_WORD_WEIGHT
 
-    for link in (record.url, record.canonical_url, *record.linked_urls):
+    # An item's URL is usually its canonical too: each distinct link is parsed once.
+    for link in dict.fromkeys((record.url, record.canonical_url, *record.linked_urls)):
         key = url_key(link)
         if key:
             u[key] = _URL_WEIGHT
