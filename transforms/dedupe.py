@@ -696,6 +696,9 @@ def load_dedupe_index(
     if live:
         index = LiveDedupeIndex(threshold=threshold, horizon=timedelta(days=horizon_days))
         index.refresh(con, as_of)
+        # The near-duplicate lookup's matrices are built on first use, once per process (~0.2 s at
+        # 100k items): built here, with the rest of the state, instead of inside the first batch.
+        index._signature_matrices()
         return index
     index = DedupeIndex(threshold=threshold)
     # The rows come in registration order already.
