@@ -30,6 +30,7 @@ from connectors.sample_server import CORPUS_DIR, sample_sources, serve_corpus  #
 from connectors.x import collect_x  # noqa: E402
 from infra.config import FetchSettings  # noqa: E402
 from schemas.common import KafkaCoordinates  # noqa: E402
+from schemas.keys import entry_key  # noqa: E402
 from schemas.raw import ReceivedRaw  # noqa: E402
 from transforms.events import ClusterState, DecisionModel, Record, cluster_records  # noqa: E402
 from transforms.normalize import normalize_record  # noqa: E402
@@ -90,7 +91,7 @@ def replay_order(items: list) -> list:
 
 
 def aliases(item) -> set[str]:
-    names = {item.item_id, item.item_id.removeprefix("page:")}
+    names = {item.item_id, entry_key(item.item_id)}
     for value in (item.url, item.canonical_url, item.native_id):
         if value:
             names |= {value, value.rstrip("/"), urlsplit(value).path.lstrip("/")}

@@ -26,6 +26,7 @@ from infra.redact import register_secret
 from infra.urlsafety import same_origin
 from schemas.common import SourceRef
 from schemas.dead_letter import DeadLetter, Stage
+from schemas.keys import page_item_id
 from schemas.raw import Fetch, RawPage, RawPost
 
 __all__ = [
@@ -259,7 +260,7 @@ class SourceRun:
 
 
 def _seen_key(key: str, page: bool) -> str:
-    return f"page:{key}" if page else key
+    return page_item_id(key) if page else key
 
 
 def token_from_env(token_env: str | None) -> str | None:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from infra.store import Store
 from schemas.digest import Digest
-from schemas.keys import unscoped_key
+from schemas.keys import entry_key, unscoped_key
 
 __all__ = ["GROUND_TRUTH", "Quality", "evaluate"]
 
@@ -123,7 +123,7 @@ def evaluate(store: Store, digest: Digest | None, truth_path: Path = GROUND_TRUT
         entry = linked_from.get(item_id)
         if entry is not None and entry in item_ids:
             return entry
-        bare = item_id.removeprefix("page:")
+        bare = entry_key(item_id)
         return bare if bare != item_id and bare in item_ids else item_id
 
     for item_id in item_ids:

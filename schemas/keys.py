@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["is_global_key", "scoped_key", "unscoped_key"]
+__all__ = ["entry_key", "is_global_key", "page_item_id", "scoped_key", "unscoped_key"]
 
 # An absolute URL with a host (or a file on this machine), a URN with its namespace id
 # (RFC 8141) and a tag URI with its authority and date (RFC 4151).
@@ -47,3 +47,19 @@ def unscoped_key(key: str) -> str:
         return key
     _source, _sep, rest = key[len(_SCOPED) :].partition(":")
     return rest or key
+
+
+# A fetched page's item id: pages have their own id space, because a feed entry and the page its
+# link led to often share a key (guid = canonical URL), and both must land (the page as a
+# duplicate of the entry, not over it).
+_PAGE = "page:"
+
+
+def page_item_id(key: str) -> str:
+    """The item id of the page fetched under envelope key `key`."""
+    return f"{_PAGE}{key}"
+
+
+def entry_key(item_id: str) -> str:
+    """The envelope key an item id was made from: inverse of `page_item_id`, other ids unchanged."""
+    return item_id.removeprefix(_PAGE)

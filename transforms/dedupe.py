@@ -45,7 +45,8 @@ import duckdb
 import numpy as np
 
 from schemas.item import LINKED_PAGE, DuplicateKind, Item
-from transforms.normalize import fingerprint_text, page_item_id
+from schemas.keys import entry_key, page_item_id
+from transforms.normalize import fingerprint_text
 
 __all__ = [
     "DEAD_LETTER",
@@ -339,7 +340,7 @@ class DedupeIndex:
                 root = self.by_item.get(_source_key(signature.source, anchor))
                 if root is not None and root != own:
                     return root, LINKED_PAGE
-        for key in dict.fromkeys((own, _raw_key(own))):
+        for key in dict.fromkeys((own, entry_key(own))):
             root = self.by_linked.get(_source_key(signature.source, key))
             if root is not None and root != own:
                 return root, LINKED_PAGE
@@ -470,12 +471,6 @@ def _decide(
 
 def _source_key(source: str, item_id: str) -> str:
     return f"{source}\n{item_id}"
-
-
-def _raw_key(item_id: str) -> str:
-    """The envelope key an item id came from (a page's id is `page_item_id` of it)."""
-    prefix = page_item_id("")
-    return item_id[len(prefix) :] if item_id.startswith(prefix) else item_id
 
 
 def _decide_against_roots(

@@ -25,7 +25,7 @@ from lxml import etree
 from schemas.dates import ParsedDate, parse_date
 from schemas.dead_letter import DeadLetter
 from schemas.item import Item
-from schemas.keys import scoped_key
+from schemas.keys import page_item_id, scoped_key
 from schemas.raw import RawPage, RawPost, ReceivedRaw
 from schemas.x_urls import x_status_url
 
@@ -373,12 +373,6 @@ def _link_canonical(tree: lxml.html.HtmlElement) -> str | None:
         if "canonical" in node.get("rel", "").lower().split() and node.get("href"):
             return node.get("href")
     return None
-
-
-def page_item_id(key: str) -> str:
-    """Pages get their own id space: a feed entry and the page its link led to often share a key
-    (guid = canonical URL), and both must land — the page as a duplicate of the entry, not over it."""
-    return f"page:{key}"
 
 
 def _page_to_item(page: RawPage, received: ReceivedRaw) -> Item:
