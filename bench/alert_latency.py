@@ -357,6 +357,11 @@ def run(args: argparse.Namespace) -> None:
         span = max(measured) - min(measured)
         print(f"  webhook receipts over {span:.1f} s: {(len(measured) - 1) / max(span, 1e-9):,.0f}/s")
     names = list(dict.fromkeys(name for batch in phases for name in batch))
+    if args.batches:
+        # The p99 of a few seconds' traffic is the slowest batch's oldest record: which batch it was.
+        for n, ((records, seconds), batch) in enumerate(zip(batches, phases, strict=True), start=1):
+            split = "  ".join(f"{name} {batch.get(name, 0.0) * 1000:,.0f}" for name in names)
+            print(f"  batch {n:>2}: {records:>4} records in {seconds * 1000:,.0f} ms ({split})")
     print(
         "  per batch, ms (p50 / max): "
         + "   ".join(
@@ -376,6 +381,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--poll", type=float, default=1.0, help="[processor] poll_interval_s (default as shipped)")
     parser.add_argument("--batch-max-records", type=int, default=10_000, help="[processor] batch_max_records")
     parser.add_argument("--quick", action="store_true", help="5,000 preloaded, 300 items: a minute, not many")
+    parser.add_argument("--batches", action="store_true", help="also print every measured batch's size and phases")
     parser.add_argument("--profile", help="write a cProfile of the follow loop (processor + dispatcher) here")
     args = parser.parse_args(argv)
     if args.quick:

@@ -138,14 +138,21 @@ class EventIndex:
         seen = self.first_seen.get(event_id)
         if seen is None or member.published_at < seen:
             self.first_seen[event_id] = member.published_at
-        for table, key in self._keys_of(member):
-            if journal:
-                self._touch(table, key)
-            table.setdefault(key, set()).add(item_id)
         if member.tier in self.rules.xlang_original_tiers and member.source_organisation:
             if journal:
                 self._touch(self.originals_by_event, event_id)
             self.originals_by_event.setdefault(event_id, []).append(item_id)
+        self._index(member)
+
+    def _index(self, member: EventMember) -> None:
+        """Put a member in the inverted indexes and the native-id tables (its event's lists are the
+        caller's: `add` appends in arrival order, `add_members` places in load order)."""
+        journal = self._journal is not None
+        item_id = member.item_id
+        for table, key in self._keys_of(member):
+            if journal:
+                self._touch(table, key)
+            table.setdefault(key, set()).add(item_id)
         native_id = member.native_id
         if native_id:
             if journal:
@@ -249,14 +256,9 @@ class EventIndex:
                 continue
             self.members[item_id] = member
             self._relist(member)
-            for table, key in self._keys_of(member):
-                table.setdefault(key, set()).add(item_id)
-            native_id = member.native_id
-            if native_id:
-                renamed.add(native_id)
-                holder = self.by_native_id.setdefault(native_id, item_id)
-                if holder != item_id:
-                    self.native_shared.setdefault(native_id, {holder}).add(item_id)
+            self._index(member)
+            if member.native_id:
+                renamed.add(member.native_id)
         self._settle_native_ids(renamed)
 
     def _unindex(self, member: EventMember, renamed: set[str]) -> None:
