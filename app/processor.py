@@ -70,8 +70,10 @@ __all__ = ["BatchReport", "ConcurrentProcessorError", "Processor", "ProcessRepor
 log = logging.getLogger(__name__)
 
 CONSUMER_NAME = "processor"
-# The longest the processor keeps the DuckDB file open between consecutive batches (infra/store.py).
-_HOLD_STORE_S = 1.0
+# The longest the processor keeps the DuckDB file open between consecutive batches when nobody asks
+# for it (infra/store.py): radar's own readers ask and get it after the batch in progress; this
+# bounds the wait of tools that cannot ask (the duckdb CLI) against the lock timeout they use.
+_HOLD_STORE_S = 10.0
 
 
 @dataclass(frozen=True)

@@ -488,23 +488,27 @@ class _SummaryClaim:
 
 
 _CLAIM_BATCH = 256  # rows leased per webhook per claim: one transaction, then POSTs in order
-_SESSION_HOLD_S = 1.0  # the longest the dispatcher keeps the DuckDB file open at a stretch
+# The longest the dispatcher keeps the DuckDB file open at a stretch; it lets go sooner when another
+# process asks for the file (Store.wanted_since), as the processor's own hold does.
+_SESSION_HOLD_S = 10.0
 _FOLD_EVERY_S = 1.0  # how often a long delivery pass re-checks quiet hours
 
 
 class _Session:
-    """One DuckDB connection for a burst of small transactions, re-opened at least every second.
+    """One DuckDB connection for a burst of small transactions.
 
     Opening the file when nothing else in the process has it open costs ~30 ms and closing the last
     connection ~15 ms (a checkpoint): per transaction that capped one webhook at ~9 deliveries/s.
-    Held for at most `_SESSION_HOLD_S`, and closed whenever the dispatcher goes idle, so other
-    processes (`radar status`, `radar alerts list`) still get the file between bursts.
+    Closed whenever the dispatcher goes idle, at the next transaction once another process has asked
+    for the file (`radar status`, `radar alerts list`: `Store.wanted_since`), and at least every
+    `_SESSION_HOLD_S`.
     """
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._con: duckdb.DuckDBPyConnection | None = None
         self._opened = 0.0
+        self._opened_wall = 0.0
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
@@ -514,11 +518,14 @@ class _Session:
         if isinstance(self.store, SharedStore):
             self.store.after_writes()
         with outer, self._lock:
-            if self._con is not None and time.monotonic() - self._opened > _SESSION_HOLD_S:
+            if self._con is not None and (
+                time.monotonic() - self._opened > _SESSION_HOLD_S or self.store.wanted_since(self._opened_wall)
+            ):
                 self._release()
             if self._con is None:
                 self._con = self.store.open_connection()
                 self._opened = time.monotonic()
+                self._opened_wall = time.time()
             con = self._con
             con.execute("BEGIN TRANSACTION")
             try:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 from typing import IO
 
@@ -155,6 +156,47 @@ def test_writer_waits_for_a_reader_and_the_reader_sees_each_commit(tmp_path: Pat
             child.wait(timeout=60)
     assert writer.returncode == 0 and reader.returncode == 0
     assert Store(path).table_counts()["source_seen"] == 250
+
+
+ASKER = textwrap.dedent(
+    """
+    import sys
+    from infra.store import Store
+    with Store(sys.argv[1], lock_timeout_s=30).read() as con:
+        print("count", con.execute("SELECT count(*) FROM source_seen").fetchone()[0], flush=True)
+    """
+)
+
+
+def test_a_held_file_is_let_go_when_another_process_asks_for_it(tmp_path: Path) -> None:
+    """The processor keeps the file open between its batches (`hold`); a reader that finds it locked
+    asks for it (`<store>.wanted`), and the holder lets go at its next batch end, though its own limit
+    (an hour here) is far off: without the request the reader would time out."""
+    path = tmp_path / "radar.duckdb"
+    store = Store(path)
+    seen = "INSERT INTO source_seen (source_name, entry_key) VALUES ('w', ?)"
+    with store.write() as con:
+        con.execute(seen, ["0"])
+    store.hold(3600)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", ASKER, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    batches = 0
+    try:
+        while reader.poll() is None and batches < 2000:  # ~100 s: the reader's own timeout comes first
+            batches += 1
+            with store.write() as con:  # a batch's commit, then the file held until the next one
+                con.execute(seen, [str(batches)])
+            store.hold(3600)
+            time.sleep(0.05)
+        out, err = reader.communicate(timeout=60)
+    finally:
+        store.release()
+    assert reader.returncode == 0, err
+    # The reader saw a state some batch had committed, whole.
+    assert 1 <= int(out.split()[1]) <= batches + 1
+    assert store.wanted_path.exists(), "the reader asked for the file"
+    assert Store(path).table_counts()["source_seen"] == batches + 1
 
 
 def test_readers_share_the_file_without_taking_the_write_lock(tmp_path: Path) -> None:
