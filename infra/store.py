@@ -19,10 +19,10 @@ file open: every unit of work opens it, does its transaction, and closes it.
   next batch once another process has asked for the file, and at least every `max_s` for
   tools that cannot ask. A process asks by touching `<store>.wanted` while it retries a locked
   file (`_connect`); radar's own readers (`radar status`, the digest and rollup flows) all do.
-  Letting go every second instead cost a checkpoint and a reopen about every other batch:
-  commit p50 ~250 ms against ~165 ms, and alert latency p99 1.7-1.9 s against 0.9 s at 100k
-  stored (bench/alert_latency.py). The close runs in a thread while the next batch's pipeline
-  runs (DuckDB's closing checkpoint does not hold the GIL).
+  Letting go every second instead cost a checkpoint and a cold reopen about every other batch
+  (at 100k stored, bench/alert_latency.py: commit p50 178-277 ms over five runs against 165-222 ms
+  over three held, on a machine whose speed varied by a third that day). A close runs in a thread
+  while the next batch's pipeline runs (DuckDB's closing checkpoint does not hold the GIL).
 """
 
 from __future__ import annotations
