@@ -256,8 +256,9 @@ class ClusterState:
         rep, time = self._represent(record)
         candidates = index.candidates(rep)
         model = self.model
+        name_idf = index.space_idf("n")
         scored = [
-            (model.probability(f) if _content_cosine(rep, c, f, index.event_idf) >= model.min_cosine else 0.0, c)
+            (model.probability(f) if _content_cosine(rep, c, f, name_idf) >= model.min_cosine else 0.0, c)
             for f, c in zip(pair_features(rep, candidates), candidates, strict=True)
         ]
         best_p, best = max(scored, key=lambda pc: (pc[0], -pc[1].event.seq), default=(0.0, None))
@@ -402,7 +403,7 @@ def centroid_cosine(a: Event, b: Event, space: str) -> float:
 
 
 def _content_cosine(
-    rep: Representation, candidate: Candidate, features: list[float], idf: Callable[[str], float]
+    rep: Representation, candidate: Candidate, features: list[float], name_idf: Callable[[str], float]
 ) -> float:
     """The best cosine over the spaces, for the content floor. Names and amounts count only when
     two of them are shared, or one that is not common: a name carried by over a third of the open
@@ -413,7 +414,7 @@ def _content_cosine(
     if cos_n > max(features[1], features[4]):
         centroid = candidate.event.centroid["n"]
         shared = [key for key in rep.vectors["n"] if key in centroid]
-        if len(shared) < 2 and not (shared and idf("n:" + shared[0]) >= _RARE_NAME_IDF):
+        if len(shared) < 2 and not (shared and name_idf(shared[0]) >= _RARE_NAME_IDF):
             cos_n = 0.0
     return max(features[1], cos_n, features[4])
 

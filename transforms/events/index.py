@@ -99,15 +99,10 @@ class EventIndex:
 
     # ------------------------------------------------------------------ lookup
 
-    def event_idf(self, key: str) -> float:
-        """IDF over open events rather than documents: a story's own burst does not make its key
-        words look common, only spreading over many events does."""
-        posting = self.postings["n"].get(key[2:]) if key.startswith("n:") else self.postings["w"].get(key)
-        return math.log((len(self.events) + 1) / ((len(posting) if posting else 0) + 1)) + 1.0
-
     def space_idf(self, space: str) -> Callable[[str], float]:
-        """`event_idf` over one space's unprefixed keys, for the open events as they are now: what
-        `represent` calls for each key of an item (the same figures, without the prefix test)."""
+        """The IDF of one space's keys over the open events as they are now (what `represent` calls
+        for each key of an item). Over events rather than documents: a story's own burst does not
+        make its key words look common, only spreading over many events does."""
         postings = self.postings[space]
         events = len(self.events) + 1
         log = math.log
