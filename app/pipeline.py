@@ -32,7 +32,7 @@ import json
 import threading
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,6 +173,9 @@ class _InPlaceBatch:
     ranges: list[OffsetRange]
     state: BatchState
     out_dir: str
+    # Called once before the batch is decided: the caller may still be bringing `state` up to date
+    # (the previous batch's commit, app/processor.py) while the batch is read and prepared.
+    before_decide: Callable[[], None] | None = None
     decided: bool = False
 
 
@@ -233,6 +236,8 @@ class _DecideInPlaceAndWriteFn(DecideFn):
             # (nothing is committed, the caller reads its state again) rather than be decided in parts.
             raise RuntimeError("the in-place batch reached its decide step in more than one bundle")
         batch.decided = True
+        if batch.before_decide is not None:
+            batch.before_decide()
         decided = decide_gathered(self._gathered, batch.state, self._threshold, self._rules, in_place=True)
         self._gathered = []
         for _ in _DecideAndWriteFn._write(decided, batch.out_dir):
@@ -433,6 +438,7 @@ def run_batch(
     by_stage: bool = False,
     in_place: bool = False,
     heap_frozen: bool = False,
+    before_decide: Callable[[], None] | None = None,
 ) -> None:
     """Run one bounded micro-batch; its outputs land as NDJSON files in `out_dir`.
 
@@ -443,6 +449,8 @@ def run_batch(
     for a caller that keeps the state between batches and drops it if the batch fails.
     `heap_frozen=True`: the caller keeps its heap frozen (`gc.freeze`) between batches, and the batch
     leaves it so.
+    `before_decide`: called once before `state` is used; in place, after the batch's records are read
+    and prepared (the caller may bring `state` up to date meanwhile), else before the pipeline runs.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     if in_place:
@@ -453,11 +461,14 @@ def run_batch(
             )
         load_classification_rules()  # a bad data file fails here, before the pipeline runs
         load_entity_rules()
-        _in_place_pipeline(bootstrap, settings).run(
-            _InPlaceBatch(list(ranges), state, str(out_dir)), heap_frozen=heap_frozen
-        )
+        batch = _InPlaceBatch(list(ranges), state, str(out_dir), before_decide)
+        _in_place_pipeline(bootstrap, settings).run(batch, heap_frozen=heap_frozen)
+        if not batch.decided and before_decide is not None:
+            before_decide()  # a batch whose ranges held no record: the caller's wait still happens
         (out_dir / "_SUCCESS").write_text(json.dumps({"ranges": len(ranges)}))
         return
+    if before_decide is not None:
+        before_decide()
     # Explicit flags: otherwise Beam parses the CLI's own sys.argv as pipeline options.
     options = PipelineOptions(flags=list(settings.processor.pipeline_options), runner=settings.processor.runner)
     with _batch_gc(heap_frozen), beam.Pipeline(options=options) as p:

@@ -19,6 +19,12 @@ alert ids, offsets) and brings it up to date in step 5 from what that same trans
 (`_LiveState`), the batch works on it in place instead of a pickled copy, and any failure drops
 it, so the next batch reads it again. A batch then costs what it holds, not what the store
 holds; a restart still reads exactly the state the last commit left.
+
+`--follow` with the kept state runs each batch's step 5 in a thread while the next batch is read
+from Kafka and prepared (`_overlapped_batch`); that batch's decide step waits for the commit, which
+is what brings the kept state up to date, and nothing of it is sent before. The order of effects is
+the one above, batch after batch: a commit that fails fails the batch after it too, the kept state
+is dropped, and a restart starts from the last commit.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import json
 import logging
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -162,6 +169,54 @@ _FULL_COLLECTION_BATCHES = 200
 
 
 @dataclass
+class _Computed:
+    """A batch through its pipeline, its dead letters and alerts sent: all but its commit."""
+
+    ranges: list[OffsetRange]
+    ends: dict[TopicPartition, int]
+    stored: dict[int, int]
+    stored_at_plan: dict[int, int]
+    next_offsets: dict[int, int]
+    live: _LiveState
+    as_of: datetime
+    files: BatchFiles
+    items: list[tuple[str, str | None, bytes]]
+    dead_letters: list[Any]
+    alerts: list[Alert]
+    phases: dict[str, float]
+    started: float
+
+
+class _Commit:
+    """A batch's commit in its own thread, while `follow` computes the next batch."""
+
+    def __init__(self, commit: Callable[[], BatchReport]) -> None:
+        self._report: BatchReport | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(commit,), name="batch-commit")
+        self._thread.start()
+
+    def _run(self, commit: Callable[[], BatchReport]) -> None:
+        try:
+            self._report = commit()
+        except BaseException as exc:  # handed to the thread that waits: nothing is swallowed
+            self._error = exc
+
+    def join(self) -> BaseException | None:
+        """Wait for the commit to end; its error, if it failed."""
+        self._thread.join()
+        return self._error
+
+    def wait(self) -> BatchReport:
+        """Wait for the commit to end; its report, or its error raised here."""
+        error = self.join()
+        if error is not None:
+            raise error
+        assert self._report is not None
+        return self._report
+
+
+@dataclass
 class _LiveState:
     """The cross-batch state as the last batch this process committed left it in DuckDB."""
 
@@ -260,24 +315,57 @@ class Processor:
         every partition end as 0 (and the plan would "reread from 0") and fail only after a
         minute's metadata timeout, with a traceback.
         """
-        while not should_stop():
-            if not self._broker_alive():
-                self._reconnect(should_stop, on_reconnect)
-                continue
-            try:
-                ends = end_offsets(self.consumer, self.tps)
-                batch = self.run_batch(ends)
-                if batch is None and not self._wait_for_records(ends):
-                    # A poll interval without a record: the full collection's pause delays nothing now.
-                    self._heap.collect_all()
-            except Exception:
-                if self._broker_alive():
-                    raise
-                # The broker died under the batch: nothing was committed, the batch is redone.
-                self._reconnect(should_stop, on_reconnect)
-                continue
-            if batch is not None and progress is not None:
-                progress(batch)
+        pending: _Commit | None = None
+        try:
+            while not should_stop():
+                if not self._broker_alive():
+                    self._report_pending(pending, progress)
+                    pending = None
+                    self._reconnect(should_stop, on_reconnect)
+                    continue
+                try:
+                    ends = end_offsets(self.consumer, self.tps)
+                    if self._keep_state:
+                        pending, batch = self._overlapped_batch(ends, pending)
+                        idle = pending is None
+                    else:
+                        batch = self.run_batch(ends)
+                        idle = batch is None
+                    if batch is not None and progress is not None:
+                        progress(batch)
+                    if idle and not self._wait_for_records(ends):
+                        # A poll interval without a record: the full collection's pause delays nothing now.
+                        self._heap.collect_all()
+                except Exception:
+                    if pending is not None:
+                        # A commit that went through is reported; one that failed dropped the kept state.
+                        if pending.join() is None:
+                            if progress is not None:
+                                progress(pending.wait())
+                        else:
+                            self._drop_state()
+                        pending = None
+                    if self._broker_alive():
+                        raise
+                    # The broker died under the batch: nothing was committed, the batch is redone.
+                    self._reconnect(should_stop, on_reconnect)
+                    continue
+        finally:
+            # Stopping: the last batch's commit ends (or fails) before follow returns.
+            self._report_pending(pending, progress)
+
+    def _report_pending(self, pending: _Commit | None, progress: Callable[[BatchReport], None] | None) -> None:
+        """Wait for a batch's commit started by `follow` and report it (its error drops the kept state)."""
+        if pending is None:
+            return
+        try:
+            batch = pending.wait()
+        except BaseException:
+            self._drop_state()
+            raise
+        self._settle(batch)
+        if progress is not None:
+            progress(batch)
 
     def _wait_for_records(self, ends: dict[TopicPartition, int]) -> bool:
         """Return when a record lands past `ends` (True), or after `poll_interval_s` (False; then the
@@ -332,25 +420,72 @@ class Processor:
             notify(lost, bootstrap)
 
     def run_batch(self, ends: dict[TopicPartition, int]) -> BatchReport | None:
+        """One batch up to `ends`, committed before this returns (None: nothing to do)."""
         try:
-            batch = self._run_batch(ends)
+            computed = self._compute(ends)
+            batch = None if computed is None else self._commit(computed)
         except BaseException:
-            # A batch that failed anywhere may have advanced the kept state without committing it.
-            self._live = None
-            self._heap.thaw()
-            self.store.release()
+            self._drop_state()
             raise
         if batch is None:
             self.store.release()  # idle: the file is free for others until the next batch
-        elif self._keep_state:
+        else:
+            self._settle(batch)
+        return batch
+
+    def _overlapped_batch(
+        self, ends: dict[TopicPartition, int], pending: _Commit | None
+    ) -> tuple[_Commit | None, BatchReport | None]:
+        """The next batch, computed while `pending` (the previous batch's commit) runs in its thread.
+
+        The batch's records are read and prepared meanwhile; its decide step waits for the previous
+        commit, which brings the kept state up to that batch (DuckDB runs its statements without the
+        GIL, so the commit takes the second core). Its own commit is then started in a thread.
+        Returns that commit (None: no records) and the previous batch's report. Any failure of either
+        drops the kept state, as a failed batch does, and the previous commit's error is raised.
+        """
+        waited: list[BatchReport] = []
+
+        def previous_committed() -> None:
+            if pending is not None and not waited:
+                waited.append(pending.wait())
+
+        try:
+            computed = self._compute(ends, before_decide=previous_committed)
+            previous_committed()
+        except BaseException as exc:
+            failed = pending.join() if pending is not None else None
+            self._drop_state()
+            if failed is not None:
+                raise failed from exc
+            raise
+        done = waited[0] if waited else None
+        if done is not None:
+            self._settle(done)
+        if computed is None:
+            self.store.release()
+            return None, done
+        return _Commit(lambda: self._commit(computed)), done
+
+    def _drop_state(self) -> None:
+        # A batch that failed anywhere may have advanced the kept state without committing it.
+        self._live = None
+        self._heap.thaw()
+        self.store.release()
+
+    def _settle(self, batch: BatchReport) -> None:
+        if self._keep_state:
             # Batches follow each other: the next commit skips DuckDB's open and closing checkpoint.
             self.store.hold(_HOLD_STORE_S)
             mark = time.perf_counter()
             self._heap.settle()
             batch.phases["gc"] = time.perf_counter() - mark
-        return batch
 
-    def _run_batch(self, ends: dict[TopicPartition, int]) -> BatchReport | None:
+    def _compute(
+        self, ends: dict[TopicPartition, int], before_decide: Callable[[], None] | None = None
+    ) -> _Computed | None:
+        """Plan, run the pipeline, send dead letters and alerts: everything of a batch but its commit.
+        `before_decide` runs before the kept state is used (and before DuckDB is opened here)."""
         from app.pipeline import BatchState, run_batch
 
         started = time.perf_counter()
@@ -361,6 +496,8 @@ class Processor:
         if live is not None and as_of < live.as_of:
             live = self._live = None  # the clock went back: the dedupe horizon must be read again
         if live is None:
+            if before_decide is not None:
+                before_decide()
             with self.store.write() as con:
                 stored = load_offsets(con, CONSUMER_NAME, topic)
                 stored_at_plan = dict(stored)
@@ -368,13 +505,20 @@ class Processor:
                 if not ranges:
                     return None
                 live = self._load_state(con, stored_at_plan, as_of)
+            ready = None
         else:
             stored = dict(live.offsets)
             stored_at_plan = dict(stored)
             ranges = self._plan(stored, ends)
             if not ranges:
                 return None
-            live.dedupe_index.advance(as_of)  # type: ignore[attr-defined]
+            kept = live
+
+            def ready() -> None:
+                if before_decide is not None:
+                    before_decide()
+                kept.dedupe_index.advance(as_of)  # type: ignore[attr-defined]
+
         state = BatchState(
             dedupe_index=live.dedupe_index, event_index=live.event_index, as_of=as_of, cluster_state=live.cluster_state
         )
@@ -391,6 +535,7 @@ class Processor:
                 out_dir=batch_dir,
                 in_place=self._keep_state,
                 heap_frozen=self._heap.frozen,
+                before_decide=ready,
             )
             files = BatchFiles(batch_dir)
             phases["pipeline"] = time.perf_counter() - mark
@@ -417,57 +562,87 @@ class Processor:
                 send.get(timeout=30)
             crash_point("after-alert-send")
             phases["send"] = time.perf_counter() - mark
+        except BaseException:
+            shutil.rmtree(batch_dir, ignore_errors=True)
+            raise
+        next_offsets = {r.partition: r.stop for r in ranges}
+        if self._keep_state:
+            # The next batch is planned from here, possibly before this one's commit ends (follow);
+            # a failed commit drops the kept state, these offsets with it.
+            self._live = live
+            live.offsets = {**stored_at_plan, **next_offsets}
+        return _Computed(
+            ranges=ranges,
+            ends=ends,
+            stored=stored,
+            stored_at_plan=stored_at_plan,
+            next_offsets=next_offsets,
+            live=live,
+            as_of=as_of,
+            files=files,
+            items=items,
+            dead_letters=dead_letters,
+            alerts=alerts,
+            phases=phases,
+            started=started,
+        )
+
+    def _commit(self, batch: _Computed) -> BatchReport:
+        """Commit a computed batch's results and offsets in one DuckDB transaction (step 5)."""
+        phases = batch.phases
+        topic = self.settings.kafka.raw_topic
+        live = batch.live
+        try:
             mark = time.perf_counter()
-            next_offsets = {r.partition: r.stop for r in ranges}
             with self.store.write() as con:
                 # Another processor may have committed these ranges meanwhile (an overlapping
                 # scheduled run): then our results are stale and must not move offsets back.
-                if load_offsets(con, CONSUMER_NAME, topic) != stored_at_plan:
+                if load_offsets(con, CONSUMER_NAME, topic) != batch.stored_at_plan:
                     raise ConcurrentProcessorError(
                         f"offsets on {topic} changed while this batch ran: another processor is running"
                     )
                 counts = commit_batch(
                     con,
-                    files,
+                    batch.files,
                     consumer=CONSUMER_NAME,
                     topic=topic,
-                    next_offsets=next_offsets,
-                    dead_letters=dead_letters,
-                    alerts=[(a.alert_id, a.event_id, a.level, a.signal_score) for a in alerts],
+                    next_offsets=batch.next_offsets,
+                    dead_letters=batch.dead_letters,
+                    alerts=[(a.alert_id, a.event_id, a.level, a.signal_score) for a in batch.alerts],
                 )
                 # The alerts' JSON and the webhook deliveries they owe, in this same transaction.
-                record_alerts(con, alerts, self.settings.alerts)
+                record_alerts(con, batch.alerts, self.settings.alerts)
                 if self._keep_state:
                     # What this transaction stored, read back into the kept state; a failure of the
                     # commit after this point drops the kept state (run_batch) along with the batch.
                     advanced = time.perf_counter()
-                    self._advance_state(con, live, files, {item_id: event_id for item_id, event_id, _ in items}, as_of)
-                    live.offsets = {**stored_at_plan, **next_offsets}
-                    live.alerted.update(alert.alert_id for alert in alerts)
+                    placed = {item_id: event_id for item_id, event_id, _ in batch.items}
+                    self._advance_state(con, live, batch.files, placed, batch.as_of)
+                    live.alerted.update(alert.alert_id for alert in batch.alerts)
                     phases["advance"] = time.perf_counter() - advanced
-            self._live = live if self._keep_state else None
             phases["commit"] = time.perf_counter() - mark
         finally:
-            shutil.rmtree(batch_dir, ignore_errors=True)
+            shutil.rmtree(batch.files.directory, ignore_errors=True)
         crash_point("after-commit")
-        if alerts:
+        if batch.alerts:
             self.webhooks.notify()
-        records = sum(r.stop - r.start for r in ranges)
+        records = sum(r.stop - r.start for r in batch.ranges)
         lag_after = sum(
-            max(0, ends[tp] - next_offsets.get(tp.partition, stored.get(tp.partition, 0))) for tp in self.tps
+            max(0, batch.ends[tp] - batch.next_offsets.get(tp.partition, batch.stored.get(tp.partition, 0)))
+            for tp in self.tps
         )
-        batch = BatchReport(
+        report = BatchReport(
             records,
             counts.items,
             counts.events,
             counts.dead_letters,
             counts.alerts,
-            time.perf_counter() - started,
+            time.perf_counter() - batch.started,
             lag_after,
             phases,
         )
-        log.info("batch: %s", batch)
-        return batch
+        log.info("batch: %s", report)
+        return report
 
     def _load_state(self, con: Any, offsets: dict[int, int], as_of: datetime) -> _LiveState:
         """The cross-batch state as stored in DuckDB, for a batch at `as_of`."""

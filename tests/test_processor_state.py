@@ -199,6 +199,74 @@ def test_a_failed_batch_reads_the_state_again_and_changes_nothing(
     assert _contents(tmp_path / "failing.duckdb") == _contents(tmp_path / "straight.duckdb")
 
 
+def _follow_until_done(processor: Processor, expected: int) -> list[BatchReport]:
+    reports: list[BatchReport] = []
+    processor.follow(lambda: sum(b.records for b in reports) >= expected, reports.append)
+    return reports
+
+
+def test_follow_commits_beside_the_next_batch_and_stores_what_run_once_stores(
+    settings: Settings, tmp_path: Path, corpus: list[Any]
+) -> None:
+    """`follow` runs a batch's commit in a thread while the next batch is read and prepared; the next
+    decide waits for it. Same DuckDB contents as batches committed one after the other, every batch
+    reported once, and the state kept at the end is what DuckDB gives."""
+    as_of = START + timedelta(days=7)
+    topic = _topic(settings, corpus)
+    with Processor(
+        _with(topic, tmp_path / "straight.duckdb", batch_max_records=7), bootstrap=settings.kafka.bootstrap, as_of=as_of
+    ) as processor:
+        straight = processor.run_once()
+    with Processor(
+        _with(topic, tmp_path / "followed.duckdb", batch_max_records=7), bootstrap=settings.kafka.bootstrap, as_of=as_of
+    ) as processor:
+        reports = _follow_until_done(processor, len(corpus))
+        assert _kept(processor) == _reloaded(processor)
+    assert [b.records for b in reports] == [b.records for b in straight.batches]
+    assert all({"pipeline", "commit", "advance", "gc"} <= set(b.phases) for b in reports)
+    assert _contents(tmp_path / "followed.duckdb") == _contents(tmp_path / "straight.duckdb")
+
+
+def test_a_commit_that_fails_beside_the_next_batch_fails_follow_and_a_restart_recovers(
+    settings: Settings, tmp_path: Path, corpus: list[Any]
+) -> None:
+    import app.processor as processor_module
+
+    as_of = START + timedelta(days=7)
+    topic = _topic(settings, corpus)
+    with Processor(
+        _with(topic, tmp_path / "straight.duckdb", batch_max_records=9), bootstrap=settings.kafka.bootstrap, as_of=as_of
+    ) as processor:
+        processor.run_once()
+
+    store = tmp_path / "failing.duckdb"
+    real_commit = processor_module.commit_batch
+    calls = 0
+
+    def fail_the_third(*args: Any, **kwargs: Any) -> Any:
+        # Inside the third batch's transaction, in the commit thread: nothing of it is stored.
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("commit failed in its thread")
+        return real_commit(*args, **kwargs)
+
+    reports: list[BatchReport] = []
+    with Processor(
+        _with(topic, store, batch_max_records=9), bootstrap=settings.kafka.bootstrap, as_of=as_of
+    ) as processor:
+        processor_module.commit_batch = fail_the_third
+        try:
+            with pytest.raises(RuntimeError, match="commit failed in its thread"):
+                processor.follow(lambda: False, reports.append)
+        finally:
+            processor_module.commit_batch = real_commit
+        # The two committed batches were reported; the failed one dropped the kept state.
+        assert [b.records for b in reports] == [9, 9] and processor._live is None
+        assert processor.run_once().records == len(corpus) - 18
+    assert _contents(store) == _contents(tmp_path / "straight.duckdb")
+
+
 def test_a_version_1_clustering_state_is_split_into_rows_and_continues(
     settings: Settings, tmp_path: Path, corpus: list[Any]
 ) -> None:
