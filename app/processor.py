@@ -46,7 +46,7 @@ from kafka import TopicPartition
 from kafka.errors import KafkaConnectionError
 
 from app.alerts import SourceView, build_alerts, record_alerts, sources_from_index, sources_from_items
-from app.read import OffsetRange
+from app.read import OffsetRange, close_idle_consumers
 from infra.broker import BrokerError, resolve_bootstrap
 from infra.config import Settings
 from infra.crashpoints import crash_point
@@ -269,6 +269,7 @@ class Processor:
         self.webhooks.close()
         self.consumer.close()
         close_producer(self.producer)
+        close_idle_consumers()
 
     def __enter__(self) -> Processor:
         return self
@@ -445,10 +446,14 @@ class Processor:
         drops the kept state, as a failed batch does, and the previous commit's error is raised.
         """
         waited: list[BatchReport] = []
+        waiting = 0.0
 
         def previous_committed() -> None:
+            nonlocal waiting
             if pending is not None and not waited:
+                mark = time.perf_counter()
                 waited.append(pending.wait())
+                waiting = time.perf_counter() - mark
 
         try:
             computed = self._compute(ends, before_decide=previous_committed)
@@ -465,6 +470,8 @@ class Processor:
         if computed is None:
             self.store.release()
             return None, done
+        # How long this batch's decide step waited for the commit before it (part of "pipeline").
+        computed.phases["wait"] = waiting
         return _Commit(lambda: self._commit(computed)), done
 
     def _drop_state(self) -> None:

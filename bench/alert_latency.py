@@ -350,6 +350,13 @@ def run(args: argparse.Namespace) -> None:
     )
     print(_line("produce -> alerts topic", _latencies(topic, sent), len(topic)))
     print(_line("produce -> webhook     ", _latencies(hooks, sent), len(topic)))
+    # Per alert, how long after the topic the webhook had it: the commit, the claim and the POSTs queued ahead.
+    behind = [hooks[a][0] - topic[a][0] for a in topic if a in hooks]
+    if behind:
+        print(
+            f"  alerts topic -> webhook, per alert: p50 {_percentile(behind, 50) * 1000:,.0f} ms"
+            f"   p99 {_percentile(behind, 99) * 1000:,.0f} ms"
+        )
     print(f"  webhook deliveries {len(hooks):,}, signatures failing verification: {bad}")
     measured = [when for when, urls in hooks.values() if any(u in sent for u in urls)]
     if len(measured) > 1:

@@ -156,6 +156,11 @@ def close_producer(producer: KafkaProducer, timeout_s: float = 10.0) -> None:
 
 
 def make_consumer(bootstrap: str, kafka: KafkaSettings, **overrides: Any) -> KafkaConsumer:
+    return KafkaConsumer(**consumer_options(bootstrap, kafka, **overrides))
+
+
+def consumer_options(bootstrap: str, kafka: KafkaSettings, **overrides: Any) -> dict[str, Any]:
+    """The options `make_consumer` gives KafkaConsumer: two consumers with equal options are interchangeable."""
     opts: dict[str, Any] = {
         "bootstrap_servers": bootstrap,
         "group_id": None,
@@ -169,7 +174,7 @@ def make_consumer(bootstrap: str, kafka: KafkaSettings, **overrides: Any) -> Kaf
         **_security(kafka),
     }
     opts.update(overrides)
-    return KafkaConsumer(**opts)
+    return opts
 
 
 def partitions_of(consumer: KafkaConsumer, topic: str, timeout_s: float = 10.0) -> list[TopicPartition]:
