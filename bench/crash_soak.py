@@ -7,8 +7,11 @@ phase on its stderr pipe — and finally one child that runs to the end. Prints 
 per phase and the verdict: lost, doubled, misplaced items; dead letters and alerts
 present once by id; and the difference from an uncrashed run of the same records.
 
-    .venv/bin/python bench/crash_soak.py [--records 100000] [--rounds 3] [--batch 4000]
+    .venv/bin/python bench/crash_soak.py [--records 100000] [--rounds 3] [--batch 4000] [--follow]
     make soak
+
+`--follow` crashes `radar process --follow` children instead: each batch's commit then runs beside
+the next batch (app/processor.py), and a crash lands with one batch committing and the next in flight.
 """
 
 from __future__ import annotations
@@ -37,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3, help="crashes per phase (7 processor phases)")
     parser.add_argument("--batch", type=int, default=4000, help="processor.batch_max_records")
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="crash `radar process --follow` children (each batch's commit beside the next batch) instead of --once",
+    )
     args = parser.parse_args(argv)
     crashes = crash_harness.schedule(args.rounds)
     if args.records // args.batch <= sum(c.count - 1 for c in crashes):
@@ -69,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             config = crash_harness.write_config(
                 settings, root / "crash.toml", batch_max_records=args.batch, alert_min_score=10
             )
-            command = crash_harness.process_command()
+            command = crash_harness.process_command(follow=args.follow)
             hits: Counter[tuple[str, str]] = Counter()
             started = time.perf_counter()
             for number, crash in enumerate(crashes, 1):
@@ -77,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
                 hits[(crash.phase, crash.mode)] += 1
                 print(f"  crash {number:>2}/{len(crashes)}: {crash.phase}:{crash.count} ({crash.mode})", flush=True)
             # The crashed config's last run, to the end, as tests/test_processor.py runs it.
-            code, stderr = crash_harness.run(command, crash_harness.child_env(config), timeout_s=3600)
+            code, stderr = crash_harness.run(
+                crash_harness.process_command(), crash_harness.child_env(config), timeout_s=3600
+            )
             if code != 0:
                 print(stderr, file=sys.stderr)
                 return 1
@@ -89,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             # A fresh interpreter, not a forked child: a result that hung on the process would differ.
             reference = subprocess.run(
-                command,
+                crash_harness.process_command(),
                 env=crash_harness.child_env(clean),
                 cwd=crash_harness.ROOT,
                 capture_output=True,

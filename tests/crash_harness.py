@@ -264,8 +264,10 @@ def crash_once(command: list[str], env: dict[str, str], crash: Crash, timeout_s:
 AS_OF = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-def process_command() -> list[str]:
-    return [sys.executable, "-m", "app.cli", "process", "--once", "--as-of", AS_OF.isoformat()]
+def process_command(*, follow: bool = False) -> list[str]:
+    """`radar process --once`; with `follow`, `--follow` (a child that only ends at its crash point)."""
+    mode = "--follow" if follow else "--once"
+    return [sys.executable, "-m", "app.cli", "process", mode, "--as-of", AS_OF.isoformat()]
 
 
 @dataclass
