@@ -61,3 +61,44 @@ def test_read_offset_ranges_reads_exactly_the_range(kafka_settings: KafkaSetting
         )
         expected = [(i, b"v%d" % i) for i in [*range(5, 12), *range(20, 23)]]
         assert_that(values, equal_to(expected))
+
+
+def test_a_second_pipeline_reads_with_the_consumer_the_first_one_kept(kafka_settings: KafkaSettings) -> None:
+    """A long-lived processor runs a pipeline per batch: the read DoFn's consumer is kept between them
+    (no new bootstrap per batch), reads the next range right whatever it read before, and is closed
+    with the processor."""
+    import app.read as read
+
+    producer = make_producer(kafka_settings.bootstrap, kafka_settings)
+    futures = [producer.send(kafka_settings.raw_topic, key=b"kept", value=b"k%d" % i) for i in range(20)]
+    producer.flush()
+    partition = futures[0].get(10).partition
+    producer.close()
+    read.close_idle_consumers()
+    made: list[object] = []
+    real_make = read.make_consumer
+
+    def counting_make(*args: object, **kwargs: object) -> object:
+        consumer = real_make(*args, **kwargs)  # type: ignore[arg-type]
+        made.append(consumer)
+        return consumer
+
+    read.make_consumer = counting_make  # type: ignore[assignment]
+    try:
+        for start, stop in ((2, 9), (0, 4), (15, 20)):
+            with TestPipeline(options=OPTIONS) as p:
+                values = (
+                    p
+                    | beam.Create([OffsetRange(kafka_settings.raw_topic, partition, start, stop)])
+                    | ReadOffsetRanges(kafka_settings.bootstrap, kafka_settings)
+                    | beam.Map(lambda r: (r.offset, r.value))
+                )
+                assert_that(values, equal_to([(i, b"k%d" % i) for i in range(start, stop)]))
+    finally:
+        read.make_consumer = real_make
+    assert len(made) == 1, "one consumer for three pipelines"
+    kept = made[0]
+    assert read._CONSUMERS.take(kafka_settings.bootstrap, kafka_settings) is kept
+    read._CONSUMERS.give(kafka_settings.bootstrap, kafka_settings, kept)  # type: ignore[arg-type]
+    read.close_idle_consumers()
+    assert kept._closed  # type: ignore[attr-defined]
