@@ -194,7 +194,7 @@ def consume_alerts(bootstrap: str, kafka: KafkaSettings, ready: Any, stop: Any, 
 def reference_loop_s() -> float:
     """Seconds a fixed pure-Python loop takes here now: how fast this (shared, virtual) machine is
     running. The latency is a queue fed at a fixed rate, so it grows much faster than the work
-    when the machine slows; runs are comparable only at a similar reference time (~0.43 s quiet)."""
+    when the machine slows; runs compare only at similar reference times (0.19-0.33 s seen here)."""
     started = time.perf_counter()
     total = 0
     for i in range(3_000_000):
@@ -361,7 +361,7 @@ def run(args: argparse.Namespace) -> None:
         f" records, run time p50 {_percentile(took, 50) * 1000:,.0f} ms, p99 {_percentile(took, 99) * 1000:,.0f} ms),"
         f" poll_interval_s={args.poll}, preload {args.preload:,}"
     )
-    print(f"  machine speed: reference loop {speed_before:.2f} s before, {speed_after:.2f} s after (quiet: ~0.43 s)")
+    print(f"  machine speed: reference loop {speed_before:.2f} s before, {speed_after:.2f} s after (here 0.19-0.33 s)")
     print(_line("produce -> alerts topic", _latencies(topic, sent), len(topic)))
     print(_line("produce -> webhook     ", _latencies(hooks, sent), len(topic)))
     # Per alert, how long after the topic the webhook had it: the commit, the claim and the POSTs queued ahead.
