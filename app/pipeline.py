@@ -175,7 +175,7 @@ class _InPlaceBatch:
     out_dir: str
     # Called once before the batch is decided: the caller may still be bringing `state` up to date
     # (the previous batch's commit, app/processor.py) while the batch is read and prepared.
-    before_decide: Callable[[], None] | None = None
+    before_decide: Callable[[], object] | None = None
     decided: bool = False
 
 
@@ -438,7 +438,7 @@ def run_batch(
     by_stage: bool = False,
     in_place: bool = False,
     heap_frozen: bool = False,
-    before_decide: Callable[[], None] | None = None,
+    before_decide: Callable[[], object] | None = None,
 ) -> None:
     """Run one bounded micro-batch; its outputs land as NDJSON files in `out_dir`.
 

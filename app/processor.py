@@ -202,6 +202,7 @@ class _Commit:
     def __init__(self, commit: Callable[[], BatchReport]) -> None:
         self._report: BatchReport | None = None
         self._error: BaseException | None = None
+        self.waited_s = 0.0  # how long `wait` waited for the commit to end
         self._thread = threading.Thread(target=self._run, args=(commit,), name="batch-commit")
         self._thread.start()
 
@@ -218,6 +219,10 @@ class _Commit:
 
     def wait(self) -> BatchReport:
         """Wait for the commit to end; its report, or its error raised here."""
+        if self._thread.is_alive():
+            mark = time.perf_counter()
+            self._thread.join()
+            self.waited_s = time.perf_counter() - mark
         error = self.join()
         if error is not None:
             raise error
@@ -459,33 +464,22 @@ class Processor:
         Returns that commit (None: no records) and the previous batch's report. Any failure of either
         drops the kept state, as a failed batch does, and the previous commit's error is raised.
         """
-        waited: list[BatchReport] = []
-        waiting = 0.0
-
-        def previous_committed() -> None:
-            nonlocal waiting
-            if pending is not None and not waited:
-                mark = time.perf_counter()
-                waited.append(pending.wait())
-                waiting = time.perf_counter() - mark
-
         try:
-            computed = self._compute(ends, before_decide=previous_committed)
-            previous_committed()
+            computed = self._compute(ends, before_decide=pending.wait if pending is not None else None)
+            done = pending.wait() if pending is not None else None
         except BaseException as exc:
             failed = pending.join() if pending is not None else None
             self._drop_state()
-            if failed is not None:
+            if failed is not None and failed is not exc:
                 raise failed from exc
             raise
-        done = waited[0] if waited else None
         if done is not None:
             self._settle(done)
         if computed is None:
             self.store.release()
             return None, done
         # How long this batch's decide step waited for the commit before it (part of "pipeline").
-        computed.phases["wait"] = waiting
+        computed.phases["wait"] = pending.waited_s if pending is not None else 0.0
         return _Commit(lambda: self._commit(computed)), done
 
     def _drop_state(self) -> None:
@@ -503,7 +497,7 @@ class Processor:
             batch.phases["gc"] = time.perf_counter() - mark
 
     def _compute(
-        self, ends: dict[TopicPartition, int], before_decide: Callable[[], None] | None = None
+        self, ends: dict[TopicPartition, int], before_decide: Callable[[], object] | None = None
     ) -> _Computed | None:
         """Plan, run the pipeline, send dead letters and alerts: everything of a batch but its commit.
         `before_decide` runs before the kept state is used (and before DuckDB is opened here)."""

@@ -48,8 +48,12 @@ class _Consumers:
         self._idle: list[tuple[str, KafkaConsumer]] = []
         self._lock = threading.Lock()
 
+    @staticmethod
+    def _key(bootstrap: str, kafka: KafkaSettings) -> str:
+        return repr(sorted(consumer_options(bootstrap, kafka).items()))
+
     def take(self, bootstrap: str, kafka: KafkaSettings) -> KafkaConsumer:
-        key = repr(sorted(consumer_options(bootstrap, kafka).items()))
+        key = self._key(bootstrap, kafka)
         with self._lock:
             for i in range(len(self._idle) - 1, -1, -1):
                 if self._idle[i][0] == key:
@@ -57,7 +61,7 @@ class _Consumers:
         return make_consumer(bootstrap, kafka)
 
     def give(self, bootstrap: str, kafka: KafkaSettings, consumer: KafkaConsumer) -> None:
-        key = repr(sorted(consumer_options(bootstrap, kafka).items()))
+        key = self._key(bootstrap, kafka)
         with self._lock:
             self._idle.append((key, consumer))
             closing = self._idle[: -self._MAX_IDLE]

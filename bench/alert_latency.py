@@ -224,15 +224,19 @@ def _settings(bootstrap: str, root: Path, poll_s: float, batch_max: int, suffix:
     )
 
 
-def preload(settings: Settings, n: int, now: datetime) -> None:
-    if n == 0:
-        return
-    started = time.perf_counter()
+def _produce_preload(settings: Settings, n: int, now: datetime) -> None:
     producer = make_producer(settings.kafka.bootstrap, settings.kafka, linger_ms=20)
     for post in preload_posts(n, now):
         producer.send(settings.kafka.raw_topic, key=post.key.encode(), value=dump_envelope(post))
     producer.flush()
     producer.close()
+
+
+def preload(settings: Settings, n: int, now: datetime) -> None:
+    if n == 0:
+        return
+    started = time.perf_counter()
+    _produce_preload(settings, n, now)
     # Default alert rules and no webhooks: the store holds the alerts such a stream really raises.
     big = settings.model_copy(update={"processor": settings.processor.model_copy(update={"batch_max_records": 20_000})})
     with Processor(big, bootstrap=settings.kafka.bootstrap) as processor:
@@ -244,12 +248,12 @@ def preload(settings: Settings, n: int, now: datetime) -> None:
 _STORE_CACHE_MAX_AGE = timedelta(hours=12)
 
 
-def preload_cached(settings: Settings, n: int, now: datetime, cache: Path) -> datetime:
+def preload_cached(settings: Settings, n: int, now: datetime, cache: Path) -> None:
     """`preload`, or a copy of the store a previous run preloaded with the same `n` (`--store-cache`).
 
     Reusing: the same `n` records go to the new broker's raw topic (same offsets as the stored ones,
     ~20 s for 100k) and the store takes the new topic's id, so the processor reads it as its own and
-    continues at the end; its items are dated from the cached run's moment, which is returned.
+    continues at the end; its items are dated from the cached run's moment.
     """
     import shutil
 
@@ -265,23 +269,18 @@ def preload_cached(settings: Settings, n: int, now: datetime, cache: Path) -> da
             started = time.perf_counter()
             settings.store.path.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(cache, settings.store.path)
-            producer = make_producer(settings.kafka.bootstrap, settings.kafka, linger_ms=20)
-            for post in preload_posts(n, made):
-                producer.send(settings.kafka.raw_topic, key=post.key.encode(), value=dump_envelope(post))
-            producer.flush()
-            producer.close()
+            _produce_preload(settings, n, made)
             topic_id = current_topic_id(settings.kafka.bootstrap, settings.kafka, settings.kafka.raw_topic)
             with duckdb.connect(str(settings.store.path)) as con:
                 con.execute(
                     "UPDATE topic_incarnations SET topic_id = ? WHERE topic = ?", [topic_id, settings.kafka.raw_topic]
                 )
             print(f"preload: {n:,} items from {cache} (made {made:%H:%M} UTC) in {time.perf_counter() - started:.1f} s")
-            return made
+            return
         print(f"preload: {cache} is older than {_STORE_CACHE_MAX_AGE}; preloading again")
     preload(settings, n, now)
     shutil.copy(settings.store.path, cache)
     meta_path.write_text(json.dumps({"preload": n, "now": now.isoformat()}))
-    return now
 
 
 def _latencies(got: dict[str, tuple[float, list[str]]], sent: dict[str, float]) -> list[float]:

@@ -103,7 +103,13 @@ def store_cluster_state(con: duckdb.DuckDBPyConnection, header: bytes, events: l
             con.execute("INSERT INTO cluster_events SELECT event_id, seq, event FROM cluster_event_rows")
         finally:
             con.unregister("cluster_event_rows")
-    con.execute("INSERT OR REPLACE INTO cluster_state (id, state, updated_at) VALUES (1, ?, now())", [header])
+    _store_cluster_header(con, header)
+
+
+def _store_cluster_header(con: duckdb.DuckDBPyConnection, header: bytes) -> None:
+    # A delete + insert, not INSERT OR REPLACE: see commit_batch (every batch writes it).
+    con.execute("DELETE FROM cluster_state WHERE id = 1")
+    con.execute("INSERT INTO cluster_state (id, state, updated_at) VALUES (1, ?, now())", [header])
 
 
 _ITEM_PATHS = (
@@ -303,16 +309,15 @@ def commit_batch(
     # it on every commit.
     state_file = files.directory / CLUSTER_STATE_FILE
     if state_file.exists():
-        con.execute("DELETE FROM cluster_state WHERE id = 1")
-        con.execute("INSERT INTO cluster_state (id, state, updated_at) VALUES (1, ?, now())", [state_file.read_bytes()])
+        _store_cluster_header(con, state_file.read_bytes())
     # Only the open events this batch created, changed or closed: the rest stand as stored.
-    changed_globs = [glob for glob in (files.glob(CLUSTER_EVENTS), files.glob(CLUSTER_CLOSED)) if glob]
+    events_glob = files.glob(CLUSTER_EVENTS)
+    changed_globs = [glob for glob in (events_glob, files.glob(CLUSTER_CLOSED)) if glob]
     if changed_globs:
         con.execute(
             "DELETE FROM cluster_events WHERE event_id IN (SELECT json->>'event_id' FROM read_ndjson_objects(?))",
             [changed_globs],
         )
-    events_glob = files.glob(CLUSTER_EVENTS)
     if events_glob:
         con.execute(
             "INSERT INTO cluster_events (event_id, seq, event)"

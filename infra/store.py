@@ -36,12 +36,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import duckdb
 
-__all__ = ["MIGRATIONS", "Store", "StoreDamaged", "StoreError", "StoreLocked"]
+__all__ = ["MIGRATIONS", "HeldSince", "Store", "StoreDamaged", "StoreError", "StoreLocked"]
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +84,26 @@ def _is_lock_error(exc: Exception) -> bool:
     return "Could not set lock" in text or "Conflicting lock" in text
 
 
+@dataclass(frozen=True)
+class HeldSince:
+    """When a connection was taken: on the monotonic clock for how long it is held, and on the wall
+    clock that file times use, to compare with when `<store>.wanted` was touched."""
+
+    monotonic: float
+    wall: float
+
+    @classmethod
+    def now(cls) -> HeldSince:
+        return cls(time.monotonic(), time.time())
+
+
 class Store:
     def __init__(self, path: str | Path, lock_timeout_s: float = 60.0) -> None:
         self.path = Path(path)
         self.lock_timeout_s = lock_timeout_s
         self._migrated = False
         self._held: duckdb.DuckDBPyConnection | None = None
-        self._held_since = 0.0
-        self._held_since_wall = 0.0  # the same moment on the clock file times use
+        self._held_since = HeldSince.now()
         self._closing: threading.Thread | None = None
 
     def hold(self, max_s: float) -> None:
@@ -100,7 +113,7 @@ class Store:
         it however busy this one is; that close runs in a thread, and the next open of this store
         waits for it. `release()` lets go at once."""
         if self._held is not None:
-            if time.monotonic() - self._held_since > max_s or self.wanted_since(self._held_since_wall):
+            if self.should_let_go(self._held_since, max_s):
                 con, self._held = self._held, None
                 closing = threading.Thread(target=self._close, args=(con,), name="store-close", daemon=False)
                 closing.start()
@@ -109,8 +122,12 @@ class Store:
                 self._closing = closing
             return
         self._held = self._connect(read_only=False)
-        self._held_since = time.monotonic()
-        self._held_since_wall = time.time()
+        self._held_since = HeldSince.now()
+
+    def should_let_go(self, since: HeldSince, max_s: float) -> bool:
+        """Whether a connection kept open since `since` should be closed now: held `max_s`, or
+        another process asked for the file after it was taken (`wanted_since`)."""
+        return time.monotonic() - since.monotonic > max_s or self.wanted_since(since.wall)
 
     @property
     def wanted_path(self) -> Path:

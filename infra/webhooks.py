@@ -50,7 +50,7 @@ from infra.config import ConfigError, Settings, WebhookConfig
 from infra.crashpoints import crash_point
 from infra.dlq import DeadLetterProducer, make_dead_letter, record_dead_letters
 from infra.redact import mask_secrets
-from infra.store import Store
+from infra.store import HeldSince, Store
 from infra.urlsafety import FetchError, ParsedTarget, check_url_syntax, is_public_address
 from schemas.alert import Alert, AlertSummary
 from schemas.dead_letter import DeadLetter
@@ -507,8 +507,7 @@ class _Session:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._con: duckdb.DuckDBPyConnection | None = None
-        self._opened = 0.0
-        self._opened_wall = 0.0
+        self._opened = HeldSince.now()
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
@@ -518,14 +517,11 @@ class _Session:
         if isinstance(self.store, SharedStore):
             self.store.after_writes()
         with outer, self._lock:
-            if self._con is not None and (
-                time.monotonic() - self._opened > _SESSION_HOLD_S or self.store.wanted_since(self._opened_wall)
-            ):
+            if self._con is not None and self.store.should_let_go(self._opened, _SESSION_HOLD_S):
                 self._release()
             if self._con is None:
                 self._con = self.store.open_connection()
-                self._opened = time.monotonic()
-                self._opened_wall = time.time()
+                self._opened = HeldSince.now()
             con = self._con
             con.execute("BEGIN TRANSACTION")
             try:
