@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -694,6 +694,7 @@ class Processor:
         follows the batch, not the store.
         """
         from transforms.cluster import load_event_members
+        from transforms.cluster.members import member_with
 
         live.dedupe_index.refresh(con, as_of, list(placed), just_stored=True)  # type: ignore[attr-defined]
         index = live.event_index
@@ -728,7 +729,7 @@ class Processor:
         for absorbed, survivor in merges.items():
             if absorbed != survivor and (survivor in reload or survivor in steady):
                 (arriving if survivor in steady else members).extend(
-                    replace(m, event_id=survivor) for m in index.event_members(absorbed) if m.item_id not in placed
+                    member_with(m, event_id=survivor) for m in index.event_members(absorbed) if m.item_id not in placed
                 )
         unseen = sorted(event_id for event_id in reload if event_id not in index.by_event)
         if unseen:

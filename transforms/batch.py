@@ -42,7 +42,7 @@ from transforms.events import ClusterState
 from transforms.extract import EntityRules, Extract, extract_item, load_entity_rules
 from transforms.normalize import Normalize, normalize_record
 from transforms.parse import ParseEnvelopes, parse_record
-from transforms.score import ScoreEvents, ScoringRules, load_scoring_rules
+from transforms.score import ScoreEvents, ScoringRules, default_scoring_rules
 
 __all__ = ["BatchState", "DecidedBatch", "GatherBatch", "GatheredBatch", "ProcessRecords", "ProcessRecordsByStage",
            "cluster_event_rows", "decide_batch", "decode_cluster_state", "encode_cluster_header",
@@ -157,7 +157,7 @@ def decide_batch(
     if not math.isclose(dedupe_index.threshold, threshold):
         raise ValueError(f"index was built with threshold {dedupe_index.threshold}, stage configured with {threshold}")
     deduped = dedupe_items(list(items), dedupe_index, threshold)
-    rules = rules or load_scoring_rules()
+    rules = rules or default_scoring_rules()
     if in_place:
         if cluster_state is not None and cluster_state.index is not None:
             cluster_state.index.changed.clear()
@@ -300,7 +300,8 @@ class DecideFn(beam.DoFn):
         self._rules: ScoringRules | None = None
 
     def setup(self) -> None:
-        self._rules = load_scoring_rules()
+        # Read once per process: a batch builds its DoFns afresh, and parsing the TOML each time cost ~1 ms.
+        self._rules = default_scoring_rules()
 
     def _decide(self, gathered: list[Any], state: BatchState) -> DecidedBatch:
         return decide_gathered(gathered, state, self._threshold, self._rules)

@@ -178,7 +178,8 @@ def load_scoring_rules(path: str | Path | None = None) -> ScoringRules:
 
 
 @cache
-def _default_rules() -> ScoringRules:
+def default_scoring_rules() -> ScoringRules:
+    """The packaged weights, read and validated once per process."""
     return load_scoring_rules()
 
 
@@ -316,7 +317,7 @@ def _verification(
 
 def verification_of(members: Sequence[EventMember], rules: ScoringRules | None = None) -> str:
     """verified-by-official | corroborated | unverified, by the rules in scoring.toml."""
-    weights = (rules or _default_rules())._weights
+    weights = (rules or default_scoring_rules())._weights
     ordered = sorted(members, key=_time_order)
     confirmation, amplification = _official_members(ordered, _event_organisations(ordered), weights)
     primary = _primary_source(ordered, weights)
@@ -521,7 +522,7 @@ def score_event(
     `earlier_events` are other events that already covered this event's products before it
     was first seen (a repeat scores lower on novelty). Raises ValueError on unusable input.
     """
-    weights = (rules or _default_rules())._weights
+    weights = (rules or default_scoring_rules())._weights
     if not members:
         raise ValueError("an event needs at least one member")
     if as_of.tzinfo is None:

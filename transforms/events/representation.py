@@ -17,6 +17,7 @@ stories should. That also keeps the state bounded by the open events, not the st
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Container
 from dataclasses import dataclass
 from datetime import datetime
@@ -64,8 +65,14 @@ def _amounts(text: str, lang: str | None) -> list[tuple[float, str]]:
     return [(a.value, a.unit) for a in extract_amounts(text, "zh" if (lang or "").startswith("zh") else "en")]
 
 
+_ASCII_DIGIT = re.compile(r"[0-9]")
+
+
 def _may_hold_amount(text: str) -> bool:
-    # map() keeps the scan in C: this runs on every title and lead.
+    # This runs on every title and lead: a regex scan for ASCII text; otherwise `str.isdigit`,
+    # which also knows the digits of other scripts.
+    if text.isascii():
+        return _ASCII_DIGIT.search(text) is not None
     return any(map(str.isdigit, text))
 
 
@@ -118,7 +125,9 @@ def _unit(raw: dict[str, float], idf: Callable[[str], float] | None) -> dict[str
         weighted = dict(raw)
     else:
         # Sub-linear term frequency: a word said three times is not three times the evidence.
-        weighted = {k: (1.0 + math.log(tf) if tf >= 1 else tf) * idf(k) for k, tf in raw.items()}
+        # Most keys occur once, and 1 + log(1) is 1: the log is skipped for them.
+        log = math.log
+        weighted = {k: (tf if tf <= 1.0 else 1.0 + log(tf)) * idf(k) for k, tf in raw.items()}
     norm = math.sqrt(sum(v * v for v in weighted.values()))
     if norm == 0.0:
         return {}

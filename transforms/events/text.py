@@ -314,13 +314,45 @@ def url_key(url: str | None) -> str | None:
     """
     if not url:
         return None
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return None
-    host = (parts.hostname or "").removeprefix("www.")
-    path = parts.path.rstrip("/")
+    url = url.strip()
+    fast = _split_plain_http(url)
+    if fast is not None:
+        host, path = fast
+    else:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return None
+        host, path = parts.hostname or "", parts.path
+    host = host.removeprefix("www.")
+    path = path.rstrip("/")
     if not host or not path:
         # A bare home page is shared by every item of a publisher: it says nothing about the story.
         return None
     return host + path
+
+
+_PATH_END = re.compile(r"[?#]")
+_NETLOC_END = re.compile(r"[/?#]")
+
+
+def _split_plain_http(url: str) -> tuple[str, str] | None:
+    """(lower-cased host, path) of a plain ASCII http(s) URL, as `urlsplit` gives them; None for
+    anything else (the caller asks `urlsplit`). Every item's link passes here, and `urlsplit`
+    with its `hostname` cost ~13 µs of the ~280 µs a post spends in clustering (measured).
+    """
+    if url.startswith("https://"):
+        rest = url[8:]
+    elif url.startswith("http://"):
+        rest = url[7:]
+    else:
+        return None
+    if not url.isascii() or "\t" in url or "\n" in url or "\r" in url:
+        return None
+    end = _NETLOC_END.search(rest)
+    netloc, tail = (rest[: end.start()], rest[end.start() :]) if end else (rest, "")
+    if "[" in netloc or "]" in netloc or "%" in netloc:
+        return None  # IPv6 literals and zone ids: urlsplit's own checks apply
+    cut = _PATH_END.search(tail)
+    path = tail[: cut.start()] if cut else tail
+    return netloc.rpartition("@")[2].partition(":")[0].lower(), path
