@@ -199,18 +199,38 @@ class _Computed:
 class _Commit:
     """A batch's commit in its own thread, while `follow` computes the next batch."""
 
-    def __init__(self, commit: Callable[[], BatchReport]) -> None:
+    def __init__(self, commit: Callable[[Callable[[], None]], BatchReport]) -> None:
+        """`commit(state_ready)`: the commit, which calls `state_ready` once the kept state is up to it."""
         self._report: BatchReport | None = None
         self._error: BaseException | None = None
-        self.waited_s = 0.0  # how long `wait` waited for the commit to end
+        self.waited_s = 0.0  # how long `wait_state` waited
+        self._advanced = False  # the commit brought the kept state up to its batch
+        self._state_ready = threading.Event()  # set once advanced, or once the commit ended
         self._thread = threading.Thread(target=self._run, args=(commit,), name="batch-commit")
         self._thread.start()
 
-    def _run(self, commit: Callable[[], BatchReport]) -> None:
+    def _run(self, commit: Callable[[Callable[[], None]], BatchReport]) -> None:
         try:
-            self._report = commit()
+            self._report = commit(self._mark_advanced)
         except BaseException as exc:  # handed to the thread that waits: nothing is swallowed
             self._error = exc
+        finally:
+            self._state_ready.set()
+
+    def _mark_advanced(self) -> None:
+        self._advanced = True
+        self._state_ready.set()
+
+    def wait_state(self) -> None:
+        """Wait until the kept state is brought up to this batch (the rest of its transaction may
+        still be written then); the commit's error raised here if it ended before that."""
+        mark = time.perf_counter()
+        self._state_ready.wait()
+        if not self._advanced:
+            self._thread.join()
+        self.waited_s = time.perf_counter() - mark
+        if not self._advanced and self._error is not None:
+            raise self._error
 
     def join(self) -> BaseException | None:
         """Wait for the commit to end; its error, if it failed."""
@@ -219,10 +239,6 @@ class _Commit:
 
     def wait(self) -> BatchReport:
         """Wait for the commit to end; its report, or its error raised here."""
-        if self._thread.is_alive():
-            mark = time.perf_counter()
-            self._thread.join()
-            self.waited_s = time.perf_counter() - mark
         error = self.join()
         if error is not None:
             raise error
@@ -458,14 +474,20 @@ class Processor:
     ) -> tuple[_Commit | None, BatchReport | None]:
         """The next batch, computed while `pending` (the previous batch's commit) runs in its thread.
 
-        The batch's records are read and prepared meanwhile; its decide step waits for the previous
-        commit, which brings the kept state up to that batch (DuckDB runs its statements without the
-        GIL, so the commit takes the second core). Its own commit is then started in a thread.
+        The batch's records are read and prepared meanwhile; its decide step waits until the previous
+        commit has brought the kept state up to that batch (which needs only its items stored: the
+        rest of that transaction is written while this batch is decided; DuckDB runs its statements
+        without the GIL, so the commit takes the second core), and nothing of it is sent before that
+        commit ended. Its own commit is then started in a thread.
         Returns that commit (None: no records) and the previous batch's report. Any failure of either
         drops the kept state, as a failed batch does, and the previous commit's error is raised.
         """
         try:
-            computed = self._compute(ends, before_decide=pending.wait if pending is not None else None)
+            computed = self._compute(
+                ends,
+                before_decide=pending.wait_state if pending is not None else None,
+                after_commit=pending.wait if pending is not None else None,
+            )
             done = pending.wait() if pending is not None else None
         except BaseException as exc:
             failed = pending.join() if pending is not None else None
@@ -479,8 +501,9 @@ class Processor:
             self.store.release()
             return None, done
         # How long this batch's decide step waited for the commit before it (part of "pipeline").
-        computed.phases["wait"] = pending.waited_s if pending is not None else 0.0
-        return _Commit(lambda: self._commit(computed)), done
+        if pending is not None:
+            computed.phases["wait"] = computed.phases.get("wait", 0.0) + pending.waited_s
+        return _Commit(lambda state_ready: self._commit(computed, state_ready)), done
 
     def _drop_state(self) -> None:
         # A batch that failed anywhere may have advanced the kept state without committing it.
@@ -497,10 +520,14 @@ class Processor:
             batch.phases["gc"] = time.perf_counter() - mark
 
     def _compute(
-        self, ends: dict[TopicPartition, int], before_decide: Callable[[], object] | None = None
+        self,
+        ends: dict[TopicPartition, int],
+        before_decide: Callable[[], object] | None = None,
+        after_commit: Callable[[], object] | None = None,
     ) -> _Computed | None:
         """Plan, run the pipeline, send dead letters and alerts: everything of a batch but its commit.
-        `before_decide` runs before the kept state is used (and before DuckDB is opened here)."""
+        `before_decide` runs before the kept state is used; `after_commit` (the previous batch's whole
+        commit) before DuckDB is opened here and before anything of this batch is sent."""
         from app.pipeline import BatchState, run_batch
 
         started = time.perf_counter()
@@ -511,8 +538,9 @@ class Processor:
         if live is not None and as_of < live.as_of:
             live = self._live = None  # the clock went back: the dedupe horizon must be read again
         if live is None:
-            if before_decide is not None:
-                before_decide()
+            for wait in (before_decide, after_commit):
+                if wait is not None:
+                    wait()
             with self.store.write() as con:
                 stored = load_offsets(con, CONSUMER_NAME, topic)
                 stored_at_plan = dict(stored)
@@ -562,6 +590,11 @@ class Processor:
                 self._read_models(files, "events"), live.alerted, as_of, items=items, index=state.event_index
             )
             phases["alerts"] = time.perf_counter() - mark
+            if after_commit is not None:
+                # Nothing of this batch leaves before the batch it was decided on top of is committed.
+                mark = time.perf_counter()
+                after_commit()
+                phases["wait"] = time.perf_counter() - mark
             mark = time.perf_counter()
             DeadLetterProducer(self.producer, self.settings.kafka.dlq_topic).send(dead_letters)
             crash_point("after-dlq-send")
@@ -602,11 +635,27 @@ class Processor:
             started=started,
         )
 
-    def _commit(self, batch: _Computed) -> BatchReport:
-        """Commit a computed batch's results and offsets in one DuckDB transaction (step 5)."""
+    def _commit(self, batch: _Computed, state_ready: Callable[[], None] | None = None) -> BatchReport:
+        """Commit a computed batch's results and offsets in one DuckDB transaction (step 5).
+
+        `state_ready` is called once the kept state is brought up to the batch, before the rest of
+        the transaction is written (`follow`'s next batch may then be decided meanwhile).
+        """
         phases = batch.phases
         topic = self.settings.kafka.raw_topic
         live = batch.live
+
+        def advance(con: Any) -> None:
+            # What this transaction stored, read back into the kept state; a failure of the commit
+            # after this point drops the kept state (run_batch, follow) along with the batch.
+            advanced = time.perf_counter()
+            placed = {item_id: event_id for item_id, event_id, _ in batch.items}
+            self._advance_state(con, live, batch.files, placed, batch.as_of)
+            live.alerted.update(alert.alert_id for alert in batch.alerts)
+            phases["advance"] = time.perf_counter() - advanced
+            if state_ready is not None:
+                state_ready()
+
         try:
             mark = time.perf_counter()
             with self.store.write() as con:
@@ -624,17 +673,11 @@ class Processor:
                     next_offsets=batch.next_offsets,
                     dead_letters=batch.dead_letters,
                     alerts=[(a.alert_id, a.event_id, a.level, a.signal_score) for a in batch.alerts],
+                    # The kept state needs only the items as stored: it is advanced as soon as they are.
+                    on_items_stored=(lambda: advance(con)) if self._keep_state else None,
                 )
                 # The alerts' JSON and the webhook deliveries they owe, in this same transaction.
                 record_alerts(con, batch.alerts, self.settings.alerts)
-                if self._keep_state:
-                    # What this transaction stored, read back into the kept state; a failure of the
-                    # commit after this point drops the kept state (run_batch) along with the batch.
-                    advanced = time.perf_counter()
-                    placed = {item_id: event_id for item_id, event_id, _ in batch.items}
-                    self._advance_state(con, live, batch.files, placed, batch.as_of)
-                    live.alerted.update(alert.alert_id for alert in batch.alerts)
-                    phases["advance"] = time.perf_counter() - advanced
             phases["commit"] = time.perf_counter() - mark
         finally:
             shutil.rmtree(batch.files.directory, ignore_errors=True)

@@ -8,7 +8,7 @@ recomputed after a crash replaces rather than doubles what an earlier attempt wr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,8 +238,14 @@ def commit_batch(
     next_offsets: Mapping[int, int],
     dead_letters: Sequence[DeadLetter] = (),
     alerts: Iterable[tuple[str, str, str, float]] = (),
+    on_items_stored: Callable[[], object] | None = None,
 ) -> SinkCounts:
-    """Upsert a batch's outputs and its offsets. Call inside `Store.write()` (one transaction)."""
+    """Upsert a batch's outputs and its offsets. Call inside `Store.write()` (one transaction).
+
+    `on_items_stored` is called, inside the transaction, once the `items` table holds the batch
+    as it will be committed (its rows, signatures and merges): what a kept state is brought up to
+    (app/processor.py), so that the next batch may go on while the rest is written.
+    """
     counts = {"items": 0, "events": 0, "dead_letters": 0}
     items_glob = files.glob("items")
     if items_glob:
@@ -268,20 +274,6 @@ def commit_batch(
             " FROM read_ndjson_objects(?) s WHERE items.item_id = s.json->>'item_id' AND items.processed_at >= now()",
             [signatures_glob],
         )
-    events_glob = files.glob("events")
-    if events_glob:
-        # A batch lists each event it scored once. Its stored rows go first and the batch's are
-        # inserted: INSERT OR REPLACE checked every stored row (~2x the cost at 100k stored), and a
-        # re-scored event may have lost a component, so its set is replaced wholesale anyway.
-        event_ids = [
-            row[0]
-            for row in con.execute("SELECT json->>'event_id' FROM read_ndjson_objects(?)", [events_glob]).fetchall()
-        ]
-        for table in ("events", "score_components"):
-            con.execute(f"DELETE FROM {table} WHERE event_id IN (SELECT unnest(?::VARCHAR[]))", [event_ids])
-        con.execute(_EVENTS_SQL, [events_glob])
-        con.execute(_COMPONENTS_SQL, [events_glob])
-        counts["events"] = files.count("events")
     merges_glob = files.glob("merges")
     if merges_glob:
         # Events the clustering folded into others: their members, from earlier batches too, now
@@ -303,6 +295,24 @@ def commit_batch(
         for table in ("event_items", "score_components", "events"):
             con.execute(f"DELETE FROM {table} WHERE event_id IN (SELECT absorbed FROM batch_merges)")
         con.execute("DROP TABLE batch_merges")
+    if on_items_stored is not None:
+        on_items_stored()
+    # After the merges (it commutes with them: a batch scores only the events its items end in, never
+    # one a merge folded away), so that the callback above comes as early as the items allow.
+    events_glob = files.glob("events")
+    if events_glob:
+        # A batch lists each event it scored once. Its stored rows go first and the batch's are
+        # inserted: INSERT OR REPLACE checked every stored row (~2x the cost at 100k stored), and a
+        # re-scored event may have lost a component, so its set is replaced wholesale anyway.
+        event_ids = [
+            row[0]
+            for row in con.execute("SELECT json->>'event_id' FROM read_ndjson_objects(?)", [events_glob]).fetchall()
+        ]
+        for table in ("events", "score_components"):
+            con.execute(f"DELETE FROM {table} WHERE event_id IN (SELECT unnest(?::VARCHAR[]))", [event_ids])
+        con.execute(_EVENTS_SQL, [events_glob])
+        con.execute(_COMPONENTS_SQL, [events_glob])
+        counts["events"] = files.count("events")
     # Single rows and small sets are replaced by delete + insert (or update), not INSERT OR REPLACE /
     # OR IGNORE: DuckDB's conflict handling costs ~3-4 ms a statement however few the rows (measured
     # on a 100k store, where each of these cost ~5 ms and a plain insert ~1-2 ms), and a batch pays

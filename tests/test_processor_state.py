@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import json
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -264,6 +265,83 @@ def test_a_commit_that_fails_beside_the_next_batch_fails_follow_and_a_restart_re
         # The two committed batches were reported; the failed one dropped the kept state.
         assert [b.records for b in reports] == [9, 9] and processor._live is None
         assert processor.run_once().records == len(corpus) - 18
+    assert _contents(store) == _contents(tmp_path / "straight.duckdb")
+
+
+def test_a_commit_failing_after_the_state_advanced_sends_nothing_of_the_next_batch(
+    settings: Settings, tmp_path: Path, corpus: list[Any]
+) -> None:
+    """The next batch is decided as soon as the kept state is up to the batch before it, while that
+    batch's transaction is still written; it sends nothing before that transaction committed, and a
+    late failure of it drops both."""
+    import app.pipeline as pipeline_module
+    import app.processor as processor_module
+
+    as_of = START + timedelta(days=7)
+    topic = _topic(settings, corpus)
+    with Processor(
+        _with(topic, tmp_path / "straight.duckdb", batch_max_records=9), bootstrap=settings.kafka.bootstrap, as_of=as_of
+    ) as processor:
+        processor.run_once()
+
+    real_record_alerts = processor_module.record_alerts
+    real_decide = pipeline_module.decide_gathered
+    commits = advances = decides = 0
+    open_window = False  # from the second batch's state advance until its commit failed
+    sent_in_window: list[str] = []
+
+    def fail_the_second(*args: Any, **kwargs: Any) -> Any:
+        # After commit_batch and the state advance: the third batch (which raises an alert) is
+        # decided meanwhile, and must not send it.
+        nonlocal commits, open_window
+        commits += 1
+        if commits == 2:
+            time.sleep(1.0)
+            open_window = False
+            raise RuntimeError("commit failed after the state advanced")
+        return real_record_alerts(*args, **kwargs)
+
+    def decide(*args: Any, **kwargs: Any) -> Any:
+        nonlocal decides
+        decides += 1
+        return real_decide(*args, **kwargs)
+
+    store = tmp_path / "failing.duckdb"
+    reports: list[BatchReport] = []
+    with Processor(
+        _with(topic, store, batch_max_records=9), bootstrap=settings.kafka.bootstrap, as_of=as_of
+    ) as processor:
+        real_send = processor.producer.send
+        real_advance = processor._advance_state
+
+        def advance(*args: Any, **kwargs: Any) -> None:
+            nonlocal advances, open_window
+            real_advance(*args, **kwargs)
+            advances += 1
+            open_window = advances == 2
+
+        def send(topic_name: str, *args: Any, **kwargs: Any) -> Any:
+            if open_window:
+                sent_in_window.append(topic_name)
+            return real_send(topic_name, *args, **kwargs)
+
+        processor.producer.send = send  # type: ignore[method-assign]
+        processor._advance_state = advance  # type: ignore[method-assign]
+        processor_module.record_alerts = fail_the_second
+        pipeline_module.decide_gathered = decide
+        try:
+            with pytest.raises(RuntimeError, match="commit failed after the state advanced"):
+                processor.follow(lambda: False, reports.append)
+        finally:
+            processor_module.record_alerts = real_record_alerts
+            pipeline_module.decide_gathered = real_decide
+            processor.producer.send = real_send  # type: ignore[method-assign]
+            del processor._advance_state
+        # The third batch was decided on the state the second advanced, before the second failed.
+        assert decides == 3
+        assert sent_in_window == []
+        assert [b.records for b in reports] == [9] and processor._live is None
+        assert processor.run_once().records == len(corpus) - 9
     assert _contents(store) == _contents(tmp_path / "straight.duckdb")
 
 
