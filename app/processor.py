@@ -500,7 +500,8 @@ class Processor:
         if computed is None:
             self.store.release()
             return None, done
-        # How long this batch's decide step waited for the commit before it (part of "pipeline").
+        # How long this batch waited for the commit before it: its decide step for the state advance
+        # (part of "pipeline"), its sending for the commit's end.
         if pending is not None:
             computed.phases["wait"] = computed.phases.get("wait", 0.0) + pending.waited_s
         return _Commit(lambda state_ready: self._commit(computed, state_ready)), done
