@@ -228,17 +228,23 @@ def test_follow_commits_beside_the_next_batch_and_stores_what_run_once_stores(
     assert _contents(tmp_path / "followed.duckdb") == _contents(tmp_path / "straight.duckdb")
 
 
+def _straight_in_nines(settings: Settings, tmp_path: Path, corpus: list[Any], as_of: datetime) -> str:
+    """The corpus's topic, after processing it in batches of 9 one after another into straight.duckdb."""
+    topic = _topic(settings, corpus)
+    with Processor(
+        _with(topic, tmp_path / "straight.duckdb", batch_max_records=9), bootstrap=settings.kafka.bootstrap, as_of=as_of
+    ) as processor:
+        processor.run_once()
+    return topic
+
+
 def test_a_commit_that_fails_beside_the_next_batch_fails_follow_and_a_restart_recovers(
     settings: Settings, tmp_path: Path, corpus: list[Any]
 ) -> None:
     import app.processor as processor_module
 
     as_of = START + timedelta(days=7)
-    topic = _topic(settings, corpus)
-    with Processor(
-        _with(topic, tmp_path / "straight.duckdb", batch_max_records=9), bootstrap=settings.kafka.bootstrap, as_of=as_of
-    ) as processor:
-        processor.run_once()
+    topic = _straight_in_nines(settings, tmp_path, corpus, as_of)
 
     store = tmp_path / "failing.duckdb"
     real_commit = processor_module.commit_batch
@@ -269,7 +275,7 @@ def test_a_commit_that_fails_beside_the_next_batch_fails_follow_and_a_restart_re
 
 
 def test_a_commit_failing_after_the_state_advanced_sends_nothing_of_the_next_batch(
-    settings: Settings, tmp_path: Path, corpus: list[Any]
+    settings: Settings, tmp_path: Path, corpus: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The next batch is decided as soon as the kept state is up to the batch before it, while that
     batch's transaction is still written; it sends nothing before that transaction committed, and a
@@ -278,11 +284,7 @@ def test_a_commit_failing_after_the_state_advanced_sends_nothing_of_the_next_bat
     import app.processor as processor_module
 
     as_of = START + timedelta(days=7)
-    topic = _topic(settings, corpus)
-    with Processor(
-        _with(topic, tmp_path / "straight.duckdb", batch_max_records=9), bootstrap=settings.kafka.bootstrap, as_of=as_of
-    ) as processor:
-        processor.run_once()
+    topic = _straight_in_nines(settings, tmp_path, corpus, as_of)
 
     real_record_alerts = processor_module.record_alerts
     real_decide = pipeline_module.decide_gathered
@@ -325,18 +327,13 @@ def test_a_commit_failing_after_the_state_advanced_sends_nothing_of_the_next_bat
                 sent_in_window.append(topic_name)
             return real_send(topic_name, *args, **kwargs)
 
-        processor.producer.send = send  # type: ignore[method-assign]
-        processor._advance_state = advance  # type: ignore[method-assign]
-        processor_module.record_alerts = fail_the_second
-        pipeline_module.decide_gathered = decide
-        try:
-            with pytest.raises(RuntimeError, match="commit failed after the state advanced"):
-                processor.follow(lambda: False, reports.append)
-        finally:
-            processor_module.record_alerts = real_record_alerts
-            pipeline_module.decide_gathered = real_decide
-            processor.producer.send = real_send  # type: ignore[method-assign]
-            del processor._advance_state
+        monkeypatch.setattr(processor.producer, "send", send)
+        monkeypatch.setattr(processor, "_advance_state", advance)
+        monkeypatch.setattr(processor_module, "record_alerts", fail_the_second)
+        monkeypatch.setattr(pipeline_module, "decide_gathered", decide)
+        with pytest.raises(RuntimeError, match="commit failed after the state advanced"):
+            processor.follow(lambda: False, reports.append)
+        monkeypatch.undo()
         # The third batch was decided on the state the second advanced, before the second failed.
         assert decides == 3
         assert sent_in_window == []
