@@ -203,6 +203,17 @@ def reference_loop_s() -> float:
     return time.perf_counter() - started
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) clock ticks of the whole machine so far (Linux /proc/stat; None elsewhere)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            fields = [int(v) for v in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def _percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
@@ -374,6 +385,7 @@ def run(args: argparse.Namespace) -> None:
                 phases.append(batch.phases)
 
             speed_before = reference_loop_s()
+            ticks_before = cpu_ticks()
             # Generous: a slow store makes batches long, and every produced item should be measured.
             deadline = time.monotonic() + args.items / args.rate * 6 + 1800
             child.start()
@@ -394,6 +406,7 @@ def run(args: argparse.Namespace) -> None:
                 if profiler is not None:
                     profiler.disable()
                     profiler.dump_stats(args.profile)
+            ticks_after = cpu_ticks()
             speed_after = reference_loop_s()
             sent = sent_recv.recv()
             stop.set()
@@ -411,6 +424,11 @@ def run(args: argparse.Namespace) -> None:
         f" poll_interval_s={args.poll}, preload {args.preload:,}"
     )
     print(f"  machine speed: reference loop {speed_before:.2f} s before, {speed_after:.2f} s after (here 0.19-0.33 s)")
+    if ticks_before is not None and ticks_after is not None and ticks_after[1] > ticks_before[1]:
+        # Everything on the machine while following (the processor, the broker, this bench's receiver
+        # and consumer): near 100%, a batch waits for a core and the queue grows.
+        busy = (ticks_after[0] - ticks_before[0]) / (ticks_after[1] - ticks_before[1])
+        print(f"  machine busy while following: {busy:.0%} of {os.cpu_count()} cores")
     print(_line("produce -> alerts topic", _latencies(topic, sent), len(topic)))
     print(_line("produce -> webhook     ", _latencies(hooks, sent), len(topic)))
     # Per alert, how long after the topic the webhook had it: the commit, the claim and the POSTs queued ahead.
