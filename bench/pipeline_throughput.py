@@ -14,6 +14,7 @@ Prints, for short posts and for full HTML pages:
       `Processor.follow` runs; latency = commit time of the batch holding a record - its produce time.
 
     .venv/bin/python bench/pipeline_throughput.py [--quick] [--posts N] [--pages N] [--rate R] [--seconds S]
+                                                 [--repeat N]
 """
 
 from __future__ import annotations
@@ -176,23 +177,32 @@ def plain_batch(records: Sequence[ReceivedRaw], as_of: datetime, times: dict[str
     return len(items), len(events), dead
 
 
-def bench_plain(records: Sequence[ReceivedRaw], label: str) -> float:
+def bench_plain(records: Sequence[ReceivedRaw], label: str, repeat: int = 1) -> float:
+    """Items/s of the stage functions over `records`: the median of `repeat` timed runs, each on fresh
+    indexes (this shared machine's speed drifts by ±10% from minute to minute; more runs show how much)."""
     plain_batch(records[: min(200, len(records))], AS_OF, defaultdict(float))  # warm-up: rules, imports
-    _clear_item_caches()
-    times: dict[str, float] = defaultdict(float)
-    # The same garbage-collector policy as a Beam batch (run_batch), so the ratio measures Beam alone.
-    with _batch_gc():
-        started = time.perf_counter()
-        n_items, n_events, n_dead = plain_batch(records, AS_OF, times)
-        elapsed = time.perf_counter() - started
-    rate = len(records) / elapsed
-    print(
-        f"  plain loop   {label:<6} {len(records):>7,} in {elapsed:6.2f} s = {rate:>9,.0f} items/s"
-        f"   ({n_items:,} items, {n_events:,} events, {n_dead} dead letters)"
-    )
-    split = "  ".join(f"{name} {times[name] / len(records) * 1e6:,.0f}" for name in STAGES)
-    print(f"      µs/item: {split}")
-    return rate
+    rates = []
+    for _ in range(repeat):
+        _clear_item_caches()
+        times: dict[str, float] = defaultdict(float)
+        # The same garbage-collector policy as a Beam batch (run_batch), so the ratio measures Beam alone.
+        with _batch_gc():
+            started = time.perf_counter()
+            n_items, n_events, n_dead = plain_batch(records, AS_OF, times)
+            elapsed = time.perf_counter() - started
+        rates.append(len(records) / elapsed)
+        print(
+            f"  plain loop   {label:<6} {len(records):>7,} in {elapsed:6.2f} s = {rates[-1]:>9,.0f} items/s"
+            f"   ({n_items:,} items, {n_events:,} events, {n_dead} dead letters)"
+        )
+        split = "  ".join(f"{name} {times[name] / len(records) * 1e6:,.0f}" for name in STAGES)
+        print(f"      µs/item: {split}")
+    if repeat > 1:
+        print(
+            f"  plain loop   {label:<6} {repeat} runs: median {statistics.median(rates):,.0f}, best {max(rates):,.0f},"
+            f" worst {min(rates):,.0f} items/s"
+        )
+    return statistics.median(rates)
 
 
 # --------------------------------------------------------------------------- Beam
@@ -473,6 +483,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=None, help="follow mode: how long to produce")
     parser.add_argument("--poll", type=float, default=0.05, help="follow mode: poll_interval_s")
     parser.add_argument("--skip-beam", action="store_true", help="plain loop only (profiling)")
+    parser.add_argument("--repeat", type=int, default=1, help="timed runs of the plain loop (the median is used)")
     parser.add_argument(
         "--pipeline-option",
         action="append",
@@ -496,7 +507,10 @@ def main(argv: list[str] | None = None) -> None:
         f"{n_posts:,} posts, {n_pages:,} pages"
     )
     print("(a) plain Python loop, normalize -> score")
-    plain = {"posts": bench_plain(received(posts), "posts"), "pages": bench_plain(received(pages), "pages")}
+    plain = {
+        "posts": bench_plain(received(posts), "posts", args.repeat),
+        "pages": bench_plain(received(pages), "pages", args.repeat),
+    }
     bench_fixed_costs(posts[:5000])
     if args.skip_beam:
         return
