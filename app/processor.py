@@ -21,10 +21,11 @@ it, so the next batch reads it again. A batch then costs what it holds, not what
 holds; a restart still reads exactly the state the last commit left.
 
 `--follow` with the kept state runs each batch's step 5 in a thread while the next batch is read
-from Kafka and prepared (`_overlapped_batch`); that batch's decide step waits for the commit, which
-is what brings the kept state up to date, and nothing of it is sent before. The order of effects is
-the one above, batch after batch: a commit that fails fails the batch after it too, the kept state
-is dropped, and a restart starts from the last commit.
+from Kafka and prepared (`_overlapped_batch`); that batch's decide step waits until the commit has
+brought the kept state up to date (it needs only the items stored; the rest of the transaction is
+written meanwhile), and nothing of it is sent before the commit ended. The order of effects is the
+one above, batch after batch: a commit that fails fails the batch after it too, the kept state is
+dropped, and a restart starts from the last commit.
 """
 
 from __future__ import annotations
@@ -539,9 +540,12 @@ class Processor:
         if live is not None and as_of < live.as_of:
             live = self._live = None  # the clock went back: the dedupe horizon must be read again
         if live is None:
-            for wait in (before_decide, after_commit):
-                if wait is not None:
-                    wait()
+            # The state is read from DuckDB here: the whole previous commit first (it advanced the state too).
+            wait = after_commit or before_decide
+            if wait is not None:
+                mark = time.perf_counter()
+                wait()
+                phases["wait"] = time.perf_counter() - mark
             with self.store.write() as con:
                 stored = load_offsets(con, CONSUMER_NAME, topic)
                 stored_at_plan = dict(stored)
@@ -595,7 +599,7 @@ class Processor:
                 # Nothing of this batch leaves before the batch it was decided on top of is committed.
                 mark = time.perf_counter()
                 after_commit()
-                phases["wait"] = time.perf_counter() - mark
+                phases["wait"] = phases.get("wait", 0.0) + time.perf_counter() - mark
             mark = time.perf_counter()
             DeadLetterProducer(self.producer, self.settings.kafka.dlq_topic).send(dead_letters)
             crash_point("after-dlq-send")

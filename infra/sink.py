@@ -321,18 +321,18 @@ def commit_batch(
     if state_file.exists():
         _store_cluster_header(con, state_file.read_bytes())
     # Only the open events this batch created, changed or closed: the rest stand as stored.
-    events_glob = files.glob(CLUSTER_EVENTS)
-    changed_globs = [glob for glob in (events_glob, files.glob(CLUSTER_CLOSED)) if glob]
+    open_events_glob = files.glob(CLUSTER_EVENTS)
+    changed_globs = [glob for glob in (open_events_glob, files.glob(CLUSTER_CLOSED)) if glob]
     if changed_globs:
         con.execute(
             "DELETE FROM cluster_events WHERE event_id IN (SELECT json->>'event_id' FROM read_ndjson_objects(?))",
             [changed_globs],
         )
-    if events_glob:
+    if open_events_glob:
         con.execute(
             "INSERT INTO cluster_events (event_id, seq, event)"
             " SELECT json->>'event_id', (json->>'seq')::BIGINT, json->>'event' FROM read_ndjson_objects(?)",
-            [events_glob],
+            [open_events_glob],
         )
     counts["dead_letters"] = record_dead_letters(con, dead_letters)
     alert_rows = list(alerts)

@@ -763,7 +763,7 @@ class ScoreEvents(beam.PTransform):
             raise ValueError(f"event_index must be an EventIndex, a PCollection or a side input, not {event_index!r}")
         self._event_index = event_index
         self._as_of = as_of.astimezone(UTC)
-        self._rules = rules or load_scoring_rules()
+        self._rules = rules or default_scoring_rules()
 
     def expand(self, pcoll: beam.PCollection) -> pvalue.DoOutputsTuple:
         index = as_event_index_side_input(self._event_index, pcoll.pipeline, "EmptyEventIndex")
