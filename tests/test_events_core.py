@@ -12,6 +12,7 @@ import pytest
 from bench.uci_stories import UCI_SLICE, load_uci
 from transforms.events import Assignment, ClusterState, Record, cluster_records
 from transforms.events.metrics import adjusted_rand, bcubed, nmi, pairwise, score
+from transforms.events.text import slug_text, url_key
 
 # ---------------------------------------------------------------------------------------- metrics
 
@@ -92,6 +93,50 @@ def test_cross_language_events_without_lexicon() -> None:
     assert len({out["a"], out["x"], out["c"]}) == 3  # "raises" alone is no story
 
 
+def test_slug_text_keeps_the_words_a_newsroom_wrote_into_the_link() -> None:
+    def slug(url: str) -> str:
+        return slug_text(url_key(url))
+
+    assert slug("http://www.theregister.co.uk/2014/03/10/mtgox_files_bankruptcy_us/") == "mtgox files bankruptcy us"
+    assert slug("https://a.example/x/sns-rt-us-sbarro-bankruptcy-20140310,0,7898891.story") == (
+        "sns rt us sbarro bankruptcy"
+    )
+    assert slug("https://openai.com/index/introducing-gpt-5/") == "introducing gpt"
+    # Sections, dates, ids and file names are not headlines.
+    for url in (
+        "https://www.usatoday.com/videos/money/business/2014/03/10/6252067/",
+        "https://arxiv.org/abs/2403.01234",
+        "https://x.com/sama/status/1234567890",
+        "https://a.example/index.html",
+        "https://a.example/news/dAUfXD4zhG9YLFfHqL1WcP/story.html",
+        "https://a.example/",
+    ):
+        assert slug(url) == "", url
+    assert slug_text(None) == ""
+
+
+def test_the_link_words_carry_a_headline_that_shares_little_with_its_story() -> None:
+    # Two reports of one story whose titles share one word; their links spell the story out.
+    first = Record(
+        "1",
+        "Bank governor faces MPs",
+        "",
+        T0,
+        url="https://a.example/2014/03/11/carney-forex-rate-fixing-probe-mps-questions",
+    )
+    second = Record(
+        "2",
+        "Governor quizzed on currency scandal",
+        "",
+        T0 + timedelta(hours=1),
+        url="https://b.example/business/mps-quiz-carney-over-forex-rate-fixing-probe.html",
+    )
+    out = cluster_records([first, second], ClusterState())
+    assert out[1].event_id == out[0].event_id
+    bare = cluster_records([Record(r.id, r.title, "", r.published_at) for r in (first, second)], ClusterState())
+    assert bare[1].new_event  # without the links nothing joins them
+
+
 def test_events_close_after_the_window() -> None:
     state = ClusterState()
     first = state.assign(Record("1", "Mt. Gox files for US bankruptcy protection", "", T0))
@@ -154,9 +199,10 @@ def test_restart_rebuilds_the_same_state(tech: list[Record]) -> None:
 # ---------------------------------------------------------------------------------------- quality
 
 # Measured by bench/clustering_quality.py with the packaged model (fitted on business+entertainment,
-# both replay orders): time order all 0.834, tech 0.867 (held out); shuffled all 0.839, tech 0.883.
+# both replay orders) and the words of each item's own link: time order all 0.850, tech 0.888 (held
+# out); shuffled all 0.841, tech 0.931 (0.834 / 0.867 / 0.839 / 0.883 without the link's words).
 # Floors sit ~0.02 below (a re-fit moves these figures by about ±0.02).
-FLOORS = {("btem", "time"): 0.81, ("t", "time"): 0.845, ("btem", "shuffled"): 0.815, ("t", "shuffled"): 0.86}
+FLOORS = {("btem", "time"): 0.83, ("t", "time"): 0.865, ("btem", "shuffled"): 0.82, ("t", "shuffled"): 0.91}
 
 
 @pytest.mark.parametrize(("categories", "order"), sorted(FLOORS))

@@ -22,7 +22,7 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass
 from datetime import datetime
 
-from transforms.events.text import amount_keys, cjk_pairs, name_keys, url_key, words
+from transforms.events.text import amount_keys, cjk_pairs, name_keys, slug_text, url_key, words
 
 __all__ = ["SPACES", "Record", "Representation", "represent"]
 
@@ -32,6 +32,7 @@ _LEAD_WEIGHT = 0.5
 _PAIR_WEIGHT = 1.0
 _URL_WEIGHT = 1.0
 _AMOUNT_WORD_WEIGHT = 1.0
+_SLUG_WEIGHT = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +113,21 @@ def _raw_features(record: Record) -> tuple[dict[str, float], dict[str, float], d
                 # one spell the same way once normalised, so it must count in the main similarity.
                 w[key] = w.get(key, 0.0) + weight * _AMOUNT_WORD_WEIGHT
 
-    # An item's URL is usually its canonical too: each distinct link is parsed once.
-    for link in dict.fromkeys((record.url, record.canonical_url, *record.linked_urls)):
+    # An item's URL is usually its canonical too: each distinct link is parsed once. The words of
+    # the item's own link count like the lead's, since a slug is often a fuller headline; outgoing
+    # links name other documents, so theirs do not.
+    own = (record.url, record.canonical_url)
+    slugs: dict[str, None] = {}
+    for link in dict.fromkeys((*own, *record.linked_urls)):
         key = url_key(link)
         if key:
             u[key] = _URL_WEIGHT
+            if link in own:
+                slugs[slug_text(key)] = None
+    for slug in slugs:
+        if slug:
+            for stem_ in words(slug):
+                w[stem_] = w.get(stem_, 0.0) + _SLUG_WEIGHT
     return w, n, u
 
 

@@ -356,3 +356,30 @@ def _split_plain_http(url: str) -> tuple[str, str] | None:
     cut = _PATH_END.search(tail)
     path = tail[: cut.start()] if cut else tail
     return netloc.rpartition("@")[2].partition(":")[0].lower(), path
+
+
+_SLUG_SEPARATORS = re.compile(r"[-_+.,;]")
+_SLUG_EXTENSION = re.compile(r"\.(?:s?html?|php|aspx?|jsp|cms|story|ece)$")
+# A segment of fewer parts is a section or a file name ("business", "index.html"), not a headline
+# written into the link; "introducing-gpt-5" is one, its number left out like a date or an id.
+_SLUG_MIN_PARTS = 3
+_SLUG_MIN_WORDS = 2
+
+
+def slug_text(key: str | None) -> str:
+    """The words a newsroom wrote into a link's path ("…/2014/03/10/mtgox-files-bankruptcy-us/"
+    → "mtgox files bankruptcy us"), from a `url_key`. Slugs are often a fuller or an earlier
+    headline than the title, which is most of what a headline-only item has to compare; ids,
+    dates and section names are left out.
+    """
+    if not key:
+        return ""
+    out: list[str] = []
+    for segment in key.split("/")[1:]:
+        parts = _SLUG_SEPARATORS.split(_SLUG_EXTENSION.sub("", segment))
+        if len(parts) < _SLUG_MIN_PARTS:
+            continue
+        alpha = [p for p in parts if len(p) > 1 and p.isalpha()]
+        if len(alpha) >= _SLUG_MIN_WORDS:
+            out.extend(alpha)
+    return " ".join(out)
