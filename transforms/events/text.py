@@ -358,8 +358,8 @@ def _split_plain_http(url: str) -> tuple[str, str] | None:
     return netloc.rpartition("@")[2].partition(":")[0].lower(), path
 
 
-_SLUG_SEPARATORS = re.compile(r"[-_+.,;]")
-_SLUG_EXTENSION = re.compile(r"\.(?:s?html?|php|aspx?|jsp|cms|story|ece)$")
+_SLUG_SEPARATORS = str.maketrans({c: " " for c in "-_+.,;"})
+_SLUG_EXTENSIONS = (".html", ".htm", ".shtml", ".php", ".aspx", ".asp", ".jsp", ".cms", ".story", ".ece")
 # A segment of fewer parts is a section or a file name ("business", "index.html"), not a headline
 # written into the link; "introducing-gpt-5" is one, its number left out like a date or an id.
 _SLUG_MIN_PARTS = 3
@@ -376,7 +376,9 @@ def slug_text(key: str | None) -> str:
         return ""
     out: list[str] = []
     for segment in key.split("/")[1:]:
-        parts = _SLUG_SEPARATORS.split(_SLUG_EXTENSION.sub("", segment))
+        if segment.endswith(_SLUG_EXTENSIONS):
+            segment = segment[: segment.rindex(".")]
+        parts = segment.translate(_SLUG_SEPARATORS).split(" ")
         if len(parts) < _SLUG_MIN_PARTS:
             continue
         alpha = [p for p in parts if len(p) > 1 and p.isalpha()]
