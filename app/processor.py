@@ -132,6 +132,13 @@ class ConcurrentProcessorError(RuntimeError):
     """Two processors consumed the same partitions; this one's batch was discarded, nothing lost."""
 
 
+def _close_kept_workers() -> None:
+    # app.pipeline imports Beam, which a processor that ran no pipeline need not pay for.
+    pipeline = sys.modules.get("app.pipeline")
+    if pipeline is not None:
+        pipeline.close_kept_workers()
+
+
 class _FrozenHeap:
     """Keeps a long-lived processor's heap out of Python's full garbage collections.
 
@@ -300,6 +307,8 @@ class Processor:
         self.webhooks.close()
         self.consumer.close()
         close_producer(self.producer)
+        # The read DoFns of kept workers hold consumers: torn down first, they give them back.
+        _close_kept_workers()
         close_idle_consumers()
 
     def __enter__(self) -> Processor:
@@ -446,6 +455,7 @@ class Processor:
         self._live = None
         self.consumer.close()
         close_producer(self.producer, timeout_s=1.0)
+        _close_kept_workers()  # their read DoFns hold consumers of the broker that went away
         # A restarted embedded broker holds a new, empty raw topic: offsets and cursors are reset.
         self.bootstrap = KafkaSession.open(self.settings, bootstrap=bootstrap, store=self.store).bootstrap
         self.consumer = make_consumer(bootstrap, self.settings.kafka)

@@ -90,11 +90,13 @@ class _ReadRangeFn(beam.DoFn):
         self._kafka = kafka
         self._consumer: Any = None
 
-    def setup(self) -> None:
+    def start_bundle(self) -> None:
         # A broker gone since the batch was planned fails here in seconds, naming its address,
-        # not after the client's ~30 s of bootstrap retries (issue 10).
+        # not after the client's ~30 s of bootstrap retries (issue 10). Per bundle, not in setup:
+        # an in-process runner keeps this DoFn from one batch to the next.
         probe_bootstrap(self._bootstrap, timeout_s=2.0)
-        self._consumer = _CONSUMERS.take(self._bootstrap, self._kafka)
+        if self._consumer is None:
+            self._consumer = _CONSUMERS.take(self._bootstrap, self._kafka)
 
     def process(self, offset_range: OffsetRange) -> Iterator[KafkaRecord]:
         tp = TopicPartition(offset_range.topic, offset_range.partition)

@@ -165,6 +165,61 @@ def test_the_kept_state_stays_out_of_full_collections_until_the_processor_closes
     assert gc.get_freeze_count() == 0
 
 
+def test_the_batches_of_a_processor_share_one_set_of_beam_workers(
+    settings: Settings, tmp_path: Path, corpus: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apache_beam.runners.worker import bundle_processor
+
+    import app.pipeline as pipeline
+    import app.read as read
+    import transforms.batch as batch_module
+
+    built = 0
+    real_init = bundle_processor.BundleProcessor.__init__
+
+    def counting_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        nonlocal built
+        built += 1
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(bundle_processor.BundleProcessor, "__init__", counting_init)
+    topic = _topic(settings, corpus[:40])
+    kept = _with(topic, tmp_path / "kept.duckdb", batch_max_records=10)
+    with Processor(kept, bootstrap=settings.kafka.bootstrap, as_of=START + timedelta(days=7)) as processor:
+        report = processor.run_once()
+        assert len(report.batches) == 4
+        assert built == 1  # one bundle processor (DoFns set up once) for every batch
+        runners = [p._runner for p in pipeline._PIPELINES.values() if p._runner is not None]
+        assert any(r.workers is not None for r in runners)
+    # Closed, the processor tears the kept workers down and closes the consumer their read DoFn held.
+    assert all(r.workers is None for r in runners)
+    assert not read._CONSUMERS._idle
+
+    # A batch whose bundle fails drops the kept workers; the next run builds them again and
+    # stores what a run that never failed stores.
+    real_prepare = batch_module.prepare_record
+    prepared = 0
+
+    def fail_in_the_second_batch(*args: Any, **kwargs: Any) -> Any:
+        nonlocal prepared
+        prepared += 1
+        if prepared == 15:
+            raise RuntimeError("a DoFn failed inside the bundle")
+        return real_prepare(*args, **kwargs)
+
+    failing = _with(topic, tmp_path / "failing.duckdb", batch_max_records=10)
+    with Processor(failing, bootstrap=settings.kafka.bootstrap, as_of=START + timedelta(days=7)) as processor:
+        monkeypatch.setattr(batch_module, "prepare_record", fail_in_the_second_batch)
+        with pytest.raises(Exception, match="a DoFn failed inside the bundle"):
+            processor.run_once()
+        assert all(r.workers is None for r in runners)
+        monkeypatch.setattr(batch_module, "prepare_record", real_prepare)
+        built = 0
+        processor.run_once()
+        assert built == 1
+    assert _contents(tmp_path / "failing.duckdb") == _contents(tmp_path / "kept.duckdb")
+
+
 def test_a_failed_batch_reads_the_state_again_and_changes_nothing(
     settings: Settings, tmp_path: Path, corpus: list[Any]
 ) -> None:
