@@ -212,7 +212,7 @@ class _DecideInPlaceAndWriteFn(DecideFn):
     for every batch, is built and translated once (`_InPlacePipeline`). The in-process runner runs
     it in the caller's process, which keeps the state between batches, updated in place. Gathering
     in the bundle instead of a CombineGlobally keeps the whole pipeline one fused stage (one bundle
-    from the Impulse): no shuffle, one bundle processor to set up per batch.
+    from the Impulse): no shuffle, one bundle processor, which the runner's kept workers reuse.
     """
 
     def __init__(self, threshold: float, token: str) -> None:

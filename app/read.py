@@ -35,9 +35,11 @@ class OffsetRange:
 class _Consumers:
     """Idle consumers of this process, kept between the pipelines that read with them.
 
-    An in-process runner sets the read DoFn up again for every micro-batch a long-lived processor
-    runs; a new consumer costs its bootstrap, a metadata round trip and an I/O thread (a one-record
-    batch took 85 ms with a new consumer, 58 ms with a kept one, measured). Consumers with equal
+    The in-process runner keeps its read DoFn, and the consumer it holds, from one batch to the
+    next (`app.pipeline._KeptWorkers`); a DoFn set up again (after a failed batch, a reconnect, for
+    another configuration) takes one from here: a new consumer costs its bootstrap, a metadata round
+    trip and an I/O thread (a one-record batch took 85 ms with a new consumer, 58 ms with a kept
+    one, measured). Consumers with equal
     options are interchangeable (`read_range` assigns and seeks); the least recently kept are
     closed beyond `_MAX_IDLE`, and `close_idle_consumers` closes the rest (the processor's close).
     """
