@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import json
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -165,6 +166,20 @@ def test_the_kept_state_stays_out_of_full_collections_until_the_processor_closes
     assert gc.get_freeze_count() == 0
 
 
+def _failing_on_call(real: Callable[..., Any], n: int, message: str) -> Callable[..., Any]:
+    """`real`, except that its n-th call raises RuntimeError(message) instead."""
+    calls = 0
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == n:
+            raise RuntimeError(message)
+        return real(*args, **kwargs)
+
+    return wrapper
+
+
 def test_the_batches_of_a_processor_share_one_set_of_beam_workers(
     settings: Settings, tmp_path: Path, corpus: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -198,15 +213,7 @@ def test_the_batches_of_a_processor_share_one_set_of_beam_workers(
     # A batch whose bundle fails drops the kept workers; the next run builds them again and
     # stores what a run that never failed stores.
     real_prepare = batch_module.prepare_record
-    prepared = 0
-
-    def fail_in_the_second_batch(*args: Any, **kwargs: Any) -> Any:
-        nonlocal prepared
-        prepared += 1
-        if prepared == 15:
-            raise RuntimeError("a DoFn failed inside the bundle")
-        return real_prepare(*args, **kwargs)
-
+    fail_in_the_second_batch = _failing_on_call(real_prepare, 15, "a DoFn failed inside the bundle")
     failing = _with(topic, tmp_path / "failing.duckdb", batch_max_records=10)
     with Processor(failing, bootstrap=settings.kafka.bootstrap, as_of=START + timedelta(days=7)) as processor:
         monkeypatch.setattr(batch_module, "prepare_record", fail_in_the_second_batch)
@@ -303,15 +310,8 @@ def test_a_commit_that_fails_beside_the_next_batch_fails_follow_and_a_restart_re
 
     store = tmp_path / "failing.duckdb"
     real_commit = processor_module.commit_batch
-    calls = 0
-
-    def fail_the_third(*args: Any, **kwargs: Any) -> Any:
-        # Inside the third batch's transaction, in the commit thread: nothing of it is stored.
-        nonlocal calls
-        calls += 1
-        if calls == 3:
-            raise RuntimeError("commit failed in its thread")
-        return real_commit(*args, **kwargs)
+    # Inside the third batch's transaction, in the commit thread: nothing of it is stored.
+    fail_the_third = _failing_on_call(real_commit, 3, "commit failed in its thread")
 
     reports: list[BatchReport] = []
     with Processor(
