@@ -203,6 +203,14 @@ def reference_loop_s() -> float:
     return time.perf_counter() - started
 
 
+def _busy(stop: Any) -> None:
+    """A core held by a pure-Python loop (`--busy-cores`): the machine slowed on demand, so a run
+    need not wait for one of the host's slow spells to measure what they do to the latency."""
+    while not stop.is_set():
+        for _ in range(100_000):
+            pass
+
+
 def cpu_ticks() -> tuple[int, int] | None:
     """(busy, total) clock ticks of the whole machine so far (Linux /proc/stat; None elsewhere)."""
     try:
@@ -321,6 +329,7 @@ def run(args: argparse.Namespace) -> None:
         broker = EmbeddedBroker(root / "broker")
         state, _ = broker.ensure_running()
         children: list[Any] = []
+        busy_stop = ctx.Event()
         try:
             # A kept store's offsets name its raw topic: reused, the topics keep fixed names.
             suffix = "cached" if args.store_cache else None
@@ -384,6 +393,10 @@ def run(args: argparse.Namespace) -> None:
                 batches.append((batch.records, batch.seconds))
                 phases.append(batch.phases)
 
+            for _ in range(args.busy_cores):
+                hog = ctx.Process(target=_busy, args=(busy_stop,), daemon=True)
+                hog.start()
+                children.append(hog)
             speed_before = reference_loop_s()
             ticks_before = cpu_ticks()
             # Generous: a slow store makes batches long, and every produced item should be measured.
@@ -408,11 +421,13 @@ def run(args: argparse.Namespace) -> None:
                     profiler.dump_stats(args.profile)
             ticks_after = cpu_ticks()
             speed_after = reference_loop_s()
+            busy_stop.set()
             sent = sent_recv.recv()
             stop.set()
             hooks, bad = hooks_recv.recv()
             topic = topic_recv.recv()
         finally:
+            busy_stop.set()
             for c in children:
                 c.join(timeout=30)
             broker.stop()
@@ -424,6 +439,8 @@ def run(args: argparse.Namespace) -> None:
         f" poll_interval_s={args.poll}, preload {args.preload:,}"
     )
     print(f"  machine speed: reference loop {speed_before:.2f} s before, {speed_after:.2f} s after (here 0.19-0.33 s)")
+    if args.busy_cores:
+        print(f"  busy loops holding {args.busy_cores} core(s) while following (--busy-cores)")
     if ticks_before is not None and ticks_after is not None and ticks_after[1] > ticks_before[1]:
         # Everything on the machine while following (the processor, the broker, this bench's receiver
         # and consumer): near 100%, a batch waits for a core and the queue grows.
@@ -470,6 +487,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-max-records", type=int, default=10_000, help="[processor] batch_max_records")
     parser.add_argument("--quick", action="store_true", help="5,000 preloaded, 300 items: a minute, not many")
     parser.add_argument("--batches", action="store_true", help="also print every measured batch's size and phases")
+    parser.add_argument(
+        "--busy-cores",
+        type=int,
+        default=0,
+        help="hold this many cores with busy loops while following: a slow machine on demand",
+    )
     parser.add_argument("--profile", help="write a cProfile of the follow loop (processor + dispatcher) here")
     parser.add_argument(
         "--store-cache",
