@@ -344,6 +344,12 @@ class _InPlacePipeline:
             finally:
                 del _IN_PROCESS[self.token]
 
+    def close_workers(self) -> None:
+        """Tear down the workers the runner keeps between batches (after any run in progress)."""
+        if self._runner is not None:
+            with self.lock:
+                self._runner.close_workers()
+
     def _build_and_run(self) -> None:
         runner = self._runner if self._runner is not None else self._settings.processor.runner
         threshold = self._settings.processor.near_duplicate_threshold
@@ -382,9 +388,7 @@ def close_kept_workers() -> None:
     with _PIPELINES_LOCK:
         pipelines = list(_PIPELINES.values())
     for pipeline in pipelines:
-        if pipeline._runner is not None:
-            with pipeline.lock:
-                pipeline._runner.close_workers()
+        pipeline.close_workers()
 
 
 def _in_place_pipeline(bootstrap: str, settings: Settings) -> _InPlacePipeline:
@@ -396,14 +400,16 @@ def _in_place_pipeline(bootstrap: str, settings: Settings) -> _InPlacePipeline:
         proc.runner,
         tuple(proc.pipeline_options),
     )
+    evicted = []
     with _PIPELINES_LOCK:
         pipeline = _PIPELINES.pop(key, None) or _InPlacePipeline(bootstrap, settings)
         _PIPELINES[key] = pipeline  # most recently used last
         while len(_PIPELINES) > 8:  # a process that saw many configurations (a test session)
-            evicted = _PIPELINES.pop(next(iter(_PIPELINES)))
-            if evicted._runner is not None:
-                evicted._runner.close_workers()
-        return pipeline
+            evicted.append(_PIPELINES.pop(next(iter(_PIPELINES))))
+    # Outside the registry's lock: closing waits for a run of that pipeline still in progress.
+    for old in evicted:
+        old.close_workers()
+    return pipeline
 
 
 def runs_in_process(settings: Settings) -> bool:

@@ -227,16 +227,22 @@ def test_the_batches_of_a_processor_share_one_set_of_beam_workers(
     assert _contents(tmp_path / "failing.duckdb") == _contents(tmp_path / "kept.duckdb")
 
 
+def _straight_in_nines(settings: Settings, tmp_path: Path, corpus: list[Any], as_of: datetime) -> str:
+    """The corpus's topic, after processing it in batches of 9 one after another into straight.duckdb."""
+    topic = _topic(settings, corpus)
+    with Processor(
+        _with(topic, tmp_path / "straight.duckdb", batch_max_records=9), bootstrap=settings.kafka.bootstrap, as_of=as_of
+    ) as processor:
+        processor.run_once()
+    return topic
+
+
 def test_a_failed_batch_reads_the_state_again_and_changes_nothing(
     settings: Settings, tmp_path: Path, corpus: list[Any]
 ) -> None:
     import app.pipeline as pipeline
 
-    topic = _topic(settings, corpus)
-    straight = _with(topic, tmp_path / "straight.duckdb", batch_max_records=9)
-    with Processor(straight, bootstrap=settings.kafka.bootstrap, as_of=START + timedelta(days=7)) as processor:
-        processor.run_once()
-
+    topic = _straight_in_nines(settings, tmp_path, corpus, START + timedelta(days=7))
     failing = _with(topic, tmp_path / "failing.duckdb", batch_max_records=9)
     real_run_batch = pipeline.run_batch
     calls = 0
@@ -288,16 +294,6 @@ def test_follow_commits_beside_the_next_batch_and_stores_what_run_once_stores(
     assert [b.records for b in reports] == [b.records for b in straight.batches]
     assert all({"pipeline", "commit", "advance", "gc"} <= set(b.phases) for b in reports)
     assert _contents(tmp_path / "followed.duckdb") == _contents(tmp_path / "straight.duckdb")
-
-
-def _straight_in_nines(settings: Settings, tmp_path: Path, corpus: list[Any], as_of: datetime) -> str:
-    """The corpus's topic, after processing it in batches of 9 one after another into straight.duckdb."""
-    topic = _topic(settings, corpus)
-    with Processor(
-        _with(topic, tmp_path / "straight.duckdb", batch_max_records=9), bootstrap=settings.kafka.bootstrap, as_of=as_of
-    ) as processor:
-        processor.run_once()
-    return topic
 
 
 def test_a_commit_that_fails_beside_the_next_batch_fails_follow_and_a_restart_recovers(

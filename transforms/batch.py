@@ -300,7 +300,8 @@ class DecideFn(beam.DoFn):
         self._rules: ScoringRules | None = None
 
     def setup(self) -> None:
-        # Read once per process: a batch builds its DoFns afresh, and parsing the TOML each time cost ~1 ms.
+        # Read once per process: a runner that sets its DoFns up for every batch (any but the
+        # processor's kept workers) would otherwise parse the TOML each time (~1 ms).
         self._rules = default_scoring_rules()
 
     def _decide(self, gathered: list[Any], state: BatchState) -> DecidedBatch:

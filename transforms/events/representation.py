@@ -117,6 +117,7 @@ def _raw_features(record: Record) -> tuple[dict[str, float], dict[str, float], d
     # the item's own link count like the lead's, since a slug is often a fuller headline; outgoing
     # links name other documents, so theirs do not.
     own = (record.url, record.canonical_url)
+    # An entry's link and its page's canonical often spell the same slug: it counts once.
     slugs: dict[str, None] = {}
     for link in dict.fromkeys((*own, *record.linked_urls)):
         key = url_key(link)
@@ -124,10 +125,8 @@ def _raw_features(record: Record) -> tuple[dict[str, float], dict[str, float], d
             u[key] = _URL_WEIGHT
             if link in own:
                 slugs[slug_text(key)] = None
-    for slug in slugs:
-        if slug:
-            for stem_ in words(slug):
-                w[stem_] = w.get(stem_, 0.0) + _SLUG_WEIGHT
+    for stem_ in words(" ".join(slugs)):
+        w[stem_] = w.get(stem_, 0.0) + _SLUG_WEIGHT
     return w, n, u
 
 
