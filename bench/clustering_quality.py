@@ -1,6 +1,6 @@
 """Event clustering quality of `transforms.events` on real headlines, beside published anchors.
 
-    .venv/bin/python bench/clustering_quality.py [--model FILE]
+    .venv/bin/python bench/clustering_quality.py [--model FILE] [--short-text DIR]
 
 UCI News Aggregator slice (../shared/peer/uci-news-stories, 5,000 headlines, 67 stories),
 replayed in TIMESTAMP/ID order: all stories, tech only, and the two held-out halves
@@ -9,7 +9,9 @@ replayed in TIMESTAMP/ID order: all stories, tech only, and the two held-out hal
 The same replay in a fixed shuffled order is printed too: the data set's timestamps put each
 story in one burst, which a real stream does not do. Then the production path (the pipeline's
 normalize -> dedupe -> cluster stage functions, `transforms.replay`, what `radar cluster` and the
-processor run) on the same slices, and items/s of both.
+processor run) on the same slices, and items/s of both. With --short-text, also the sets MStream
+and GSDMM were measured on (GoogleNews titles, TREC tweets; bench/short_text_sets.py says where to
+get them): held out from everything here, and the anchors' own data.
 """
 
 from __future__ import annotations
@@ -21,14 +23,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.uci_stories import load_uci  # noqa: E402
+from bench.short_text_sets import SETS, load_short_text  # noqa: E402
+from bench.uci_stories import LabelledRecord, load_uci  # noqa: E402
 from transforms.events import ClusterState, DecisionModel, cluster_records  # noqa: E402
 from transforms.events.metrics import Scores, score  # noqa: E402
 from transforms.replay import ReplayInput, replay  # noqa: E402
 
 ANCHORS = [
     ("Miranda et al. EMNLP 2018 (pairwise)", "P 0.981  R 0.903  F1 0.940", ""),
-    ("MStream KDD 2018 (NMI)", "", "NMI 0.834"),
+    ("MStream KDD 2018 (GoogleNews, one pass)", "", "NMI 0.834"),
+    ("GSDMM KDD 2014 (GoogleNews, offline)", "", "NMI 0.874"),
     ("this repo before (cluster.py, B-cubed)", "", "B3 F1 0.036"),
     ("TF-IDF centroid one-pass (B-cubed)", "", "B3 F1 0.69 (P 0.78 R 0.61)"),
 ]
@@ -39,7 +43,10 @@ CATEGORIES = [("business", "b"), ("entertainment", "e"), ("tech", "t"), ("health
 
 
 def run(categories: str, model: DecisionModel, order: str = "time") -> tuple[Scores, float]:
-    data = load_uci(categories=categories, order=order)
+    return replay_scores(load_uci(categories=categories, order=order), model)
+
+
+def replay_scores(data: list[LabelledRecord], model: DecisionModel) -> tuple[Scores, float]:
     state = ClusterState(model)
     t0 = time.perf_counter()
     out = cluster_records([d.record for d in data], state)
@@ -105,6 +112,12 @@ def row(label: str, s: Scores) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="model JSON (default: the packaged transforms/events/model.json)")
+    parser.add_argument(
+        "--short-text",
+        metavar="DIR",
+        type=Path,
+        help="folder with STTM's GoogleNews.txt / Tweet.txt and their _LABEL.txt (bench/short_text_sets.py)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timing runs of the whole slice (best is kept)")
     args = parser.parse_args()
     model = DecisionModel.load(args.model)
@@ -127,6 +140,12 @@ def main() -> None:
         for label, code in CATEGORIES
     )
     print(f"by category, each alone (B-cubed F1, time / shuffled): {by_category}")
+    if args.short_text is None:
+        print("GoogleNews / Tweet (MStream's sets): not replayed, give --short-text DIR (bench/short_text_sets.py)")
+    else:
+        for name in SETS:
+            for order in ("file", "shuffled"):
+                print(row(f"{name} ({order})", replay_scores(load_short_text(args.short_text, name, order), model)[0]))
     print("oracles from the slice's crawl times (all, time order; B-cubed P R F1):")
     print(crawl_time_split(model))
     pipeline_seconds = 0.0
