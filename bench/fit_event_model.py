@@ -17,7 +17,7 @@ How (the record of it goes into model.json's "note"):
    event's size, which is what a wrong or missed merge costs in B-cubed), in two rounds like the
    join model; then its probability cut over a grid, the join threshold held.
 
-    .venv/bin/python bench/fit_event_model.py --fit be --eval tm [--write]
+    .venv/bin/python bench/fit_event_model.py --fit be --eval tm [--short-text DIR] [--write]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.short_text_sets import SETS, load_short_text  # noqa: E402
 from bench.uci_stories import LabelledRecord, load_uci  # noqa: E402
 from transforms.events.assign import (  # noqa: E402
     FEATURES,
@@ -259,6 +260,12 @@ def main() -> None:
     parser.add_argument("--window-hours", type=float, default=336.0)
     parser.add_argument("--merge-threshold", type=float, default=None, help="fixed (default: chosen on a grid)")
     parser.add_argument("--no-merge-model", action="store_true", help="merge by word-centroid cosine alone")
+    parser.add_argument(
+        "--short-text",
+        metavar="DIR",
+        type=Path,
+        help="also print the held-out GoogleNews / Tweet sets from DIR (bench/short_text_sets.py); never fitted on",
+    )
     parser.add_argument("--write", action="store_true", help="store the model in transforms/events/model.json")
     parser.add_argument("--out", type=Path, default=MODEL_PATH, help="where --write stores it")
     args = parser.parse_args()
@@ -266,12 +273,15 @@ def main() -> None:
     print(dict(zip(FEATURES, model.weights, strict=True)))
     print(dict(zip(MERGE_FEATURES, model.merge_weights, strict=False)))
     print(note)
-    for label, categories in (("fit", args.fit), ("held-out", args.eval), ("all", "btem")):
-        data = load_uci(categories=categories)
+    sets = [(label, categories, load_uci(categories=categories)) for label, categories in
+            (("fit", args.fit), ("held-out", args.eval), ("all", "btem"))]  # fmt: skip
+    if args.short_text is not None:
+        sets += [("held-out", name, load_short_text(args.short_text, name)) for name in SETS]
+    for label, name, data in sets:
         predicted, _ = replay(data, model)
         s = score([d.story for d in data], predicted)
         print(
-            f"{label:9} {categories:5} B3 P {s.bcubed_p:.3f} R {s.bcubed_r:.3f} F1 {s.bcubed_f1:.3f} | "
+            f"{label:9} {name:10} B3 P {s.bcubed_p:.3f} R {s.bcubed_r:.3f} F1 {s.bcubed_f1:.3f} | "
             f"pairs F1 {s.pairwise_f1:.3f} | NMI {s.nmi:.3f} ARI {s.ari:.3f} | {s.predicted_clusters} events"
         )
     if args.write:
