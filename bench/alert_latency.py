@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 from app.processor import Processor  # noqa: E402
+from bench.machine import reference_loop_s  # noqa: E402
 from infra.broker import EmbeddedBroker  # noqa: E402
 from infra.config import (  # noqa: E402
     AlertSettings,
@@ -190,17 +191,6 @@ def consume_alerts(bootstrap: str, kafka: KafkaSettings, ready: Any, stop: Any, 
 
 
 # --------------------------------------------------------------------------- the run
-
-
-def reference_loop_s() -> float:
-    """Seconds a fixed pure-Python loop takes here now: how fast this (shared, virtual) machine is
-    running. The latency is a queue fed at a fixed rate, so it grows much faster than the work
-    when the machine slows; runs compare only at similar reference times (0.19-0.33 s seen here)."""
-    started = time.perf_counter()
-    total = 0
-    for i in range(3_000_000):
-        total += i * i
-    return time.perf_counter() - started
 
 
 def _busy(stop: Any) -> None:

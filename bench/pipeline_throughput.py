@@ -43,6 +43,7 @@ from kafka import TopicPartition  # noqa: E402
 from app.pipeline import _batch_gc, run_batch  # noqa: E402
 from app.processor import Processor  # noqa: E402
 from app.read import OffsetRange  # noqa: E402
+from bench.machine import reference_loop_s  # noqa: E402
 from infra.broker import EmbeddedBroker  # noqa: E402
 from infra.config import KafkaSettings, ProcessorSettings, Settings, StoreSettings  # noqa: E402
 from infra.kafka import (  # noqa: E402
@@ -184,6 +185,7 @@ def bench_plain(records: Sequence[ReceivedRaw], label: str, repeat: int = 1) -> 
     rates = []
     for _ in range(repeat):
         _clear_item_caches()
+        reference = reference_loop_s()
         times: dict[str, float] = defaultdict(float)
         # The same garbage-collector policy as a Beam batch (run_batch), so the ratio measures Beam alone.
         with _batch_gc():
@@ -193,7 +195,7 @@ def bench_plain(records: Sequence[ReceivedRaw], label: str, repeat: int = 1) -> 
         rates.append(len(records) / elapsed)
         print(
             f"  plain loop   {label:<6} {len(records):>7,} in {elapsed:6.2f} s = {rates[-1]:>9,.0f} items/s"
-            f"   ({n_items:,} items, {n_events:,} events, {n_dead} dead letters)"
+            f"   ({n_items:,} items, {n_events:,} events, {n_dead} dead letters; reference loop {reference:.2f} s)"
         )
         split = "  ".join(f"{name} {times[name] / len(records) * 1e6:,.0f}" for name in STAGES)
         print(f"      µs/item: {split}")
