@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -21,6 +22,7 @@ from app.cli import main
 from app.commands.ingest import register
 from connectors.sample_server import sample_sources, serve_corpus
 from infra.config import Settings, load_settings
+from schemas.alert import Alert
 from tests.connector_support import source, with_sources
 
 LONG_NAME = "a-rather-long-source-name-that-80-columns-would-cut"
@@ -145,6 +147,28 @@ def test_flags_render_as_plain_flags_in_every_help(monkeypatch: pytest.MonkeyPat
     assert re.search(r"--config\s+-c\s+<path>\s+TOML config file", top), top  # a value still shows its type
     limit = CliRunner().invoke(cli_app, ["dlq", "list", "--help"]).output
     assert re.search(r"--limit\s+<int range>", limit), limit
+
+
+def test_demo_writes_its_digest_and_a_config_the_other_commands_read_its_store_by(tmp_path: Path) -> None:
+    """`make demo` as a new user runs it, then looks at what it raised with the other commands."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
+
+    def radar(*args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "app.cli", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    printed = radar("demo", "--out", "out")
+    assert {p.suffix for p in (tmp_path / "out").glob("digest-*")} == {".md", ".json", ".html"}
+    assert "radar --config data/demo/radar.toml status | alerts list" in printed
+    config = ["--config", "data/demo/radar.toml"]
+    counts = json.loads(radar(*config, "status", "--json"))["counts"]
+    assert counts["items"] == 90 and counts["digests"] == 1 and counts["events"] > 5, counts
+    alerts = [Alert.model_validate_json(line) for line in radar(*config, "alerts", "list", "--json").splitlines()]
+    assert len(alerts) == counts["alerts"] > 0
+    assert all(a.sources and a.url and a.published_at for a in alerts)
 
 
 def test_demo_serve_serves_the_corpus_alone_and_prints_its_config(tmp_path: Path) -> None:

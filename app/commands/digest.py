@@ -296,4 +296,26 @@ def _run_demo(data_dir: Path, out: Path, lang: str | None) -> list[Path]:
         files = _run_with_progress(settings, *DEMO_WINDOW, out, lang)
     for path in files:
         console.print(f"wrote {path}")
+    config = data_dir / "radar.toml"
+    config.write_text(DEMO_CONFIG, encoding="utf-8")
+    # Every other command reads the default config's store, not the demo's: without this hint the
+    # demo's alerts and status look empty.
+    console.print(
+        f"its store, for the other commands: radar --config {config} status | alerts list",
+        soft_wrap=True,
+        markup=False,
+    )
     return files
+
+
+# The demo's store for `radar --config data/demo/radar.toml ...` (paths are relative to this file).
+# No sources: the sample corpus was served only while the demo ran (`radar demo --serve` serves it).
+DEMO_CONFIG = """\
+# Written by `radar demo`: its store, for `radar --config <this file> status | alerts list | ...`.
+# No sources here: the sample corpus is served only while a demo runs (`radar demo --serve` prints a
+# config with its sources).
+data_dir = "."
+
+[store]
+path = "radar.duckdb"
+"""
