@@ -148,7 +148,8 @@ def replay_dead_letters(settings: Settings, *, stage: str | None = None) -> Repl
 
     store = Store(settings.store.path, settings.store.lock_timeout_s)
     with store.read() as con:
-        done = {r[0] for r in con.execute("SELECT dead_letter_id FROM dead_letters WHERE replayed_at IS NOT NULL")}
+        rows = con.execute("SELECT dead_letter_id FROM dead_letters WHERE replayed_at IS NOT NULL").fetchall()
+    done = {r[0] for r in rows}
     bootstrap, _ = resolve_bootstrap(settings)
     consumer = make_consumer(bootstrap, settings.kafka)
     producer = make_producer(bootstrap, settings.kafka)

@@ -13,6 +13,7 @@ import pytest
 
 from app.processor import Processor
 from infra.config import Settings
+from infra.dlq import replay_dead_letters
 from infra.kafka import end_offsets, make_consumer, make_producer, partitions_of, read_range
 from schemas.dead_letter import DeadLetter
 from schemas.envelope import dump_envelope, parse_envelope
@@ -98,6 +99,31 @@ def test_poison_records_go_to_the_dlq_with_coordinates(settings: Settings) -> No
     assert by_coords[next(c for c, k in poison_coords.items() if k == b"huge")].original_size > 10 * 1024 * 1024
     with duckdb.connect(str(settings.store.path), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == len(poison)
+
+
+def test_dlq_replay_resends_the_raw_originals_once(settings: Settings) -> None:
+    """`radar dlq replay`: after a fix, a dead letter from the raw topic goes back to it, byte for byte, once."""
+    poison = (b"bad-json", b'{"schema": "raw.post", "version": 1, "key": ')
+    huge = (b"huge", b'{"schema": "raw.post", "version": 1, "key": "' + b"x" * (10 * 1024 * 1024) + b'"}')
+    _produce(settings, [(p.key.encode(), dump_envelope(p)) for p in (raw_post(1), raw_post(2))] + [poison, huge])
+    with Processor(settings, bootstrap=settings.kafka.bootstrap, as_of=AS_OF) as processor:
+        processor.run_once()
+    first = replay_dead_letters(settings)
+    # The huge one was cut down in the DLQ: replaying it would send other bytes than were produced.
+    assert (first.replayed, first.skipped) == (1, 1) and "truncated" in (first.skip_reason or ""), first
+    consumer = make_consumer(settings.kafka.bootstrap, settings.kafka)
+    try:
+        tps = partitions_of(consumer, settings.kafka.raw_topic)
+        ends = end_offsets(consumer, tps)
+        raw = [(r.key, r.value) for tp in tps for r in read_range(consumer, tp, 0, ends[tp])]
+    finally:
+        consumer.close()
+    assert Counter(raw)[poison] == 2, "the original and its replay, the same bytes and key"
+    with duckdb.connect(str(settings.store.path), read_only=True) as con:
+        marked = con.execute("SELECT count(*) FROM dead_letters WHERE replayed_at IS NOT NULL").fetchone()[0]
+    assert marked == 1
+    again = replay_dead_letters(settings)
+    assert again.replayed == 0, "a replayed dead letter is not sent twice"
 
 
 CRASH_RECORDS = 20_000
