@@ -162,7 +162,9 @@ def test_demo_writes_its_digest_and_a_config_the_other_commands_read_its_store_b
 
     printed = radar("demo", "--out", "out")
     assert {p.suffix for p in (tmp_path / "out").glob("digest-*")} == {".md", ".json", ".html"}
-    assert "radar --config data/demo/radar.toml status | alerts list" in printed
+    # A child `python -m app.cli` is not the `radar` script: the hint names plain `radar` then.
+    assert "what it stored: radar --config data/demo/radar.toml status\n" in printed
+    assert "what it raised: radar --config data/demo/radar.toml alerts list\n" in printed
     config = ["--config", "data/demo/radar.toml"]
     counts = json.loads(radar(*config, "status", "--json"))["counts"]
     assert counts["items"] == 90 and counts["digests"] == 1 and counts["events"] > 5, counts

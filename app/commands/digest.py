@@ -300,12 +300,21 @@ def _run_demo(data_dir: Path, out: Path, lang: str | None) -> list[Path]:
     config.write_text(DEMO_CONFIG, encoding="utf-8")
     # Every other command reads the default config's store, not the demo's: without this hint the
     # demo's alerts and status look empty.
-    console.print(
-        f"its store, for the other commands: radar --config {config} status | alerts list",
-        soft_wrap=True,
-        markup=False,
-    )
+    radar = _command_name()
+    console.print(f"what it stored: {radar} --config {config} status", soft_wrap=True, markup=False)
+    console.print(f"what it raised: {radar} --config {config} alerts list", soft_wrap=True, markup=False)
     return files
+
+
+def _command_name() -> str:
+    """How to type `radar` here: `make demo` runs .venv/bin/radar, which is on no PATH until the venv is
+    activated, so a hint naming plain `radar` would answer "command not found"."""
+    import sys
+
+    invoked = Path(sys.argv[0])
+    if invoked.name != "radar" or shutil.which("radar") == str(invoked.resolve()):
+        return "radar"
+    return str(invoked)
 
 
 # The demo's store for `radar --config data/demo/radar.toml ...` (paths are relative to this file).
