@@ -21,6 +21,7 @@ from app.cli import app as cli_app
 from app.cli import main
 from app.commands.ingest import register
 from connectors.sample_server import sample_sources, serve_corpus
+from infra.broker import _pid_alive
 from infra.config import Settings, load_settings
 from schemas.alert import Alert
 from tests.connector_support import source, with_sources
@@ -171,6 +172,16 @@ def test_demo_writes_its_digest_and_a_config_the_other_commands_read_its_store_b
     alerts = [Alert.model_validate_json(line) for line in radar(*config, "alerts", "list", "--json").splitlines()]
     assert len(alerts) == counts["alerts"] > 0
     assert all(a.sources and a.url and a.published_at for a in alerts)
+    # A second demo starts afresh, but keeps the user's backups and stops a broker they started there.
+    radar(*config, "store", "backup")
+    backups = list((tmp_path / "data" / "demo" / "backups").glob("*.duckdb"))
+    assert len(backups) == 1
+    radar(*config, "broker", "start")
+    pid = json.loads((tmp_path / "data" / "demo" / "broker" / "broker.json").read_text())["pid"]
+    radar("demo", "--out", "out")
+    assert list((tmp_path / "data" / "demo" / "backups").glob("*.duckdb")) == backups
+    assert json.loads(radar(*config, "status", "--json"))["counts"] == counts
+    assert not _pid_alive(pid), "the broker started over the demo's data was stopped, not orphaned"
 
 
 def test_demo_serve_serves_the_corpus_alone_and_prints_its_config(tmp_path: Path) -> None:

@@ -278,8 +278,7 @@ def _serve_corpus(port: int) -> None:
 def _run_demo(data_dir: Path, out: Path, lang: str | None) -> list[Path]:
     from connectors.sample_server import sample_sources, serve_corpus
 
-    # A demo is a fresh run every time: the embedded broker is memory-only anyway.
-    shutil.rmtree(data_dir, ignore_errors=True)
+    _clear_demo_dir(data_dir)
     with serve_corpus() as server:
         settings = Settings(
             data_dir=data_dir,
@@ -304,6 +303,25 @@ def _run_demo(data_dir: Path, out: Path, lang: str | None) -> list[Path]:
     console.print(f"what it stored: {radar} --config {config} status", soft_wrap=True, markup=False)
     console.print(f"what it raised: {radar} --config {config} alerts list", soft_wrap=True, markup=False)
     return files
+
+
+def _clear_demo_dir(data_dir: Path) -> None:
+    """A demo is a fresh run every time (its embedded broker is memory-only anyway), but what a user
+    made of the last one stays: `store backup`'s files and those `store restore` kept. A broker left
+    running there (`radar --config data/demo/radar.toml broker start`) is stopped first, or deleting
+    its state would orphan the process."""
+    from infra.broker import EmbeddedBroker
+
+    if not data_dir.is_dir():
+        return
+    EmbeddedBroker(data_dir).stop()
+    for entry in data_dir.iterdir():
+        if entry.name == "backups" or ".replaced-" in entry.name:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def _command_name() -> str:
