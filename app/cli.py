@@ -223,9 +223,10 @@ def store_migrate(ctx: typer.Context) -> None:
 @store_app.command("info")
 def store_info(ctx: typer.Context) -> None:
     """Row counts per table."""
-    from infra.store import Store
+    from infra.store import Store, require_existing
 
     settings = _state(ctx).settings
+    require_existing(settings.store.path)
     store = Store(settings.store.path, settings.store.lock_timeout_s)
     table = Table(title=f"{settings.store.path} (schema v{store.version()})")
     table.add_column("table")
@@ -242,9 +243,10 @@ def store_backup(
 ) -> None:
     """Copy the DuckDB file consistently (checkpointed, under its write lock) and verify the copy."""
 
-    from infra.store import Store
+    from infra.store import Store, require_existing
 
     settings = _state(ctx).settings
+    require_existing(settings.store.path)
     target = out or settings.data_dir / "backups" / f"radar-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.duckdb"
     Store(settings.store.path, settings.store.lock_timeout_s).backup(target)
     console.print(f"backed up {settings.store.path} to {target} (verified)")
@@ -351,8 +353,10 @@ def dlq_list(
 ) -> None:
     """Show recorded dead letters, newest first, with stage, reason and where they came from."""
     from infra.dlq import list_dead_letters
+    from infra.store import require_existing
 
     settings = _state(ctx).settings
+    require_existing(settings.store.path)
     rows = list_dead_letters(settings, limit=limit, stage=stage)
     table = Table(title=f"dead letters ({len(rows)} shown)")
     for column in ("when", "stage", "source / coordinates", "reason", "replayed"):

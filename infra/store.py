@@ -42,13 +42,23 @@ from pathlib import Path
 
 import duckdb
 
-__all__ = ["MIGRATIONS", "HeldSince", "Store", "StoreDamaged", "StoreError", "StoreLocked"]
+__all__ = ["MIGRATIONS", "HeldSince", "Store", "StoreDamaged", "StoreError", "StoreLocked", "require_existing"]
 
 log = logging.getLogger(__name__)
 
 
 class StoreError(RuntimeError):
     """The store cannot be used (bad file, migration failure)."""
+
+
+def require_existing(path: Path) -> None:
+    """For commands that only read or copy the store: a missing file is a wrong `--config` or a first
+    run, never something to create empty (a listing would then say "0", a backup copy the empty file)."""
+    if not Path(path).exists():
+        raise StoreError(
+            f"{path}: no DuckDB file yet (nothing has run with this configuration; "
+            "`radar demo` keeps its own: --config data/demo/radar.toml)"
+        )
 
 
 class StoreLocked(StoreError):

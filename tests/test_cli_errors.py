@@ -44,3 +44,28 @@ def test_user_mistakes_exit_with_a_reason(
     assert exited.value.code == code, err
     assert message in " ".join(err.split()), err
     assert "Traceback" not in err and "internal error" not in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["alerts", "list"],
+        ["alerts", "list", "--json"],
+        ["alerts", "deliveries"],
+        ["dlq", "list"],
+        ["store", "info"],
+        ["store", "backup"],
+    ],
+)
+def test_reading_a_store_that_does_not_exist_says_so_and_creates_nothing(
+    args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wrong --config (or the demo's store read without its config) once answered "0 alerts" and left
+    an empty DuckDB file behind, which `store backup` then copied as if it were the data."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    err = " ".join(capsys.readouterr().err.split())
+    assert exited.value.code == 1, err
+    assert "no DuckDB file yet (nothing has run with this configuration" in err, err
+    assert list(tmp_path.rglob("*.duckdb")) == []

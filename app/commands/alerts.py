@@ -225,8 +225,11 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="One Alert JSON document per line.")] = False,
 ) -> None:
     """The alerts recorded in DuckDB, oldest first: they outlive the embedded broker."""
+    from infra.store import require_existing
+
     settings = _settings(ctx)
     after = parse_since(since, settings.digest.timezone) if since else None
+    require_existing(settings.store.path)
     rows = list_alerts(settings, after, limit)
     if as_json:
         for _, alert in rows:
@@ -252,7 +255,11 @@ def deliveries(
 
     if status is not None and status not in ("pending", "held", "summarized", "delivered", "dead"):
         raise ConfigError(f"--status must be pending, held, summarized, delivered or dead, got {status!r}")
-    rows = list_deliveries(_settings(ctx), status=status, limit=limit)
+    from infra.store import require_existing
+
+    settings = _settings(ctx)
+    require_existing(settings.store.path)
+    rows = list_deliveries(settings, status=status, limit=limit)
     if as_json:
         for row in rows:
             sys.stdout.write(
