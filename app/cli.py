@@ -28,6 +28,7 @@ from app.commands import status as status_commands
 from infra.config import ConfigError, Settings, load_settings
 from infra.logfilters import install_noise_filters
 from infra.redact import SecretMaskingFilter, install_masking_excepthook, mask_secrets
+from infra.tables import print_wide
 
 __all__ = ["app", "main"]
 
@@ -233,7 +234,7 @@ def store_info(ctx: typer.Context) -> None:
     table.add_column("rows", justify="right")
     for name, count in store.table_counts().items():
         table.add_row(name, str(count))
-    console.print(table)
+    print_wide(console, table)
 
 
 @store_app.command("backup")
@@ -363,7 +364,7 @@ def dlq_list(
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(row.when, row.stage, row.where, row.reason, row.replayed)
-    console.print(table)
+    print_wide(console, table)
 
 
 @dlq_app.command("replay")

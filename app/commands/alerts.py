@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from infra.config import ConfigError, Settings
+from infra.tables import print_wide
 from schemas.alert import Alert
 
 __all__ = ["list_alerts", "parse_since", "register"]
@@ -57,8 +58,11 @@ def _line(alert: Alert) -> str:
 
 
 def _table(title: str, alerts: list[Alert], when: list[datetime] | None = None) -> Table:
+    """`when`: the times the alerts were recorded (`alerts list`, whose --since filters on them);
+    without it the alerts' own `created_at`, which a replay of a past window sets to that window's end."""
     table = Table(title=title)
-    for column in ("when (UTC)", "level", "score", "category", "verification", "title", "source"):
+    stamp_column = "recorded (UTC)" if when else "created_at (UTC)"
+    for column in (stamp_column, "level", "score", "category", "verification", "title", "source"):
         table.add_column(column, overflow="fold")
     for i, alert in enumerate(alerts):
         stamp = (when[i] if when else alert.created_at).astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M")
@@ -130,7 +134,7 @@ def tail(
                 for record in read_range(consumer, tp, 0, ends[tp]):
                     emit(record.value, f"{topic}[{record.partition}]@{record.offset}")
             if not as_json:
-                console.print(_table(f"{topic}: {len(shown)} alert(s)", shown))
+                print_wide(console, _table(f"{topic}: {len(shown)} alert(s)", shown))
             return
         if threading_is_main():
             signal.signal(signal.SIGTERM, request_stop)
@@ -236,7 +240,7 @@ def list_command(
             _emit_json(alert)
         return
     label = f" since {after.isoformat()}" if after else ""
-    console.print(_table(f"alerts recorded{label}: {len(rows)}", [a for _, a in rows], [w for w, _ in rows]))
+    print_wide(console, _table(f"alerts recorded{label}: {len(rows)}", [a for _, a in rows], [w for w, _ in rows]))
 
 
 # --------------------------------------------------------------------------- webhooks
@@ -286,7 +290,7 @@ def deliveries(
             escape(row.last_error or ""),
             row.updated_at.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M:%S"),
         )
-    console.print(table)
+    print_wide(console, table)
 
 
 def deliver(

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from infra.config import ConfigError, Settings, load_settings
+from infra.tables import print_wide
 
 __all__ = ["register"]
 
@@ -208,7 +209,7 @@ def register(app: typer.Typer) -> None:
         ]
         for name, values in rows:
             table.add_row(name, " / ".join(f"{v:.3f}" for v in values))
-        console.print(table)
+        print_wide(console, table)
 
     @eval_app.callback(invoke_without_command=True)
     def evaluate_command(
@@ -234,7 +235,7 @@ def register(app: typer.Typer) -> None:
         table.add_column("value", justify="right")
         for name, value in quality.rows():
             table.add_row(name, value)
-        console.print(table)
+        print_wide(console, table)
 
 
 def _read_replay(path: Path, reader: Any) -> tuple[list[Any], list[str]]:
