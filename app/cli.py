@@ -199,12 +199,30 @@ def config_show(ctx: typer.Context) -> None:
 @config_app.command("check")
 def config_check(ctx: typer.Context) -> None:
     """Validate the configuration and say what it configures."""
+    from infra.webhooks import origin_of, webhook_problems
+
     settings = _state(ctx).settings
     origin = settings.config_file or "defaults + environment"
+    hooks = settings.alerts.webhooks
+    failing = 0
+    lines = []
+    for hook in hooks:
+        errors, notes = webhook_problems(hook)
+        failing += bool(errors)
+        # The origin only: a Slack incoming-webhook URL's path is its secret.
+        lines.append(f"webhook {hook.key} ({hook.format}, {hook.min_level} and up): {origin_of(hook.url)}")
+        lines += [f"  cannot deliver: {e}" for e in errors] + [f"  note: {n}" for n in notes]
+    verdict = "OK" if not failing else f"loads, but {failing} webhook(s) cannot deliver"
     console.print(
-        f"configuration OK ({origin}): kafka {settings.kafka.bootstrap}, store {settings.store.path}, "
-        f"{len(settings.sources)} source(s)"
+        f"configuration {verdict} ({origin}): kafka {settings.kafka.bootstrap}, store {settings.store.path}, "
+        f"{len(settings.sources)} source(s), {len(hooks)} webhook(s)",
+        soft_wrap=True,
+        markup=False,
     )
+    for line in lines:
+        console.print(mask_secrets(line), soft_wrap=True, markup=False)
+    if failing:
+        raise typer.Exit(1)
 
 
 # --- store ------------------------------------------------------------------------------------

@@ -64,12 +64,14 @@ __all__ = [
     "WebhookDispatcher",
     "list_deliveries",
     "load_secret",
+    "origin_of",
     "request_for",
     "sign",
     "slack_body",
     "summary_body",
     "summary_id_for",
     "verify",
+    "webhook_problems",
 ]
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,35 @@ def load_secret(value: str) -> bytes:
     if len(key) < 16:
         raise ValueError("a Standard Webhooks secret needs at least 16 bytes of key (24-64 recommended)")
     return key
+
+
+def webhook_problems(webhook: WebhookConfig) -> tuple[list[str], list[str]]:
+    """(what keeps its deliveries from ever arriving, what is merely worth knowing), as far as can be
+    told without a network call: `radar config check` says these instead of "OK"."""
+    errors: list[str] = []
+    notes: list[str] = []
+    try:
+        target = check_url_syntax(webhook.url)
+    except FetchError as exc:
+        errors.append(f"url: {exc.detail or exc}")
+        target = None
+    if target is not None and not webhook.local:
+        # Literal addresses and localhost only: a name's address is DNS's answer at delivery time.
+        loopback_name = target.host == "localhost" or target.host.endswith(".localhost")
+        if loopback_name or (target.ip_literal and not is_public_address(target.host)):
+            errors.append(f"{target.host} is a loopback or private address: every delivery fails without local = true")
+    if webhook.secret_env:
+        value = os.environ.get(webhook.secret_env)
+        if not value:
+            errors.append(f"env var {webhook.secret_env} is not set: its deliveries wait until it is")
+        else:
+            try:
+                load_secret(value)
+            except ValueError as exc:
+                errors.append(f"{webhook.secret_env}: {exc}")
+    elif webhook.format == "standard":
+        notes.append("no secret_env: deliveries are not signed")
+    return errors, notes
 
 
 def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
@@ -411,7 +442,7 @@ class SharedStore(Store):
             yield con
 
 
-def _origin(url: str) -> str:
+def origin_of(url: str) -> str:
     # A webhook URL's path can be its credential (Slack, Discord): logs and dead letters get the origin.
     scheme, _, rest = url.partition("://")
     return f"{scheme}://{rest.split('/', 1)[0]}"
@@ -1064,7 +1095,7 @@ class WebhookDispatcher:
             reason=f"webhook {webhook.key}: {what} {alert_id} not delivered, {tried}: {error}",
             original=body,
             source_name=f"webhook:{webhook.key}",
-            url=_origin(webhook.url),
+            url=origin_of(webhook.url),
         )
         log.warning("dead letter [webhook] %s: %s", webhook.key, letter.reason)
         if self.producer is not None:

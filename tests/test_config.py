@@ -169,3 +169,41 @@ def test_cli_config_error_is_one_line_without_traceback(tmp_path: Path) -> None:
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert "kafka.bootstrapp: unknown key" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_config_check_names_each_webhook_and_fails_for_one_that_cannot_deliver(tmp_path: Path) -> None:
+    """A loopback target without `local = true` dead-letters every alert, and an unset secret keeps
+    them pending for ever: `config check` says so (and exits 1) instead of "OK"."""
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    hooks = """
+[[alerts.webhooks]]
+name = "ok-hook"
+url = "https://hooks.example.com/radar"
+secret_env = "HOOK_SECRET"
+
+[[alerts.webhooks]]
+name = "loopback"
+url = "http://127.0.0.1:9/radar"
+
+[[alerts.webhooks]]
+name = "unset"
+url = "https://hooks.slack.com/services/T000/B000/SLACKTOKEN"
+secret_env = "NOT_SET_ANYWHERE"
+format = "slack"
+"""
+    path = _write(tmp_path, hooks)
+    result = _run_cli(["--config", str(path), "config", "check"], {"HOOK_SECRET": secret}, tmp_path)
+    out = " ".join(result.stdout.split())
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "loads, but 2 webhook(s) cannot deliver" in out and "3 webhook(s)" in out, out
+    assert "webhook ok-hook (standard, high and up): https://hooks.example.com" in out
+    assert "127.0.0.1 is a loopback or private address: every delivery fails without local = true" in out
+    assert "note: no secret_env: deliveries are not signed" in out
+    assert "env var NOT_SET_ANYWHERE is not set: its deliveries wait until it is" in out
+    # A Slack incoming webhook's path is its credential: only the origin is printed.
+    assert "SLACKTOKEN" not in result.stdout + result.stderr and secret not in result.stdout
+    fixed = _write(tmp_path, hooks.replace('"http://127.0.0.1:9/radar"', '"http://127.0.0.1:9/radar"\nlocal = true'))
+    env = {"HOOK_SECRET": secret, "NOT_SET_ANYWHERE": secret}
+    result = _run_cli(["--config", str(fixed), "config", "check"], env, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "configuration OK" in result.stdout and "cannot deliver" not in result.stdout
