@@ -113,6 +113,21 @@ def test_tail_json_reads_the_topic_from_the_start(
     assert code == 0 and f"{len(ids)} alert(s)" in out
 
 
+def test_tail_without_a_running_embedded_broker_starts_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading an embedded broker that is not running would start an empty one and leave it running."""
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "radar.toml"
+    config.write_text("# the defaults: the embedded broker, a store under ./data\n", encoding="utf-8")
+    for args in (["alerts", "tail", "--json"], ["alerts", "tail"]):
+        code, out, err = _run(["--config", str(config), *args], capsys)
+        assert code == 0, err
+        assert "the embedded broker is not running, so its topic holds nothing" in " ".join(err.split()), err
+        assert "--json" not in args or out == ""
+    assert not (tmp_path / "data" / "broker" / "broker.json").exists()
+
+
 def test_tail_follow_prints_new_alerts_as_they_arrive(
     processed: tuple[Settings, Path, set[str]],
 ) -> None:

@@ -94,11 +94,26 @@ def tail(
 
     settings = _settings(ctx)
     topic = settings.kafka.alerts_topic
+    if not follow and settings.kafka.embedded:
+        from infra.broker import EmbeddedBroker
+
+        if EmbeddedBroker(settings.data_dir, settings.kafka.embedded_port).state() is None:
+            # Starting one only to read it would leave an empty broker running for nothing.
+            err_console.print(
+                "note: the embedded broker is not running, so its topic holds nothing (it keeps alerts only "
+                "in memory); `radar alerts list` shows the alerts recorded in DuckDB",
+                soft_wrap=True,
+            )
+            if not as_json:
+                print_wide(console, _table(f"{topic}: 0 alert(s)", []))
+            return
     bootstrap, started = resolve_bootstrap(settings)
     if started:
         err_console.print(
-            "note: the embedded broker was not running and started empty; "
-            "`radar alerts list` shows the alerts recorded in DuckDB"
+            "note: the embedded broker was not running and started empty, to wait for alerts; it keeps "
+            "running after this command (`radar broker stop` stops it); `radar alerts list` shows the alerts "
+            "recorded in DuckDB",
+            soft_wrap=True,
         )
     ensure_topics(bootstrap, settings.kafka)
     consumer = make_consumer(bootstrap, settings.kafka)
