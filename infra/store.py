@@ -413,7 +413,8 @@ class Store:
                 ).fetchall()
             ]
             for table in tables:
-                reader = con.execute(f'SELECT * FROM "{table}"').to_arrow_reader()
+                # The relation API streams; a DB-API result would copy the rows first (and warn).
+                reader = con.sql(f'SELECT * FROM "{table}"').to_arrow_reader()
                 for _ in reader:  # batch by batch: every block is read, none is held
                     pass
         except duckdb.Error as exc:
