@@ -228,7 +228,9 @@ def _lag(settings: Settings, stored: dict[int, int], recorded_topic_id: str | No
 
         reason = mask_secrets(str(exc).strip().splitlines()[0]) if str(exc).strip() else type(exc).__name__
         log.debug("consumer lag unknown", exc_info=True)
-        return ConsumerLag(**base, bootstrap=bootstrap, known=False, reason=f"{type(exc).__name__}: {reason}")
+        # kafka-python's errors already start their text with their class name.
+        named = reason if reason.startswith(type(exc).__name__) else f"{type(exc).__name__}: {reason}"
+        return ConsumerLag(**base, bootstrap=bootstrap, known=False, reason=named)
 
 
 def _ask_kafka(
