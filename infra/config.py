@@ -681,6 +681,10 @@ def _format_validation_error(exc: ValidationError, origin: str) -> str:
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+        # A key that came from the environment is looked for in the TOML file in vain: name its variable.
+        variable = "RADAR_" + "__".join(str(p) for p in err["loc"]).upper()
+        if len(err["loc"]) > 0 and any(name.upper() == variable for name in os.environ):
+            msg += f" (set by the environment variable {variable})"
         parts.append(f"{loc}: {msg}")
     return f"invalid configuration ({origin}): " + "; ".join(parts)
 

@@ -207,3 +207,12 @@ format = "slack"
     result = _run_cli(["--config", str(fixed), "config", "check"], env, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "configuration OK" in result.stdout and "cannot deliver" not in result.stdout
+
+
+def test_a_bad_key_from_the_environment_names_its_variable(tmp_path: Path) -> None:
+    result = _run_cli(["config", "check"], {"RADAR_ALERTS__MIN_SCOR": "5"}, tmp_path)
+    assert result.returncode == 1
+    assert "alerts.min_scor: unknown key (set by the environment variable RADAR_ALERTS__MIN_SCOR)" in result.stderr
+    path = _write(tmp_path, "[alerts]\nmin_scor = 5\n")
+    result = _run_cli(["--config", str(path), "config", "check"], {}, tmp_path)
+    assert "alerts.min_scor: unknown key" in result.stderr and "environment variable" not in result.stderr
