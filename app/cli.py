@@ -369,14 +369,25 @@ def dlq_list(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, help="Newest N dead letters.")] = 50,
     stage: Annotated[str | None, typer.Option(help="Only this stage.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Show recorded dead letters, newest first, with stage, reason and where they came from."""
+    from typing import get_args
+
     from infra.dlq import list_dead_letters
     from infra.store import require_existing
+    from schemas.dead_letter import Stage
 
+    stages = get_args(Stage)
+    if stage is not None and stage not in stages:
+        raise ConfigError(f"--stage must be one of {', '.join(stages)}; got {stage!r}")
     settings = _state(ctx).settings
     require_existing(settings.store.path)
     rows = list_dead_letters(settings, limit=limit, stage=stage)
+    if as_json:
+        for row in rows:
+            sys.stdout.write(json.dumps(row.__dict__, ensure_ascii=False) + "\n")
+        return
     table = Table(title=f"dead letters ({len(rows)} shown)")
     for column in ("when", "stage", "source / coordinates", "reason", "replayed"):
         table.add_column(column, overflow="fold")

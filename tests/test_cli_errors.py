@@ -14,6 +14,7 @@ from app.cli import main
     [
         (["dlq", "list", "--limit", "-1"], 2, "Invalid value for '--limit'"),
         (["dlq", "list", "--limit", "abc"], 2, "Invalid value for '--limit'"),
+        (["dlq", "list", "--stage", "bogus"], 1, "--stage must be one of fetch, parse, decode, envelope"),
         (["digest", "--from", "2026-04-13", "--out", "o"], 2, "Missing option '--to'"),
         (["nosuchcommand"], 2, "No such command 'nosuchcommand'"),
         (

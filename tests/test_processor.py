@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,13 +102,25 @@ def test_poison_records_go_to_the_dlq_with_coordinates(settings: Settings) -> No
         assert con.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == len(poison)
 
 
-def test_dlq_replay_resends_the_raw_originals_once(settings: Settings) -> None:
+def test_dlq_replay_resends_the_raw_originals_once(settings: Settings, tmp_path: Path) -> None:
     """`radar dlq replay`: after a fix, a dead letter from the raw topic goes back to it, byte for byte, once."""
     poison = (b"bad-json", b'{"schema": "raw.post", "version": 1, "key": ')
     huge = (b"huge", b'{"schema": "raw.post", "version": 1, "key": "' + b"x" * (10 * 1024 * 1024) + b'"}')
     _produce(settings, [(p.key.encode(), dump_envelope(p)) for p in (raw_post(1), raw_post(2))] + [poison, huge])
     with Processor(settings, bootstrap=settings.kafka.bootstrap, as_of=AS_OF) as processor:
         processor.run_once()
+    config = crash_harness.write_config(settings, tmp_path / "radar.toml", batch_max_records=1000, alert_min_score=70)
+    listed = subprocess.run(
+        [sys.executable, "-m", "app.cli", "--config", str(config), "dlq", "list", "--json"],
+        env=crash_harness.child_env(config),
+        cwd=crash_harness.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(r["stage"], r["replayed"]) for r in rows] == [("envelope", ""), ("envelope", "")], rows
     first = replay_dead_letters(settings)
     # The huge one was cut down in the DLQ: replaying it would send other bytes than were produced.
     assert (first.replayed, first.skipped) == (1, 1) and "truncated" in (first.skip_reason or ""), first
