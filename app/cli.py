@@ -337,15 +337,26 @@ def process(
             f"{batch.dead_letters} dead letters, {batch.alerts} alerts in {batch.seconds:.2f} s (lag {batch.lag_after})"
         )
 
-    with Processor(settings, as_of=fixed) as processor:
-        if once:
+    if once:
+        with Processor(settings, as_of=fixed) as processor:
             report = processor.run_once(progress=show)
             console.print(
                 f"processed {report.records} records in {len(report.batches)} batch(es): "
                 f"{report.total('items')} items, {report.total('events')} event updates, "
                 f"{report.total('dead_letters')} dead letters; lag now {sum(processor.lag().values())}"
             )
-            return
+        if settings.alerts.webhooks:
+            # After the processor closed: closing is what drains the deliveries (up to drain_timeout_s).
+            hooks = processor.webhooks
+            pending = hooks.pending()
+            console.print(
+                f"webhooks: {hooks.delivered} delivered, {hooks.dead} dead-lettered, {pending} still pending"
+                + ("; `radar alerts deliveries` shows why" if hooks.dead or pending else ""),
+                soft_wrap=True,
+                markup=False,
+            )
+        return
+    with Processor(settings, as_of=fixed) as processor:
         stop = {"flag": False}
 
         def request_stop(*_: object) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -452,3 +453,29 @@ def test_crashes_between_sending_and_recording_deliver_each_alert_once(settings:
     for q in r.requests:
         Webhook(SECRET).verify(q.body, q.headers)
         assert q.headers["webhook-id"] == Alert.model_validate_json(q.body).alert_id
+
+
+def test_process_once_reports_what_its_webhooks_delivered_and_dead_lettered(settings: Settings, tmp_path: Path) -> None:
+    """Its summary once said "0 dead letters" while every delivery to a webhook died."""
+    _produce(settings, 24)
+    with receiver() as r:
+        config = _crash_config(settings, tmp_path / "radar.toml", r.url)
+        with config.open("a") as handle:
+            # Loopback without `local = true`: refused by the address guard, dead on the first attempt.
+            handle.write('[[alerts.webhooks]]\nname = "refused"\nurl = "http://127.0.0.1:9/hook"\n')
+        result = subprocess.run(
+            crash_harness.process_command(),
+            env={**crash_harness.child_env(config), SECRET_ENV: SECRET},
+            cwd=crash_harness.ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        delivered = len(r.requests)
+    assert delivered > 0
+    line = next(x for x in result.stdout.splitlines() if x.startswith("webhooks:"))
+    assert line == (
+        f"webhooks: {delivered} delivered, {delivered} dead-lettered, 0 still pending; "
+        "`radar alerts deliveries` shows why"
+    ), result.stdout
