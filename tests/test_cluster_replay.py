@@ -110,3 +110,29 @@ def test_eval_clustering_prints_the_measures(tmp_path: Path, capsys: pytest.Capt
     assert "B-cubed P / R / F1 │ 1.000 / 1.000 / 1.000" in text, text
     code, _, err = _run(["eval", "clustering", str(source), "--label-field", "nope"], capsys)
     assert code == 1 and "no record" in err
+
+
+def test_eval_clustering_counts_only_what_it_scored_and_says_what_it_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file half of whose lines fail must not pass for whole: the left-out lines are counted, and the
+    gold events are those of the scored records (a rejected record's label once counted too)."""
+    broken = {"id": "x9", "published_at": "2026-04-14T09:00:00Z", "story": "only-in-a-broken-record"}
+    # Read, then refused by the replay (its id is taken): its label must neither count nor replace a1's.
+    reused = {**RECORDS[0], "title": "Something else entirely", "story": "only-in-a-refused-record"}
+    lines = [json.dumps(r) for r in RECORDS] + ["{not json", json.dumps(broken), json.dumps(reused)]
+    source = _write(tmp_path / "in.jsonl", lines)
+    code, out, err = _run(["eval", "clustering", str(source), "--label-field", "story"], capsys)
+    assert code == 0, err
+    gold = len({r["story"] for r in RECORDS})
+    assert f"{len(RECORDS)} labelled records, {gold} gold events" in " ".join(out.split()), out
+    assert "B-cubed P / R / F1 │ 1.000 / 1.000 / 1.000" in " ".join(out.split()), out
+    assert f"3 line(s) of in.jsonl left out (reasons above): the scores cover the {len(RECORDS)}" in " ".join(
+        err.split()
+    ), err
+    empty = _write(tmp_path / "empty.jsonl", [])
+    code, _, err = _run(["eval", "clustering", str(empty), "--label-field", "story"], capsys)
+    assert code == 1 and "empty.jsonl is empty" in err, err
+    bad = _write(tmp_path / "bad.jsonl", ["{not json"])
+    code, _, err = _run(["eval", "clustering", str(bad), "--label-field", "story"], capsys)
+    assert code == 1 and "bad.jsonl holds no valid record" in " ".join(err.split()), err

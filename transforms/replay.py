@@ -155,5 +155,10 @@ def replay(inputs: Sequence[ReplayInput], state: ClusterState | None = None) -> 
 
 
 def labels_of(inputs: Iterable[ReplayInput], field: str) -> dict[str, str]:
-    """Gold labels by record id; records without the field are left out of the evaluation."""
-    return {i.record["id"]: str(i.record[field]) for i in inputs if i.record.get(field) is not None}
+    """Gold labels by record id; records without the field are left out of the evaluation. A reused
+    id keeps its first record's label: replay keeps that record and rejects the later ones."""
+    labels: dict[str, str] = {}
+    for i in inputs:
+        if i.record.get(field) is not None:
+            labels.setdefault(i.record["id"], str(i.record[field]))
+    return labels

@@ -190,14 +190,24 @@ def register(app: typer.Typer) -> None:
         lines, more = replay(inputs)
         for reason in errors + more:
             err_console.print(reason, soft_wrap=True)
+        if not lines:
+            why = "holds no valid record (reasons above)" if errors or more else "is empty"
+            raise ConfigError(f"{input_file} {why}")
         gold = labels_of(inputs, label_field)
         scored = [line for line in lines if line.id in gold]
         if not scored:
             raise ConfigError(f"no record of {input_file} has the label field {label_field!r}")
+        if errors or more:
+            # The scores cover only what was read: a file half of whose lines failed must not pass for whole.
+            err_console.print(
+                f"{len(errors) + len(more)} line(s) of {input_file.name} left out (reasons above): "
+                f"the scores cover the {len(scored)} labelled records read",
+                soft_wrap=True,
+            )
         result = score([gold[line.id] for line in scored], [line.event_id for line in scored])
         table = Table(
             title=f"event clustering on {input_file.name}: {len(scored)} labelled records, "
-            f"{len(set(gold.values()))} gold events, {len({x.event_id for x in scored})} predicted"
+            f"{len({gold[x.id] for x in scored})} gold events, {len({x.event_id for x in scored})} predicted"
         )
         table.add_column("measure")
         table.add_column("value", justify="right")
