@@ -59,7 +59,10 @@ def reconcile_raw_topic(store: Store, bootstrap: str, kafka: KafkaSettings) -> b
         ).fetchall()
         # Validators (ETag, since_id) would make the next fetch skip what must be produced again.
         con.execute("DELETE FROM source_cursors")
-    log.warning(
+    # The embedded broker keeps nothing across restarts, so every `radar digest` meets a new topic:
+    # only entries to fetch again are worth a warning.
+    log.log(
+        logging.WARNING if lost else logging.INFO,
         "%s is a new topic (id %s, was %s): offsets reset, %d undelivered entries will be fetched again",
         kafka.raw_topic,
         topic_id,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from app.processor import Processor
 from infra.broker import EmbeddedBroker
@@ -68,7 +70,8 @@ def test_new_topic_that_outgrew_the_stored_offset_is_read_from_zero(tmp_path: Pa
         broker.stop()
 
 
-def test_cursors_of_entries_that_never_landed_are_forgotten(tmp_path: Path) -> None:
+def test_cursors_of_entries_that_never_landed_are_forgotten(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="infra.recovery")
     broker = EmbeddedBroker(tmp_path / "broker")
     try:
         settings = _start(broker, tmp_path)
@@ -95,5 +98,14 @@ def test_cursors_of_entries_that_never_landed_are_forgotten(tmp_path: Path) -> N
             offsets = con.execute("SELECT count(*) FROM consumer_offsets").fetchone()[0]
         assert seen == [landed], "an entry that reached items stays seen; the undelivered one is fetched again"
         assert cursors == 0 and offsets == 0
+        resets = [r for r in caplog.records if "is a new topic" in r.getMessage()]
+        assert [(r.levelno, "1 undelivered" in r.getMessage()) for r in resets] == [(logging.WARNING, True)]
+        # Every `radar digest` restarts the memory-only embedded broker: a reset losing nothing is news, not a warning.
+        broker.stop()
+        state, _ = broker.ensure_running()
+        ensure_topics(state.bootstrap, settings.kafka)
+        assert reconcile_raw_topic(store, state.bootstrap, settings.kafka) is True
+        resets = [r for r in caplog.records if "is a new topic" in r.getMessage()]
+        assert (resets[-1].levelno, "0 undelivered" in resets[-1].getMessage()) == (logging.INFO, True)
     finally:
         broker.stop()
