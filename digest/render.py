@@ -60,7 +60,19 @@ def _source_line(source: DigestSource, book: Playbook, timezone: str) -> str:
     meta = meta.rstrip("，, ")
     publisher = md_escape(source.publisher)
     head = f"{publisher}（{meta}）" if book.lang == "zh" else f"{publisher} ({meta})"
-    return f"{head} | {_link(source.title or source.url, source.url)}"
+    return f"{head} | {_link(source.title or _untitled_label(source.url, book), source.url)}"
+
+
+_X_POST = re.compile(r"^https?://(?:www\.|mobile\.)?(?:x|twitter)\.com/([A-Za-z0-9_]{1,15})/status/\d+")
+
+
+def _untitled_label(url: str, book: Playbook) -> str:
+    """A source without a headline (an X post) is named by its author, not by a bare link."""
+    post = _X_POST.match(url)
+    if post is None:
+        return url
+    handle = post.group(1)
+    return f"@{handle} 的帖子" if book.lang == "zh" else f"post by @{handle}"
 
 
 def x_heading(signal: XSignal, book: Playbook) -> str:

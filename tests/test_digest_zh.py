@@ -13,6 +13,7 @@ English headlines.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -72,6 +73,11 @@ def test_no_english_only_headline_heading_or_research_title(week: tuple[str, Dig
     markdown = render_markdown(digest)
     for event in digest.top_events:
         assert event.title in markdown
+    # A source without a headline (an X post) is named by its author, never by its bare link.
+    lines = [line for line in markdown.splitlines() if line.startswith("- ") and " | [" in line]
+    assert lines and not [line for line in lines if " | [http" in line], [line for line in lines if " | [http" in line]
+    posts = [line for line in lines if "x.com/" in line]
+    assert posts and all(re.search(r"\| \[@[A-Za-z0-9_\\]+ 的帖子\]\(<https://x\.com/", line) for line in posts), posts
 
 
 def test_what_happened_and_what_is_new_are_chinese_and_never_repeat(week: tuple[str, Digest, Path]) -> None:
