@@ -33,6 +33,8 @@ class StepReport:
     name: str
     seconds: float
     summary: str
+    # Sources that failed (ingest): the step still ran, but the digest stands on what the store held.
+    failed: tuple[str, ...] = ()
 
 
 @dataclass
@@ -69,12 +71,14 @@ def run_window(
     # reconciled once, not once per step.
     session = KafkaSession.open(settings)
 
+    failed: tuple[str, ...] = ()
+
     def step(name: str, fn: Callable[[], str]) -> None:
         if on_step_start is not None:
             on_step_start(name)
         t0 = time.perf_counter()
         summary = fn()
-        done = StepReport(name, time.perf_counter() - t0, summary)
+        done = StepReport(name, time.perf_counter() - t0, summary, failed if name == "ingest" else ())
         report.steps.append(done)
         if on_step is not None:
             on_step(done)
@@ -83,7 +87,9 @@ def run_window(
         if ingest:
 
             def do_ingest() -> str:
+                nonlocal failed
                 result = run_ingest(settings, session=session)
+                failed = tuple(s.name for s in result.sources if s.errors)
                 return result.summary()
 
             step("ingest", do_ingest)

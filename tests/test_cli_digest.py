@@ -94,3 +94,21 @@ def test_digest_user_errors_are_one_line(tmp_path: Path, args: list[str], messag
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+def test_digest_over_sources_that_all_fail_says_so(tmp_path: Path) -> None:
+    """A run whose sources are down once printed a green tick beside "11 errors" and nothing else."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    config = sample_config(tmp_path / "radar.toml", dead, root=tmp_path, sources=["openai-news", "ai-wire"])
+    result = _radar(["--config", str(config), "digest", "--from", "2026-04-13", "--to", "2026-04-19",
+                     "--out", str(tmp_path / "out")], tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr  # the digest is still written, from what the store held
+    out = " ".join(result.stdout.split())
+    assert "! ingest" in out and "✓ ingest" not in out, out
+    assert "2 source(s) failed (openai-news, ai-wire)" in out or "2 source(s) failed (ai-wire, openai-news)" in out, out
+    assert "`radar dlq list --stage fetch` says why" in out
+    assert (tmp_path / "out" / "digest-2026-04-19.json").is_file()

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from infra.config import ConfigError, Settings, load_settings
@@ -58,7 +59,16 @@ def _run_with_progress(
             progress.update(task, description=f"{name} ...")
 
         def finished(step: StepReport) -> None:
-            progress.console.print(f"[green]✓[/green] {step.name:<8} {step.seconds:6.1f} s  {step.summary}")
+            mark = "[yellow]![/yellow]" if step.failed else "[green]✓[/green]"
+            progress.console.print(f"{mark} {step.name:<8} {step.seconds:6.1f} s  {step.summary}", soft_wrap=True)
+            if step.failed:
+                more = len(step.failed) - 5
+                listed = ", ".join(step.failed[:5]) + (f" and {more} more" if more > 0 else "")
+                progress.console.print(
+                    f"  {len(step.failed)} source(s) failed ({escape(listed)}): the digest uses what the store already "
+                    "held; `radar dlq list --stage fetch` says why",
+                    soft_wrap=True,
+                )
 
         step = _prefect_digest_step(settings, out, lang, config_path) if prefect else None
         report = run_window(
