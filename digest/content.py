@@ -826,7 +826,9 @@ def conclusions(
     found: list[str] = []
     seen: set[str] = set()
     for event in top:
-        if event.category in seen:
+        # A thin window can leave a rumour in the Top list (flagged there); a conclusion drawn from it
+        # would state a trend on one unconfirmed post.
+        if event.category in seen or event.verification == "unverified":
             continue
         seen.add(event.category)
         found.append(book.category(event.category, "conclusion", title=book.quote(event.title)))
@@ -849,7 +851,8 @@ def business_analysis(
     """A paragraph per leading category: its events (Top-N first, then the rest of the week)."""
     by_category: dict[str, list[str]] = {}
     for event in top:
-        by_category.setdefault(event.category, []).append(event.title)
+        if event.verification != "unverified":  # as for the rest of the week: no reading of a rumour
+            by_category.setdefault(event.category, []).append(event.title)
     for cand in others:
         if cand.verification != "unverified" and cand.category != "research":
             titles = by_category.setdefault(cand.category, [])

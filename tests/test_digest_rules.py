@@ -537,6 +537,23 @@ def test_thin_window_has_three_different_conclusions(tmp_path: Path) -> None:
     assert "今日 Top 1 大事件" in render_markdown(digest)
 
 
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_rumour_in_a_thin_windows_top_list_draws_no_conclusion_or_reading(tmp_path: Path, lang: str) -> None:
+    """With too few credible events the rumour fills a Top place, flagged; it must not become a trend."""
+    settings = corpus_settings(tmp_path)
+    store = Store(settings.store.path)
+    events, _ = week()
+    populate(store, [e for e in events if e.event_id in ("openai-codex-everything", "rumour-gpt-6-april-28")])
+    digest = build_digest(store, settings, WINDOW_END, lang=lang, now=NOW)  # type: ignore[arg-type]
+    rumours = [e for e in digest.top_events if e.verification == "unverified"]
+    assert rumours and len(digest.top_events) == 2
+    for rumour in rumours:
+        quoted = rumour.title.split("：", 1)[-1].split(": ", 1)[-1][:12]
+        assert not any(quoted in c for c in digest.conclusions), (quoted, digest.conclusions)
+        assert quoted not in digest.business_analysis, digest.business_analysis
+    assert len(set(digest.conclusions)) == 3
+
+
 # --- editorial rules that generalise (issue 12, item 4), on a store of their own ----------------------
 
 
