@@ -32,8 +32,10 @@ from infra.tables import print_wide
 
 __all__ = ["app", "main"]
 
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Lines are not folded at 80 columns when piped (a path or URL broken in two cannot be copied);
+# tables get their own width from infra.tables.print_wide.
+console = Console(stderr=False, highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _flags_take_no_value() -> None:

@@ -28,8 +28,10 @@ from schemas.alert import Alert
 
 __all__ = ["list_alerts", "parse_since", "register"]
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Lines are not folded at 80 columns when piped (a path or URL broken in two cannot be copied);
+# tables get their own width from infra.tables.print_wide.
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 alerts_app = typer.Typer(
     help="High-signal alerts: the topic, the record in DuckDB, webhook deliveries.", no_args_is_help=True

@@ -18,8 +18,10 @@ from infra.tables import print_wide
 
 __all__ = ["register"]
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Lines are not folded at 80 columns when piped (a path or URL broken in two cannot be copied);
+# tables get their own width from infra.tables.print_wide.
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DEMO_WINDOW = (date(2026, 4, 13), date(2026, 4, 19))
 

@@ -21,7 +21,9 @@ from infra.tables import print_wide
 
 __all__ = ["register"]
 
-console = Console(highlight=False)
+# Lines are not folded at 80 columns when piped (a path or URL broken in two cannot be copied);
+# tables get their own width from infra.tables.print_wide.
+console = Console(highlight=False, soft_wrap=True)
 
 sources_app = typer.Typer(help="Configured sources.", no_args_is_help=True)
 

@@ -22,7 +22,9 @@ from schemas.status import Status
 
 __all__ = ["register", "render_status"]
 
-console = Console(highlight=False)
+# Lines are not folded at 80 columns when piped (a path or URL broken in two cannot be copied);
+# tables get their own width from infra.tables.print_wide.
+console = Console(highlight=False, soft_wrap=True)
 
 
 def status(
