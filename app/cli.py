@@ -547,7 +547,11 @@ def main(argv: list[str] | None = None) -> None:
     except _user_errors() as exc:
         if debug:
             raise
-        message = mask_secrets(str(exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = str(exc)
+        if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+            # "[Errno 21] Is a directory: 'out'" reads as a Python exception; say it as a sentence.
+            text = f"{exc.filename}: {exc.strerror.lower()}"
+        message = mask_secrets(text).strip().splitlines()[0] if text.strip() else type(exc).__name__
         err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
         sys.exit(1)
     except Exception as exc:

@@ -70,3 +70,15 @@ def test_reading_a_store_that_does_not_exist_says_so_and_creates_nothing(
     assert exited.value.code == 1, err
     assert "no DuckDB file yet (nothing has run with this configuration" in err, err
     assert list(tmp_path.rglob("*.duckdb")) == []
+
+
+def test_a_file_system_error_reads_as_a_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "title": "Hello there world"}\n', encoding="utf-8")
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(SystemExit) as exited:
+        main(["cluster", "--input", "in.jsonl", "--out", "taken"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert exited.value.code == 1 and err == "error: taken: is a directory", err
