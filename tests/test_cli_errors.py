@@ -28,7 +28,11 @@ from app.cli import main
             "--to 2026-04-01 is before --from 2026-04-13",
         ),
         (["digest", "--from", "13/04/2026", "--to", "2026-04-19", "--out", "o"], 1, "--from must be YYYY-MM-DD"),
-        (["digest", "--from", "2026-02-30", "--to", "2026-03-02", "--out", "o"], 1, "--from 2026-02-30 is not a date"),
+        (
+            ["digest", "--from", "2026-02-30", "--to", "2026-03-02", "--out", "o"],
+            1,
+            "--from must be YYYY-MM-DD, got '2026-02-30': not a date in the calendar",
+        ),
     ],
 )
 def test_user_mistakes_exit_with_a_reason(

@@ -37,7 +37,7 @@ def _parse_day(value: str, option: str) -> date:
         day = datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
-            raise ConfigError(f"{option} {value} is not a date in the calendar") from None
+            raise ConfigError(f"{option} must be YYYY-MM-DD, got {value!r}: not a date in the calendar") from None
         raise ConfigError(f"{option} must be YYYY-MM-DD, got {value!r}") from None
     if not _FIRST_DAY <= day <= _LAST_DAY:
         raise ConfigError(f"{option} must be between {_FIRST_DAY} and {_LAST_DAY}, got {value}")
