@@ -182,7 +182,8 @@ def broker_status(ctx: typer.Context) -> None:
 
 @schemas_app.command("export")
 def schemas_export(out_dir: Annotated[Path, typer.Argument(help="Directory to write JSON Schemas into.")]) -> None:
-    """Write a JSON Schema file for every contract (raw post/page, dead letter, item, event, alert, digest)."""
+    """Write a JSON Schema file for every contract (raw post/page, dead letter, item, event, alert, digest,
+    and the quiet-hours alert summary a webhook receives)."""
     from schemas.export import export_json_schemas
 
     for path in export_json_schemas(out_dir):

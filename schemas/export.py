@@ -7,15 +7,20 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from schemas.alert import AlertSummary
 from schemas.envelope import CONTRACTS
 
-__all__ = ["export_json_schemas"]
+__all__ = ["DOCUMENTS", "export_json_schemas"]
+
+# Documents that leave the pipeline without crossing Kafka (so they are no envelopes), whose readers
+# still want their schema: what a webhook receives when its quiet hours end.
+DOCUMENTS: dict[str, type] = {"alert-summary/1": AlertSummary}
 
 
 def export_json_schemas(out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for tag, model in CONTRACTS.items():
+    for tag, model in {**CONTRACTS, **DOCUMENTS}.items():
         assert issubclass(model, BaseModel)
         schema_name, version = tag.split("/")
         schema = model.model_json_schema(by_alias=True, mode="serialization")

@@ -14,7 +14,7 @@ from schemas.common import CATEGORIES, SourceRef
 from schemas.dead_letter import DeadLetter
 from schemas.digest import Digest, DigestStats, DigestWindow
 from schemas.envelope import CONTRACTS, EnvelopeError, dump_envelope, parse_envelope
-from schemas.export import export_json_schemas
+from schemas.export import DOCUMENTS, export_json_schemas
 from schemas.raw import Fetch, RawPost, SocialMeta
 
 GOLDEN = sorted((Path(__file__).parent / "golden").glob("*.json"))
@@ -172,7 +172,9 @@ def test_digest_round_trip(overview: str, conclusions: list[str], start: date, s
 
 def test_export_writes_a_schema_per_contract_with_digest_contract_fields(tmp_path: Path) -> None:
     paths = export_json_schemas(tmp_path / "out")
-    assert {p.name for p in paths} == {f"{t.replace('/', '.v')}.schema.json" for t in CONTRACTS}
+    assert {p.name for p in paths} == {f"{t.replace('/', '.v')}.schema.json" for t in {**CONTRACTS, **DOCUMENTS}}
+    summary = json.loads((tmp_path / "out" / "alert-summary.v1.schema.json").read_text())
+    assert {"summary_id", "quiet_from", "quiet_until", "count", "alerts"} <= set(summary["properties"])
     digest = json.loads((tmp_path / "out" / "digest.v1.schema.json").read_text())
     for field in (
         "window",
