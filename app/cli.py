@@ -219,11 +219,10 @@ def config_check(ctx: typer.Context) -> None:
     console.print(
         f"configuration {verdict} ({origin}): kafka {settings.kafka.bootstrap}, store {settings.store.path}, "
         f"{len(settings.sources)} source(s), {len(hooks)} webhook(s)",
-        soft_wrap=True,
         markup=False,
     )
     for line in lines:
-        console.print(mask_secrets(line), soft_wrap=True, markup=False)
+        console.print(mask_secrets(line), markup=False)
     if failing:
         raise typer.Exit(1)
 
@@ -355,7 +354,6 @@ def process(
             console.print(
                 f"webhooks: {hooks.delivered} delivered, {hooks.dead} dead-lettered, {pending} still pending"
                 + ("; `radar alerts deliveries` shows why" if hooks.dead or pending else ""),
-                soft_wrap=True,
                 markup=False,
             )
         return
@@ -444,7 +442,7 @@ def _ops_config(ctx: typer.Context) -> Path:
 
 def _ops_say(line: str) -> None:
     # Prefect's and our own lines, as they are: no rich markup, no wrapping inside a path.
-    console.print(line, markup=False, soft_wrap=True)
+    console.print(line, markup=False)
 
 
 def _ops_call(action: object, *args: object, **kwargs: object) -> object:
@@ -452,7 +450,7 @@ def _ops_call(action: object, *args: object, **kwargs: object) -> object:
     try:
         return action(*args, say=_ops_say, **kwargs)  # type: ignore[operator]
     except RuntimeError as exc:
-        err_console.print(f"[red]error:[/red] {escape(mask_secrets(str(exc)))}", soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(mask_secrets(str(exc)))}")
         raise typer.Exit(1) from None
 
 
@@ -553,7 +551,7 @@ def main(argv: list[str] | None = None) -> None:
             # "[Errno 21] Is a directory: 'out'" reads as a Python exception; say it as a sentence.
             text = f"{exc.filename}: {exc.strerror.lower()}"
         message = mask_secrets(text).strip().splitlines()[0] if text.strip() else type(exc).__name__
-        err_console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(message)}")
         sys.exit(1)
     except Exception as exc:
         # Not a user mistake: still one line, with the way to the details.
@@ -562,7 +560,6 @@ def main(argv: list[str] | None = None) -> None:
         first = mask_secrets(str(exc)).strip().splitlines()[0] if str(exc).strip() else ""
         err_console.print(
             f"[red]internal error:[/red] {type(exc).__name__}: {escape(first)} (rerun with --debug for the traceback)",
-            soft_wrap=True,
         )
         # 2 is click's code for a usage error; an internal error must not look like one.
         sys.exit(3)

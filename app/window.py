@@ -71,14 +71,14 @@ def run_window(
     # reconciled once, not once per step.
     session = KafkaSession.open(settings)
 
-    failed: tuple[str, ...] = ()
-
-    def step(name: str, fn: Callable[[], str]) -> None:
+    def step(name: str, fn: Callable[[], str | tuple[str, tuple[str, ...]]]) -> None:
+        """`fn` returns its summary, or (summary, the sources that failed in it)."""
         if on_step_start is not None:
             on_step_start(name)
         t0 = time.perf_counter()
-        summary = fn()
-        done = StepReport(name, time.perf_counter() - t0, summary, failed if name == "ingest" else ())
+        outcome = fn()
+        summary, failed = outcome if isinstance(outcome, tuple) else (outcome, ())
+        done = StepReport(name, time.perf_counter() - t0, summary, failed)
         report.steps.append(done)
         if on_step is not None:
             on_step(done)
@@ -86,11 +86,9 @@ def run_window(
     try:
         if ingest:
 
-            def do_ingest() -> str:
-                nonlocal failed
+            def do_ingest() -> tuple[str, tuple[str, ...]]:
                 result = run_ingest(settings, session=session)
-                failed = tuple(s.name for s in result.sources if s.errors)
-                return result.summary()
+                return result.summary(), tuple(s.name for s in result.sources if s.errors)
 
             step("ingest", do_ingest)
 

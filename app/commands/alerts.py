@@ -104,7 +104,6 @@ def tail(
             err_console.print(
                 "note: the embedded broker is not running, so its topic holds nothing (it keeps alerts only "
                 "in memory); `radar alerts list` shows the alerts recorded in DuckDB",
-                soft_wrap=True,
             )
             if not as_json:
                 print_wide(console, _table(f"{topic}: 0 alert(s)", []))
@@ -115,7 +114,6 @@ def tail(
             "note: the embedded broker was not running and started empty, to wait for alerts; it keeps "
             "running after this command (`radar broker stop` stops it); `radar alerts list` shows the alerts "
             "recorded in DuckDB",
-            soft_wrap=True,
         )
     ensure_topics(bootstrap, settings.kafka)
     consumer = make_consumer(bootstrap, settings.kafka)
@@ -130,14 +128,14 @@ def tail(
         try:
             alert = parse_envelope(value or b"")
         except EnvelopeError as exc:
-            err_console.print(f"skipped {escape(where)}: {escape(str(exc))}", soft_wrap=True)
+            err_console.print(f"skipped {escape(where)}: {escape(str(exc))}")
             return
         if not isinstance(alert, Alert):
-            err_console.print(f"skipped {escape(where)}: not an alert envelope", soft_wrap=True)
+            err_console.print(f"skipped {escape(where)}: not an alert envelope")
         elif as_json:
             _emit_json(alert)
         elif follow:
-            console.print(_line(alert), soft_wrap=True)
+            console.print(_line(alert))
         else:
             shown.append(alert)
 

@@ -65,14 +65,13 @@ def _run_with_progress(
 
         def finished(step: StepReport) -> None:
             mark = "[yellow]![/yellow]" if step.failed else "[green]✓[/green]"
-            progress.console.print(f"{mark} {step.name:<8} {step.seconds:6.1f} s  {step.summary}", soft_wrap=True)
+            progress.console.print(f"{mark} {step.name:<8} {step.seconds:6.1f} s  {step.summary}")
             if step.failed:
                 more = len(step.failed) - 5
                 listed = ", ".join(step.failed[:5]) + (f" and {more} more" if more > 0 else "")
                 progress.console.print(
                     f"  {len(step.failed)} source(s) failed ({escape(listed)}): the digest uses what the store already "
                     "held; `radar dlq list --stage fetch` says why",
-                    soft_wrap=True,
                 )
 
         step = _prefect_digest_step(settings, out, lang, config_path) if prefect else None
@@ -180,7 +179,7 @@ def register(app: typer.Typer) -> None:
         inputs, errors = _read_replay(input_file, read_replay_file)
         lines, more = replay(inputs)
         for reason in errors + more:
-            err_console.print(reason, soft_wrap=True)
+            err_console.print(reason)
         output.parent.mkdir(parents=True, exist_ok=True)
         with output.open("w", encoding="utf-8") as handle:
             handle.writelines(line.to_json() + "\n" for line in lines)
@@ -204,7 +203,7 @@ def register(app: typer.Typer) -> None:
         inputs, errors = _read_replay(input_file, read_replay_file)
         lines, more = replay(inputs)
         for reason in errors + more:
-            err_console.print(reason, soft_wrap=True)
+            err_console.print(reason)
         if not lines:
             why = "holds no valid record (reasons above)" if errors or more else "is empty"
             raise ConfigError(f"{input_file} {why}")
@@ -217,7 +216,6 @@ def register(app: typer.Typer) -> None:
             err_console.print(
                 f"{len(errors) + len(more)} line(s) of {input_file.name} left out (reasons above): "
                 f"the scores cover the {len(scored)} labelled records read",
-                soft_wrap=True,
             )
         result = score([gold[line.id] for line in scored], [line.event_id for line in scored])
         table = Table(
@@ -295,7 +293,6 @@ def _serve_corpus(port: int) -> None:
             signal.signal(signum, lambda *_: stop.set())
         err_console.print(
             f"serving the sample corpus on {server.base_url} (the radar.toml for it is on stdout); Ctrl-C stops",
-            soft_wrap=True,
         )
         stop.wait()
     err_console.print(f"stopped serving {server.base_url}")
@@ -326,8 +323,8 @@ def _run_demo(data_dir: Path, out: Path, lang: str | None) -> list[Path]:
     # Every other command reads the default config's store, not the demo's: without this hint the
     # demo's alerts and status look empty.
     radar = _command_name()
-    console.print(f"what it stored: {radar} --config {config} status", soft_wrap=True, markup=False)
-    console.print(f"what it raised: {radar} --config {config} alerts list", soft_wrap=True, markup=False)
+    console.print(f"what it stored: {radar} --config {config} status", markup=False)
+    console.print(f"what it raised: {radar} --config {config} alerts list", markup=False)
     return files
 
 

@@ -91,7 +91,6 @@ def ingest(
                     f"ingest [{event.finished}/{event.total}] {r.name} ({r.kind}): {r.produced} produced, "
                     f"{r.unchanged} unchanged, {r.dead_lettered} dead-lettered, {r.errors} errors "
                     f"in {r.elapsed_s:.1f} s",
-                    soft_wrap=True,
                     markup=False,
                 )
 
@@ -151,7 +150,6 @@ def sources_check(
             console.print(
                 f"check [{done}/{total}] {check.name} ({check.kind}): {verdict}, {check.detail}"
                 f" in {check.elapsed_s:.1f} s",
-                soft_wrap=True,
                 markup=False,
             )
 
