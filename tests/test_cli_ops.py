@@ -89,8 +89,10 @@ def test_piped_ingest_prints_a_line_per_source_and_whole_names(settings: Setting
         )
         # Not a terminal and no COLUMNS: what a Prefect worker or `| tee run.log` sees.
         result = CliRunner(env={"COLUMNS": None}).invoke(_app(configured), ["ingest"])
-    assert result.exit_code == 0, result.output
+    # A failed source fails the run, as the Prefect flow does, after the whole table.
+    assert result.exit_code == 1, result.output
     lines = _lines(result.output)
+    assert lines[-1] == "1 of 2 sources failed: empty-feed (parse: empty body: the document has no content)"
     progress = [line for line in lines if line.startswith("ingest [")]
     assert len(progress) == 2
     # Sources run concurrently, so lines come in finishing order: the counter counts finished

@@ -241,7 +241,7 @@ def test_check_sources_reaches_each_once_and_produces_nothing(settings: Settings
     assert read_topic(broker, settings.kafka, settings.kafka.raw_topic) == []
 
 
-def test_cli_ingest_prints_table_and_exits_zero(settings: Settings) -> None:
+def test_cli_ingest_prints_table_and_exits_one_when_a_source_failed(settings: Settings) -> None:
     with serve_corpus(hostile=True) as server:
         configured = with_sources(
             settings,
@@ -261,8 +261,14 @@ def test_cli_ingest_prints_table_and_exits_zero(settings: Settings) -> None:
 
         register(app)
         result = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["ingest"])
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == 1, result.output  # the empty feed failed
         assert "openai-news" in result.output and "dead-lettered" in result.output
+        assert "1 of 3 sources failed: empty-feed (parse: empty body" in result.output
+        # What a caller that tolerates a broken source asks for: exit 0. The empty feed answers 304
+        # the second time: the same document, still broken, still named.
+        tolerant = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["ingest", "--allow-source-errors"])
+        assert tolerant.exit_code == 0, tolerant.output
+        assert "1 of 3 sources failed: empty-feed" in tolerant.output
         unknown = CliRunner().invoke(app, ["ingest", "--source", "nope"])
         assert unknown.exit_code != 0
         checked = CliRunner().invoke(app, ["sources", "check"])

@@ -12,7 +12,7 @@ from connectors.source_runs import last_errors, record_source_run
 from infra.store import Store
 
 
-def _source(name: str, errors: int = 0) -> SourceReport:
+def _source(name: str, errors: int = 0, not_modified: bool = False) -> SourceReport:
     return SourceReport(
         name=name,
         kind="feed",
@@ -23,7 +23,7 @@ def _source(name: str, errors: int = 0) -> SourceReport:
         skipped_links=0,
         errors=errors,
         requests=1,
-        not_modified=False,
+        not_modified=not_modified,
         elapsed_s=0.1234,
     )
 
@@ -70,6 +70,26 @@ def test_each_source_gets_a_row_and_a_failed_one_its_first_failure(tmp_path: Pat
     assert outcome.failure_message() == (
         "2 of 3 sources failed: broken (fetch: HTTP 404 for /feed.xml); unrecorded (failed)"
     )
+
+
+def test_a_not_modified_repeat_of_a_failed_run_is_still_a_failure(tmp_path: Path) -> None:
+    """A broken feed answers 304 the next time: the run sees no error of its own, but the document
+    is the one that failed (source_runs repeats the verdict), so the run fails again."""
+    store = Store(tmp_path / "radar.duckdb")
+    with store.write() as con:
+        record_source_run(con, "broken", ok=False, produced=0, error="parse: empty body")
+        record_source_run(con, "broken", ok=True, produced=0, error=None, not_modified=True)
+        record_source_run(con, "good", ok=True, produced=2, error=None)
+        record_source_run(con, "good", ok=True, produced=0, error=None, not_modified=True)
+    report = IngestReport(
+        sources=(_source("broken", not_modified=True), _source("good", not_modified=True)),
+        started_at=datetime(2026, 4, 19, tzinfo=UTC),
+        elapsed_s=1.0,
+    )
+    outcome = IngestOutcome.of(report, store)
+    assert outcome.failed == ("broken",)
+    assert [row["outcome"] for row in outcome.rows] == ["failed", "ok"]
+    assert outcome.failure_message() == "1 of 2 sources failed: broken (parse: empty body)"
 
 
 def test_a_run_without_failures_has_no_failure_message(tmp_path: Path) -> None:

@@ -2,8 +2,10 @@
 
 Errors a user can fix (unknown source, invalid config, Kafka unreachable) propagate
 as ConfigError / KafkaError / BrokerError, which `app.cli.main` turns into one red
-line and exit code 1. A run that completes exits 0 even with dead letters: they are
-the expected outcome for bad input, reported in the table.
+line and exit code 1. Dead letters alone are the expected outcome for bad input, reported in
+the table. A run in which a source failed (fetch or parse errors) exits 1 after the table, with
+one line naming the failed sources and their first failure, as the Prefect `ingest` flow ends
+Failed: cron and shell scripts see it (`--allow-source-errors` keeps exit 0).
 """
 
 from __future__ import annotations
@@ -12,11 +14,21 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from connectors.ingest import IngestProgress, IngestReport, SourceCheck, check_sources, run_ingest, select_sources
+from connectors.ingest import (
+    IngestOutcome,
+    IngestProgress,
+    IngestReport,
+    SourceCheck,
+    check_sources,
+    run_ingest,
+    select_sources,
+)
 from infra.config import Settings
+from infra.store import Store
 from infra.tables import print_wide
 
 __all__ = ["register"]
@@ -24,6 +36,7 @@ __all__ = ["register"]
 # Lines are not folded at 80 columns when piped (a path or URL broken in two cannot be copied);
 # tables get their own width from infra.tables.print_wide.
 console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 sources_app = typer.Typer(help="Configured sources.", no_args_is_help=True)
 
@@ -50,8 +63,15 @@ def ingest(
     exclude_group: Annotated[
         list[str] | None, typer.Option("--exclude-group", help="Leave out the sources of this group (repeatable).")
     ] = None,
+    allow_source_errors: Annotated[
+        bool,
+        typer.Option(
+            "--allow-source-errors",
+            help="Exit 0 even when a source failed (by default such a run exits 1 after the table).",
+        ),
+    ] = False,
 ) -> None:
-    """Fetch every enabled source once into the raw topic (dead letters into the DLQ)."""
+    """Fetch every enabled source once into the raw topic (dead letters into the DLQ); exit 1 if a source failed."""
     settings = _settings(ctx)
     # An unknown name or group fails here, before Kafka starts.
     selected = select_sources(settings, source, group, exclude_group)
@@ -104,6 +124,12 @@ def ingest(
         f"{report.total('dead_lettered')} dead letter(s) to {settings.kafka.dlq_topic} "
         f"in {report.elapsed_s:.1f} s"
     )
+    # The verdicts and first failures come from `source_runs`, the table `radar status` reads.
+    failure = IngestOutcome.of(report, Store(settings.store.path, settings.store.lock_timeout_s)).failure_message()
+    if failure:
+        err_console.print(f"[red]{escape(failure)}[/red]")
+        if not allow_source_errors:
+            raise typer.Exit(1)
 
 
 def _report_table(report: IngestReport) -> Table:
