@@ -89,6 +89,21 @@ def lead_of(item: SourceItem, max_chars: int = 260) -> str:
     return lead
 
 
+# A post is quoted whole: X's own limit for most accounts is 280 characters, longer posts exist; a
+# cut is marked, never silent (a post's last sentence is often the author's own reading).
+_POST_CHARS = 600
+
+
+def post_text(post: SourceItem, max_chars: int = _POST_CHARS) -> str:
+    """A post's own words, whole (its title when it has no body); a cut, past `max_chars`, ends in "…"."""
+    text = clean_quote(_clean(post.text)) or clean_quote(_clean(post.title))
+    if len(text) <= max_chars:
+        return text
+    cut = text[:max_chars]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > max_chars // 2 else cut).rstrip(",;:，；：") + "…"
+
+
 def _local_date(moment: datetime | None, window: WindowSpec) -> str:
     if moment is None:
         return ""
@@ -208,8 +223,18 @@ def key_facts(cand: Candidate, items: Sequence[SourceItem], book: Playbook, wind
     names = _names(_usable(vouched))
     if names:
         facts.append(book.text("facts", "names") + colon + book.join(names))
-    facts.append(book.text("facts", "coverage", items=len(items), publishers=len({i.publisher for i in items})))
+    facts.append(book.text("facts", "coverage", items=len(items), publishers=len({_voice(i) for i in items})))
     return facts
+
+
+def _voice(item: SourceItem) -> str:
+    """Who speaks through an item, for counting publishers: an organisation's blog and its own X account
+    are one voice, and each X account is its own (the platform, every post's `publisher`, is none)."""
+    if item.official_for:
+        return item.official_for
+    if item.is_social and item.handle:
+        return "@" + item.handle.removeprefix("@").casefold()
+    return item.publisher
 
 
 def _sources(items: Sequence[SourceItem], limit: int = 4) -> list[DigestSource]:
@@ -525,7 +550,7 @@ def x_signal(
         verification=verification,  # type: ignore[arg-type]
         judgment=judgment,
         sources=sources,
-        text=clean_quote(lead_of(post, max_chars=280)),
+        text=post_text(post),
         event_title=event.title if event is not None else None,
     )
 

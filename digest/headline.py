@@ -412,15 +412,19 @@ def _reported_headline(items: Sequence[SourceItem], book: Playbook) -> str | Non
 def event_headline(title: str, category: str, verification: str, items: Sequence[SourceItem], book: Playbook) -> str:
     """The headline the digest shows for an event (see the module docstring)."""
     cleaned = clean_title(title) or title.strip()
+    social_only = bool(items) and all(i.is_social for i in items)
     if book.lang != "zh":
-        if is_cjk(cleaned):
+        english = [i for i in _ordered(items) if not i.is_social and i.title and not is_cjk(i.title)]
+        if social_only:
+            # A post's opening words are no headline: who posted, and on what.
+            chosen = _social_headline(items, category, verification, book) or cleaned
+        elif is_cjk(cleaned) and english:
             # An English digest keeps English headlines: the best-ranked English article's title, when
             # the event's own title came from a Chinese member.
-            english = [i for i in _ordered(items) if not i.is_social and i.title and not is_cjk(i.title)]
-            if english:
-                return clean_title(english[0].title) or cleaned
-        return cleaned
-    social_only = bool(items) and all(i.is_social for i in items)
+            chosen = clean_title(english[0].title) or cleaned
+        else:
+            chosen = cleaned
+        return _marked_unverified(chosen, verification, book)
     chosen = chinese_headline(items) or (
         _social_headline(items, category, verification, book)
         if social_only
@@ -431,6 +435,12 @@ def event_headline(title: str, category: str, verification: str, items: Sequence
         chosen = space_mixed(f"{actor}：{cleaned}") if actor and actor not in cleaned else cleaned
         if is_english_only(chosen):
             chosen = _reported_headline(items, book) or chosen
-    if verification == "unverified" and not chosen.startswith(book.label("rumour_prefix")):
-        chosen = book.label("rumour_prefix") + chosen
-    return chosen
+    return _marked_unverified(chosen, verification, book)
+
+
+def _marked_unverified(headline: str, verification: str, book: Playbook) -> str:
+    """An unconfirmed event's headline says so first ("传闻：", "Unconfirmed: "), in every language."""
+    prefix = book.label("rumour_prefix")
+    if verification == "unverified" and not headline.startswith(prefix):
+        return prefix + headline
+    return headline

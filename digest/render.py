@@ -76,10 +76,11 @@ def _untitled_label(url: str, book: Playbook) -> str:
 
 
 def x_heading(signal: XSignal, book: Playbook) -> str:
-    """An X signal's heading: the post's own words, except a foreign-language post in the Chinese
-    digest, which is headed by what it is to its event (the post then follows as 原文)."""
+    """An X signal's heading: what the post is to its event (the post then follows as 原文 /
+    Original), as the reference digest heads its posts. A Chinese post in the Chinese digest, or a
+    post of no event, is headed by its own words."""
     own = signal.text or signal.url
-    if book.lang == "zh" and signal.event_title and not is_cjk(own):
+    if signal.event_title and (book.lang != "zh" or not is_cjk(own)):
         return book.text("x", f"heading_{signal.type}", event=signal.event_title)
     return own
 
@@ -302,9 +303,13 @@ def render_svg_chart(events: list[TopEvent], book: Playbook) -> str:
     return f'<figure class="chart">{"".join(parts)}<figcaption>{html.escape(caption)}</figcaption></figure>'
 
 
+# An English page takes a Latin font first (CJK fonts only for the characters it lacks): with the CJK
+# font first, Chromium drew an English page's “ ” full-width, leaving gaps around every quote.
 _CSS = """
 body{margin:0;background:#f8fafc;color:#111827;font:16px/1.7 -apple-system,"Segoe UI","Noto Sans CJK SC",
 "PingFang SC","Microsoft YaHei",sans-serif}
+html[lang="en"] body{font-family:-apple-system,"Segoe UI",Roboto,Arial,sans-serif,"Noto Sans CJK SC","PingFang SC",
+"Microsoft YaHei"}
 main{max-width:860px;margin:0 auto;padding:32px 24px 64px;background:#fff;box-shadow:0 0 0 1px #e5e7eb}
 h1{font-size:1.7em;line-height:1.3;margin:.2em 0 .4em}
 h2{font-size:1.3em;margin:2em 0 .6em;padding-bottom:.25em;border-bottom:2px solid #e5e7eb}

@@ -71,6 +71,8 @@ class CorpusItem:
     dates: tuple[str, ...] = ()
     off_topic: bool = False
     updated: str | None = None
+    # The organisation whose own account posted it, as normalize marks it (entities.toml handles).
+    official_for: str | None = None
 
     def model(self, event_id: str | None, category: str | None) -> Item:
         return Item(
@@ -104,6 +106,7 @@ class CorpusItem:
             event_id=event_id,
             engagement=self.engagement,
             off_topic=self.off_topic,
+            official_for=self.official_for,
         )
 
 
@@ -118,7 +121,14 @@ class CorpusEvent:
 
 
 def _x(
-    tweet_id: str, handle: str, published: str, text: str, item_type: str, engagement: int, off_topic: bool = False
+    tweet_id: str,
+    handle: str,
+    published: str,
+    text: str,
+    item_type: str,
+    engagement: int,
+    off_topic: bool = False,
+    official_for: str | None = None,
 ) -> CorpusItem:
     return CorpusItem(
         tweet_id,
@@ -133,6 +143,7 @@ def _x(
         item_type=item_type,
         engagement=engagement,
         off_topic=off_topic,
+        official_for=official_for,
     )
 
 
@@ -250,6 +261,7 @@ def week() -> tuple[list[CorpusEvent], list[CorpusItem]]:
                 "We're expanding Trusted Access for Cyber to thousands of verified defenders.",
                 "fact",
                 26300,
+                official_for="OpenAI",
             ),
         ],
     )
@@ -374,6 +386,7 @@ def week() -> tuple[list[CorpusEvent], list[CorpusItem]]:
                 "Codex now handles (almost) everything: docs, spreadsheets, long tasks.",
                 "fact",
                 12000,
+                official_for="OpenAI",
             ),
         ],
     )

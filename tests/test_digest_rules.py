@@ -27,11 +27,11 @@ configure_test_prefect()
 
 from connectors.arxiv import parse_arxiv_page  # noqa: E402
 from digest.build import build_digest  # noqa: E402
-from digest.content import labelled_facts, prose_sentences  # noqa: E402
+from digest.content import key_facts, labelled_facts, post_text, prose_sentences, x_signal  # noqa: E402
 from digest.headline import event_headline, research_kind  # noqa: E402
 from digest.model import Playbook, SourceItem  # noqa: E402
 from digest.render import render_html, render_markdown, x_heading  # noqa: E402
-from digest.select import WindowSpec, is_ai_paper, page_keys, select_events  # noqa: E402
+from digest.select import Candidate, WindowSpec, is_ai_paper, page_keys, select_events  # noqa: E402
 from digest.text import clean_title, has_url, is_cjk, is_english_only  # noqa: E402
 from infra.config import Settings  # noqa: E402
 from infra.store import Store  # noqa: E402
@@ -1122,3 +1122,76 @@ def test_research_kind_of_every_paper_of_both_weeks() -> None:
 )
 def test_research_kind_weighs_where_the_word_stands(title: str, abstract: str, kind: str) -> None:
     assert research_kind(title, abstract) == kind
+
+
+# --- X posts are quoted whole; publishers are counted by voice (reader review, issue 11 stop) ---------
+
+
+def _candidate(title: str, verification: str = "verified-by-official") -> Candidate:
+    at = datetime(2026, 4, 14, 15, 0, tzinfo=UTC)
+    return Candidate("ev", title, "security-access", verification, 80.0, at, at, 3, 3, 3, False)
+
+
+def test_a_post_is_quoted_whole_and_a_cut_is_marked() -> None:
+    """A lead of two sentences dropped the post's last one, the author's own reading, with no mark;
+    the post was then typed and judged on what was left."""
+    text = (
+        "GPT-5.4-Cyber comes with access tiers: verified individual defenders on one level, teams protecting "
+        "critical software on a higher one. Identity verification first, capability second. Frontier cyber "
+        "capability is starting to look like a licensed service. https://t.co/npSQGiCAtT"
+    )
+    post = replace(_post("x:2044088418694098945", text, "AndrewCurran_", "trend"), url=None)
+    book = Playbook.load("en")
+    signal = x_signal(post, _candidate("OpenAI introduces GPT-5.4-Cyber"), [post], book)
+    assert signal.text == text.removesuffix(" https://t.co/npSQGiCAtT")
+    long = _post("q", "word " * 200, "AndrewCurran_", "opinion")
+    quoted = post_text(long)
+    assert quoted.endswith("…") and len(quoted) <= 601 and quoted.startswith("word word")
+
+
+def test_coverage_counts_voices_not_the_platform_or_a_company_twice() -> None:
+    """Every post's publisher is "X": four items (a company's blog, its own X account, two outlets)
+    were "4 independent publishers"; and two different accounts are two voices, not one platform."""
+    items = [
+        replace(
+            _item("blog", "Safetensors joins the PyTorch Foundation", publisher="Hugging Face"),
+            official_for="Hugging Face",
+        ),
+        _post(
+            "own", "safetensors is joining the PyTorch Foundation", "huggingface", "fact", official_for="Hugging Face"
+        ),
+        _item("wire", "Safetensors moves to PyTorch Foundation", tier="media", publisher="AI Wire"),
+        _item("xz", "safetensors 加入 PyTorch 基金会", tier="media", publisher="新智观察", lang="zh"),
+        _post("a", "safetensors governance is good news", "dev_zhang", "opinion"),
+        _post("b", "safetensors in PyTorch Foundation, finally", "kaito_ml", "opinion"),
+    ]
+    window = WindowSpec.ending(datetime(2026, 4, 19).date(), 7, "Asia/Shanghai", 14)
+    facts = key_facts(_candidate("Safetensors joins the PyTorch Foundation"), items, Playbook.load("en"), window)
+    assert facts[-1] == "Coverage: 6 related items from 5 independent publishers"
+
+
+def test_an_english_digest_names_a_posts_only_event_by_who_posted_and_marks_a_rumour() -> None:
+    post = _post("r", "🚨 SCOOP: Hearing GPT-6 ships April 28. https://t.co/x", "leakzone_ai", "opinion")
+    title = event_headline(
+        "OpenAI has finished training GPT-6 and will ship it on April 28, per two people familiar",
+        "product",
+        "unverified",
+        [replace(post, entities={"products": ["GPT-6"], "organisations": [], "amounts": []})],
+        Playbook.load("en"),
+    )
+    assert title == "Unconfirmed: @leakzone_ai on X claims news on GPT-6"
+    official = _post(
+        "g",
+        "Love this: multimodal fine-tuning of Gemma 4 on Apple silicon",
+        "googlegemma",
+        "trend",
+        official_for="Google",
+    )
+    title = event_headline(
+        "Love this: multimodal fine-tuning of Gemma 4 on Apple silicon",
+        "on-device",
+        "verified-by-official",
+        [replace(official, entities={"products": ["Gemma 4"], "organisations": ["Google"], "amounts": []})],
+        Playbook.load("en"),
+    )
+    assert title == "Google's own account on where Gemma 4 is heading"
