@@ -143,8 +143,8 @@ class Selection:
     top: list[Candidate]
     ranked: list[Candidate]  # the head of each category's eligible events, best first
     featured_before: dict[str, Featured] = field(default_factory=dict)
-    # (category, events, summed signal) over every event active in the window, featured
-    # before or not: the category mix of the overview and the chart
+    # (category, events, summed signal) over the events with items in the window and the featured ones,
+    # featured before or not: the category mix of the overview and the chart
     mix: list[tuple[str, int, float]] = field(default_factory=list)
 
 
@@ -399,17 +399,23 @@ def select_events(
             key=_sort_key,
         )
     )
+    # Research results (papers, research write-ups) are featured in the research section instead.
+    research = research_categories()
+    headline = [c for c in ranked if c.category not in research]
+    top = rank_with_diversity(headline, top_n, per_category)
+    # The mix is of the events the overview counts (DigestReader.stats: those with items in the window)
+    # and of the featured ones carried over from before it (the overview says how many): every event of
+    # the lookback made its tally add up to more events than the overview said there were.
     mix = [
         (r[0], int(r[1]), float(r[2]))
         for r in con.execute(
             f"SELECT category, count(*), sum(signal_score) FROM {_CANDIDATES}"
-            " GROUP BY category ORDER BY sum(signal_score) DESC, category"
+            " WHERE items_in_window > 0 OR list_contains($top, event_id)"
+            " GROUP BY category ORDER BY sum(signal_score) DESC, category",
+            {"top": [c.event_id for c in top]},
         ).fetchall()
     ]
-    # Research results (papers, research write-ups) are featured in the research section instead.
-    research = research_categories()
-    headline = [c for c in ranked if c.category not in research]
-    return Selection(window, rank_with_diversity(headline, top_n, per_category), ranked, before, mix)
+    return Selection(window, top, ranked, before, mix)
 
 
 # --- one page once (issue 12) ---------------------------------------------------------------------

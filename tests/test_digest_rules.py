@@ -1195,3 +1195,34 @@ def test_an_english_digest_names_a_posts_only_event_by_who_posted_and_marks_a_ru
         Playbook.load("en"),
     )
     assert title == "Google's own account on where Gemma 4 is heading"
+
+
+def test_the_category_tally_counts_the_events_the_overview_counts(tmp_path: Path) -> None:
+    """The JSON's category_signal summed to more events than "N items gathered into M events": it
+    counted every event of the two-week lookback. Now: the window's events, plus the featured ones
+    carried over from before it (which the overview names separately)."""
+    settings = corpus_settings(tmp_path)
+    store = Store(settings.store.path)
+    events, loose = week()
+    old = CorpusEvent(
+        "old-policy-paper",
+        "A policy note from before the window",
+        "policy",
+        "corroborated",
+        10.0,
+        [
+            CorpusItem("old-1", "AI Wire", "media", "2026-04-09T08:00:00+00:00", "A policy note", "Old news."),
+            CorpusItem("old-2", "Policy Daily", "media", "2026-04-10T08:00:00+00:00", "The policy note", "Old."),
+        ],
+    )
+    populate(store, [*events, old], loose)
+    plain = corpus_settings(tmp_path / "plain")
+    populate(Store(plain.store.path), events, loose)
+    for lang in ("zh", "en"):
+        digest = build_digest(store, settings, WINDOW_END, lang=lang, now=NOW)  # type: ignore[arg-type]
+        without = build_digest(Store(plain.store.path), plain, WINDOW_END, lang=lang, now=NOW)  # type: ignore[arg-type]
+        assert "A policy note from before the window" not in {t.title for t in digest.top_events}
+        assert digest.category_signal == without.category_signal
+        tally = sum(c.events for c in digest.category_signal)
+        carried = sum(1 for t in digest.top_events if t.carried_over)
+        assert digest.stats.events <= tally <= digest.stats.events + carried, (tally, digest.stats.events, carried)
