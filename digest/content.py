@@ -586,6 +586,19 @@ def research_highlight(
 ) -> ResearchHighlight:
     """What a paper (or technical report) did, what is new, where it applies, and a judgement."""
     lead = lead_of(item)
+    title = _clean(item.title)
+    # Line breaks kept: _sentences ends a sentence at one.
+    body = "\n".join(_clean(line) for line in item.text.strip().splitlines())
+    if title and body.startswith(title):
+        body = body[len(title) :]
+    sentences = _sentences(body)
+    contribution = next((s for s in sentences if _NOVELTY.search(s)), "")
+    if contribution and not _NOVELTY.search(lead) and (item.source_kind == "arxiv" or item.tier == "research"):
+        # An abstract that opens with its background ("Agents are increasingly deployed on …"): what
+        # the paper did is its first claim ("We introduce a benchmark of 212 …"), not the context.
+        lead = contribution if len(contribution) <= 300 else contribution[:299].rstrip() + "…"
+        # What is new comes after the claim; the background before it is no novelty.
+        sentences = sentences[sentences.index(contribution) :]
     date = _local_date(item.published_at, window)
     is_paper = item.source_kind == "arxiv" or item.tier == "research"
     updated = (
@@ -604,7 +617,6 @@ def research_highlight(
             "research", "what" if is_paper else "what_report", date=date, publisher=item.publisher, lead=lead
         )
     zh = [i for i in order_by_tier(event_items) if i.lang.startswith("zh") and not i.is_social and i.text.strip()]
-    title = _clean(item.title)
     abstract = _clean(item.text)
     kind = (
         "report"
@@ -631,11 +643,6 @@ def research_highlight(
             title=clean_title(title, 200),
             topics=book.text("research", "topics_clause", topics=book.join(topics[:3])) if topics else "",
         )
-    # Line breaks kept: _sentences ends a sentence at one.
-    body = "\n".join(_clean(line) for line in item.text.strip().splitlines())
-    if title and body.startswith(title):
-        body = body[len(title) :]
-    sentences = _sentences(body)
     rest = [s for s in sentences if s not in lead]
     if composed and not rest:
         rest = sentences[:1]  # "what" quoted nothing: the abstract's opening is what there is to quote

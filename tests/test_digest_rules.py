@@ -27,7 +27,14 @@ configure_test_prefect()
 
 from connectors.arxiv import parse_arxiv_page  # noqa: E402
 from digest.build import build_digest  # noqa: E402
-from digest.content import key_facts, labelled_facts, post_text, prose_sentences, x_signal  # noqa: E402
+from digest.content import (  # noqa: E402
+    key_facts,
+    labelled_facts,
+    post_text,
+    prose_sentences,
+    research_highlight,
+    x_signal,
+)
 from digest.headline import event_headline, research_kind  # noqa: E402
 from digest.model import Playbook, SourceItem  # noqa: E402
 from digest.render import render_html, render_markdown, x_heading  # noqa: E402
@@ -1226,3 +1233,22 @@ def test_the_category_tally_counts_the_events_the_overview_counts(tmp_path: Path
         tally = sum(c.events for c in digest.category_signal)
         carried = sum(1 for t in digest.top_events if t.carried_over)
         assert digest.stats.events <= tally <= digest.stats.events + carried, (tally, digest.stats.events, carried)
+
+
+def test_a_papers_what_is_its_first_claim_when_the_abstract_opens_with_background() -> None:
+    """Reader review: "What it did" quoted the abstract's context sentence and "What is new" its claim."""
+    paper = _item(
+        "arxiv:2604.15730",
+        "Long-Horizon Workflow Agents: Benchmarking Tool-Using Models on Multi-Hour Tasks",
+        "Agents are increasingly deployed on tasks that span hours and many tools rather than single\n"
+        "conversational turns. We introduce a benchmark of 212 workflow tasks drawn from software maintenance,\n"
+        "finance operations and customer support. Tasks are scored on outcome correctness and permission\n"
+        "violations. Across eleven models, success falls sharply with task length.",
+        tier="research",
+        publisher="arXiv",
+        source_kind="arxiv",
+    )
+    window = WindowSpec.ending(datetime(2026, 4, 19).date(), 7, "Asia/Shanghai", 14)
+    highlight = research_highlight(paper, None, [], Playbook.load("en"), window)
+    assert "We introduce a benchmark of 212 workflow tasks" in highlight.what
+    assert "increasingly deployed" not in highlight.what + highlight.novelty
