@@ -98,15 +98,28 @@ def chinese_headline(items: Sequence[SourceItem]) -> str | None:
         if not is_cjk(title):
             continue
         if len(title) > _SUBTITLE_AT and "：" in title:
-            # "主标题：副标题": a digest headline is the main title.
-            head = title.split("：", 1)[0]
-            title = head if len(head) >= 10 else title
+            # "主标题：副标题": a digest headline is the main title, unless the part before the colon
+            # is a hook that names no one ("Codex 不只写代码了：OpenAI 发布 …") and the part after it
+            # names who acted.
+            head, tail = title.split("：", 1)
+            if len(tail) >= 10 and _names_an_organisation(tail, item) and not _names_an_organisation(head, item):
+                title = tail
+            else:
+                title = head if len(head) >= 10 else title
         if len(title) > _MAX_ZH:
             # Still long: keep the main clause ("…投资 100 亿美元，加码 …" -> its first part).
             head = re.split(r"[，；]", title, maxsplit=1)[0]
             title = head if len(head) >= 10 else title[:_MAX_ZH].rstrip("，、：；") + "…"
         return space_mixed(title)
     return None
+
+
+def _names_an_organisation(text: str, item: SourceItem) -> bool:
+    """Whether `text` names one of the organisations the item names, as written or as a Chinese
+    reader knows it ("NVIDIA" or "英伟达")."""
+    zh = Playbook.load("zh")
+    named = [" ".join(str(o).split()) for o in item.entities.get("organisations", ()) or ()]
+    return any(o and (o in text or localise_name(o, zh) in text) for o in named)
 
 
 def _actor(items: Sequence[SourceItem], book: Playbook) -> str:

@@ -30,6 +30,9 @@ _LOWER_WORD = re.compile(r"(?<![A-Za-z])[a-z][a-z'-]+")
 # Below this many Chinese characters a headline says nothing in Chinese; from this many lowercase English
 # words on it is an English sentence with Chinese around it (names alone never have three).
 _MIN_CJK, _MAX_LOWER = 2, 3
+# A span in “…” in Chinese text: a name or a title cited in its own language. Not 「…」: the digest's
+# own sentences embed event headlines that way, and an English headline there is what to catch.
+_QUOTED = re.compile(r"“[^”]*”")
 
 
 def has_url(text: str) -> bool:
@@ -45,8 +48,10 @@ def is_cjk(text: str) -> bool:
 def is_english_only(text: str) -> bool:
     """True when a Chinese reader would find no Chinese statement in the text: fewer than two Chinese
     characters, or an English sentence in it (three lowercase English words or more). Names stay in
-    their own script, so "Google DeepMind 将 Project Mariner 接入 Gemini API" is Chinese."""
-    return len(_CJK.findall(text)) < _MIN_CJK or len(_LOWER_WORD.findall(text)) >= _MAX_LOWER
+    their own script, so "Google DeepMind 将 Project Mariner 接入 Gemini API" is Chinese, and so is a
+    quoted English title in Chinese text ("OpenAI 发布 “Codex for (almost) everything”")."""
+    unquoted = _QUOTED.sub(" ", text) if _CJK.search(text) else text
+    return len(_CJK.findall(text)) < _MIN_CJK or len(_LOWER_WORD.findall(unquoted)) >= _MAX_LOWER
 
 
 def _strip_noise(text: str) -> str:

@@ -35,7 +35,7 @@ from digest.content import (  # noqa: E402
     research_highlight,
     x_signal,
 )
-from digest.headline import event_headline, research_kind  # noqa: E402
+from digest.headline import chinese_headline, event_headline, research_kind  # noqa: E402
 from digest.model import Playbook, SourceItem  # noqa: E402
 from digest.render import render_html, render_markdown, x_heading  # noqa: E402
 from digest.select import Candidate, WindowSpec, is_ai_paper, page_keys, select_events  # noqa: E402
@@ -1252,3 +1252,31 @@ def test_a_papers_what_is_its_first_claim_when_the_abstract_opens_with_backgroun
     highlight = research_highlight(paper, None, [], Playbook.load("en"), window)
     assert "We introduce a benchmark of 212 workflow tasks" in highlight.what
     assert "increasingly deployed" not in highlight.what + highlight.novelty
+
+
+def test_a_chinese_headline_drops_a_hook_before_the_colon_not_the_fact() -> None:
+    """Reader review: "Codex 不只写代码了" (the hook) named the event; the fact after the colon names OpenAI."""
+    hook = _item(
+        "xz-codex",
+        "Codex 不只写代码了：OpenAI 发布 “Codex for (almost) everything”，覆盖文档与长任务",
+        tier="media",
+        publisher="新智观察",
+        lang="zh",
+        organisations=("OpenAI",),
+    )
+    assert chinese_headline([hook]) == "OpenAI 发布 “Codex for (almost) everything”，覆盖文档与长任务"
+    main_title = _item(
+        "xz-ms",
+        "微软宣布 2026–2029 年在日本投资 100 亿美元：加码 AI 基础设施、网络安全与人才培养",
+        tier="media",
+        publisher="新智观察",
+        lang="zh",
+        organisations=("Microsoft",),
+    )
+    assert chinese_headline([main_title]) == "微软宣布 2026–2029 年在日本投资 100 亿美元"
+
+
+def test_a_quoted_english_title_in_chinese_text_is_a_name_not_an_english_sentence() -> None:
+    assert not is_english_only("OpenAI 发布 “Codex for (almost) everything”，覆盖文档与长任务")
+    assert is_english_only("关于「OpenAI has finished training GPT-6 and will ship it」的事实披露")
+    assert is_english_only("OpenAI has finished training “GPT-6” and will ship it")
