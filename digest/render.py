@@ -81,7 +81,9 @@ def x_heading(signal: XSignal, book: Playbook) -> str:
     post of no event, is headed by its own words."""
     own = signal.text or signal.url
     if signal.event_title and (book.lang != "zh" or not is_cjk(own)):
-        return book.text("x", f"heading_{signal.type}", event=signal.event_title)
+        # A claim of fact nobody has confirmed is no "disclosure": it is headed as the claim it is.
+        kind = "claim" if signal.type == "fact" and signal.verification == "unverified" else signal.type
+        return book.text("x", f"heading_{kind}", event=signal.event_title)
     return own
 
 

@@ -101,6 +101,14 @@ def test_off_topic_noise_is_recognised(text: str, off_topic: bool) -> None:
         ("coding agent 正在变成跨工具的知识型操作员，这个趋势越来越明显。", "trend"),
         ("I think GPT-6 is overhyped, imo the leak is fake?", "opinion"),
         ("我认为这个模型被高估了。", "opinion"),
+        # A scoop claims a fact (its event's verification says it is unconfirmed); a reading of where
+        # things go is a trend, even after a factual first sentence (reader review).
+        ("SCOOP: OpenAI has finished training GPT-6 and will ship it on April 28, per two people familiar.", "fact"),
+        (
+            "GPT-5.4-Cyber comes with access tiers: verified defenders on one level, teams on a higher one. "
+            "Frontier cyber capability is starting to look like a licensed service.",
+            "trend",
+        ),
     ],
 )
 def test_item_type_of_social_posts(text: str, item_type: str) -> None:

@@ -1280,3 +1280,16 @@ def test_a_quoted_english_title_in_chinese_text_is_a_name_not_an_english_sentenc
     assert not is_english_only("OpenAI 发布 “Codex for (almost) everything”，覆盖文档与长任务")
     assert is_english_only("关于「OpenAI has finished training GPT-6 and will ship it」的事实披露")
     assert is_english_only("OpenAI has finished training “GPT-6” and will ship it")
+
+
+def test_an_unconfirmed_claim_of_fact_is_headed_as_a_claim_not_a_disclosure() -> None:
+    post = _post("x:2045354360304594945", "SCOOP: OpenAI will ship GPT-6 on April 28.", "leakzone_ai", "fact")
+    post = replace(post, url=None)
+    for lang, heading in (
+        ("zh", "关于「传闻：GPT-6」的未经证实说法"),
+        ("en", "An unconfirmed claim on “Unconfirmed: GPT-6”"),
+    ):
+        book = Playbook.load(lang)  # type: ignore[arg-type]
+        title = "传闻：GPT-6" if lang == "zh" else "Unconfirmed: GPT-6"
+        signal = x_signal(post, _candidate(title, "unverified"), [post], book)
+        assert x_heading(signal, book) == heading
