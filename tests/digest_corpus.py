@@ -71,8 +71,10 @@ class CorpusItem:
     dates: tuple[str, ...] = ()
     off_topic: bool = False
     updated: str | None = None
-    # The organisation whose own account posted it, as normalize marks it (entities.toml handles).
+    # What the processing stages add: the organisation whose own account posted it (extract, by
+    # entities.toml handles) and the author normalize reads.
     official_for: str | None = None
+    author: str | None = None
 
     def model(self, event_id: str | None, category: str | None) -> Item:
         return Item(
@@ -107,6 +109,7 @@ class CorpusItem:
             engagement=self.engagement,
             off_topic=self.off_topic,
             official_for=self.official_for,
+            author=self.author,
         )
 
 
@@ -129,6 +132,7 @@ def _x(
     engagement: int,
     off_topic: bool = False,
     official_for: str | None = None,
+    author: str | None = None,
 ) -> CorpusItem:
     return CorpusItem(
         tweet_id,
@@ -144,6 +148,7 @@ def _x(
         engagement=engagement,
         off_topic=off_topic,
         official_for=official_for,
+        author=author,
     )
 
 

@@ -6,7 +6,7 @@ information), each on a DuckDB store written through the real tables."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from tests.digest_corpus import (
     WINDOW_END,
     CorpusEvent,
     CorpusItem,
+    _x,
     configure_test_prefect,
     corpus_settings,
     populate,
@@ -43,7 +44,6 @@ from digest.text import clean_title, has_url, is_cjk, is_english_only  # noqa: E
 from infra.config import Settings  # noqa: E402
 from infra.store import Store  # noqa: E402
 from schemas.digest import Digest  # noqa: E402
-from schemas.item import Item  # noqa: E402
 
 NOW = datetime(2026, 4, 20, 8, 0, tzinfo=UTC)
 
@@ -425,16 +425,24 @@ def test_phrase_table(category: str, items: list[SourceItem], expected: str) -> 
     assert event_headline(items[0].title, category, "corroborated", items, Playbook.load("zh")) == expected
 
 
-def test_unverified_headline_is_marked_as_a_rumour() -> None:
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    # A posts-only event is named by who posted on what, never the post's words, in English too.
+    [
+        ("zh", "传闻：X 用户 @leakzone_ai 爆料 GPT-6 相关消息"),
+        ("en", "Unconfirmed: @leakzone_ai on X claims news on GPT-6"),
+    ],
+)
+def test_unverified_headline_is_marked_as_a_rumour(lang: str, expected: str) -> None:
     post = _post("r", "🚨 SCOOP: Hearing GPT-6 ships April 28. https://t.co/x", "leakzone_ai", "opinion")
     title = event_headline(
         "🚨 SCOOP: OpenAI will ship GPT-6 on April 28, per a memo. Announcement event ",
         "product",
         "unverified",
         [post],
-        Playbook.load("zh"),
+        Playbook.load(lang),  # type: ignore[arg-type]
     )
-    assert title == "传闻：X 用户 @leakzone_ai 爆料 GPT-6 相关消息"
+    assert title == expected
 
 
 @pytest.mark.parametrize(
@@ -564,53 +572,14 @@ def test_a_rumour_in_a_thin_windows_top_list_draws_no_conclusion_or_reading(tmp_
 # --- editorial rules that generalise (issue 12, item 4), on a store of their own ----------------------
 
 
-@dataclass
-class _Item(CorpusItem):
-    """A corpus item with the fields the processing stages add: the official account it is, its author."""
-
-    official_for: str | None = None
-    author: str | None = None
-
-    def model(self, event_id: str | None, category: str | None) -> Item:
-        return (
-            super()
-            .model(event_id, category)
-            .model_copy(update={"official_for": self.official_for, "author": self.author})
-        )
+# A corpus item with the fields the processing stages add: the official account it is, its author.
+_Item = CorpusItem
 
 
 def _article(
     item_id: str, publisher: str, tier: str, published: str, title: str, text: str, url: str, **extra: Any
 ) -> _Item:
     return _Item(item_id, publisher, tier, published, title, text, url, **extra)
-
-
-def _tweet(
-    tweet_id: str,
-    handle: str,
-    published: str,
-    text: str,
-    item_type: str,
-    engagement: int,
-    *,
-    official_for: str | None = None,
-    author: str | None = None,
-) -> _Item:
-    return _Item(
-        tweet_id,
-        handle,
-        "social",
-        published,
-        "",
-        text,
-        f"https://x.com/{handle}/status/{tweet_id}",
-        kind="x",
-        handle=handle,
-        item_type=item_type,
-        engagement=engagement,
-        official_for=official_for,
-        author=author,
-    )
 
 
 def _credible(n: int, category: str, score: float) -> CorpusEvent:
@@ -670,7 +639,7 @@ def _rules_week() -> list[CorpusEvent]:
                     "Lab 1 is in talks to be acquired for $30 billion, one person says.",
                     "https://gossip.example/2026/04/17/lab-1-acquisition",
                 ),
-                _tweet(
+                _x(
                     "2045000000000000101",
                     "rumour_mill",
                     "2026-04-17T10:00:00+00:00",
@@ -783,7 +752,7 @@ def _rules_week() -> list[CorpusEvent]:
         )
     )
     events[3].items.append(
-        _tweet(
+        _x(
             "2045000000000000102",
             "lab4",
             "2026-04-16T09:00:00+00:00",
@@ -821,7 +790,7 @@ def _rules_week() -> list[CorpusEvent]:
                     "GraspVLA trains grasping policies.",
                     "https://robotweekly.example/graspvla",
                 ),
-                _tweet(
+                _x(
                     "2045000000000000103",
                     "ana_souza",
                     "2026-04-16T11:00:00+00:00",
@@ -830,7 +799,7 @@ def _rules_week() -> list[CorpusEvent]:
                     300,
                     author="Ana Souza",
                 ),
-                _tweet(
+                _x(
                     "2045000000000000104",
                     "robo_fan",
                     "2026-04-18T11:00:00+00:00",
@@ -896,7 +865,7 @@ def _rules_week() -> list[CorpusEvent]:
             "verified-by-official",
             30.0,
             [
-                _tweet(
+                _x(
                     "2045000000000000105",
                     "labx",
                     "2026-04-15T08:00:00+00:00",
@@ -905,7 +874,7 @@ def _rules_week() -> list[CorpusEvent]:
                     3_000,
                     official_for="Lab X",
                 ),
-                _tweet(
+                _x(
                     "2045000000000000106",
                     "hot_takes",
                     "2026-04-17T08:00:00+00:00",
@@ -918,7 +887,7 @@ def _rules_week() -> list[CorpusEvent]:
     )
     # (d) a Top-5 event: a desk reports it first, the lab's own post repeats its article, a take days later
     events[0].items += [
-        _tweet(
+        _x(
             "2045000000000000107",
             "scoop_desk",
             "2026-04-14T07:30:00+00:00",
@@ -926,7 +895,7 @@ def _rules_week() -> list[CorpusEvent]:
             "fact",
             800,
         ),
-        _tweet(
+        _x(
             "2045000000000000108",
             "lab1",
             "2026-04-14T08:05:00+00:00",
@@ -935,7 +904,7 @@ def _rules_week() -> list[CorpusEvent]:
             90_000,
             official_for="Lab 1",
         ),
-        _tweet(
+        _x(
             "2045000000000000109",
             "late_take",
             "2026-04-18T08:00:00+00:00",
@@ -1177,16 +1146,7 @@ def test_coverage_counts_voices_not_the_platform_or_a_company_twice() -> None:
     assert facts[-1] == "Coverage: 6 related items from 5 independent publishers"
 
 
-def test_an_english_digest_names_a_posts_only_event_by_who_posted_and_marks_a_rumour() -> None:
-    post = _post("r", "🚨 SCOOP: Hearing GPT-6 ships April 28. https://t.co/x", "leakzone_ai", "opinion")
-    title = event_headline(
-        "OpenAI has finished training GPT-6 and will ship it on April 28, per two people familiar",
-        "product",
-        "unverified",
-        [replace(post, entities={"products": ["GPT-6"], "organisations": [], "amounts": []})],
-        Playbook.load("en"),
-    )
-    assert title == "Unconfirmed: @leakzone_ai on X claims news on GPT-6"
+def test_an_english_digest_names_an_official_accounts_post_by_the_account() -> None:
     official = _post(
         "g",
         "Love this: multimodal fine-tuning of Gemma 4 on Apple silicon",
@@ -1254,26 +1214,28 @@ def test_a_papers_what_is_its_first_claim_when_the_abstract_opens_with_backgroun
     assert "increasingly deployed" not in highlight.what + highlight.novelty
 
 
-def test_a_chinese_headline_drops_a_hook_before_the_colon_not_the_fact() -> None:
-    """Reader review: "Codex 不只写代码了" (the hook) named the event; the fact after the colon names OpenAI."""
-    hook = _item(
-        "xz-codex",
-        "Codex 不只写代码了：OpenAI 发布 “Codex for (almost) everything”，覆盖文档与长任务",
-        tier="media",
-        publisher="新智观察",
-        lang="zh",
-        organisations=("OpenAI",),
-    )
-    assert chinese_headline([hook]) == "OpenAI 发布 “Codex for (almost) everything”，覆盖文档与长任务"
-    main_title = _item(
-        "xz-ms",
-        "微软宣布 2026–2029 年在日本投资 100 亿美元：加码 AI 基础设施、网络安全与人才培养",
-        tier="media",
-        publisher="新智观察",
-        lang="zh",
-        organisations=("Microsoft",),
-    )
-    assert chinese_headline([main_title]) == "微软宣布 2026–2029 年在日本投资 100 亿美元"
+@pytest.mark.parametrize(
+    ("title", "organisation", "headline"),
+    [
+        # The hook names no one; the fact after the colon names OpenAI (reader review).
+        (
+            "Codex 不只写代码了：OpenAI 发布 “Codex for (almost) everything”，覆盖文档与长任务",
+            "OpenAI",
+            "OpenAI 发布 “Codex for (almost) everything”，覆盖文档与长任务",
+        ),
+        # A main title that names who acted stays the headline.
+        (
+            "微软宣布 2026–2029 年在日本投资 100 亿美元：加码 AI 基础设施、网络安全与人才培养",
+            "Microsoft",
+            "微软宣布 2026–2029 年在日本投资 100 亿美元",
+        ),
+    ],
+)
+def test_a_chinese_headline_drops_a_hook_before_the_colon_not_the_fact(
+    title: str, organisation: str, headline: str
+) -> None:
+    item = _item("xz", title, tier="media", publisher="新智观察", lang="zh", organisations=(organisation,))
+    assert chinese_headline([item]) == headline
 
 
 def test_a_quoted_english_title_in_chinese_text_is_a_name_not_an_english_sentence() -> None:
