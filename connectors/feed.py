@@ -512,12 +512,18 @@ def _produce_entry(run: SourceRun, entry: FeedEntry, feed_language: str | None, 
     if not run.is_new(key, content):
         return
     unsafe: list[str] = []
+    source = run.ref
+    guests = run.source.guest_categories
+    if guests and any(c.casefold() in {g.casefold() for g in guests} for c in categories):
+        # Somebody else's article on this source (its `guest_categories`): a voice of the community,
+        # not the source organisation's own.
+        source = source.model_copy(update={"tier": "community"})
     if url and content_html is None and run.fetch_settings.follow_links:
         # Only a summary: the article text is on the linked page.
-        follow_link(run, link or url, base_url=base, linked_from=key, post_unsafe=unsafe)
+        follow_link(run, link or url, base_url=base, linked_from=key, post_unsafe=unsafe, source=source)
     post = RawPost(
         key=key,
-        source=run.ref,
+        source=source,
         fetch=provenance,
         native_id=entry.native_id or _text(fields.get("id")),
         url=url,

@@ -21,6 +21,7 @@ from connectors.cursors import fingerprint
 from connectors.encoding import decode_text
 from connectors.fetch import FetchError, FetchResult
 from infra.urlsafety import check_url_syntax, join_url
+from schemas.common import SourceRef
 from schemas.raw import RawPage
 
 __all__ = ["LinkOutcome", "ParsedPage", "collect_html", "follow_link", "page_from_fetch", "parse_page"]
@@ -105,6 +106,7 @@ def page_from_fetch(
     linked_from: str | None,
     post_unsafe: list[str],
     follow_refresh: bool = True,
+    source: SourceRef | None = None,
 ) -> RawPage | None:
     """Turn a fetched page into a RawPage (emitted unless unchanged); None when unusable."""
     url = result.final_url
@@ -120,7 +122,7 @@ def page_from_fetch(
     key = parsed.canonical_url or parsed.og_url or url
     page = RawPage(
         key=key,
-        source=run.ref,
+        source=source or run.ref,
         fetch=run.provenance(result, decoded),
         linked_from=linked_from,
         canonical_url=parsed.canonical_url,
@@ -156,8 +158,10 @@ def follow_link(
     linked_from: str,
     post_unsafe: list[str],
     follow_refresh: bool = True,
+    source: SourceRef | None = None,
 ) -> LinkOutcome:
-    """Fetch the page an untrusted link points at from `run`'s source, as an html source would.
+    """Fetch the page an untrusted link points at from `run`'s source, as an html source would
+    (`source`: the page's source reference when not `run.ref`, e.g. a guest entry's).
 
     The link is trusted only when this source is marked local and the link stays
     on the source's own origin; anything else must reach a public address. A
@@ -185,7 +189,9 @@ def follow_link(
         run.dead_letter("fetch", describe_fetch_error(exc), url=absolute, error=exc)
         return LinkOutcome(failed=True)
     assert result is not None
-    page = page_from_fetch(run, result, linked_from=linked_from, post_unsafe=post_unsafe, follow_refresh=follow_refresh)
+    page = page_from_fetch(
+        run, result, linked_from=linked_from, post_unsafe=post_unsafe, follow_refresh=follow_refresh, source=source
+    )
     run.own_pages[absolute] = page.key if page else None
     return LinkOutcome(page_key=page.key if page else None, failed=page is None)
 

@@ -288,12 +288,14 @@ def sample_sources(base_url: str, root: Path | None = None) -> list[SourceConfig
 
 
 def _toml_value(value: object) -> str:
-    # sources.toml holds strings and booleans only; a JSON string is a valid TOML basic string.
+    # sources.toml holds strings, booleans and lists of strings; a JSON string is a valid TOML basic string.
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
-    raise TypeError(f"sources.toml value {value!r} is not a string or a boolean")
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "[" + ", ".join(json.dumps(v, ensure_ascii=False) for v in value) + "]"
+    raise TypeError(f"sources.toml value {value!r} is not a string, a boolean or a list of strings")
 
 
 def sample_config_text(base_url: str, root: Path | None = None) -> str:

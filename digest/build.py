@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from digest.content import (
+    TIER_RANK,
     CategoryMix,
     business_analysis,
     conclusions,
@@ -66,8 +67,16 @@ def _research_pool(
     for cand in selection.ranked:
         if cand.category in research_categories() and cand.event_id not in top_ids:
             best = [i for i in order_by_tier(items_by_event.get(cand.event_id, [])) if not i.is_social and i.link]
-            if best:
-                pool.append((best[0], cand))
+            # The work a research event is about is its first first-hand write-up (a lab's report, a
+            # paper, an author's article on a platform), not whichever ranks highest: a later paper
+            # on a neighbouring topic that joined the event is not what it is about.
+            far = datetime.max.replace(tzinfo=UTC)
+            own = sorted(
+                (i for i in best if i.tier in ("official", "research", "community")),
+                key=lambda i: (i.published_at or far, TIER_RANK.get(i.tier, 9), i.item_id),
+            )
+            if own or best:
+                pool.append(((own or best)[0], cand))
     return pool
 
 

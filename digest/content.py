@@ -51,6 +51,7 @@ __all__ = [
 # Lower is stronger: whose words we quote first.
 TIER_RANK = {"official": 0, "research": 1, "media": 2, "community": 3, "social": 4}
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])|(?<=[。！？])")
+_CJK_GAP = re.compile(r"([\u3400-\u9fff]) (?=[\u3400-\u9fff])")
 _ARXIV_ID = re.compile(r"arxiv\.org/(?:abs|pdf)/(\d{4}\.\d{4,5})")
 _NOVELTY = re.compile(
     r"(?i)\b(we (propose|introduce|present|show|find)|novel|first|unlike|instead of|outperform|"
@@ -601,6 +602,13 @@ def research_highlight(
         sentences = sentences[sentences.index(contribution) :]
     date = _local_date(item.published_at, window)
     is_paper = item.source_kind == "arxiv" or item.tier == "research"
+    # Somebody else's article on a platform's blog (a source's guest_categories) is the platform's
+    # community's, not the platform's own report.
+    publisher = (
+        book.text("research", "community_publisher", publisher=item.publisher)
+        if item.tier == "community" and not is_paper
+        else item.publisher
+    )
     updated = (
         item.updated_at is not None
         and item.published_at is not None
@@ -610,12 +618,13 @@ def research_highlight(
     if is_paper and updated:
         # A new version inside the window: report it as updated then (the reference digest's wording).
         what = book.text(
-            "research", "what_updated", date=_local_date(item.updated_at, window), publisher=item.publisher, lead=lead
+            "research", "what_updated", date=_local_date(item.updated_at, window), publisher=publisher, lead=lead
         )
     else:
-        what = book.text(
-            "research", "what" if is_paper else "what_report", date=date, publisher=item.publisher, lead=lead
-        )
+        what = book.text("research", "what" if is_paper else "what_report", date=date, publisher=publisher, lead=lead)
+    if book.lang == "zh" and publisher != item.publisher:
+        # The templates put a space after a Latin publisher ("Hugging Face 于"); none after Chinese.
+        what = _CJK_GAP.sub(r"\1", what)
     zh = [i for i in order_by_tier(event_items) if i.lang.startswith("zh") and not i.is_social and i.text.strip()]
     abstract = _clean(item.text)
     kind = (
@@ -638,7 +647,7 @@ def research_highlight(
             "what_composed" if is_paper else "what_report_composed",
             date=_local_date(item.updated_at if updated else item.published_at, window),
             verb=book.text("research", "verb_updated" if updated else "verb_submitted"),
-            publisher=item.publisher,
+            publisher=publisher,
             noun=book.data["research"]["kinds"][kind].get("noun", ""),
             title=clean_title(title, 200),
             topics=book.text("research", "topics_clause", topics=book.join(topics[:3])) if topics else "",
@@ -685,7 +694,7 @@ def research_highlight(
     # as one item (digest.read.combine_linked_pages), no other member of the event says so.
     voices = [item, *event_items] if not is_paper and item.tier == "official" else event_items
     reasons = signal_reasons(event, voices, book, window) if event is not None else ""
-    kind_text = book.text(f"research.kinds.{kind}", "judgement", name=name, publisher=item.publisher)
+    kind_text = book.text(f"research.kinds.{kind}", "judgement", name=name, publisher=publisher)
     judgment = book.text("research", "judgement", kind=kind_text, reasons=reasons) if reasons else kind_text
     if book.lang == "zh" and is_english_only(novelty):
         # An English report read with its page has sentences beyond its lead; a Chinese reader gets

@@ -456,6 +456,10 @@ class SourceConfig(_Section):
     # (e.g. "-is:retweet") is ANDed to every packed query.
     accounts: list[str] = Field(default_factory=list)
     query_filter: str | None = Field(None, min_length=1, max_length=400)
+    # kind = "feed" only: entry categories whose entries others wrote (a platform blog's community
+    # or partner articles): such an entry and its page are tier "community", so they never speak for
+    # the source's organisation (an NVIDIA article on the Hugging Face blog is not Hugging Face's word).
+    guest_categories: list[str] = Field(default_factory=list)
 
     @field_validator("url")
     @classmethod
@@ -484,6 +488,8 @@ class SourceConfig(_Section):
             object.__setattr__(self, "group", DEFAULT_GROUPS[self.kind])
         if (self.accounts or self.query_filter) and self.kind != "x":
             raise ValueError('accounts and query_filter are for kind = "x" sources only')
+        if self.guest_categories and self.kind != "feed":
+            raise ValueError('guest_categories is for kind = "feed" sources only')
         if self.accounts and "query=" in self.url.partition("?")[2]:
             raise ValueError("with accounts, the url is the search endpoint without query= (terms go in query_filter)")
         return self

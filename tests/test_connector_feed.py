@@ -153,6 +153,40 @@ def test_summary_only_entries_follow_their_link(settings: Settings, broker: str)
     assert "<title>A</title>" in pages[0].html
 
 
+def test_guest_category_entries_and_their_pages_are_community_not_the_sources_voice(
+    settings: Settings, broker: str
+) -> None:
+    """A platform blog's community articles are other organisations' (reader review: an NVIDIA article
+    on the Hugging Face blog was shown as Hugging Face's own report, "confirmed by Hugging Face")."""
+    with serve_corpus() as server:
+        hf = source(
+            "huggingface-blog",
+            "feed",
+            server.url("/feeds/huggingface-blog.xml"),
+            tier="official",
+            publisher="Hugging Face",
+            guest_categories=["community article"],  # matched case-insensitively
+        )
+        run_ingest(with_sources(settings, [hf]))
+    sent = envelopes(broker, settings.kafka, settings.kafka.raw_topic)
+    tiers = sorted(
+        (type(e).__name__, unscoped_key(e.key) if isinstance(e, RawPost) else e.key, e.source.tier) for e in sent
+    )
+    nemotron, safetensors = (
+        "https://huggingface.co/blog/nvidia/nemotron-ocr-v2",
+        "https://huggingface.co/blog/safetensors-joins-pytorch",
+    )
+    # The entry and the page it links alike.
+    assert tiers == [
+        ("RawPage", nemotron, "community"),
+        ("RawPage", safetensors, "official"),
+        ("RawPost", nemotron, "community"),
+        ("RawPost", safetensors, "official"),
+    ]
+    with pytest.raises(ValueError, match="guest_categories is for kind"):
+        source("x", "html", "http://127.0.0.1/", guest_categories=["Community Article"])
+
+
 def test_unsafe_addresses_are_never_contacted(settings: Settings, broker: str) -> None:
     """Links, redirects and meta refreshes to another loopback port: recorded, 0 hits there."""
     with serve_corpus() as victim, scripted_server({}) as origin:

@@ -1255,3 +1255,49 @@ def test_an_unconfirmed_claim_of_fact_is_headed_as_a_claim_not_a_disclosure() ->
         title = "传闻：GPT-6" if lang == "zh" else "Unconfirmed: GPT-6"
         signal = x_signal(post, _candidate(title, "unverified"), [post], book)
         assert x_heading(signal, book) == heading
+
+
+def test_a_guest_article_on_a_platform_is_the_communitys_and_leads_its_research_event(tmp_path: Path) -> None:
+    """Reader review: NVIDIA's article on the Hugging Face blog was "a technical report published by
+    Hugging Face", "confirmed by Hugging Face (official)". As a guest entry (tier community) it is
+    neither; and the research section shows the work the event is about, its first write-up, not a
+    later paper that joined the event."""
+    settings = corpus_settings(tmp_path)
+    store = Store(settings.store.path)
+    article = CorpusItem(
+        "https://huggingface.co/blog/nvidia/nemotron-ocr-v2",
+        "Hugging Face",
+        "community",
+        "2026-04-17T15:00:00+00:00",
+        "Building a Fast Multilingual OCR Model with Synthetic Data",
+        "NVIDIA releases a one-million-sample synthetic multilingual OCR dataset and Nemotron OCR v2.",
+        "https://huggingface.co/blog/nvidia/nemotron-ocr-v2",
+        products=("Nemotron OCR v2",),
+    )
+    paper = CorpusItem(
+        "arxiv:2604.16388",
+        "arXiv",
+        "research",
+        "2026-04-18T08:41:27+00:00",
+        "SynthDoc-ML: Synthetic Page Rendering for Multilingual OCR Pretraining",
+        "We introduce SynthDoc-ML, 800k rendered pages for multilingual OCR pretraining.",
+        "https://arxiv.org/abs/2604.16388",
+        kind="arxiv",
+    )
+    wire = CorpusItem(
+        "aiwire-nemotron",
+        "AI Wire",
+        "media",
+        "2026-04-18T09:00:00+00:00",
+        "Nvidia's Nemotron OCR v2 reads mixed-script documents",
+        "Nvidia's Nemotron OCR v2 reads mixed-script documents at 34.7 pages a second.",
+        "https://aiwire.example/nemotron",
+    )
+    populate(
+        store, [CorpusEvent("ev-ocr", "Nemotron OCR v2", "research", "corroborated", 60.0, [article, paper, wire])]
+    )
+    for lang, by in (("en", "a Hugging Face community author"), ("zh", "Hugging Face 社区作者")):
+        digest = build_digest(store, settings, WINDOW_END, lang=lang, now=NOW)  # type: ignore[arg-type]
+        [highlight] = [r for r in digest.research if r.url == article.url]
+        assert by in highlight.what, highlight.what
+        assert "official" not in highlight.judgment and "官方" not in highlight.judgment, highlight.judgment
