@@ -249,7 +249,9 @@ def store_info(ctx: typer.Context) -> None:
     settings = _state(ctx).settings
     require_existing(settings.store.path)
     store = Store(settings.store.path, settings.store.lock_timeout_s)
-    table = Table(title=f"{settings.store.path} (schema v{store.version()})")
+    # A line, not the table's title: a title wraps at the table's width, cutting the path in two.
+    console.print(f"{settings.store.path} (schema v{store.version()})", markup=False)
+    table = Table()
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, count in store.table_counts().items():
@@ -384,15 +386,10 @@ def dlq_list(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Show recorded dead letters, newest first, with stage, reason and where they came from."""
-    from typing import get_args
-
     from infra.dlq import list_dead_letters
     from infra.store import require_existing
-    from schemas.dead_letter import Stage
 
-    stages = get_args(Stage)
-    if stage is not None and stage not in stages:
-        raise ConfigError(f"--stage must be one of {', '.join(stages)}; got {stage!r}")
+    _check_stage(stage)
     settings = _state(ctx).settings
     require_existing(settings.store.path)
     rows = list_dead_letters(settings, limit=limit, stage=stage)
@@ -408,6 +405,17 @@ def dlq_list(
     print_wide(console, table)
 
 
+def _check_stage(stage: str | None) -> None:
+    """A dead-letter stage named on the command line must be one there is: a typo would match nothing."""
+    from typing import get_args
+
+    from schemas.dead_letter import Stage
+
+    stages = get_args(Stage)
+    if stage is not None and stage not in stages:
+        raise ConfigError(f"--stage must be one of {', '.join(stages)}; got {stage!r}")
+
+
 @dlq_app.command("replay")
 def dlq_replay(
     ctx: typer.Context,
@@ -416,6 +424,7 @@ def dlq_replay(
     """Re-send dead-lettered raw records to radar.raw.v1 (after a fix); then run `radar process --once`."""
     from infra.dlq import replay_dead_letters
 
+    _check_stage(stage)
     settings = _state(ctx).settings
     result = replay_dead_letters(settings, stage=stage)
     console.print(
@@ -536,7 +545,9 @@ def main(argv: list[str] | None = None) -> None:
         result = app(args=argv, standalone_mode=False)
     except (click.exceptions.Exit, typer.Exit) as exc:
         sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, typer.Abort):
+    except (click.exceptions.Abort, typer.Abort, KeyboardInterrupt):
+        # KeyboardInterrupt: Ctrl-C before a command installs its own stop handler (the first
+        # seconds of `process --follow`, while imports and the broker start): no traceback either.
         err_console.print("[red]aborted[/red]")
         sys.exit(130)
     # Typer (0.29) raises its own vendored click's usage errors, not click's: both are user mistakes.

@@ -612,8 +612,8 @@ def main(argv: list[str] | None = None) -> int:
             down(config)
         elif args.action in ("resume", "pause"):
             schedules(config, args.action)
-        else:
-            status(config)
+        elif not status(config):
+            return 1  # as `radar ops status`: ops down, or a part of it not running
     except (ConfigError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

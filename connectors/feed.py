@@ -456,6 +456,10 @@ def produce_entries(run: SourceRun, result: FetchResult) -> None:
             f"feed not well-formed: salvaged {len(document.entries)} entr(y/ies), "
             f"dead-lettered {len(document.rejects)} part(s)"
         )
+    if document.rejects and not document.entries:
+        # Nothing of the feed could be used: a failed run (as an unparsable one is), not a success
+        # that produced 0, or `radar status` and the ingest flow call a broken feed healthy.
+        run.errors += 1
     for reason, fragment in document.rejects:
         run.dead_letter("parse", reason, original=fragment.encode("utf-8"), url=result.final_url)
     for entry in document.entries:

@@ -209,6 +209,7 @@ class Store:
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.2)
             except duckdb.Error as exc:
+                self._raise_if_damaged(exc)
                 raise StoreError(f"cannot open {self.path}: {exc}") from None
 
     def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -245,9 +246,10 @@ class Store:
         reaches a missing block — a rollup could write into it for days before a digest noticed.
         """
         try:
-            block_size, used_blocks = con.execute(
+            # fetchall, not fetchone: a result left open makes the caller's next `con.sql` fail.
+            [(block_size, used_blocks)] = con.execute(
                 "SELECT block_size, used_blocks FROM pragma_database_size()"
-            ).fetchone()
+            ).fetchall()
             on_disk = self.path.stat().st_size
         except (duckdb.Error, OSError):
             return con  # a platform without the pragma: nothing to compare, the full check still reads
@@ -272,12 +274,22 @@ class Store:
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
-            except BaseException:
-                con.execute("ROLLBACK")
+            except BaseException as exc:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                self._raise_if_damaged(exc)
                 raise
             con.execute("COMMIT")
         finally:
             self._close(con)
+
+    def _raise_if_damaged(self, exc: BaseException) -> None:
+        """A block that fails its checksum surfaces only when a query reaches it: say so as a damaged
+        store (one line, exit 1), not as an internal error."""
+        if isinstance(exc, duckdb.Error) and "corrupt database file" in str(exc).lower():
+            raise StoreDamaged(
+                f"{self.path} is damaged: {str(exc).splitlines()[0]}; restore a backup with `radar store restore FILE`"
+            ) from None
 
     @contextlib.contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -296,6 +308,9 @@ class Store:
         con = self._connect(read_only=True)
         try:
             yield con
+        except duckdb.Error as exc:
+            self._raise_if_damaged(exc)
+            raise
         finally:
             self._close(con)
 
@@ -366,17 +381,33 @@ class Store:
             return {t: int(con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in tables}
 
     def backup(self, target: Path) -> Path:
-        """A consistent copy of the file: checkpointed and copied while we hold the write lock."""
+        """A consistent copy of the file: checkpointed and copied while we hold the write lock.
+
+        A copy that fails its check is removed, and the message names this store (the copy is only
+        as damaged as what it was copied from).
+        """
+        if target.is_dir():
+            raise StoreError(f"{target} is a directory: give the backup a file name")
         target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
         con = self._connect(read_only=False)
         try:
             con.execute("CHECKPOINT")
-            partial = target.with_name(target.name + ".partial")
             shutil.copyfile(self.path, partial)
         finally:
             self._close(con)
-        Store(partial).verify()
-        os.replace(partial, target)
+        try:
+            Store(partial).verify()
+            os.replace(partial, target)
+        except StoreDamaged as exc:
+            partial.unlink(missing_ok=True)
+            reason = str(exc).split(" is damaged: ", 1)[-1]
+            raise StoreDamaged(
+                f"{self.path} is damaged: {reason}; no backup was made (restore one with `radar store restore FILE`)"
+            ) from None
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
         return target
 
     def restore(self, source: Path) -> Path | None:
@@ -391,7 +422,13 @@ class Store:
         shutil.copyfile(source, staged)
         kept = None
         if self.path.exists():
-            kept = self.path.with_name(f"{self.path.name}.replaced-{time.strftime('%Y%m%dT%H%M%S')}")
+            stamp = time.strftime("%Y%m%dT%H%M%S")
+            kept = self.path.with_name(f"{self.path.name}.replaced-{stamp}")
+            n = 1
+            while kept.exists():
+                # Two restores in one second: the first file kept aside must not be overwritten.
+                n += 1
+                kept = self.path.with_name(f"{self.path.name}.replaced-{stamp}-{n}")
             os.replace(self.path, kept)
             wal = self.path.with_name(self.path.name + ".wal")
             if wal.exists():

@@ -15,6 +15,8 @@ from app.cli import main
         (["dlq", "list", "--limit", "-1"], 2, "Invalid value for '--limit'"),
         (["dlq", "list", "--limit", "abc"], 2, "Invalid value for '--limit'"),
         (["dlq", "list", "--stage", "bogus"], 1, "--stage must be one of fetch, parse, decode, envelope"),
+        # Ops review: replay accepted a typo and replayed nothing, exit 0.
+        (["dlq", "replay", "--stage", "bogus"], 1, "--stage must be one of fetch, parse, decode, envelope"),
         (["digest", "--from", "2026-04-13", "--out", "o"], 2, "Missing option '--to'"),
         (["nosuchcommand"], 2, "No such command 'nosuchcommand'"),
         (
@@ -87,3 +89,32 @@ def test_a_file_system_error_reads_as_a_sentence(
         main(["cluster", "--input", "in.jsonl", "--out", "taken"])
     err = " ".join(capsys.readouterr().err.split())
     assert exited.value.code == 1 and err == "error: taken: is a directory", err
+
+
+def test_ctrl_c_before_a_command_handles_it_ends_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ops review: Ctrl-C in the first seconds of `process --follow` (imports, broker start, before its
+    stop handler exists) printed a bare KeyboardInterrupt traceback."""
+    import app.cli
+
+    def interrupted(**_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(app.cli, "app", interrupted)
+    with pytest.raises(SystemExit) as exited:
+        main(["process", "--follow"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 130 and err.strip() == "aborted" and "Traceback" not in err
+
+
+def test_the_ops_module_entry_point_exits_1_when_ops_is_down(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ops review: `python -m app.ops status` printed "ops: down" and exited 0 (radar ops status exits 1)."""
+    from app.ops import main as ops_main
+
+    config = tmp_path / "radar.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n')
+    assert ops_main(["status", "--config", str(config)]) == 1
+    assert capsys.readouterr().out.strip() == "ops: down"

@@ -279,6 +279,17 @@ def test_truncated_entry_without_title_or_link_is_dead_lettered(collect: Collect
     assert _reasons(run) == ["xml: feed truncated inside an entry (document ends before it closes)"]
 
 
+def test_a_feed_that_salvages_nothing_is_a_failed_run_and_one_that_salvages_some_is_not(collect: Collect) -> None:
+    """Ops review: a feed cut inside its only entry produced 0 and counted as a success, so `radar status`
+    and the ingest flow called it healthy; a feed whose damage costs one entry of two still works."""
+    nothing = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>Half'
+    run, _ = collect(nothing)
+    assert not _posts(run) and run.dead_letters and run.errors == 1
+    some = _rss(_item("1", "Complete")).rsplit(b"</channel>", 1)[0] + b"<item><guid>2</guid><title>Cut in the ti"
+    run, _ = collect(some)
+    assert set(_posts(run)) == {"1"} and run.errors == 0
+
+
 def test_guessed_entry_with_no_id_and_no_link_is_not_emitted(collect: Collect) -> None:
     body = _rss("<item><title>Guess</titel><description>what</description></item>", _item("ok", "Fine"))
     run, _ = collect(body)

@@ -261,6 +261,39 @@ def test_a_truncated_file_is_refused_before_any_write(tmp_path: Path) -> None:
         pass
 
 
+def test_a_block_damaged_inside_the_file_is_a_damaged_store_and_makes_no_backup(tmp_path: Path) -> None:
+    """Ops review: bytes overwritten mid-file (a failed checksum) surfaced as an internal error (exit 3),
+    and a backup of such a store left a full-size .partial behind, naming the copy as the damaged file."""
+    path = tmp_path / "radar.duckdb"
+    _filled_store(path)
+    with duckdb.connect(str(path)) as con:
+        con.execute("CHECKPOINT")  # the rows into the file's blocks, out of the WAL
+    size = path.stat().st_size
+    with open(path, "r+b") as fh:
+        for offset in range(1 << 20, size // 3, 256 * 1024):  # past the header, into the data blocks
+            fh.seek(offset)
+            fh.write(os.urandom(4096))
+    damaged = pytest.raises(StoreDamaged, match=rf"{path} is damaged: .*[Cc]orrupt.* restore a backup")
+    with damaged, Store(path).read() as con:
+        con.sql("SELECT count(DISTINCT entry_key) FROM source_seen").fetchall()
+    # Named as the store (not as the copy), whether the copy or the store's own open finds it.
+    with pytest.raises(StoreDamaged, match=rf"{path} is damaged: .*[Cc]orrupt"):
+        Store(path).backup(tmp_path / "b.duckdb")
+    assert not list(tmp_path.glob("b.duckdb*")), "neither the copy nor its .partial is left"
+
+
+def test_a_backup_into_a_directory_is_refused_and_restores_in_one_second_keep_every_file(tmp_path: Path) -> None:
+    path = tmp_path / "radar.duckdb"
+    store = _filled_store(path)
+    (tmp_path / "backups").mkdir()
+    with pytest.raises(StoreError, match="is a directory: give the backup a file name"):
+        store.backup(tmp_path / "backups")
+    assert not list(tmp_path.glob("backups.partial*"))
+    backup = store.backup(tmp_path / "backups" / "one.duckdb")
+    kept = [Store(path).restore(backup), Store(path).restore(backup)]
+    assert None not in kept and kept[0] != kept[1] and all(k.exists() for k in kept if k), kept
+
+
 def test_backup_and_restore_round_trip_through_the_cli(tmp_path: Path) -> None:
     path = tmp_path / "data" / "radar.duckdb"
     _filled_store(path)
@@ -277,6 +310,9 @@ def test_backup_and_restore_round_trip_through_the_cli(tmp_path: Path) -> None:
             env=env,
         )
 
+    info = radar("store", "info")
+    # Piped: the path on one line of its own (a table title wrapped it at the table's width).
+    assert info.returncode == 0 and f"{path} (schema v" in info.stdout.splitlines()[0], info.stdout
     backup = tmp_path / "radar-backup.duckdb"
     made = radar("store", "backup", "--out", str(backup))
     assert made.returncode == 0, made.stderr
