@@ -134,6 +134,18 @@ def start_server(home: Path, port: int, log_path: Path, *, database_url: str | N
         )
 
 
+def _port_taken(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:`port` (a bind is refused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the server binds: a port left in TIME_WAIT by the last `ops down` is free, a listener is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def wait_healthy(
     api_url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None, log_path: Path | None = None
 ) -> float:
@@ -444,6 +456,18 @@ def up(
         raise ConfigError(
             f"already up (server pid {current['server']['pid']}, {current['api_url']}); "
             "run `radar ops down` (make ops-down) first"
+        )
+    if current:
+        # Its server died: the worker and the broker it recorded may still run, and a new record
+        # would forget them (they were orphaned, still polling the pool).
+        say("the last `ops up` is half down (its server is gone): stopping what it left running")
+        down(config, say=say)
+    if _port_taken(port):
+        # Checked before starting: a Prefect server already there would answer our health check, and
+        # deploying to it would re-point another stack's deployments at this config.
+        raise ConfigError(
+            f"127.0.0.1:{port} is in use (another Prefect server, or another program): stop it, or choose"
+            " another port with --port or RADAR_OPS_PORT"
         )
     home = (settings.data_dir / "prefect").resolve()
     api_url = f"http://127.0.0.1:{port}/api"
