@@ -533,6 +533,30 @@ def up(
     return record
 
 
+def cancel_runs_in_flight(api_url: str) -> list[str]:
+    """Force every Pending, Running or Cancelling flow run to Cancelled; their names.
+
+    Forced: their processes are gone, so nobody else will end them, and Prefect frees a
+    deployment's concurrency slot only when its run reaches a final state.
+    """
+    runs = _api(
+        api_url,
+        "POST",
+        "/flow_runs/filter",
+        {"flow_runs": {"state": {"type": {"any_": ["PENDING", "RUNNING", "CANCELLING"]}}}, "limit": 200},
+    )
+    names = []
+    for run in runs or []:
+        _api(
+            api_url,
+            "POST",
+            f"/flow_runs/{run['id']}/set_state",
+            {"state": {"type": "CANCELLED", "message": "radar ops down: stopped with the stack"}, "force": True},
+        )
+        names.append(run["name"])
+    return names
+
+
 def down(config: Path, *, say: Any = print) -> list[str]:
     """Stop exactly what `up` recorded (worker, server, the broker it started)."""
     from infra.broker import EmbeddedBroker
@@ -547,8 +571,18 @@ def down(config: Path, *, say: Any = print) -> list[str]:
     lines = []
     for part in ("worker", "server"):
         info = record.get(part)
-        if info:
-            lines.append(f"{part} pid {info['pid']}: {stop_group(info['pid'], info['marker'])}")
+        if not info:
+            continue
+        lines.append(f"{part} pid {info['pid']}: {stop_group(info['pid'], info['marker'])}")
+        if part == "worker" and _alive(record["server"]["pid"]):
+            # The worker took its runs' processes with it; the server would keep them Running, and a
+            # deployment's concurrency slot with them, forever (Prefect keeps the slot's lease in the
+            # server's memory): every later run of that deployment would be cancelled as a collision.
+            try:
+                cancelled = cancel_runs_in_flight(record["api_url"])
+                lines.append(f"runs in flight marked Cancelled: {', '.join(cancelled) or 'none'}")
+            except RuntimeError as exc:
+                lines.append(f"runs in flight: not marked ({exc})")
     broker = record.get("broker")
     if broker:
         embedded = EmbeddedBroker(settings.data_dir)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from app.ops import AUTOMATION, _api, ensure_failure_automation, failure_automation
+from app.ops import AUTOMATION, _api, cancel_runs_in_flight, ensure_failure_automation, failure_automation
 from infra.broker import EmbeddedBroker
 from infra.config import load_settings
 from tests.prefect_support import SECRET_ENV, Ops, site_config
@@ -140,3 +140,49 @@ def test_a_killed_run_is_reported_by_the_automation(ops: Ops) -> None:
     assert failure_automation(ops.api_url) is None and _radar_blocks(ops.api_url) == []
     ours = [r for r in hook.requests if json.loads(r.body).get("flow_run_id") == str(run.id)]
     assert len(ours) == 1  # one crash, one notice
+
+
+def test_runs_cut_off_by_ops_down_are_cancelled_so_their_deployment_runs_again(ops: Ops) -> None:
+    """Ops review: `ops down` with an ingest run in flight left it Running on the server, holding the
+    deployment's concurrency slot; every later ingest run was cancelled as a collision, for good."""
+    root = ops.root / "cut-off"
+    with _holding_feed() as feed, ops.client() as client:
+        config = site_config(
+            root,
+            ops.base_url,
+            sources=[],
+            extra=[
+                "[[sources]]",
+                'name = "held-feed"',
+                'kind = "feed"',
+                f'url = "{feed.url}"',
+                'tier = "media"',
+                "local = true",
+            ],
+        )
+        dep = client.read_deployment_by_name("ingest/ingest")
+        held = client.create_flow_run_from_deployment(dep.id, parameters={"config_path": str(config)})
+        assert feed.arrived.wait(120), "the ingest run never fetched the held feed"
+        held = client.read_flow_run(held.id)
+        assert held.state_name == "Running" and held.infrastructure_pid, held.state_name
+        # What `ops down` does once the worker (and the run's process with it) is gone; here the
+        # worker still runs, so that nothing but this call can end the run while the feed holds it.
+        assert held.name in cancel_runs_in_flight(ops.api_url)
+        assert client.read_flow_run(held.id).state_name == "Cancelled"
+        # While the held request is still open, the next run of the deployment is not cancelled as a
+        # collision: it runs (and fails on a feed nobody serves, which is a run that ran).
+        closed = site_config(
+            ops.root / "cut-off-next",
+            ops.base_url,
+            sources=[],
+            extra=[
+                "[[sources]]",
+                'name = "gone"',
+                'kind = "feed"',
+                'url = "http://127.0.0.1:9/f.xml"',
+                'tier = "media"',
+                "local = true",
+            ],
+        )
+        after = ops.run("ingest/ingest", {"config_path": str(closed)})
+    assert after.state_name in ("Completed", "Failed"), (after.state_name, after.state.message)
