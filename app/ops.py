@@ -452,7 +452,12 @@ def up(
     ops.mkdir(parents=True, exist_ok=True)
     state = OpsState(ops / "ops.json")
     current = state.read()
-    if current and _alive(current["server"]["pid"]):
+    # Its pid alive and still the server (a pid reused by another program is not `up`, as for `down`).
+    if (
+        current
+        and _alive(current["server"]["pid"])
+        and current["server"]["marker"] in _cmdline(current["server"]["pid"])
+    ):
         raise ConfigError(
             f"already up (server pid {current['server']['pid']}, {current['api_url']}); "
             "run `radar ops down` (make ops-down) first"

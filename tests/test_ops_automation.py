@@ -17,12 +17,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from app.ops import AUTOMATION, _api, cancel_runs_in_flight, ensure_failure_automation, failure_automation
 from infra.broker import EmbeddedBroker
 from infra.config import load_settings
 from tests.prefect_support import SECRET_ENV, Ops, site_config
 from tests.webhook_support import receiver
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
 
 
 class _Hold:
@@ -65,6 +70,21 @@ def _holding_feed() -> Iterator[_Hold]:
         hold.server.server_close()
 
 
+def _feed_source(name: str, url: str) -> list[str]:
+    """A `[[sources]]` table (config lines) for one local feed."""
+    return ["[[sources]]", f'name = "{name}"', 'kind = "feed"', f'url = "{url}"', 'tier = "media"', "local = true"]
+
+
+def _held_ingest(client: Any, config: Path, feed: _Hold) -> FlowRun:
+    """An ingest run of `config`, Running with its request to the held `feed` open."""
+    dep = client.read_deployment_by_name("ingest/ingest")
+    run = client.create_flow_run_from_deployment(dep.id, parameters={"config_path": str(config)})
+    assert feed.arrived.wait(120), "the ingest run never fetched the held feed"
+    run = client.read_flow_run(run.id)
+    assert run.state_name == "Running" and run.infrastructure_pid, run.state_name
+    return run
+
+
 def _radar_blocks(api_url: str) -> list[str]:
     docs = _api(api_url, "GET", "/block_types/slug/webhook/block_documents") or []
     return sorted(d["name"] for d in docs if d["name"].startswith("radar-failure-"))
@@ -78,12 +98,7 @@ def test_a_killed_run_is_reported_by_the_automation(ops: Ops) -> None:
             ops.base_url,
             sources=[],
             extra=[
-                "[[sources]]",
-                'name = "held-feed"',
-                'kind = "feed"',
-                f'url = "{feed.url}"',
-                'tier = "media"',
-                "local = true",
+                *_feed_source("held-feed", feed.url),
                 "[[alerts.webhooks]]",
                 'name = "ops-pager"',
                 f'url = "{hook.url}"',
@@ -104,11 +119,8 @@ def test_a_killed_run_is_reported_by_the_automation(ops: Ops) -> None:
             assert [a["type"] for a in automation["actions"]] == ["call-webhook"]
 
             with ops.client() as client:
+                run = _held_ingest(client, config, feed)
                 dep = client.read_deployment_by_name("ingest/ingest")
-                run = client.create_flow_run_from_deployment(dep.id, parameters={"config_path": str(config)})
-                assert feed.arrived.wait(120), "the ingest run never fetched the held feed"
-                run = client.read_flow_run(run.id)
-                assert run.state_name == "Running" and run.infrastructure_pid, run.state_name
                 pid = int(run.infrastructure_pid.rsplit(":", 1)[-1])  # "pid" or "host:pid"
                 t_kill = time.monotonic()
                 os.kill(pid, signal.SIGKILL)  # the flow-run process the test's worker started
@@ -147,24 +159,8 @@ def test_runs_cut_off_by_ops_down_are_cancelled_so_their_deployment_runs_again(o
     deployment's concurrency slot; every later ingest run was cancelled as a collision, for good."""
     root = ops.root / "cut-off"
     with _holding_feed() as feed, ops.client() as client:
-        config = site_config(
-            root,
-            ops.base_url,
-            sources=[],
-            extra=[
-                "[[sources]]",
-                'name = "held-feed"',
-                'kind = "feed"',
-                f'url = "{feed.url}"',
-                'tier = "media"',
-                "local = true",
-            ],
-        )
-        dep = client.read_deployment_by_name("ingest/ingest")
-        held = client.create_flow_run_from_deployment(dep.id, parameters={"config_path": str(config)})
-        assert feed.arrived.wait(120), "the ingest run never fetched the held feed"
-        held = client.read_flow_run(held.id)
-        assert held.state_name == "Running" and held.infrastructure_pid, held.state_name
+        config = site_config(root, ops.base_url, sources=[], extra=_feed_source("held-feed", feed.url))
+        held = _held_ingest(client, config, feed)
         # What `ops down` does once the worker (and the run's process with it) is gone; here the
         # worker still runs, so that nothing but this call can end the run while the feed holds it.
         assert held.name in cancel_runs_in_flight(ops.api_url)
@@ -172,17 +168,7 @@ def test_runs_cut_off_by_ops_down_are_cancelled_so_their_deployment_runs_again(o
         # While the held request is still open, the next run of the deployment is not cancelled as a
         # collision: it runs (and fails on a feed nobody serves, which is a run that ran).
         closed = site_config(
-            ops.root / "cut-off-next",
-            ops.base_url,
-            sources=[],
-            extra=[
-                "[[sources]]",
-                'name = "gone"',
-                'kind = "feed"',
-                'url = "http://127.0.0.1:9/f.xml"',
-                'tier = "media"',
-                "local = true",
-            ],
+            ops.root / "cut-off-next", ops.base_url, sources=[], extra=_feed_source("gone", "http://127.0.0.1:9/f.xml")
         )
         after = ops.run("ingest/ingest", {"config_path": str(closed)})
     assert after.state_name in ("Completed", "Failed"), (after.state_name, after.state.message)

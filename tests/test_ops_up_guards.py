@@ -23,8 +23,9 @@ def test_up_stops_what_a_half_down_record_left_and_refuses_a_port_in_use(tmp_pat
         f'data_dir = "{data}"\n[[sources]]\nname = "feed"\nkind = "feed"\nurl = "http://127.0.0.1:9/f.xml"\n'
         'tier = "media"\nlocal = true\n'
     )
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()
+    # The recorded server's pid now belongs to another program (the server died, the pid was reused):
+    # not "already up", and left alone.
+    reused = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
     # A worker the dead server's `up` started: its own process group, "worker" in its command line.
     worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "worker"], start_new_session=True)
     (data / "ops").mkdir(parents=True)
@@ -33,7 +34,7 @@ def test_up_stops_what_a_half_down_record_left_and_refuses_a_port_in_use(tmp_pat
             {
                 "config": str(config),
                 "api_url": "http://127.0.0.1:1/api",
-                "server": {"pid": gone.pid, "marker": "server"},
+                "server": {"pid": reused.pid, "marker": "server"},
                 "worker": {"pid": worker.pid, "marker": "worker"},
                 "broker": None,
             }
@@ -47,10 +48,13 @@ def test_up_stops_what_a_half_down_record_left_and_refuses_a_port_in_use(tmp_pat
         try:
             with pytest.raises(ConfigError, match=rf"127.0.0.1:{port} is in use .* --port or RADAR_OPS_PORT"):
                 up(config, port=port, say=said.append)
+            assert _alive(reused.pid), "another program's process is never stopped"
         finally:
-            if _alive(worker.pid):
-                worker.kill()
-            worker.wait(timeout=30)
+            for process in (worker, reused):
+                if _alive(process.pid):
+                    process.kill()
+                process.wait(timeout=30)
     assert said[0].startswith("the last `ops up` is half down"), said
     assert any(line.startswith(f"worker pid {worker.pid}: stopped") for line in said), said
+    assert f"server pid {reused.pid}: pid {reused.pid} is no longer 'server': left alone" in said, said
     assert not (data / "ops" / "ops.json").exists(), "the stale record is gone with what it listed"
