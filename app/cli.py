@@ -395,13 +395,14 @@ def dlq_list(
     rows = list_dead_letters(settings, limit=limit, stage=stage)
     if as_json:
         for row in rows:
-            sys.stdout.write(json.dumps(row.__dict__, ensure_ascii=False) + "\n")
+            sys.stdout.write(json.dumps(row.to_json(), ensure_ascii=False) + "\n")
         return
-    table = Table(title=f"dead letters ({len(rows)} shown)")
+    table = Table(title=f"dead letters ({len(rows)} shown, times UTC)")
     for column in ("when", "stage", "source / coordinates", "reason", "replayed"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(row.when, row.stage, row.where, row.reason, row.replayed)
+        when = row.occurred_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(when, row.stage, row.where, row.reason, "yes" if row.replayed_at else "")
     print_wide(console, table)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -104,30 +105,54 @@ class DeadLetterProducer:
 
 @dataclass(frozen=True)
 class DeadLetterRow:
-    when: str
+    """One recorded dead letter, as `radar dlq list` shows it (a table row, or a JSON object)."""
+
+    dead_letter_id: str
+    occurred_at: datetime
     stage: str
-    where: str
     reason: str
-    replayed: str
+    source: str | None
+    url: str | None
+    topic: str | None
+    partition: int | None
+    offset: int | None
+    replayed_at: datetime | None
+
+    @property
+    def where(self) -> str:
+        if self.topic is not None:
+            return f"{self.topic}[{self.partition}]@{self.offset}"
+        return ((self.source or "") + (f" {self.url}" if self.url else "")).strip()
+
+    def to_json(self) -> dict[str, object]:
+        """Typed fields, times in UTC with their zone: what a script reads, not the table's cells."""
+        kafka = {"topic": self.topic, "partition": self.partition, "offset": self.offset} if self.topic else None
+        return {
+            "dead_letter_id": self.dead_letter_id,
+            "occurred_at": self.occurred_at.astimezone(UTC).isoformat(),
+            "stage": self.stage,
+            "reason": self.reason,
+            "source": self.source,
+            "url": self.url,
+            "kafka": kafka,
+            "replayed": self.replayed_at is not None,
+            "replayed_at": self.replayed_at.astimezone(UTC).isoformat() if self.replayed_at else None,
+        }
 
 
 def list_dead_letters(settings: Settings, *, limit: int = 50, stage: str | None = None) -> list[DeadLetterRow]:
     from infra.store import Store
 
     sql = (
-        "SELECT strftime(occurred_at, '%Y-%m-%d %H:%M:%S'), stage, source_name, url, kafka_topic, kafka_partition,"
-        " kafka_offset, reason, replayed_at IS NOT NULL FROM dead_letters"
+        "SELECT dead_letter_id, occurred_at, stage, reason, source_name, url, kafka_topic, kafka_partition,"
+        " kafka_offset, replayed_at FROM dead_letters"
         + (" WHERE stage = ?" if stage else "")
-        + " ORDER BY occurred_at DESC LIMIT ?"
+        + " ORDER BY occurred_at DESC, dead_letter_id LIMIT ?"
     )
     params: list[object] = [stage, limit] if stage else [limit]
     with Store(settings.store.path, settings.store.lock_timeout_s).read() as con:
         rows = con.execute(sql, params).fetchall()
-    out = []
-    for when, stg, source, url, topic, partition, offset, reason, replayed in rows:
-        where = f"{topic}[{partition}]@{offset}" if topic is not None else (source or "") + (f" {url}" if url else "")
-        out.append(DeadLetterRow(when, stg, where.strip(), reason, "yes" if replayed else ""))
-    return out
+    return [DeadLetterRow(*row) for row in rows]
 
 
 @dataclass(frozen=True)

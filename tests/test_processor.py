@@ -120,7 +120,12 @@ def test_dlq_replay_resends_the_raw_originals_once(settings: Settings, tmp_path:
     )
     assert listed.returncode == 0, listed.stderr
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
-    assert [(r["stage"], r["replayed"]) for r in rows] == [("envelope", ""), ("envelope", "")], rows
+    # Typed fields a script can use (ops review: the JSON copied the table's cells, with no id and
+    # times without a zone): the id replay keys on, UTC times, the Kafka coordinates as an object.
+    assert [(r["stage"], r["replayed"], r["replayed_at"]) for r in rows] == [("envelope", False, None)] * 2, rows
+    for row in rows:
+        assert row["dead_letter_id"] and row["occurred_at"].endswith("+00:00"), row
+        assert row["kafka"]["topic"] == settings.kafka.raw_topic and isinstance(row["kafka"]["offset"], int), row
     first = replay_dead_letters(settings)
     # The huge one was cut down in the DLQ: replaying it would send other bytes than were produced.
     assert (first.replayed, first.skipped) == (1, 1) and "truncated" in (first.skip_reason or ""), first
