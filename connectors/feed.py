@@ -517,8 +517,8 @@ def _produce_entry(run: SourceRun, entry: FeedEntry, feed_language: str | None, 
         return
     unsafe: list[str] = []
     source = run.ref
-    guests = run.source.guest_categories
-    if guests and any(c.casefold() in {g.casefold() for g in guests} for c in categories):
+    guests = {g.casefold() for g in run.source.guest_categories}
+    if guests and any(c.casefold() in guests for c in categories):
         # Somebody else's article on this source (its `guest_categories`): a voice of the community,
         # not the source organisation's own.
         source = source.model_copy(update={"tier": "community"})

@@ -132,14 +132,15 @@ class IngestOutcome:
         # A "not modified" (304) run saw the document the failed run before it saw: `source_runs`
         # repeats that verdict (record_source_run), and so does the outcome, or a broken feed
         # would fail one run and pass every later one.
-        repeated = last_errors(store, [s.name for s in report.sources if s.not_modified and not s.errors])
-        failed = tuple(s.name for s in report.sources if s.errors or s.name in repeated)
-        errors = last_errors(store, failed)
+        # One read of `source_runs` for both: the first failures and the repeated verdicts.
+        errors = last_errors(store, [s.name for s in report.sources if s.errors or s.not_modified])
+        failed = tuple(s.name for s in report.sources if s.errors or (s.not_modified and s.name in errors))
+        errors = {name: errors[name] for name in failed if name in errors}
         rows = tuple(
             {
                 "source": s.name,
                 "kind": s.kind,
-                "outcome": "failed" if s.name in errors or s.errors else "ok",
+                "outcome": "failed" if s.name in failed else "ok",
                 "fetched": s.fetched,
                 "produced": s.produced,
                 "unchanged": s.unchanged,

@@ -46,6 +46,9 @@ from schemas.digest import CategorySignal, Digest, DigestSource, DigestStats, Di
 __all__ = ["build_digest"]
 
 
+_NEVER = datetime.max.replace(tzinfo=UTC)  # an undated item sorts last
+
+
 def _research_pool(
     papers: Sequence[SourceItem],
     selection: Selection,
@@ -70,10 +73,9 @@ def _research_pool(
             # The work a research event is about is its first first-hand write-up (a lab's report, a
             # paper, an author's article on a platform), not whichever ranks highest: a later paper
             # on a neighbouring topic that joined the event is not what it is about.
-            far = datetime.max.replace(tzinfo=UTC)
             own = sorted(
                 (i for i in best if i.tier in ("official", "research", "community")),
-                key=lambda i: (i.published_at or far, TIER_RANK.get(i.tier, 9), i.item_id),
+                key=lambda i: (i.published_at or _NEVER, TIER_RANK.get(i.tier, 9), i.item_id),
             )
             if own or best:
                 pool.append(((own or best)[0], cand))

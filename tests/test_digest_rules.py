@@ -572,14 +572,10 @@ def test_a_rumour_in_a_thin_windows_top_list_draws_no_conclusion_or_reading(tmp_
 # --- editorial rules that generalise (issue 12, item 4), on a store of their own ----------------------
 
 
-# A corpus item with the fields the processing stages add: the official account it is, its author.
-_Item = CorpusItem
-
-
 def _article(
     item_id: str, publisher: str, tier: str, published: str, title: str, text: str, url: str, **extra: Any
-) -> _Item:
-    return _Item(item_id, publisher, tier, published, title, text, url, **extra)
+) -> CorpusItem:
+    return CorpusItem(item_id, publisher, tier, published, title, text, url, **extra)
 
 
 def _credible(n: int, category: str, score: float) -> CorpusEvent:
