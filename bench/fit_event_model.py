@@ -66,7 +66,7 @@ def forced_examples(data: list[LabelledRecord], window_hours: float) -> tuple[li
     xs: list[list[float]] = []
     ys: list[int] = []
     for seq, item in enumerate(data, start=1):
-        rep = represent(item.record, index.space_idf, index.postings["w"])
+        rep = represent(item.record, index.postings, len(index.events))
         time = rep.time or 0.0
         index.expire(time)
         candidates = index.candidates(rep)
@@ -88,7 +88,7 @@ def free_examples(data: list[LabelledRecord], model: DecisionModel) -> tuple[lis
     xs: list[list[float]] = []
     ys: list[int] = []
     for item in data:
-        rep = represent(item.record, state.index.space_idf, state.index.postings["w"])
+        rep = represent(item.record, state.index.postings, len(state.index.events))
         assert state.index is not None
         candidates = state.index.candidates(rep)
         xs.extend(pair_features(rep, candidates))

@@ -11,7 +11,15 @@ from typing import Any
 from schemas.dead_letter import DeadLetter
 from schemas.item import LINKED_PAGE, Item
 from transforms.cluster.index import EventIndex
-from transforms.cluster.members import BuiltMember, EventMember, build_member, is_off_topic, item_time, member_with
+from transforms.cluster.members import (
+    BuiltMember,
+    EventMember,
+    build_member,
+    is_off_topic,
+    item_time,
+    member_with,
+    require_time,
+)
 from transforms.cluster.rules import link_key, linkable
 from transforms.events import ClusterState, Record
 
@@ -20,7 +28,7 @@ _STRENGTH_LINK = 300
 _STRENGTH_SHARED_LINK = 200
 
 
-def _linked_event(candidate: EventMember, index: EventIndex) -> str | None:
+def _linked_event(candidate: Item, index: EventIndex) -> str | None:
     """The event a post refers to outright: it quotes or retweets a member, links a member's page,
     or a member links it; None when nothing does (then the online clustering decides)."""
     rules = index.rules
@@ -32,8 +40,8 @@ def _linked_event(candidate: EventMember, index: EventIndex) -> str | None:
 
     members = index.members
     # A quote or retweet joins the post it refers to; a post joins whoever quoted it earlier.
-    for ref in candidate.references:
-        quoted = index.by_native_id.get(ref)
+    for ref in (candidate.retweet_of, candidate.quote_of):
+        quoted = index.by_native_id.get(ref) if ref else None
         if quoted is not None:
             offer(members[quoted].event_id, _STRENGTH_DUPLICATE)
     if candidate.native_id:
@@ -41,7 +49,7 @@ def _linked_event(candidate: EventMember, index: EventIndex) -> str | None:
             offer(members[item_id].event_id, _STRENGTH_LINK)
     if candidate.kind in rules.link_kinds:
         for url in candidate.linked_urls:
-            if not linkable(url, rules.ignore_root_urls):
+            if not url or not linkable(url, rules.ignore_root_urls):
                 continue
             url = link_key(url, rules)
             for item_id in index.by_url.get(url, ()):
@@ -283,7 +291,7 @@ def _place(
         nonlocal repoint_due
         item = max(group, key=richness)
         try:
-            features = build_member(item, "", rules)
+            require_time(item)
         except ValueError as exc:
             dead.extend(_dead_letter(version, f"cluster: {exc}", exc, None) for version in group)
             return
@@ -301,7 +309,7 @@ def _place(
         elif item.item_id in placed_copy:
             event_id = placed_copy[item.item_id]
         else:
-            linked = _linked_event(features, working)
+            linked = _linked_event(item, working)
             if linked is not None and not state.is_open(linked):
                 # Closed for the clustering (its last member is beyond the window): closed for
                 # links too, or whether a link joins would depend on which batch loaded what.
@@ -329,7 +337,7 @@ def _place(
         if is_off_topic(item):
             chosen.append((group, item, None))
             return
-        features = member_with(features, event_id=event_id)
+        features = build_member(item, event_id, rules)
         if placed is None:
             xlang = cross_language_original(features, event_id, working)
             if xlang is not None:

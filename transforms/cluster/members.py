@@ -204,10 +204,16 @@ def member_from_item(
     return build_member(item, event_id, rules)
 
 
-def build_member(item: Item, event_id: str, rules: ClusterRules) -> EventMember:
+def require_time(item: Item) -> datetime:
+    """`item_time`, or ValueError when the item has none (it cannot be placed in time)."""
     when = item_time(item)
     if when is None:
         raise ValueError("item has neither published_at nor a Kafka timestamp: it cannot be placed in time")
+    return when
+
+
+def build_member(item: Item, event_id: str, rules: ClusterRules) -> EventMember:
+    when = require_time(item)
     return member_from_fields(
         item_id=item.item_id,
         event_id=event_id,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -126,7 +127,9 @@ class DecisionModel:
             if features[1] > vertex:
                 features = list(features)
                 features[1], features[2], features[6] = vertex, vertex * vertex, vertex * features[5]
-        z = sum(w * f for w, f in zip(weights, features, strict=True))
+        if len(features) != len(weights):
+            raise ValueError(f"{len(features)} features for {len(weights)} weights")
+        z = sum(map(operator.mul, weights, features))
         if z < -30:
             return 0.0
         return 1.0 / (1.0 + math.exp(-z))
@@ -135,13 +138,16 @@ class DecisionModel:
 def pair_features(rep: Representation, candidates: list[Candidate]) -> list[list[float]]:
     """The model's inputs for (item, each candidate event), in `FEATURES` order."""
     cosines = [c.cosine("w") for c in candidates]
+    # The best cosine and the best of the others, for each candidate's margin below.
+    order = sorted(range(len(cosines)), key=cosines.__getitem__, reverse=True)[:2]
     out = []
     for i, candidate in enumerate(candidates):
         cw = cosines[i]
         log_size = math.log1p(candidate.event.size)
         # How far this candidate stands out from the item's next best: a headline that fits two
         # events equally is weak evidence for either.
-        runner_up = max((c for j, c in enumerate(cosines) if j != i), default=cw)
+        others = [j for j in order if j != i]
+        runner_up = cosines[others[0]] if others else cw
         out.append(
             [
                 1.0,
@@ -217,7 +223,7 @@ class ClusterState:
         """The record's representation and time; a newer time moves the clock and closes old events."""
         index = self.index
         assert index is not None
-        rep = represent(record, index.space_idf, index.postings["w"])
+        rep = represent(record, index.postings, len(index.events))
         time = rep.time if rep.time is not None else (self.clock if self.clock is not None else 0.0)
         if rep.time is not None and (self.clock is None or time > self.clock):
             if self.clock is None:

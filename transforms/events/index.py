@@ -116,43 +116,50 @@ class EventIndex:
     def candidates(self, rep: Representation, k: int = TOP_K) -> list[Candidate]:
         """The k events most similar to `rep` (by summed cosines), with exact dot products per space."""
         dots: dict[str, dict[str, float]] = {}
-        capped = False
+        # Keys too common to find candidates by, per space: their share of the similarity is
+        # added for the k found, which is what a full pass over each candidate's keys would give.
+        skipped: dict[str, list[str]] = {}
         events = self.events
         for space, vector in rep.vectors.items():
             postings = self.postings[space]
             acc: dict[str, float] = {}
+            get = acc.get
             for key, weight in vector.items():
                 posting = postings.get(key)
                 if not posting:
                     continue
                 if len(posting) > POSTING_CAP:
-                    capped = True
+                    skipped.setdefault(space, []).append(key)
                     continue
                 for event_id, centroid in posting.items():
-                    acc[event_id] = acc.get(event_id, 0.0) + weight * centroid[key]
+                    acc[event_id] = get(event_id, 0.0) + weight * centroid[key]
             if acc:
                 dots[space] = acc
         if not dots:
             return []
+        sqrt = math.sqrt
         ranking: dict[str, float] = {}
         for space, acc in dots.items():
             for event_id, dot in acc.items():
-                ranking[event_id] = ranking.get(event_id, 0.0) + events[event_id].cosine(space, dot)
+                n2 = events[event_id].norm2.get(space, 0.0)
+                cosine = dot / sqrt(n2) if n2 > 0.0 else 0.0
+                ranking[event_id] = ranking.get(event_id, 0.0) + cosine
         # Ties go to the older event, so the choice never depends on dict or posting order.
-        ranked = sorted(ranking.items(), key=lambda kv: (-kv[1], events[kv[0]].seq))[:k]
+        if len(ranking) > k:
+            ranked = heapq.nsmallest(k, ranking.items(), key=lambda kv: (-kv[1], events[kv[0]].seq))
+        else:
+            ranked = sorted(ranking.items(), key=lambda kv: (-kv[1], events[kv[0]].seq))
         out = []
         for event_id, _ in ranked:
             event = events[event_id]
-            if capped:
-                # The lookup skipped common keys; their share of the similarity is added back here.
-                exact: dict[str, float] = {}
-                for space, vector in rep.vectors.items():
-                    centroid = event.centroid[space]
-                    if centroid and vector:
-                        exact[space] = sum(w * centroid[key] for key, w in vector.items() if key in centroid)
-                out.append(Candidate(event, exact))
-            else:
-                out.append(Candidate(event, {space: acc[event_id] for space, acc in dots.items() if event_id in acc}))
+            exact = {space: acc[event_id] for space, acc in dots.items() if event_id in acc}
+            for space, keys in skipped.items():
+                centroid = event.centroid[space]
+                vector = rep.vectors[space]
+                extra = [vector[key] * centroid[key] for key in keys if key in centroid]
+                if extra:
+                    exact[space] = exact.get(space, 0.0) + sum(extra)
+            out.append(Candidate(event, exact))
         return out
 
     # ------------------------------------------------------------------ updates

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Container
+from collections.abc import Mapping, Sized
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -130,28 +130,45 @@ def _raw_features(record: Record) -> tuple[dict[str, float], dict[str, float], d
     return w, n, u
 
 
-def _unit(raw: dict[str, float], idf: Callable[[str], float] | None) -> dict[str, float]:
-    if idf is None:
+def _unit(
+    raw: dict[str, float], postings: Mapping[str, Sized] | None, events: int
+) -> tuple[dict[str, float], list[str]]:
+    """`raw` weighted (sub-linear TF × event IDF from `postings`, none when None) and L2-normalised;
+    and the keys no open event has. IDF is log((events + 1) / (df + 1)) + 1, df the number of
+    open events holding the key: inlined, since it runs for every key of every item."""
+    unseen: list[str] = []
+    if postings is None:
         weighted = dict(raw)
     else:
         # Sub-linear term frequency: a word said three times is not three times the evidence.
         # Most keys occur once, and 1 + log(1) is 1: the log is skipped for them.
         log = math.log
-        weighted = {k: (tf if tf <= 1.0 else 1.0 + log(tf)) * idf(k) for k, tf in raw.items()}
+        n = events + 1
+        weighted = {}
+        get = postings.get
+        for k, tf in raw.items():
+            posting = get(k)
+            if posting:
+                weighted[k] = (tf if tf <= 1.0 else 1.0 + log(tf)) * (log(n / (len(posting) + 1)) + 1.0)
+            else:
+                unseen.append(k)
+                weighted[k] = (tf if tf <= 1.0 else 1.0 + log(tf)) * (log(n) + 1.0)
     norm = math.sqrt(sum(v * v for v in weighted.values()))
     if norm == 0.0:
-        return {}
-    return {k: v / norm for k, v in weighted.items()}
+        return {}, unseen
+    return {k: v / norm for k, v in weighted.items()}, unseen
 
 
-def represent(record: Record, idf: Callable[[str], Callable[[str], float]], known: Container[str]) -> Representation:
-    """The record's vectors weighted by `idf(space)`, the key weights of a space (words "w" and
-    names "n", as `EventIndex.space_idf` gives them); `known` word keys are those some open event
-    already has."""
+def represent(record: Record, postings: Mapping[str, Mapping[str, Sized]], events: int) -> Representation:
+    """The record's vectors, words ("w") and names ("n") weighted by IDF over the open events:
+    `postings[space]` maps a key to the open events holding it (`EventIndex.postings`), and
+    `events` is how many events are open."""
     w, n, u = _raw_features(record)
     time = record.published_at.timestamp() if record.published_at is not None else None
-    vectors = {"w": _unit(w, idf("w")), "n": _unit(n, idf("n")), "u": _unit(u, None)}
+    vw, unseen = _unit(w, postings["w"], events)
+    vn, _ = _unit(n, postings["n"], events)
+    vu, _ = _unit(u, None, events)
     # First-story detection's classic signal: a story's first report is made of words no open
     # story uses yet.
-    novelty = sum(v * v for k, v in vectors["w"].items() if k not in known)
-    return Representation(vectors, time, novelty)
+    novelty = sum(vw[k] * vw[k] for k in unseen)
+    return Representation({"w": vw, "n": vn, "u": vu}, time, novelty)
