@@ -289,7 +289,7 @@ def _place(
 
     def place(group: list[Item]) -> None:
         nonlocal repoint_due
-        item = max(group, key=richness)
+        item = group[0] if len(group) == 1 else max(group, key=richness)
         try:
             require_time(item)
         except ValueError as exc:

@@ -184,7 +184,11 @@ class EventIndex:
                     centroid[key] += weight
                 else:
                     centroid[key] = weight
-                    postings.setdefault(key, {})[event.id] = centroid
+                    posting = postings.get(key)
+                    if posting is None:
+                        postings[key] = {event.id: centroid}
+                    else:
+                        posting[event.id] = centroid
             # |c + v|² = |c|² + 2 c·v + |v|², |v| = 1: exact, with no pass over the centroid.
             event.norm2[space] += 2.0 * dots.get(space, 0.0) + 1.0
             if len(centroid) > 2 * MAX_KEYS:
@@ -230,7 +234,12 @@ class EventIndex:
         for space, centroid in event.centroid.items():
             postings = self.postings[space]
             for key in centroid:
-                self._unpost(postings, key, event_id)
+                # `_unpost`, inlined: closing an event walks its whole centroid.
+                posting = postings.get(key)
+                if posting is not None:
+                    posting.pop(event_id, None)
+                    if not posting:
+                        del postings[key]
         return event
 
     def merge(self, survivor: Event, absorbed: Event) -> None:

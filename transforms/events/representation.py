@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sized
+from collections.abc import Callable, Mapping, Sized
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from transforms.events.text import amount_keys, cjk_pairs, name_keys, slug_text, url_key, words
 
@@ -59,11 +60,18 @@ class Representation:
     novelty: float  # share of the word vector's mass on keys no open event has
 
 
-def _amounts(text: str, lang: str | None) -> list[tuple[float, str]]:
-    # Imported lazily: the extract stage pulls in Beam, which a plain replay need not pay for.
-    from transforms.extract import extract_amounts
+_extract_amounts: Callable[[str, str], tuple[Any, ...]] | None = None
 
-    return [(a.value, a.unit) for a in extract_amounts(text, "zh" if (lang or "").startswith("zh") else "en")]
+
+def _amounts(text: str, lang: str | None) -> list[tuple[float, str]]:
+    global _extract_amounts
+    if _extract_amounts is None:
+        # Imported on first use: the extract stage pulls in Beam, which a plain replay need not pay
+        # for; kept, since an import statement's look-up costs half what a typical call does.
+        from transforms.extract import extract_amounts
+
+        _extract_amounts = extract_amounts
+    return [(a.value, a.unit) for a in _extract_amounts(text, "zh" if (lang or "").startswith("zh") else "en")]
 
 
 _ASCII_DIGIT = re.compile(r"[0-9]")
