@@ -27,7 +27,7 @@ from importlib import resources
 from typing import Any
 
 from transforms.events.index import Candidate, Event, EventIndex
-from transforms.events.representation import Record, Representation, represent
+from transforms.events.representation import Record, Representation, event_idf, represent
 
 __all__ = ["Assignment", "ClusterState", "DecisionModel", "cluster_records", "merge_features", "pair_features"]
 
@@ -264,7 +264,11 @@ class ClusterState:
         rep, time = self._represent(record)
         candidates = index.candidates(rep)
         model = self.model
-        name_idf = index.space_idf("n")
+        names, open_events = index.postings["n"], len(index.events)
+
+        def name_idf(key: str) -> float:
+            return event_idf(len(names.get(key) or ()), open_events)
+
         scored = [
             (model.probability(f) if _content_cosine(rep, c, f, name_idf) >= model.min_cosine else 0.0, c)
             for f, c in zip(pair_features(rep, candidates), candidates, strict=True)

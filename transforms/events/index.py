@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,20 +97,6 @@ class EventIndex:
         return len(self.events)
 
     # ------------------------------------------------------------------ lookup
-
-    def space_idf(self, space: str) -> Callable[[str], float]:
-        """The IDF of one space's keys over the open events as they are now (what `represent` calls
-        for each key of an item). Over events rather than documents: a story's own burst does not
-        make its key words look common, only spreading over many events does."""
-        postings = self.postings[space]
-        events = len(self.events) + 1
-        log = math.log
-
-        def idf(key: str) -> float:
-            posting = postings.get(key)
-            return log(events / ((len(posting) if posting else 0) + 1)) + 1.0
-
-        return idf
 
     def candidates(self, rep: Representation, k: int = TOP_K) -> list[Candidate]:
         """The k events most similar to `rep` (by summed cosines), with exact dot products per space."""

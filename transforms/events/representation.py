@@ -25,7 +25,7 @@ from typing import Any
 
 from transforms.events.text import amount_keys, cjk_pairs, name_keys, slug_text, url_key, words
 
-__all__ = ["SPACES", "Record", "Representation", "represent"]
+__all__ = ["SPACES", "Record", "Representation", "event_idf", "represent"]
 
 SPACES = ("w", "n", "u")
 _LEAD_CHARS = 400
@@ -138,12 +138,16 @@ def _raw_features(record: Record) -> tuple[dict[str, float], dict[str, float], d
     return w, n, u
 
 
+def event_idf(df: int, events: int) -> float:
+    """The weight of a key held by `df` of the `events` open events: log((events + 1) / (df + 1)) + 1."""
+    return math.log((events + 1) / (df + 1)) + 1.0
+
+
 def _unit(
     raw: dict[str, float], postings: Mapping[str, Sized] | None, events: int
 ) -> tuple[dict[str, float], list[str]]:
-    """`raw` weighted (sub-linear TF × event IDF from `postings`, none when None) and L2-normalised;
-    and the keys no open event has. IDF is log((events + 1) / (df + 1)) + 1, df the number of
-    open events holding the key: inlined, since it runs for every key of every item."""
+    """`raw` weighted (sub-linear TF × `event_idf`, none when `postings` is None) and L2-normalised;
+    and the keys no open event has (`postings` maps a key to the open events holding it)."""
     unseen: list[str] = []
     if postings is None:
         weighted = dict(raw)
@@ -151,16 +155,13 @@ def _unit(
         # Sub-linear term frequency: a word said three times is not three times the evidence.
         # Most keys occur once, and 1 + log(1) is 1: the log is skipped for them.
         log = math.log
-        n = events + 1
         weighted = {}
         get = postings.get
         for k, tf in raw.items():
             posting = get(k)
-            if posting:
-                weighted[k] = (tf if tf <= 1.0 else 1.0 + log(tf)) * (log(n / (len(posting) + 1)) + 1.0)
-            else:
+            if not posting:
                 unseen.append(k)
-                weighted[k] = (tf if tf <= 1.0 else 1.0 + log(tf)) * (log(n) + 1.0)
+            weighted[k] = (tf if tf <= 1.0 else 1.0 + log(tf)) * event_idf(len(posting) if posting else 0, events)
     norm = math.sqrt(sum(v * v for v in weighted.values()))
     if norm == 0.0:
         return {}, unseen
