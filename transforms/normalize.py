@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import html as htmllib
+import json
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -21,6 +22,7 @@ import apache_beam as beam
 import lxml.html
 import trafilatura
 from lxml import etree
+from pydantic_core import PydanticSerializationError
 
 from schemas.dates import ParsedDate, parse_date
 from schemas.dead_letter import DeadLetter
@@ -439,12 +441,23 @@ def normalize_record(received: ReceivedRaw) -> Item | DeadLetter:
         return DeadLetter.of(
             stage="normalize",
             reason=str(exc),
-            original=envelope.model_dump_json(by_alias=True).encode(),
+            original=_original_bytes(envelope),
             source_name=envelope.source.name,
             url=getattr(envelope, "url", None) or envelope.fetch.final_url,
             coordinates=received.coordinates,
             error=exc,
         )
+
+
+def _original_bytes(envelope: Any) -> bytes:
+    """The envelope as JSON for its dead letter. Text that cannot be UTF-8 (a lone surrogate that
+    a lenient JSON reader let through) fails pydantic's serializer, often the very fault being
+    reported: then the standard library writes it, escaping such characters, so the letter keeps
+    the record rather than a second error losing it."""
+    try:
+        return envelope.model_dump_json(by_alias=True).encode()
+    except (PydanticSerializationError, UnicodeError):
+        return json.dumps(envelope.model_dump(by_alias=True), default=str, ensure_ascii=True).encode()
 
 
 class _NormalizeFn(beam.DoFn):

@@ -65,7 +65,9 @@ def read_replay_file(path: Path) -> tuple[list[ReplayInput], list[str]]:
                 continue
             try:
                 record = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            except (ValueError, RecursionError) as exc:
+                # ValueError covers JSONDecodeError and UnicodeDecodeError; RecursionError is a
+                # line nested deeper than the parser goes.
                 errors.append(f"line {number}: not JSON ({exc.__class__.__name__}: {str(exc)[:80]})")
                 continue
             reason = _invalid(record)
@@ -82,6 +84,8 @@ def read_replay_file(path: Path) -> tuple[list[ReplayInput], list[str]]:
 def _invalid(record: Any) -> str | None:
     if not isinstance(record, dict):
         return "not a JSON object"
+    if "id" in record and record["id"] is not None and not isinstance(record["id"], str):
+        return f"field 'id' must be a string, got {type(record['id']).__name__} {str(record['id'])[:40]}"
     if not isinstance(record.get("id"), str) or not record["id"].strip():
         return "missing or empty string field 'id'"
     if not isinstance(record.get("title"), str):
@@ -93,13 +97,27 @@ def _invalid(record: Any) -> str | None:
         try:
             _when(record["published_at"])
         except ValueError:
-            return f"published_at {record['published_at']!r} is not RFC 3339"
+            return f"published_at {record['published_at']!r} is not an RFC 3339 date-time (e.g. 2026-04-20T12:00:00Z)"
     return None
 
 
+# RFC 3339's date-time: a full date, a full time and an offset (a space for the T is allowed there).
+# Python's fromisoformat alone also takes ISO 8601 forms a record must not silently mean something
+# by: a bare date, a time with no offset, basic format, week dates.
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:(?P<second>\d{2})(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
 def _when(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    match = _RFC3339.fullmatch(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not an RFC 3339 date-time")
+    text = value[:-1] + "+00:00" if value[-1] in "Zz" else value
+    if match["second"] == "60":
+        # A leap second: Python's datetime has no 60th second; it is taken as the one before.
+        text = text[: match.start("second")] + "59" + text[match.end("second") :]
+    return datetime.fromisoformat(text)
 
 
 def _raw_post(item: ReplayInput) -> ReceivedRaw:
@@ -133,8 +151,11 @@ def _raw_post(item: ReplayInput) -> ReceivedRaw:
     )
 
 
-def replay(inputs: Sequence[ReplayInput], state: ClusterState | None = None) -> tuple[list[ReplayLine], list[str]]:
-    """normalize -> dedupe -> cluster, as one pipeline batch; one output line per input that normalizes."""
+def replay(
+    inputs: Sequence[ReplayInput], state: ClusterState | None = None, *, near_duplicate_threshold: float = 0.8
+) -> tuple[list[ReplayLine], list[str]]:
+    """normalize -> dedupe -> cluster, as one pipeline batch; one output line per input that normalizes.
+    `near_duplicate_threshold` is the processor's (`processor.near_duplicate_threshold`)."""
     items, errors = [], []
     for item in inputs:
         normalized = normalize_record(_raw_post(item))
@@ -143,7 +164,7 @@ def replay(inputs: Sequence[ReplayInput], state: ClusterState | None = None) -> 
         else:
             items.append(normalized)
     # The pipeline's own stage functions, as one batch arriving in file order.
-    placed = cluster_batch(dedupe_items(items), None, state)
+    placed = cluster_batch(dedupe_items(items, threshold=near_duplicate_threshold), None, state)
     errors.extend(f"{letter.reason}" for letter in placed.dead_letters)
     by_id = {it.item_id: it for it in placed.items}
     lines = [
@@ -155,10 +176,12 @@ def replay(inputs: Sequence[ReplayInput], state: ClusterState | None = None) -> 
 
 
 def labels_of(inputs: Iterable[ReplayInput], field: str) -> dict[str, str]:
-    """Gold labels by record id; records without the field are left out of the evaluation. A reused
-    id keeps its first record's label: replay keeps that record and rejects the later ones."""
+    """Gold labels by record id; records whose field is missing, null or blank are unlabelled and
+    left out of the evaluation. A reused id keeps its first record's label: replay keeps that
+    record and rejects the later ones."""
     labels: dict[str, str] = {}
     for i in inputs:
-        if i.record.get(field) is not None:
-            labels.setdefault(i.record["id"], str(i.record[field]))
+        value = i.record.get(field)
+        if value is not None and str(value).strip():
+            labels.setdefault(i.record["id"], str(value))
     return labels

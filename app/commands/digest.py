@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -169,28 +170,51 @@ def register(app: typer.Typer) -> None:
 
     @app.command("cluster")
     def cluster_command(
+        ctx: typer.Context,
         input_file: Annotated[Path, typer.Option("--input", help="JSONL records, one per line, in arrival order.")],
-        output: Annotated[Path, typer.Option("--out", help="JSONL: id, event_id, duplicate_of per record.")],
-        config: Annotated[Path | None, typer.Option("--config", "-c", help="Accepted for symmetry; unused.")] = None,
+        output: Annotated[
+            Path, typer.Option("--out", help="JSONL: id, event_id, duplicate_of per record ('-': standard output).")
+        ],
+        config: Annotated[
+            Path | None,
+            typer.Option("--config", "-c", help="TOML config: its processor.near_duplicate_threshold applies."),
+        ] = None,
     ) -> None:
         """Replay records through the pipeline's normalize -> dedupe -> event clustering (no Kafka, no store)."""
         from transforms.replay import read_replay_file, replay
 
+        to_stdout = str(output) == "-"
+        if not to_stdout and output.exists() and input_file.exists() and output.resolve() == input_file.resolve():
+            raise ConfigError(f"--out {output} is the input file: writing it would destroy the records")
+        settings = load_settings(config if config is not None else ctx.obj.config)
         inputs, errors = _read_replay(input_file, read_replay_file)
-        lines, more = replay(inputs)
+        lines, more = replay(inputs, near_duplicate_threshold=settings.processor.near_duplicate_threshold)
         for reason in errors + more:
             err_console.print(reason)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        with output.open("w", encoding="utf-8") as handle:
-            handle.writelines(line.to_json() + "\n" for line in lines)
+        try:
+            if to_stdout:
+                sys.stdout.writelines(line.to_json() + "\n" for line in lines)
+                sys.stdout.flush()
+            else:
+                output.parent.mkdir(parents=True, exist_ok=True)
+                with output.open("w", encoding="utf-8") as handle:
+                    handle.writelines(line.to_json() + "\n" for line in lines)
+        except OSError as exc:
+            if exc.filename is not None:
+                raise  # the CLI's own sentence names the file
+            # A failed write names no file ("No space left on device"): say which one.
+            raise ConfigError(f"{output}: {(exc.strerror or str(exc)).lower()}") from None
         events = len({line.event_id for line in lines})
+        left_out = f", {len(errors) + len(more)} left out (reasons above)" if errors or more else ""
+        where = "standard output" if to_stdout else output
         err_console.print(
             f"{len(lines)} records -> {events} events, "
-            f"{sum(1 for x in lines if x.duplicate_of)} duplicates; wrote {output}"
+            f"{sum(1 for x in lines if x.duplicate_of)} duplicates{left_out}; wrote {where}"
         )
 
     @eval_app.command("clustering")
     def eval_clustering(
+        ctx: typer.Context,
         input_file: Annotated[Path, typer.Argument(help="JSONL records with a gold label field.")],
         label_field: Annotated[str, typer.Option("--label-field", help="The field holding the gold event label.")],
     ) -> None:
@@ -200,8 +224,9 @@ def register(app: typer.Typer) -> None:
         from transforms.events.metrics import score
         from transforms.replay import labels_of, read_replay_file, replay
 
+        settings = load_settings(ctx.obj.config)
         inputs, errors = _read_replay(input_file, read_replay_file)
-        lines, more = replay(inputs)
+        lines, more = replay(inputs, near_duplicate_threshold=settings.processor.near_duplicate_threshold)
         for reason in errors + more:
             err_console.print(reason)
         if not lines:
@@ -211,6 +236,11 @@ def register(app: typer.Typer) -> None:
         scored = [line for line in lines if line.id in gold]
         if not scored:
             raise ConfigError(f"no record of {input_file} has the label field {label_field!r}")
+        if len(scored) < len(lines):
+            err_console.print(
+                f"{len(lines) - len(scored)} record(s) have no {label_field!r} label (missing, null or blank):"
+                " clustered with the rest, left out of the scores"
+            )
         if errors or more:
             # The scores cover only what was read: a file half of whose lines failed must not pass for whole.
             err_console.print(
@@ -262,6 +292,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _read_replay(path: Path, reader: Any) -> tuple[list[Any], list[str]]:
+    if path.is_dir():
+        raise ConfigError(f"cannot read {path}: a directory, not a JSONL file")
     if not path.is_file():
         raise ConfigError(f"cannot read {path}: no such file")
     try:

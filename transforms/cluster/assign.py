@@ -287,6 +287,17 @@ def _place(
     # indexed under an id a merge folded away (only ever the item just placed).
     repoint_due = False
 
+    def resolve(event_id: str) -> str:
+        """Where an id now points: the state's aliases, then this batch's own merges. The state
+        forgets an event's aliases once it closes, and a batch that spans more than the window
+        can close a merge's survivor before the batch ends: its earlier items must still follow."""
+        seen: set[str] = set()
+        while event_id not in seen:
+            seen.add(event_id)
+            event_id = state.resolve(event_id)
+            event_id = merges.get(event_id, event_id)
+        return event_id
+
     def place(group: list[Item]) -> None:
         nonlocal repoint_due
         item = group[0] if len(group) == 1 else max(group, key=richness)
@@ -323,10 +334,10 @@ def _place(
             if assignment.merged:
                 # Only a merge changes what the earlier merges' survivors resolve to.
                 for absorbed, survivor in list(merges.items()):
-                    if survivor != state.resolve(survivor):
-                        merges[absorbed] = state.resolve(survivor)
+                    if survivor != resolve(survivor):
+                        merges[absorbed] = resolve(survivor)
                 repoint_due = True
-        event_id = state.resolve(event_id)
+        event_id = resolve(event_id)
         event_of[item.item_id] = event_id
         if original is not None:
             placed_copy.setdefault(original, event_id)
@@ -373,7 +384,7 @@ def _place(
     out: list[Item] = []
     built: dict[str, BuiltMember] = {}
     for group, item, features in chosen:
-        final = state.resolve(event_of[item.item_id]) if features is not None else None
+        final = resolve(event_of[item.item_id]) if features is not None else None
         for version in group:
             changes: dict[str, Any] = {} if version.event_id == final else {"event_id": final}
             if features is not None and features.duplicate_of is not None and version.duplicate_of is None:
@@ -384,7 +395,7 @@ def _place(
                     features = member_with(features, event_id=final)
                 built[result.item_id] = BuiltMember(result, features, rules)
             out.append(result)
-    return out, dead, {a: state.resolve(s) for a, s in merges.items()}, built
+    return out, dead, {a: resolve(s) for a, s in merges.items()}, built
 
 
 def assign_events(
