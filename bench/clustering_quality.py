@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.short_text_sets import SETS, load_short_text  # noqa: E402
 from bench.uci_stories import LabelledRecord, load_uci  # noqa: E402
+from infra.config import ProcessorSettings  # noqa: E402
 from transforms.events import ClusterState, DecisionModel, cluster_records  # noqa: E402
 from transforms.events.metrics import Scores, score  # noqa: E402
 from transforms.replay import ReplayInput, replay  # noqa: E402
@@ -94,7 +95,7 @@ def run_pipeline_path(categories: str) -> tuple[Scores, float]:
         for n, d in enumerate(data, start=1)
     ]
     t0 = time.perf_counter()
-    lines, errors = replay(inputs)
+    lines, errors = replay(inputs, near_duplicate_threshold=ProcessorSettings().near_duplicate_threshold)
     elapsed = time.perf_counter() - t0
     assert not errors, errors[:3]
     event_of = {line.id: line.event_id for line in lines}

@@ -226,7 +226,8 @@ def test_hostile_lines_are_named_and_the_rest_is_clustered(tmp_path: Path, capsy
     deep = "[" * 100_000 + "]" * 100_000
     surrogate = json.dumps({"id": "s", "title": "Broken \udc80 text", "published_at": "2026-04-14T08:00:00Z"})
     numeric = json.dumps({"id": 42, "title": "A numeric id"})
-    lines = [json.dumps(RECORDS[0]), deep, surrogate, numeric, json.dumps(RECORDS[1])]
+    in_id = json.dumps({"id": "a\ud800", "title": "A broken id", "published_at": "2026-04-14T08:00:00Z"})
+    lines = [json.dumps(RECORDS[0]), deep, surrogate, numeric, in_id, json.dumps(RECORDS[1])]
     source = _write(tmp_path / "in.jsonl", lines)
     out = tmp_path / "out.jsonl"
     code, _, err = _run(["cluster", "--input", str(source), "--out", str(out)], capsys)
@@ -234,9 +235,10 @@ def test_hostile_lines_are_named_and_the_rest_is_clustered(tmp_path: Path, capsy
     assert [json.loads(x)["id"] for x in out.read_text(encoding="utf-8").splitlines()] == ["a1", "b1"]
     text = " ".join(err.split())
     assert "line 2: not JSON (RecursionError" in text, text
-    assert "line 3: 'utf-8' codec can't encode character" in text, text
+    assert "line 3: field 'title' holds a lone surrogate (\\udc80), not text" in text, text
     assert "line 4: field 'id' must be a string, got int 42" in text, text
-    assert "2 records -> 2 events, 0 duplicates, 3 left out (reasons above)" in text, text
+    assert "line 5: field 'id' holds a lone surrogate (\\ud800), not text" in text, text
+    assert "2 records -> 2 events, 0 duplicates, 4 left out (reasons above)" in text, text
 
 
 def test_published_at_must_be_rfc_3339(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -265,8 +267,12 @@ def test_out_refuses_the_input_and_dash_is_standard_output(tmp_path: Path, capsy
     assert "wrote standard output" in err and not (tmp_path / "-").exists()
 
 
-def test_the_config_near_duplicate_threshold_applies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """DESIGN §6: the replay runs the pipeline's code, so the processor's own threshold applies."""
+def test_the_config_near_duplicate_threshold_applies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DESIGN §6: the replay runs the pipeline's code, so the processor's own threshold applies; only
+    a --config given to the command is read (a stale $RADAR_CONFIG must not stop a replay)."""
+    monkeypatch.setenv("RADAR_CONFIG", str(tmp_path / "stale.toml"))
     source = _write(tmp_path / "in.jsonl", [json.dumps(r) for r in RECORDS])
     duplicates = []
     for threshold in (0.8, 0.3):
@@ -282,6 +288,8 @@ def test_the_config_near_duplicate_threshold_applies(tmp_path: Path, capsys: pyt
         ["cluster", "--config", str(tmp_path / "none.toml"), "--input", str(source), "--out", "-"], capsys
     )
     assert code == 1 and "not found" in err, err
+    code, _, err = _run(["eval", "clustering", str(source), "--label-field", "story"], capsys)
+    assert code == 0, err
 
 
 def test_eval_says_how_many_records_have_no_label(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

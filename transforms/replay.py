@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from schemas.common import KafkaCoordinates, SourceRef
 from schemas.dead_letter import DeadLetter
 from schemas.raw import Fetch, RawPost, ReceivedRaw
@@ -93,6 +95,14 @@ def _invalid(record: Any) -> str | None:
     for name in ("text", "publisher", "url", "lang", "published_at"):
         if record.get(name) is not None and not isinstance(record[name], str):
             return f"field {name!r} must be a string"
+    for name in ("id", "title", "text", "publisher", "url", "lang", "published_at"):
+        value = record.get(name)
+        if isinstance(value, str) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                # JSON's \ud800-style escapes let a lone surrogate through: no text can hold it.
+                return f"field {name!r} holds a lone surrogate (\\u{ord(value[_surrogate_at(value)]):04x}), not text"
     if record.get("published_at"):
         try:
             _when(record["published_at"])
@@ -107,6 +117,10 @@ def _invalid(record: Any) -> str | None:
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:(?P<second>\d{2})(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII
 )
+
+
+def _surrogate_at(value: str) -> int:
+    return next(i for i, c in enumerate(value) if 0xD800 <= ord(c) <= 0xDFFF)
 
 
 def _when(value: str) -> datetime:
@@ -152,13 +166,21 @@ def _raw_post(item: ReplayInput) -> ReceivedRaw:
 
 
 def replay(
-    inputs: Sequence[ReplayInput], state: ClusterState | None = None, *, near_duplicate_threshold: float = 0.8
+    inputs: Sequence[ReplayInput], state: ClusterState | None = None, *, near_duplicate_threshold: float
 ) -> tuple[list[ReplayLine], list[str]]:
     """normalize -> dedupe -> cluster, as one pipeline batch; one output line per input that normalizes.
-    `near_duplicate_threshold` is the processor's (`processor.near_duplicate_threshold`)."""
+    `near_duplicate_threshold`: the processor's (`processor.near_duplicate_threshold`)."""
     items, errors = [], []
     for item in inputs:
-        normalized = normalize_record(_raw_post(item))
+        try:
+            received = _raw_post(item)
+        except ValidationError as exc:
+            # What `_invalid` did not foresee: the record still gets its line, never ends the run.
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            errors.append(f"line {item.line}: {where}: {first.get('msg', 'invalid')}")
+            continue
+        normalized = normalize_record(received)
         if isinstance(normalized, DeadLetter):
             errors.append(f"line {item.line}: {normalized.reason}")
         else:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from infra.config import ConfigError, Settings, load_settings
+from infra.config import ConfigError, ProcessorSettings, Settings, load_settings
 from infra.tables import print_wide
 
 __all__ = ["register"]
@@ -170,7 +170,6 @@ def register(app: typer.Typer) -> None:
 
     @app.command("cluster")
     def cluster_command(
-        ctx: typer.Context,
         input_file: Annotated[Path, typer.Option("--input", help="JSONL records, one per line, in arrival order.")],
         output: Annotated[
             Path, typer.Option("--out", help="JSONL: id, event_id, duplicate_of per record ('-': standard output).")
@@ -186,9 +185,8 @@ def register(app: typer.Typer) -> None:
         to_stdout = str(output) == "-"
         if not to_stdout and output.exists() and input_file.exists() and output.resolve() == input_file.resolve():
             raise ConfigError(f"--out {output} is the input file: writing it would destroy the records")
-        settings = load_settings(config if config is not None else ctx.obj.config)
         inputs, errors = _read_replay(input_file, read_replay_file)
-        lines, more = replay(inputs, near_duplicate_threshold=settings.processor.near_duplicate_threshold)
+        lines, more = replay(inputs, near_duplicate_threshold=_replay_threshold(config))
         for reason in errors + more:
             err_console.print(reason)
         try:
@@ -214,9 +212,12 @@ def register(app: typer.Typer) -> None:
 
     @eval_app.command("clustering")
     def eval_clustering(
-        ctx: typer.Context,
         input_file: Annotated[Path, typer.Argument(help="JSONL records with a gold label field.")],
         label_field: Annotated[str, typer.Option("--label-field", help="The field holding the gold event label.")],
+        config: Annotated[
+            Path | None,
+            typer.Option("--config", "-c", help="TOML config: its processor.near_duplicate_threshold applies."),
+        ] = None,
     ) -> None:
         """Pairwise P/R/F1, B-cubed P/R/F1, NMI and ARI of `radar cluster` over a labelled file."""
         from rich.table import Table
@@ -224,9 +225,8 @@ def register(app: typer.Typer) -> None:
         from transforms.events.metrics import score
         from transforms.replay import labels_of, read_replay_file, replay
 
-        settings = load_settings(ctx.obj.config)
         inputs, errors = _read_replay(input_file, read_replay_file)
-        lines, more = replay(inputs, near_duplicate_threshold=settings.processor.near_duplicate_threshold)
+        lines, more = replay(inputs, near_duplicate_threshold=_replay_threshold(config))
         for reason in errors + more:
             err_console.print(reason)
         if not lines:
@@ -289,6 +289,15 @@ def register(app: typer.Typer) -> None:
         for name, value in quality.rows():
             table.add_row(name, value)
         print_wide(console, table)
+
+
+def _replay_threshold(config: Path | None) -> float:
+    """The near-duplicate threshold of a replay: the processor's in the file given with the command's
+    own --config, else the default. Never $RADAR_CONFIG or the global -c: a replay needs no
+    configuration, and a stale one in the environment must not stop it (DESIGN §6: exit 0 unless
+    the file cannot be read)."""
+    processor = load_settings(config).processor if config is not None else ProcessorSettings()
+    return processor.near_duplicate_threshold
 
 
 def _read_replay(path: Path, reader: Any) -> tuple[list[Any], list[str]]:

@@ -101,9 +101,10 @@ class EventIndex:
     def candidates(self, rep: Representation, k: int = TOP_K) -> list[Candidate]:
         """The k events most similar to `rep` (by summed cosines), with exact dot products per space."""
         dots: dict[str, dict[str, float]] = {}
-        # Keys too common to find candidates by, per space: their share of the similarity is
-        # added for the k found, which is what a full pass over each candidate's keys would give.
-        skipped: dict[str, list[str]] = {}
+        # Spaces in which a key was too common to find candidates by: for the k found, the dot
+        # product in such a space is taken over all the item's keys instead (in the item's key
+        # order, as the lookup adds them, so the sum is the same float whichever way it is reached).
+        skipped: set[str] = set()
         events = self.events
         for space, vector in rep.vectors.items():
             postings = self.postings[space]
@@ -114,7 +115,7 @@ class EventIndex:
                 if not posting:
                     continue
                 if len(posting) > POSTING_CAP:
-                    skipped.setdefault(space, []).append(key)
+                    skipped.add(space)
                     continue
                 for event_id, centroid in posting.items():
                     acc[event_id] = get(event_id, 0.0) + weight * centroid[key]
@@ -138,12 +139,9 @@ class EventIndex:
         for event_id, _ in ranked:
             event = events[event_id]
             exact = {space: acc[event_id] for space, acc in dots.items() if event_id in acc}
-            for space, keys in skipped.items():
+            for space in skipped:
                 centroid = event.centroid[space]
-                vector = rep.vectors[space]
-                extra = [vector[key] * centroid[key] for key in keys if key in centroid]
-                if extra:
-                    exact[space] = exact.get(space, 0.0) + sum(extra)
+                exact[space] = sum(w * centroid[key] for key, w in rep.vectors[space].items() if key in centroid)
             out.append(Candidate(event, exact))
         return out
 
