@@ -303,3 +303,23 @@ def test_eval_says_how_many_records_have_no_label(tmp_path: Path, capsys: pytest
     assert code == 0, err
     assert "3 record(s) have no 'story' label (missing, null or blank)" in " ".join(err.split()), err
     assert f"{len(RECORDS)} labelled records" in " ".join(out.split()), out
+
+
+def test_eval_clustering_json_is_one_document_with_the_table_s_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A bad line too: the document counts what it left out, as the table's stderr line does.
+    source = _write(tmp_path / "in.jsonl", [json.dumps(r) for r in RECORDS] + ["{not json"])
+    code, out, err = _run(["eval", "clustering", str(source), "--label-field", "story", "--json"], capsys)
+    assert code == 0, err
+    document = json.loads(out)  # one document: anything else on stdout would fail here
+    assert document["records"] == document["scored"] == len(RECORDS)
+    assert document["unlabelled"] == 0 and document["lines_left_out"] == 1
+    assert document["gold_events"] == len({r["story"] for r in RECORDS})
+    assert document["bcubed"] == {"p": 1.0, "r": 1.0, "f1": 1.0} and document["nmi"] == 1.0
+    code, table, _ = _run(["eval", "clustering", str(source), "--label-field", "story"], capsys)
+    pairwise = document["pairwise"]
+    assert f"pairwise P / R / F1 │ {pairwise['p']:.3f} / {pairwise['r']:.3f} / {pairwise['f1']:.3f}" in " ".join(
+        table.split()
+    )
+    assert f"{document['predicted_events']} predicted" in " ".join(table.split())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -218,6 +219,9 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--config", "-c", help="TOML config: its processor.near_duplicate_threshold applies."),
         ] = None,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="One JSON document on standard output instead of the table.")
+        ] = False,
     ) -> None:
         """Pairwise P/R/F1, B-cubed P/R/F1, NMI and ARI of `radar cluster` over a labelled file."""
         from rich.table import Table
@@ -248,6 +252,23 @@ def register(app: typer.Typer) -> None:
                 f"the scores cover the {len(scored)} labelled records read",
             )
         result = score([gold[line.id] for line in scored], [line.event_id for line in scored])
+        if as_json:
+            document = {
+                "file": str(input_file),
+                "label_field": label_field,
+                "records": len(lines),
+                "scored": len(scored),
+                "unlabelled": len(lines) - len(scored),
+                "lines_left_out": len(errors) + len(more),
+                "gold_events": result.gold_clusters,
+                "predicted_events": result.predicted_clusters,
+                "pairwise": {"p": result.pairwise_p, "r": result.pairwise_r, "f1": result.pairwise_f1},
+                "bcubed": {"p": result.bcubed_p, "r": result.bcubed_r, "f1": result.bcubed_f1},
+                "nmi": result.nmi,
+                "ari": result.ari,
+            }
+            sys.stdout.write(json.dumps(document) + "\n")
+            return
         table = Table(
             title=f"event clustering on {input_file.name}: {len(scored)} labelled records, "
             f"{len({gold[x.id] for x in scored})} gold events, {len({x.event_id for x in scored})} predicted"
