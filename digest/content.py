@@ -622,9 +622,6 @@ def research_highlight(
         )
     else:
         what = book.text("research", "what" if is_paper else "what_report", date=date, publisher=publisher, lead=lead)
-    if book.lang == "zh" and publisher != item.publisher:
-        # The templates put a space after a Latin publisher ("Hugging Face 于"); none after Chinese.
-        what = _CJK_GAP.sub(r"\1", what)
     zh = [i for i in order_by_tier(event_items) if i.lang.startswith("zh") and not i.is_social and i.text.strip()]
     abstract = _clean(item.text)
     kind = (
@@ -652,6 +649,10 @@ def research_highlight(
             title=clean_title(title, 200),
             topics=book.text("research", "topics_clause", topics=book.join(topics[:3])) if topics else "",
         )
+    if book.lang == "zh" and publisher != item.publisher:
+        # The templates put a space after a Latin publisher ("Hugging Face 于"); none after Chinese.
+        # Here, after every form of "what" (quoted, composed), so none of them keeps the gap.
+        what = _CJK_GAP.sub(r"\1", what)
     rest = [s for s in sentences if s not in lead]
     if composed and not rest:
         rest = sentences[:1]  # "what" quoted nothing: the abstract's opening is what there is to quote

@@ -1296,4 +1296,5 @@ def test_a_guest_article_on_a_platform_is_the_communitys_and_leads_its_research_
         digest = build_digest(store, settings, WINDOW_END, lang=lang, now=NOW)  # type: ignore[arg-type]
         [highlight] = [r for r in digest.research if r.url == article.url]
         assert by in highlight.what, highlight.what
+        assert "社区作者 " not in highlight.what, highlight.what  # no gap between two Chinese words
         assert "official" not in highlight.judgment and "官方" not in highlight.judgment, highlight.judgment
