@@ -25,7 +25,7 @@ from typing import Any
 
 from transforms.events.text import amount_keys, cjk_pairs, name_keys, slug_text, url_key, words
 
-__all__ = ["SPACES", "Record", "Representation", "event_idf", "represent"]
+__all__ = ["SPACES", "Record", "Representation", "event_idf", "raw_features", "represent"]
 
 SPACES = ("w", "n", "u")
 _LEAD_CHARS = 400
@@ -85,7 +85,7 @@ def _may_hold_amount(text: str) -> bool:
     return any(map(str.isdigit, text))
 
 
-def _raw_features(record: Record) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+def raw_features(record: Record) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
     title = record.title or ""
     lead = (record.text or "")[:_LEAD_CHARS]
     if not title and lead:
@@ -172,7 +172,7 @@ def represent(record: Record, postings: Mapping[str, Mapping[str, Sized]], event
     """The record's vectors, words ("w") and names ("n") weighted by IDF over the open events:
     `postings[space]` maps a key to the open events holding it (`EventIndex.postings`), and
     `events` is how many events are open."""
-    w, n, u = _raw_features(record)
+    w, n, u = raw_features(record)
     time = record.published_at.timestamp() if record.published_at is not None else None
     vw, unseen = _unit(w, postings["w"], events)
     vn, _ = _unit(n, postings["n"], events)

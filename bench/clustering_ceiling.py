@@ -1,0 +1,141 @@
+"""How separable the labelled stories are in the clustering's own representation: a supervised ceiling.
+
+    .venv/bin/python bench/clustering_ceiling.py [--short-text DIR] [--window-hours 48 24 12 6]
+
+For every item, the *nearest gold-story centroid* decides its story: the centroid of each labelled
+story's other items (leave-one-out), in the word space `w` that `transforms.events` compares
+items by (`representation.raw_features`: title and lead stems, title word pairs, amounts, slug
+words), TF-IDF with IDF over the slice's documents, cosine. It is told everything a clusterer
+never is: the number of stories, every story's members, future ones included. What it still
+gets wrong are items whose words are closer to another story than to their own, which no
+clustering over these words can place right either. So its B-cubed F1 is a ceiling for this
+representation (a loose one: a clustering also errs in how it groups), and the distance from it
+to `bench/clustering_quality.py`'s online figures is what better decisions could still win; the
+rest needs other evidence than the words.
+
+With --window-hours, the ceiling again when a story may be chosen only if one of its other items
+is within that many hours of the item: UCI's timestamps are crawl times that put each story in a
+burst of minutes, so a narrow window measures that artefact, not news (a day's market reports
+are one story a day in real news, and stories run for days).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.short_text_sets import SETS, load_short_text  # noqa: E402
+from bench.uci_stories import LabelledRecord, load_uci  # noqa: E402
+from transforms.events import ClusterState, DecisionModel, cluster_records  # noqa: E402
+from transforms.events.metrics import score  # noqa: E402
+from transforms.events.representation import event_idf, raw_features  # noqa: E402
+
+UCI_SLICES = [("all", "btem"), ("business", "b"), ("entertainment", "e"), ("tech", "t"), ("health", "m")]
+
+
+def tfidf(data: list[LabelledRecord]) -> np.ndarray:
+    """Unit TF-IDF rows of the word space (sub-linear TF as in `representation`, IDF over these documents)."""
+    raws = [raw_features(d.record)[0] for d in data]
+    df: dict[str, int] = defaultdict(int)
+    for raw in raws:
+        for key in raw:
+            df[key] += 1
+    column = {key: i for i, key in enumerate(df)}
+    n = len(raws)
+    matrix = np.zeros((n, len(column)))
+    for row, raw in enumerate(raws):
+        for key, tf in raw.items():
+            # The production weighting, with documents standing in for open events.
+            matrix[row, column[key]] = (1.0 + math.log(tf) if tf > 1.0 else tf) * event_idf(df[key], n)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0.0] = 1.0
+    return matrix / norms
+
+
+def nearest_centroid(data: list[LabelledRecord], window_hours: float | None = None) -> list[int]:
+    """Each item's nearest gold-story centroid (its own story's without it), as a story number."""
+    stories = sorted({d.story for d in data})
+    number = {story: i for i, story in enumerate(stories)}
+    gold = np.array([number[d.story] for d in data])
+    x = tfidf(data)
+    sums = np.zeros((len(stories), x.shape[1]))
+    np.add.at(sums, gold, x)
+    rows = np.arange(len(data))
+    dots = x @ sums.T
+    dots[rows, gold] -= (x * x).sum(axis=1)
+    norms = np.repeat(np.linalg.norm(sums, axis=1)[None, :], len(data), axis=0)
+    norms[rows, gold] = np.linalg.norm(sums[gold] - x, axis=1)
+    cosines = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0.0)
+    # A story with no other item has no centroid to be near.
+    sizes = np.bincount(gold, minlength=len(stories))
+    cosines[rows, gold] = np.where(sizes[gold] > 1, cosines[rows, gold], -np.inf)
+    if window_hours is not None:
+        times = np.array([d.record.published_at.timestamp() if d.record.published_at else 0.0 for d in data])
+        span = window_hours * 3600.0
+        for s in range(len(stories)):
+            members = np.sort(times[gold == s])
+            # Items with another member of story s within the window: two members when s is the
+            # item's own story (the item itself is one of them).
+            lo = np.searchsorted(members, times - span, side="left")
+            hi = np.searchsorted(members, times + span, side="right")
+            needed = np.where(gold == s, 2, 1)
+            cosines[(hi - lo) < needed, s] = -np.inf
+    return [int(i) for i in cosines.argmax(axis=1)]
+
+
+def online(data: list[LabelledRecord], model: DecisionModel) -> float:
+    # As bench/clustering_quality.py scores it: each item under its event's final id, after merges.
+    state = ClusterState(model)
+    predicted = [state.resolve(a.event_id) for a in cluster_records([d.record for d in data], state)]
+    return score([d.story for d in data], predicted).bcubed_f1
+
+
+def report(name: str, data: list[LabelledRecord], model: DecisionModel, windows: list[float]) -> None:
+    gold = [d.story for d in data]
+    predicted = nearest_centroid(data)
+    ceiling = score(gold, predicted)  # story numbers against story names: the measures need no common naming
+    stories = sorted(set(gold))
+    accuracy = sum(1 for story, p in zip(gold, predicted, strict=True) if stories[p] == story)
+    ours = online(data, model)
+    cells = " ".join(f"{score(gold, nearest_centroid(data, h)).bcubed_f1:>6.3f}" for h in windows)
+    print(
+        f"{name:<26}{len(data):>6} {len({*gold}):>4}  {accuracy / len(data):.3f}  {ceiling.bcubed_p:.3f} "
+        f"{ceiling.bcubed_r:.3f} {ceiling.bcubed_f1:.3f}  {ceiling.nmi:.3f}   "
+        f"{ours:.3f} {ours / ceiling.bcubed_f1:>5.0%}   {cells}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--short-text", type=Path, help="folder with GoogleNews.txt etc. (bench/short_text_sets.py)")
+    parser.add_argument("--window-hours", type=float, nargs="*", default=[336.0, 24.0, 12.0, 6.0])
+    parser.add_argument("--model", help="model JSON for the online column (default: the packaged one)")
+    args = parser.parse_args()
+    model = DecisionModel.load(args.model)
+    started = time.perf_counter()
+    windows = " ".join(f"{h:>5.0f}h" for h in args.window_hours)
+    print("supervised ceiling: each item -> nearest gold-story centroid (leave-one-out), words space, cosine")
+    print(
+        f"{'slice':<26}{'items':>6} {'gold':>4}  {'acc':<5}  B3 P  R     F1     NMI     online  share   "
+        f"ceiling B3 F1 within {windows}"
+    )
+    for name, categories in UCI_SLICES:
+        report(f"UCI {name} (time)", load_uci(categories=categories), model, args.window_hours)
+    if args.short_text:
+        for name in SETS:
+            # No timestamps: the windows never close, so those cells equal the ceiling.
+            report(f"{name} (file order)", load_short_text(args.short_text, name), model, [])
+    print(f"time: {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
