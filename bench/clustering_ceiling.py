@@ -63,8 +63,9 @@ def tfidf(data: list[LabelledRecord]) -> np.ndarray:
     return matrix / norms
 
 
-def nearest_centroid(data: list[LabelledRecord], window_hours: float | None = None) -> list[int]:
-    """Each item's nearest gold-story centroid (its own story's without it), as a story number."""
+def leave_one_out_cosines(data: list[LabelledRecord]) -> np.ndarray:
+    """Items x stories (in sorted story order): each item's cosine to each story's centroid, its own
+    story's taken without it; -inf for its own story when that has no other item (no centroid)."""
     stories = sorted({d.story for d in data})
     number = {story: i for i, story in enumerate(stories)}
     gold = np.array([number[d.story] for d in data])
@@ -77,9 +78,21 @@ def nearest_centroid(data: list[LabelledRecord], window_hours: float | None = No
     norms = np.repeat(np.linalg.norm(sums, axis=1)[None, :], len(data), axis=0)
     norms[rows, gold] = np.linalg.norm(sums[gold] - x, axis=1)
     cosines = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0.0)
-    # A story with no other item has no centroid to be near.
     sizes = np.bincount(gold, minlength=len(stories))
     cosines[rows, gold] = np.where(sizes[gold] > 1, cosines[rows, gold], -np.inf)
+    return cosines
+
+
+def nearest_centroid(
+    data: list[LabelledRecord], window_hours: float | None = None, cosines: np.ndarray | None = None
+) -> list[int]:
+    """Each item's nearest gold-story centroid (its own story's without it), as a story number;
+    `cosines`: `leave_one_out_cosines(data)` when the caller has them (they are not changed)."""
+    stories = sorted({d.story for d in data})
+    number = {story: i for i, story in enumerate(stories)}
+    gold = np.array([number[d.story] for d in data])
+    rows = np.arange(len(data))
+    cosines = (leave_one_out_cosines(data) if cosines is None else cosines).copy()
     if window_hours is not None:
         times = np.array([d.record.published_at.timestamp() if d.record.published_at else 0.0 for d in data])
         span = window_hours * 3600.0
@@ -145,13 +158,15 @@ def online(data: list[LabelledRecord], model: DecisionModel) -> float:
 
 def report(name: str, data: list[LabelledRecord], model: DecisionModel, windows: list[float]) -> None:
     gold = [d.story for d in data]
-    predicted = nearest_centroid(data)
+    cosines = leave_one_out_cosines(data)  # once: the windows only mask it
+    predicted = nearest_centroid(data, cosines=cosines)
     ceiling = score(gold, predicted)  # story numbers against story names: the measures need no common naming
     stories = sorted(set(gold))
-    merged = with_best_merges([stories.index(story) for story in gold], predicted, len(stories))
+    number = {story: i for i, story in enumerate(stories)}
+    merged = with_best_merges([number[story] for story in gold], predicted, len(stories))
     accuracy = sum(1 for story, p in zip(gold, predicted, strict=True) if p < len(stories) and stories[p] == story)
     ours = online(data, model)
-    cells = "".join(f"{score(gold, nearest_centroid(data, h)).bcubed_f1:>7.3f}" for h in windows)
+    cells = "".join(f"{score(gold, nearest_centroid(data, h, cosines)).bcubed_f1:>7.3f}" for h in windows)
     print(
         f"{name:<26}{len(data):>6} {len({*gold}):>4}  {accuracy / len(data):.3f}  {ceiling.bcubed_p:.3f} "
         f"{ceiling.bcubed_r:.3f} {ceiling.bcubed_f1:.3f}  {ceiling.nmi:.3f}   "

@@ -83,6 +83,9 @@ def read_replay_file(path: Path) -> tuple[list[ReplayInput], list[str]]:
     return records, errors
 
 
+_OPTIONAL_TEXT = ("text", "publisher", "url", "lang", "published_at")
+
+
 def _invalid(record: Any) -> str | None:
     if not isinstance(record, dict):
         return "not a JSON object"
@@ -92,17 +95,16 @@ def _invalid(record: Any) -> str | None:
         return "missing or empty string field 'id'"
     if not isinstance(record.get("title"), str):
         return "missing string field 'title'"
-    for name in ("text", "publisher", "url", "lang", "published_at"):
+    for name in _OPTIONAL_TEXT:
         if record.get(name) is not None and not isinstance(record[name], str):
             return f"field {name!r} must be a string"
-    for name in ("id", "title", "text", "publisher", "url", "lang", "published_at"):
+    for name in ("id", "title", *_OPTIONAL_TEXT):
         value = record.get(name)
         if isinstance(value, str) and not value.isascii():
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                # JSON's \ud800-style escapes let a lone surrogate through: no text can hold it.
-                return f"field {name!r} holds a lone surrogate (\\u{ord(value[_surrogate_at(value)]):04x}), not text"
+            # JSON's \ud800-style escapes let a lone surrogate through: no text can hold it.
+            surrogate = next((c for c in value if "\ud800" <= c <= "\udfff"), None)
+            if surrogate is not None:
+                return f"field {name!r} holds a lone surrogate (\\u{ord(surrogate):04x}), not text"
     if record.get("published_at"):
         try:
             _when(record["published_at"])
@@ -117,10 +119,6 @@ def _invalid(record: Any) -> str | None:
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:(?P<second>\d{2})(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII
 )
-
-
-def _surrogate_at(value: str) -> int:
-    return next(i for i, c in enumerate(value) if 0xD800 <= ord(c) <= 0xDFFF)
 
 
 def _when(value: str) -> datetime:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from transforms.events.index import Candidate, Event, EventIndex
+from transforms.events.index import Candidate, Event, EventIndex, dot_product
 from transforms.events.representation import Record, Representation, event_idf, represent
 
 __all__ = ["Assignment", "ClusterState", "DecisionModel", "cluster_records", "merge_features", "pair_features"]
@@ -250,11 +250,7 @@ class ClusterState:
             if self.clock is None:
                 self.undated.append(event_id)
             return Assignment(record.id, event_id, True, 0.0)
-        dots = {
-            space: sum(w * event.centroid[space].get(k, 0.0) for k, w in vector.items())
-            for space, vector in rep.vectors.items()
-            if vector
-        }
+        dots = {space: dot_product(vector, event.centroid[space]) for space, vector in rep.vectors.items() if vector}
         index.add(event, rep, time, dots)
         return Assignment(record.id, event.id, False, 1.0)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from transforms.events.representation import SPACES, Representation
 
-__all__ = ["Candidate", "Event", "EventIndex"]
+__all__ = ["Candidate", "Event", "EventIndex", "dot_product"]
 
 # A centroid keeps at most this many keys per space (pruned back from twice that): enough for a
 # few hundred headlines of one story, small enough that a merge or a prune stays cheap.
@@ -24,6 +24,12 @@ MAX_KEYS = 300
 # counts in the exact similarity of the candidates other keys found.
 POSTING_CAP = 64
 TOP_K = 6
+
+
+def dot_product(vector: dict[str, float], centroid: dict[str, float]) -> float:
+    """`vector` · `centroid`, summed in the vector's key order: every path that needs this product
+    (the candidate lookup, a join by link) gets the same float."""
+    return sum(w * centroid[key] for key, w in vector.items() if key in centroid)
 
 
 @dataclass(slots=True)
@@ -140,8 +146,7 @@ class EventIndex:
             event = events[event_id]
             exact = {space: acc[event_id] for space, acc in dots.items() if event_id in acc}
             for space in skipped:
-                centroid = event.centroid[space]
-                exact[space] = sum(w * centroid[key] for key, w in rep.vectors[space].items() if key in centroid)
+                exact[space] = dot_product(rep.vectors[space], event.centroid[space])
             out.append(Candidate(event, exact))
         return out
 
