@@ -1,0 +1,138 @@
+"""Where the online clustering loses on UCI, story by story, beside where UCI's own labels disagree.
+
+    .venv/bin/python bench/clustering_losses.py [--order time|shuffled] [--top 10] [--titles 3]
+
+B-cubed precision and recall (`transforms.events.metrics`) are averages over items, so what each
+loses can be split exactly: precision by the pair of gold stories that share a predicted event
+(every item of story g in an event K loses c(g', K) / |K| to each other story g' there), recall by
+the gold story that several events split. The shares sum to 1 - P and 1 - R. Beside each pair it
+says whether UCI itself files an identical headline under both stories: its labels are the
+aggregator's clusters at crawl time, which can split one subject across stories ("Mt. Gox files
+for US bankruptcy" is in two), so for such a pair no clustering by content can be right by both.
+Each story is shown with its size, category, crawl span and a few headlines, to read whether the
+labels or the clustering are wrong (the issue's closing note lists what was read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.uci_stories import LabelledRecord, load_uci  # noqa: E402
+from transforms.events import ClusterState, DecisionModel, cluster_records  # noqa: E402
+from transforms.events.metrics import score  # noqa: E402
+
+
+def precision_loss_by_pair(gold: Sequence[Hashable], predicted: Sequence[Hashable]) -> dict[frozenset, float]:
+    """1 - B-cubed precision, split over the unordered pairs of gold labels that share a predicted cluster."""
+    cells: dict[Hashable, Counter] = defaultdict(Counter)
+    for g, p in zip(gold, predicted, strict=True):
+        cells[p][g] += 1
+    n = len(gold)
+    loss: dict[frozenset, float] = defaultdict(float)
+    for row in cells.values():
+        size = sum(row.values())
+        labels = list(row)
+        for i, a in enumerate(labels):
+            for b in labels[i + 1 :]:
+                # Each of a's items loses c_b / |K| and each of b's loses c_a / |K|.
+                loss[frozenset((a, b))] += 2.0 * row[a] * row[b] / size / n
+    return dict(loss)
+
+
+def recall_loss_by_story(gold: Sequence[Hashable], predicted: Sequence[Hashable]) -> dict[Hashable, float]:
+    """1 - B-cubed recall, split over the gold labels (a story split across clusters loses it)."""
+    cells: dict[Hashable, Counter] = defaultdict(Counter)
+    for g, p in zip(gold, predicted, strict=True):
+        cells[g][p] += 1
+    n = len(gold)
+    loss: dict[Hashable, float] = {}
+    for g, row in cells.items():
+        size = sum(row.values())
+        lost = sum(c * (size - c) for c in row.values()) / size / n
+        if lost > 0.0:
+            loss[g] = lost
+    return loss
+
+
+def headline_linked_pairs(titles: Sequence[str], gold: Sequence[Hashable]) -> dict[frozenset, list[str]]:
+    """Pairs of gold labels that carry one identical headline (case and spacing aside), with those headlines."""
+    stories_of: dict[str, set[Hashable]] = defaultdict(set)
+    shown: dict[str, str] = {}
+    for title, g in zip(titles, gold, strict=True):
+        key = " ".join(title.casefold().split())
+        stories_of[key].add(g)
+        shown.setdefault(key, title.strip())
+    linked: dict[frozenset, list[str]] = defaultdict(list)
+    for key, stories in stories_of.items():
+        ordered = sorted(stories, key=str)
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1 :]:
+                linked[frozenset((a, b))].append(shown[key])
+    return dict(linked)
+
+
+def _describe(story: str, members: list[LabelledRecord], titles: int) -> list[str]:
+    times = sorted(m.record.published_at for m in members if m.record.published_at is not None)
+    span = f"{times[0]:%m-%d %H:%M:%S}–{times[-1]:%H:%M:%S}" if times else "no times"
+    # Headlines spread over the story's members, not its first few (a story's opening burst is alike).
+    step = max(1, len(members) // titles)
+    sample = "; ".join(m.record.title[:70] for m in members[::step][:titles])
+    return [f"      {story[:12]} {len(members):>4} items, {members[0].category}, crawled {span}: {sample}"]
+
+
+def report(data: list[LabelledRecord], top: int, titles: int) -> None:
+    state = ClusterState(DecisionModel.load())
+    predicted = [state.resolve(a.event_id) for a in cluster_records([d.record for d in data], state)]
+    gold = [d.story for d in data]
+    scores = score(gold, predicted)
+    members: dict[str, list[LabelledRecord]] = defaultdict(list)
+    for d in data:
+        members[d.story].append(d)
+    linked = headline_linked_pairs([d.record.title for d in data], gold)
+    repeated = {t for ts in linked.values() for t in ts}
+    print(f"{len(data)} headlines, {len(members)} stories; B-cubed P {scores.bcubed_p:.3f} R {scores.bcubed_r:.3f} "
+          f"F1 {scores.bcubed_f1:.3f}")  # fmt: skip
+    print(f"UCI files {len(repeated)} identical headlines under two or more stories ({len(linked)} story pairs):")
+    for pair, shared in sorted(linked.items(), key=lambda kv: -len(kv[1])):
+        a, b = sorted(pair)
+        print(f'  {a[:12]} / {b[:12]}: {len(shared)}, e.g. "{shared[0][:80]}"')
+
+    p_loss = precision_loss_by_pair(gold, predicted)
+    on_linked = sum(v for pair, v in p_loss.items() if pair in linked)
+    total = sum(p_loss.values())
+    print(f"\nprecision lost {total:.3f} (= 1 - P); {on_linked:.3f} of it ({on_linked / total:.0%}) between stories "
+          f"UCI links by an identical headline. Largest, by pair:")  # fmt: skip
+    for pair, lost in sorted(p_loss.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  {lost:.4f}{'  linked by UCI' if pair in linked else ''}")
+        for story in sorted(pair):
+            print("\n".join(_describe(story, members[story], titles)))
+
+    r_loss = recall_loss_by_story(gold, predicted)
+    spread: dict[str, Counter] = defaultdict(Counter)  # story -> its items per event
+    for g, p in zip(gold, predicted, strict=True):
+        spread[g][p] += 1
+    print(f"\nrecall lost {sum(r_loss.values()):.3f} (= 1 - R). Largest, by story split across events:")
+    for story, lost in sorted(r_loss.items(), key=lambda kv: -kv[1])[:top]:
+        events = spread[story]
+        print(f"  {lost:.4f}  in {len(events)} events, the largest holding {max(events.values())} of {events.total()}")
+        print("\n".join(_describe(story, members[story], titles)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--order", choices=("time", "shuffled"), default="time")
+    parser.add_argument("--top", type=int, default=10, help="pairs and stories to show (default 10)")
+    parser.add_argument("--titles", type=int, default=3, help="headlines shown per story (default 3)")
+    parser.add_argument("--categories", default="btem", help="UCI category codes to replay (default all: btem)")
+    args = parser.parse_args()
+    report(load_uci(categories=args.categories, order=args.order), args.top, args.titles)
+
+
+if __name__ == "__main__":
+    main()
