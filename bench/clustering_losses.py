@@ -77,13 +77,13 @@ def headline_linked_pairs(titles: Sequence[str], gold: Sequence[Hashable]) -> di
     return dict(linked)
 
 
-def _describe(story: str, members: list[LabelledRecord], titles: int) -> list[str]:
+def _describe(story: str, members: list[LabelledRecord], titles: int) -> str:
     times = sorted(m.record.published_at for m in members if m.record.published_at is not None)
-    span = f"{times[0]:%m-%d %H:%M:%S}–{times[-1]:%H:%M:%S}" if times else "no times"
+    span = f"{times[0]:%m-%d %H:%M:%S} to {times[-1]:%m-%d %H:%M:%S}" if times else "no times"
     # Headlines spread over the story's members, not its first few (a story's opening burst is alike).
     step = max(1, len(members) // titles)
     sample = "; ".join(m.record.title[:70] for m in members[::step][:titles])
-    return [f"      {story[:12]} {len(members):>4} items, {members[0].category}, crawled {span}: {sample}"]
+    return f"      {story[:12]} {len(members):>4} items, {members[0].category}, crawled {span}: {sample}"
 
 
 def report(data: list[LabelledRecord], top: int, titles: int) -> None:
@@ -111,7 +111,7 @@ def report(data: list[LabelledRecord], top: int, titles: int) -> None:
     for pair, lost in sorted(p_loss.items(), key=lambda kv: -kv[1])[:top]:
         print(f"  {lost:.4f}{'  linked by UCI' if pair in linked else ''}")
         for story in sorted(pair):
-            print("\n".join(_describe(story, members[story], titles)))
+            print(_describe(story, members[story], titles))
 
     r_loss = recall_loss_by_story(gold, predicted)
     spread: dict[str, Counter] = defaultdict(Counter)  # story -> its items per event
@@ -121,7 +121,7 @@ def report(data: list[LabelledRecord], top: int, titles: int) -> None:
     for story, lost in sorted(r_loss.items(), key=lambda kv: -kv[1])[:top]:
         events = spread[story]
         print(f"  {lost:.4f}  in {len(events)} events, the largest holding {max(events.values())} of {events.total()}")
-        print("\n".join(_describe(story, members[story], titles)))
+        print(_describe(story, members[story], titles))
 
 
 def main() -> None:
