@@ -106,8 +106,9 @@ def report(data: list[LabelledRecord], top: int, titles: int) -> None:
     p_loss = precision_loss_by_pair(gold, predicted)
     on_linked = sum(v for pair, v in p_loss.items() if pair in linked)
     total = sum(p_loss.values())
-    print(f"\nprecision lost {total:.3f} (= 1 - P); {on_linked:.3f} of it ({on_linked / total:.0%}) between stories "
-          f"UCI links by an identical headline. Largest, by pair:")  # fmt: skip
+    share = f" ({on_linked / total:.0%})" if total > 0.0 else ""  # nothing lost: no share of it
+    print(f"\nprecision lost {total:.3f} (= 1 - P); {on_linked:.3f} of it{share} between stories UCI links by an "
+          f"identical headline. Largest, by pair:")  # fmt: skip
     for pair, lost in sorted(p_loss.items(), key=lambda kv: -kv[1])[:top]:
         print(f"  {lost:.4f}{'  linked by UCI' if pair in linked else ''}")
         for story in sorted(pair):
