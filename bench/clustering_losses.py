@@ -1,6 +1,6 @@
 """Where the online clustering loses on UCI, story by story, beside where UCI's own labels disagree.
 
-    .venv/bin/python bench/clustering_losses.py [--order time|shuffled] [--top 10] [--titles 3]
+    .venv/bin/python bench/clustering_losses.py [--order time|shuffled] [--categories btem] [--top 10] [--titles 3]
 
 B-cubed precision and recall (`transforms.events.metrics`) are averages over items, so what each
 loses can be split exactly: precision by the pair of gold stories that share a predicted event
