@@ -135,6 +135,15 @@ def _commands(group: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...
             yield (*path, name)
 
 
+def test_the_cli_loads_no_pipeline_or_connector_until_a_command_needs_one() -> None:
+    """`radar config check`, `status` or `--help` must not pay the ingest path's ~0.8 s of imports
+    (Kafka, the fetcher, Beam): the CLI runs in health checks and is spawned by every flow."""
+    heavy = ("kafka", "apache_beam", "prefect", "connectors.ingest", "connectors.fetch", "trafilatura")
+    probe = f"import sys, app.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr
+
+
 def test_flags_render_as_plain_flags_in_every_help(monkeypatch: pytest.MonkeyPatch) -> None:
     # Was `--verbose <bool>`, `--help <bool>`: as if a flag took a value (issue 14 item 10).
     monkeypatch.setenv("COLUMNS", "200")
