@@ -36,8 +36,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.short_text_sets import SETS, load_short_text  # noqa: E402
-from bench.uci_stories import LabelledRecord, load_uci  # noqa: E402
-from transforms.events import ClusterState, DecisionModel, cluster_records  # noqa: E402
+from bench.uci_stories import LabelledRecord, final_events, load_uci  # noqa: E402
+from transforms.events import DecisionModel  # noqa: E402
 from transforms.events.metrics import score  # noqa: E402
 from transforms.events.representation import event_idf, raw_features  # noqa: E402
 
@@ -63,12 +63,17 @@ def tfidf(data: list[LabelledRecord]) -> np.ndarray:
     return matrix / norms
 
 
+def story_numbers(data: list[LabelledRecord]) -> tuple[list[str], np.ndarray]:
+    """The slice's stories in sorted order, and each item's story as its number in that order."""
+    stories = sorted({d.story for d in data})
+    number = {story: i for i, story in enumerate(stories)}
+    return stories, np.array([number[d.story] for d in data])
+
+
 def leave_one_out_cosines(data: list[LabelledRecord]) -> np.ndarray:
     """Items x stories (in sorted story order): each item's cosine to each story's centroid, its own
     story's taken without it; -inf for its own story when that has no other item (no centroid)."""
-    stories = sorted({d.story for d in data})
-    number = {story: i for i, story in enumerate(stories)}
-    gold = np.array([number[d.story] for d in data])
+    stories, gold = story_numbers(data)
     x = tfidf(data)
     sums = np.zeros((len(stories), x.shape[1]))
     np.add.at(sums, gold, x)
@@ -88,9 +93,7 @@ def nearest_centroid(
 ) -> list[int]:
     """Each item's nearest gold-story centroid (its own story's without it), as a story number;
     `cosines`: `leave_one_out_cosines(data)` when the caller has them (they are not changed)."""
-    stories = sorted({d.story for d in data})
-    number = {story: i for i, story in enumerate(stories)}
-    gold = np.array([number[d.story] for d in data])
+    stories, gold = story_numbers(data)
     rows = np.arange(len(data))
     cosines = (leave_one_out_cosines(data) if cosines is None else cosines).copy()
     if window_hours is not None:
@@ -149,23 +152,15 @@ def with_best_merges(gold: list[int], predicted: list[int], stories: int) -> flo
         table[:, j] = 0.0
 
 
-def online(data: list[LabelledRecord], model: DecisionModel) -> float:
-    # As bench/clustering_quality.py scores it: each item under its event's final id, after merges.
-    state = ClusterState(model)
-    predicted = [state.resolve(a.event_id) for a in cluster_records([d.record for d in data], state)]
-    return score([d.story for d in data], predicted).bcubed_f1
-
-
 def report(name: str, data: list[LabelledRecord], model: DecisionModel, windows: list[float]) -> None:
     gold = [d.story for d in data]
     cosines = leave_one_out_cosines(data)  # once: the windows only mask it
     predicted = nearest_centroid(data, cosines=cosines)
     ceiling = score(gold, predicted)  # story numbers against story names: the measures need no common naming
-    stories = sorted(set(gold))
-    number = {story: i for i, story in enumerate(stories)}
-    merged = with_best_merges([number[story] for story in gold], predicted, len(stories))
+    stories, numbers = story_numbers(data)
+    merged = with_best_merges(numbers.tolist(), predicted, len(stories))
     accuracy = sum(1 for story, p in zip(gold, predicted, strict=True) if p < len(stories) and stories[p] == story)
-    ours = online(data, model)
+    ours = score(gold, final_events(data, model)).bcubed_f1
     cells = "".join(f"{score(gold, nearest_centroid(data, h, cosines)).bcubed_f1:>7.3f}" for h in windows)
     print(
         f"{name:<26}{len(data):>6} {len({*gold}):>4}  {accuracy / len(data):.3f}  {ceiling.bcubed_p:.3f} "

@@ -26,49 +26,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.short_text_sets import SETS, load_short_text  # noqa: E402
-from bench.uci_stories import LabelledRecord, load_uci  # noqa: E402
-from transforms.events import ClusterState, DecisionModel, cluster_records  # noqa: E402
-from transforms.events.metrics import score  # noqa: E402
-
-
-def precision_loss_by_pair(gold: Sequence[Hashable], predicted: Sequence[Hashable]) -> dict[frozenset, float]:
-    """1 - B-cubed precision, split over the unordered pairs of gold labels that share a predicted cluster."""
-    cells: dict[Hashable, Counter] = defaultdict(Counter)
-    for g, p in zip(gold, predicted, strict=True):
-        cells[p][g] += 1
-    n = len(gold)
-    loss: dict[frozenset, float] = defaultdict(float)
-    for row in cells.values():
-        size = sum(row.values())
-        labels = list(row)
-        for i, a in enumerate(labels):
-            for b in labels[i + 1 :]:
-                # Each of a's items loses c_b / |K| and each of b's loses c_a / |K|.
-                loss[frozenset((a, b))] += 2.0 * row[a] * row[b] / size / n
-    return dict(loss)
-
-
-def recall_loss_by_story(gold: Sequence[Hashable], predicted: Sequence[Hashable]) -> dict[Hashable, float]:
-    """1 - B-cubed recall, split over the gold labels (a story split across clusters loses it)."""
-    cells: dict[Hashable, Counter] = defaultdict(Counter)
-    for g, p in zip(gold, predicted, strict=True):
-        cells[g][p] += 1
-    n = len(gold)
-    loss: dict[Hashable, float] = {}
-    for g, row in cells.items():
-        size = sum(row.values())
-        lost = sum(c * (size - c) for c in row.values()) / size / n
-        if lost > 0.0:
-            loss[g] = lost
-    return loss
+from bench.uci_stories import LabelledRecord, final_events, load_uci  # noqa: E402
+from transforms.events import DecisionModel  # noqa: E402
+from transforms.events.metrics import bcubed_losses, score  # noqa: E402
+from transforms.normalize import fingerprint_text  # noqa: E402
 
 
 def headline_linked_pairs(titles: Sequence[str], gold: Sequence[Hashable]) -> dict[frozenset, list[str]]:
-    """Pairs of gold labels that carry one identical headline (case and spacing aside), with those headlines."""
+    """Pairs of gold labels that carry one identical headline (as `fingerprint_text` compares texts:
+    case, spacing and links aside), with those headlines."""
     stories_of: dict[str, set[Hashable]] = defaultdict(set)
     shown: dict[str, str] = {}
     for title, g in zip(titles, gold, strict=True):
-        key = " ".join(title.casefold().split())
+        key = fingerprint_text(title)  # what the dedupe stage calls the same text
         stories_of[key].add(g)
         shown.setdefault(key, title.strip())
     linked: dict[frozenset, list[str]] = defaultdict(list)
@@ -91,8 +61,7 @@ def _describe(story: str, members: list[LabelledRecord], titles: int) -> str:
 
 
 def report(data: list[LabelledRecord], top: int, titles: int) -> None:
-    state = ClusterState(DecisionModel.load())
-    predicted = [state.resolve(a.event_id) for a in cluster_records([d.record for d in data], state)]
+    predicted = final_events(data, DecisionModel.load())
     gold = [d.story for d in data]
     scores = score(gold, predicted)
     members: dict[str, list[LabelledRecord]] = defaultdict(list)
@@ -107,7 +76,7 @@ def report(data: list[LabelledRecord], top: int, titles: int) -> None:
         a, b = sorted(pair)
         print(f'  {a[:12]} / {b[:12]}: {len(shared)}, e.g. "{shared[0][:80]}"')
 
-    p_loss = precision_loss_by_pair(gold, predicted)
+    p_loss, r_loss = bcubed_losses(gold, predicted)
     on_linked = sum(v for pair, v in p_loss.items() if pair in linked)
     total = sum(p_loss.values())
     share = f" ({on_linked / total:.0%})" if total > 0.0 else ""  # nothing lost: no share of it
@@ -118,7 +87,6 @@ def report(data: list[LabelledRecord], top: int, titles: int) -> None:
         for story in sorted(pair):
             print(_describe(story, members[story], titles))
 
-    r_loss = recall_loss_by_story(gold, predicted)
     spread: dict[str, Counter] = defaultdict(Counter)  # story -> its items per event
     for g, p in zip(gold, predicted, strict=True):
         spread[g][p] += 1

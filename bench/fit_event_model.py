@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.short_text_sets import SETS, load_short_text  # noqa: E402
-from bench.uci_stories import LabelledRecord, load_uci  # noqa: E402
+from bench.uci_stories import LabelledRecord, final_events, load_uci  # noqa: E402
 from transforms.events.assign import (  # noqa: E402
     FEATURES,
     MERGE_FEATURES,
@@ -168,12 +168,6 @@ def fit_logistic(
     return w
 
 
-def replay(data: list[LabelledRecord], model: DecisionModel) -> tuple[list[str], ClusterState]:
-    state = ClusterState(model)
-    out = [state.assign(item.record) for item in data]
-    return [state.resolve(a.event_id) for a in out], state
-
-
 def choose_threshold(
     replays: list[list[LabelledRecord]],
     model: DecisionModel,
@@ -186,7 +180,7 @@ def choose_threshold(
     for merge in merges or [model.merge_threshold]:
         for threshold in thresholds or THRESHOLDS:
             candidate = replace(model, threshold=threshold, merge_threshold=merge)
-            f1s = [score([d.story for d in data], replay(data, candidate)[0]).bcubed_f1 for data in replays]
+            f1s = [score([d.story for d in data], final_events(data, candidate)).bcubed_f1 for data in replays]
             curve.append((threshold, merge, sum(f1s) / len(f1s)))
     # The grid point with the best mean F1 wins (to 3 decimals; ties to the join threshold nearest
     # 0.5, then the higher merge threshold, i.e. the fewer merges). Averaging each point with its
@@ -278,7 +272,7 @@ def main() -> None:
     if args.short_text is not None:
         sets += [("held-out", name, load_short_text(args.short_text, name)) for name in SETS]
     for label, name, data in sets:
-        predicted, _ = replay(data, model)
+        predicted = final_events(data, model)
         s = score([d.story for d in data], predicted)
         print(
             f"{label:9} {name:10} B3 P {s.bcubed_p:.3f} R {s.bcubed_r:.3f} F1 {s.bcubed_f1:.3f} | "

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from transforms.events import Record
+from transforms.events import ClusterState, DecisionModel, Record, cluster_records
 
-__all__ = ["UCI_SLICE", "LabelledRecord", "load_uci"]
+__all__ = ["UCI_SLICE", "LabelledRecord", "final_events", "load_uci"]
 
 UCI_SLICE = Path(__file__).resolve().parents[2] / "shared/peer/uci-news-stories/uci-news-aggregator_slice.csv"
 
@@ -51,3 +52,11 @@ def load_uci(path: Path = UCI_SLICE, categories: str = "btem", order: str = "tim
         )
         for r in rows
     ]
+
+
+def final_events(data: Sequence[LabelledRecord], model: DecisionModel) -> list[str]:
+    """Each record's event after `data` is replayed in order through `transforms.events`, under the
+    event's final id (a record whose event was merged away counts in the survivor): what every
+    bench scores against the labels."""
+    state = ClusterState(model)
+    return [state.resolve(a.event_id) for a in cluster_records([d.record for d in data], state)]

@@ -1,12 +1,12 @@
-"""bench/clustering_losses.py splits B-cubed's losses by story: the split must add up to exactly
-what `transforms.events.metrics` reports, since the README and the closing note read it so."""
+"""B-cubed's losses split by story (`metrics.bcubed_losses`, printed by bench/clustering_losses.py):
+the split must add up to exactly what `bcubed` reports, since the README and the closing note read it so."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.clustering_losses import headline_linked_pairs, precision_loss_by_pair, recall_loss_by_story
-from transforms.events.metrics import bcubed
+from bench.clustering_losses import headline_linked_pairs
+from transforms.events.metrics import bcubed, bcubed_losses
 
 # Three stories; cluster "x" holds four of gox and two of sbarro, "y" the rest of sbarro and one
 # gox, "z" titan alone, and one titan item sits in "y" too.
@@ -15,7 +15,7 @@ PREDICTED = ["x", "x", "x", "x", "y", "x", "x", "y", "y", "z", "z", "y"]
 
 
 def test_precision_loss_by_pair_adds_up_to_one_minus_precision() -> None:
-    loss = precision_loss_by_pair(GOLD, PREDICTED)
+    loss, _ = bcubed_losses(GOLD, PREDICTED)
     p, _, _ = bcubed(GOLD, PREDICTED)
     assert sum(loss.values()) == pytest.approx(1.0 - p)
     # Cluster x (4 gox + 2 sbarro): each gox item loses 2/6, each sbarro item 4/6, over 12 items.
@@ -28,12 +28,12 @@ def test_precision_loss_by_pair_adds_up_to_one_minus_precision() -> None:
 
 
 def test_recall_loss_by_story_adds_up_to_one_minus_recall_and_skips_whole_stories() -> None:
-    loss = recall_loss_by_story(GOLD, PREDICTED)
+    _, loss = bcubed_losses(GOLD, PREDICTED)
     _, r, _ = bcubed(GOLD, PREDICTED)
     assert sum(loss.values()) == pytest.approx(1.0 - r)
     # gox: 4 items in x each miss 1/5, the one in y misses 4/5.
     assert loss["gox"] == pytest.approx((4 * 1 / 5 + 1 * 4 / 5) / 12)
-    assert recall_loss_by_story(["a", "a", "b"], ["k", "k", "j"]) == {}
+    assert bcubed_losses(["a", "a", "b"], ["k", "k", "j"])[1] == {}
 
 
 def test_identical_headlines_link_their_stories_whatever_the_case_and_spacing() -> None:
@@ -45,4 +45,4 @@ def test_identical_headlines_link_their_stories_whatever_the_case_and_spacing() 
 
 def test_a_clustering_that_loses_nothing_loses_nothing_by_pair() -> None:
     # UCI's health slice comes out at precision 1.0: the report must not divide by what was lost.
-    assert precision_loss_by_pair(["a", "a", "b"], ["k", "k", "j"]) == {}
+    assert bcubed_losses(["a", "a", "b"], ["k", "k", "j"])[0] == {}

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
 
-__all__ = ["Scores", "adjusted_rand", "bcubed", "nmi", "pairwise", "score"]
+__all__ = ["Scores", "adjusted_rand", "bcubed", "bcubed_losses", "nmi", "pairwise", "score"]
 
 
 def _f1(p: float, r: float) -> float:
@@ -53,6 +53,30 @@ def bcubed(gold: Sequence[Hashable], predicted: Sequence[Hashable]) -> tuple[flo
     p = sum(c * c / k[kk] for (_, kk), c in joint.items()) / n
     r = sum(c * c / g[gg] for (gg, _), c in joint.items()) / n
     return p, r, _f1(p, r)
+
+
+def bcubed_losses(
+    gold: Sequence[Hashable], predicted: Sequence[Hashable]
+) -> tuple[dict[frozenset, float], dict[Hashable, float]]:
+    """Where B-cubed loses, split exactly: 1 - precision over the unordered pairs of gold labels that
+    share a predicted cluster (each of a's items there loses c_b / |K|, each of b's c_a / |K|), and
+    1 - recall over the gold labels that clusters split. Pairs and labels that lose nothing are absent."""
+    g, k, joint = _tables(gold, predicted)
+    n = len(gold)
+    cells_of: dict[Hashable, list[tuple[Hashable, int]]] = {}
+    for (gg, kk), c in joint.items():
+        cells_of.setdefault(kk, []).append((gg, c))
+    precision: dict[frozenset, float] = {}
+    for kk, cells in cells_of.items():
+        for i, (a, ca) in enumerate(cells):
+            for b, cb in cells[i + 1 :]:
+                pair = frozenset((a, b))
+                precision[pair] = precision.get(pair, 0.0) + 2.0 * ca * cb / k[kk] / n
+    recall: dict[Hashable, float] = {}
+    for (gg, _), c in joint.items():
+        if c < g[gg]:
+            recall[gg] = recall.get(gg, 0.0) + c * (g[gg] - c) / g[gg] / n
+    return precision, recall
 
 
 def _entropy(counts: Counter, n: int) -> float:
