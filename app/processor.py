@@ -675,10 +675,12 @@ class Processor:
             mark = time.perf_counter()
             with self.store.write() as con:
                 # Another processor may have committed these ranges meanwhile (an overlapping
-                # scheduled run): then our results are stale and must not move offsets back.
+                # scheduled run), or a restore put an older file in place: either way our results
+                # and kept state are stale and must not be written over the file's offsets.
                 if load_offsets(con, CONSUMER_NAME, topic) != batch.stored_at_plan:
                     raise ConcurrentProcessorError(
-                        f"offsets on {topic} changed while this batch ran: another processor is running"
+                        f"offsets on {topic} changed while this batch ran: another processor is running,"
+                        " or the store was restored under this one (start it again to read the file afresh)"
                     )
                 counts = commit_batch(
                     con,

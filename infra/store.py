@@ -413,28 +413,64 @@ class Store:
     def restore(self, source: Path) -> Path | None:
         """Put a verified backup in place; the current file, if any, is kept aside, never deleted.
 
-        Returns where the replaced file was moved. Stop the processor and flows first: the
-        current file may be damaged, so its lock cannot be relied on to wait for them.
+        Returns where the replaced file was moved. The swap happens while this process holds the
+        current file's lock (a read-only connection, which no writer can open beside), so a batch
+        being committed finishes first and lands in the file kept aside rather than in a file
+        renamed under it; a holder is asked for the file (`<store>.wanted`) and waited for up to
+        the lock timeout. The path always names a whole file: the current one is hard-linked
+        aside and the backup renamed over it, with no moment where a writer could open the path
+        and create an empty store. A damaged current file cannot be locked through DuckDB: it is
+        replaced without the lock, so stop the processor and flows first (the runbook says so).
         """
         Store(source).verify()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         staged = self.path.with_name(self.path.name + ".restoring")
         shutil.copyfile(source, staged)
-        kept = None
-        if self.path.exists():
-            stamp = time.strftime("%Y%m%dT%H%M%S")
-            kept = self.path.with_name(f"{self.path.name}.replaced-{stamp}")
-            n = 1
-            while kept.exists():
-                # Two restores in one second: the first file kept aside must not be overwritten.
-                n += 1
-                kept = self.path.with_name(f"{self.path.name}.replaced-{stamp}-{n}")
-            os.replace(self.path, kept)
-            wal = self.path.with_name(self.path.name + ".wal")
-            if wal.exists():
-                os.replace(wal, kept.with_name(kept.name + ".wal"))
-        os.replace(staged, self.path)
+        try:
+            guard = self._lock_for_restore()
+        except BaseException:
+            staged.unlink(missing_ok=True)
+            raise
+        try:
+            kept = self._keep_aside() if self.path.exists() else None
+            os.replace(staged, self.path)
+        finally:
+            if guard is not None:
+                self._close(guard)
         self._migrated = False
+        return kept
+
+    def _lock_for_restore(self) -> duckdb.DuckDBPyConnection | None:
+        """A read-only connection on the current file (None when there is none, or it is damaged)."""
+        if not self.path.exists():
+            return None
+        try:
+            return self._connect(read_only=True)
+        except StoreLocked:
+            raise StoreLocked(
+                f"{self.path} stayed locked by another process for {self.lock_timeout_s:.0f} s: "
+                "nothing was restored; stop the processor and flows (make ops-pause), then restore again"
+            ) from None
+        except StoreError as exc:
+            log.warning("restoring over %s without its lock: %s", self.path, str(exc).splitlines()[0])
+            return None
+
+    def _keep_aside(self) -> Path:
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        kept = self.path.with_name(f"{self.path.name}.replaced-{stamp}")
+        n = 1
+        while kept.exists():
+            # Two restores in one second: the first file kept aside must not be overwritten.
+            n += 1
+            kept = self.path.with_name(f"{self.path.name}.replaced-{stamp}-{n}")
+        try:
+            os.link(self.path, kept)
+        except OSError:
+            # A file system without hard links: a copy (the lock keeps writers out meanwhile).
+            shutil.copyfile(self.path, kept)
+        wal = self.path.with_name(self.path.name + ".wal")
+        if wal.exists():
+            os.replace(wal, kept.with_name(kept.name + ".wal"))
         return kept
 
     def verify(self) -> None:

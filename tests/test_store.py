@@ -15,7 +15,7 @@ from typing import IO
 import duckdb
 import pytest
 
-from infra.store import LATEST_VERSION, MIGRATIONS, Store, StoreDamaged, StoreError
+from infra.store import LATEST_VERSION, MIGRATIONS, Store, StoreDamaged, StoreError, StoreLocked
 
 EXPECTED_TABLES = {
     "items",
@@ -292,6 +292,51 @@ def test_a_backup_into_a_directory_is_refused_and_restores_in_one_second_keep_ev
     backup = store.backup(tmp_path / "backups" / "one.duckdb")
     kept = [Store(path).restore(backup), Store(path).restore(backup)]
     assert None not in kept and kept[0] != kept[1] and all(k.exists() for k in kept if k), kept
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys
+    from infra.store import Store
+    with Store(sys.argv[1]).write() as con:
+        con.execute("INSERT INTO source_cursors (source_name, etag) VALUES ('mid-batch', 'y')")
+        print("holding", flush=True)
+        sys.stdin.readline()  # a batch's commit that takes its time
+    print("committed", flush=True)
+    sys.stdin.readline()
+    """
+)
+
+
+def test_a_restore_waits_for_a_commit_in_progress_which_lands_in_the_file_kept_aside(tmp_path: Path) -> None:
+    path = tmp_path / "radar.duckdb"
+    backup = _filled_store(path).backup(tmp_path / "backup.duckdb")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        # Against a holder that does not let go within the timeout: a clear refusal, nothing moved.
+        with pytest.raises(StoreLocked, match="nothing was restored; stop the processor"):
+            Store(path, lock_timeout_s=0.5).restore(backup)
+        assert not [*tmp_path.glob("radar.duckdb.restoring"), *tmp_path.glob("radar.duckdb.replaced-*")]
+        done: list[Path | None] = []
+        restoring = threading.Thread(target=lambda: done.append(Store(path, lock_timeout_s=60).restore(backup)))
+        restoring.start()
+        time.sleep(1.0)
+        assert not done and not list(tmp_path.glob("radar.duckdb.replaced-*")), "it waits for the commit"
+        _send(holder, "commit")
+        assert holder.stdout.readline().strip() == "committed"
+        restoring.join(timeout=60)
+    finally:
+        holder.communicate("exit\n", timeout=60)
+    [kept] = done
+    assert kept is not None and kept.exists()
+    with duckdb.connect(str(kept), read_only=True) as con:
+        assert con.execute("SELECT etag FROM source_cursors WHERE source_name = 'mid-batch'").fetchall() == [("y",)]
+    restored = Store(path)
+    assert restored.table_counts()["source_cursors"] == 1, "the path holds the backup, without the later batch"
+    assert restored.table_counts()["source_seen"] == 200000
 
 
 def test_backup_and_restore_round_trip_through_the_cli(tmp_path: Path) -> None:
