@@ -193,7 +193,11 @@ def choose_threshold(
 
 
 def fit(
-    fit_categories: str, window_hours: float = 336.0, merge_threshold: float | None = None, merge_model: bool = True
+    fit_categories: str,
+    window_hours: float = 336.0,
+    merge_threshold: float | None = None,
+    merge_model: bool = True,
+    merge_floor: float = 0.0,
 ) -> tuple[DecisionModel, str]:
     data = load_uci(categories=fit_categories)
     # Both replay orders of the fit stories: in time order (UCI's crawl order) each story is one
@@ -207,7 +211,12 @@ def fit(
     weights = fit_logistic(xs, ys)
     first_merge = 0.3 if merge_threshold is None else merge_threshold
     model = DecisionModel(
-        tuple(float(round(w, 4)) for w in weights), 0.5, first_merge, window_hours, min_cosine=MIN_COSINE
+        tuple(float(round(w, 4)) for w in weights),
+        0.5,
+        first_merge,
+        window_hours,
+        min_cosine=MIN_COSINE,
+        merge_floor=merge_floor,
     )
     model, _ = choose_threshold(replays, model)
     # Second round on the model's own candidates (see the module docstring).
@@ -255,6 +264,12 @@ def main() -> None:
     parser.add_argument("--merge-threshold", type=float, default=None, help="fixed (default: chosen on a grid)")
     parser.add_argument("--no-merge-model", action="store_true", help="merge by word-centroid cosine alone")
     parser.add_argument(
+        "--merge-floor",
+        type=float,
+        default=0.0,
+        help="join probability the bridging item must also reach for the other event (bench/README.md: not kept)",
+    )
+    parser.add_argument(
         "--short-text",
         metavar="DIR",
         type=Path,
@@ -263,7 +278,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="store the model in transforms/events/model.json")
     parser.add_argument("--out", type=Path, default=MODEL_PATH, help="where --write stores it")
     args = parser.parse_args()
-    model, note = fit(args.fit, args.window_hours, args.merge_threshold, not args.no_merge_model)
+    model, note = fit(args.fit, args.window_hours, args.merge_threshold, not args.no_merge_model, args.merge_floor)
     print(dict(zip(FEATURES, model.weights, strict=True)))
     print(dict(zip(MERGE_FEATURES, model.merge_weights, strict=False)))
     print(note)
