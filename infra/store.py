@@ -434,6 +434,9 @@ class Store:
         try:
             kept = self._keep_aside() if self.path.exists() else None
             os.replace(staged, self.path)
+        except BaseException:
+            staged.unlink(missing_ok=True)  # e.g. a full disk while keeping the current file aside
+            raise
         finally:
             if guard is not None:
                 self._close(guard)
