@@ -51,7 +51,6 @@ __all__ = [
 # Lower is stronger: whose words we quote first.
 TIER_RANK = {"official": 0, "research": 1, "media": 2, "community": 3, "social": 4}
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])|(?<=[。！？])")
-_CJK_GAP = re.compile(r"([\u3400-\u9fff]) (?=[\u3400-\u9fff])")
 _ARXIV_ID = re.compile(r"arxiv\.org/(?:abs|pdf)/(\d{4}\.\d{4,5})")
 _NOVELTY = re.compile(
     r"(?i)\b(we (propose|introduce|present|show|find)|novel|first|unlike|instead of|outperform|"
@@ -649,10 +648,6 @@ def research_highlight(
             title=clean_title(title, 200),
             topics=book.text("research", "topics_clause", topics=book.join(topics[:3])) if topics else "",
         )
-    if book.lang == "zh" and publisher != item.publisher:
-        # The templates put a space after a Latin publisher ("Hugging Face 于"); none after Chinese.
-        # Here, after every form of "what" (quoted, composed), so none of them keeps the gap.
-        what = _CJK_GAP.sub(r"\1", what)
     rest = [s for s in sentences if s not in lead]
     if composed and not rest:
         rest = sentences[:1]  # "what" quoted nothing: the abstract's opening is what there is to quote

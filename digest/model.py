@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import string
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,6 +24,36 @@ class _Blank(dict[str, Any]):
         return ""
 
 
+_FORMATTER = string.Formatter()
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def _cjk(text: str) -> bool:
+    return bool(text) and _CJK.match(text) is not None
+
+
+def _format_zh(template: str, values: _Blank) -> str:
+    """`template.format_map(values)`, except that a space the template puts beside a placeholder goes
+    when a Chinese value meets Chinese text across it. The zh templates space their placeholders for
+    Latin values ("Hugging Face 于", "GPT-5 发布"), as Chinese typography sets Latin text apart; a
+    Chinese value there ("新智观察 于") would keep a gap no Chinese text has."""
+    out: list[str] = []
+    for literal, name, spec, conversion in _FORMATTER.parse(template):
+        if literal:
+            if out and literal[0] == " " and _cjk(out[-1][-1:]) and _cjk(literal[1:2]):
+                literal = literal[1:]
+            out.append(literal)
+        if name is None:
+            continue
+        value = _FORMATTER.vformat(
+            "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}", (), values
+        )
+        if value and out and out[-1].endswith(" ") and _cjk(out[-1][-2:-1]) and _cjk(value[0]):
+            out[-1] = out[-1][:-1]
+        out.append(value)
+    return "".join(out)
+
+
 @dataclass(frozen=True)
 class Playbook:
     lang: Lang
@@ -37,7 +69,10 @@ class Playbook:
         node: Any = self.data
         for part in section.split("."):
             node = node[part]
-        return str(node[key]).format_map(_Blank(values))
+        template = str(node[key])
+        if self.lang == "zh":
+            return _format_zh(template, _Blank(values))
+        return template.format_map(_Blank(values))
 
     def label(self, key: str, **values: Any) -> str:
         return self.text("labels", key, **values)

@@ -130,3 +130,22 @@ def test_the_english_digest_of_the_same_store_keeps_english_headlines(week: tupl
     assert [e.id for e in en.top_events] == [e.id for e in zh.top_events]
     titles = [e.title for e in en.top_events] + [r.title for r in en.research]
     assert titles and not [t for t in titles if is_cjk(t)], (name, titles)
+
+
+def test_a_placeholder_keeps_its_space_beside_latin_text_and_loses_it_between_chinese() -> None:
+    """The zh templates space their placeholders for Latin values, as Chinese typography sets Latin
+    text apart; a Chinese publisher, author or organisation there would otherwise keep a gap no
+    Chinese sentence has ("新智观察 官方确认")."""
+    zh = Playbook.load("zh")
+    assert zh.text("reasons", "official", publisher="OpenAI") == "OpenAI 官方确认"
+    assert zh.text("reasons", "official", publisher="新智观察") == "新智观察官方确认"
+    published = {"date": "2026-04-01", "title": "Gemma 4"}
+    assert zh.text("what", "published", publisher="Hugging Face", **published) == (
+        "Hugging Face 于 2026-04-01 发布《Gemma 4》。"
+    )
+    assert zh.text("what", "published", publisher="Hugging Face 社区作者", **published) == (
+        "Hugging Face 社区作者于 2026-04-01 发布《Gemma 4》。"
+    )
+    # Numbers and Latin values keep their spaces on both sides; a value's own spaces are its own.
+    assert zh.text("reasons", "social", count=3, engagement="8.3 万") == "X 上 3 条相关帖子（互动 8.3 万）"
+    assert zh.text("reasons", "official", publisher="智谱 AI") == "智谱 AI 官方确认"
