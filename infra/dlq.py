@@ -174,7 +174,14 @@ def replay_dead_letters(settings: Settings, *, stage: str | None = None) -> Repl
     store = Store(settings.store.path, settings.store.lock_timeout_s)
     with store.read() as con:
         rows = con.execute("SELECT dead_letter_id FROM dead_letters WHERE replayed_at IS NOT NULL").fetchall()
+        # What the store lists as replayable, to say which of them the topic no longer holds.
+        listed = con.execute(
+            "SELECT dead_letter_id FROM dead_letters WHERE replayed_at IS NULL AND kafka_topic = ?"
+            + (" AND stage = ?" if stage is not None else ""),
+            [settings.kafka.raw_topic, *([stage] if stage is not None else [])],
+        ).fetchall()
     done = {r[0] for r in rows}
+    on_topic: set[str] = set()
     bootstrap, _ = resolve_bootstrap(settings)
     consumer = make_consumer(bootstrap, settings.kafka)
     producer = make_producer(bootstrap, settings.kafka)
@@ -191,7 +198,10 @@ def replay_dead_letters(settings: Settings, *, stage: str | None = None) -> Repl
                 except EnvelopeError:
                     skipped["not a dead-letter envelope"] = skipped.get("not a dead-letter envelope", 0) + 1
                     continue
-                if not isinstance(letter, DeadLetter) or letter.id in done or letter.id in replayed:
+                if not isinstance(letter, DeadLetter):
+                    continue
+                on_topic.add(letter.id)
+                if letter.id in done or letter.id in replayed:
                     continue
                 if stage is not None and letter.stage != stage:
                     continue
@@ -216,6 +226,13 @@ def replay_dead_letters(settings: Settings, *, stage: str | None = None) -> Repl
         replayed = [letter_id for letter_id in replayed if letter_id not in failed]
         if failed:
             skipped["send failed, still replayable"] = len(failed)
+        gone = sum(1 for (letter_id,) in listed if letter_id not in on_topic)
+        if gone:
+            # Their rows stay (they say what failed); their bytes lived only on the topic.
+            skipped[
+                "listed in the store but gone from the DLQ topic (its retention, or a restarted embedded broker):"
+                " their originals are lost, re-run `radar ingest` for those sources"
+            ] = gone
     finally:
         consumer.close()
         close_producer(producer)

@@ -142,6 +142,18 @@ def test_dlq_replay_resends_the_raw_originals_once(settings: Settings, tmp_path:
     assert marked == 1
     again = replay_dead_letters(settings)
     assert again.replayed == 0, "a replayed dead letter is not sent twice"
+    # A row whose record the DLQ topic no longer holds (its retention, a restarted embedded broker):
+    # nothing to send, and the command says so rather than reporting a quiet zero.
+    with duckdb.connect(str(settings.store.path)) as con:
+        con.execute(
+            "INSERT INTO dead_letters (dead_letter_id, stage, reason, kafka_topic, kafka_partition, kafka_offset,"
+            " original_size, occurred_at) VALUES ('dl-expired', 'envelope', 'bad json', ?, 0, 99, 8, now())",
+            [settings.kafka.raw_topic],
+        )
+    expired = replay_dead_letters(settings)
+    assert expired.replayed == 0 and "gone from the DLQ topic" in (expired.skip_reason or ""), expired
+    assert "1 listed in the store but gone" in (expired.skip_reason or ""), expired
+    assert replay_dead_letters(settings, stage="parse").skip_reason is None, "other stages' rows are not counted"
 
 
 CRASH_RECORDS = 20_000
