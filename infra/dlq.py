@@ -231,7 +231,7 @@ def replay_dead_letters(settings: Settings, *, stage: str | None = None) -> Repl
             # Their rows stay (they say what failed); their bytes lived only on the topic.
             skipped[
                 "listed in the store but gone from the DLQ topic (its retention, or a restarted embedded broker):"
-                " their originals are lost, re-run `radar ingest` for those sources"
+                " their originals are lost (`radar dlq list` shows what failed and where)"
             ] = gone
     finally:
         consumer.close()
