@@ -154,7 +154,9 @@ def broker_stop(ctx: typer.Context) -> None:
     from infra.broker import EmbeddedBroker
 
     settings = _state(ctx).settings
-    stopped = EmbeddedBroker(settings.data_dir).stop()
+    # Deliberate: a `radar process --follow` that loses it waits for `broker start` instead of
+    # starting a new one (any other command that needs Kafka still starts it).
+    stopped = EmbeddedBroker(settings.data_dir).stop(deliberate=True)
     if stopped is None:
         console.print("embedded broker is not running")
     else:

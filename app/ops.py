@@ -593,7 +593,7 @@ def down(config: Path, *, say: Any = print) -> list[str]:
         embedded = EmbeddedBroker(settings.data_dir)
         running = embedded.state()
         if running is not None and running.pid == broker["pid"]:
-            embedded.stop()
+            embedded.stop(deliberate=True)
             lines.append(f"broker pid {broker['pid']}: stopped")
         else:
             lines.append(f"broker pid {broker['pid']}: not running (or replaced): left alone")

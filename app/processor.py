@@ -49,7 +49,7 @@ from kafka.errors import KafkaConnectionError
 
 from app.alerts import SourceView, build_alerts, record_alerts, sources_from_index, sources_from_items
 from app.read import OffsetRange, close_idle_consumers
-from infra.broker import BrokerError, resolve_bootstrap
+from infra.broker import BrokerError, BrokerStopped, resolve_bootstrap
 from infra.config import Settings
 from infra.crashpoints import crash_point
 from infra.dlq import DeadLetterProducer
@@ -437,17 +437,24 @@ class Processor:
         `kafka.ack_timeout_s`; then the raw topic's incarnation is checked as at start-up."""
         lost = self.bootstrap
         deadline = time.monotonic() + self.settings.kafka.ack_timeout_s
+        why = ""
         while True:
             if should_stop():
                 return
             try:
-                bootstrap = resolve_bootstrap(self.settings)[0]
+                # An embedded broker that crashed is started again; one an operator stopped is waited
+                # for (`radar broker start`), not restarted behind their back.
+                bootstrap = resolve_bootstrap(self.settings, restart_stopped=False)[0]
                 probe_bootstrap(bootstrap, timeout_s=2.0)
                 break
-            except (KafkaConnectionError, BrokerError):
+            except (KafkaConnectionError, BrokerError) as exc:
+                if isinstance(exc, BrokerStopped) and not why:
+                    log.warning("%s; waiting up to %.0f s", exc, self.settings.kafka.ack_timeout_s)
+                why = f": {exc}" if isinstance(exc, BrokerStopped) else ""
                 if time.monotonic() > deadline:
                     raise KafkaConnectionError(
-                        f"Kafka at {lost} went away and nothing answered for {self.settings.kafka.ack_timeout_s:.0f} s"
+                        f"Kafka at {lost} went away and nothing answered for "
+                        f"{self.settings.kafka.ack_timeout_s:.0f} s{why}"
                     ) from None
                 time.sleep(min(1.0, self.settings.processor.poll_interval_s))
         log.warning("Kafka at %s went away; reconnecting to %s", lost, bootstrap)

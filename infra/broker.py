@@ -23,13 +23,18 @@ from pathlib import Path
 
 from infra.config import Settings
 
-__all__ = ["BrokerError", "BrokerState", "EmbeddedBroker", "resolve_bootstrap"]
+__all__ = ["BrokerError", "BrokerState", "BrokerStopped", "EmbeddedBroker", "resolve_bootstrap"]
 
 log = logging.getLogger(__name__)
 
 
 class BrokerError(RuntimeError):
     """The embedded broker could not be started, reached or stopped."""
+
+
+class BrokerStopped(BrokerError):
+    """The embedded broker was stopped on purpose (`radar broker stop`) and is not to be restarted
+    behind the operator's back."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,9 @@ class EmbeddedBroker:
         self.port = port
         self.state_path = self.dir / "broker.json"
         self.log_path = self.dir / "broker.log"
+        # Written by a deliberate stop, removed by any start: what a processor that lost the broker
+        # reads to tell an operator's stop (wait for a start) from a crash (start it again).
+        self.stopped_path = self.dir / "stopped"
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -160,8 +168,9 @@ class EmbeddedBroker:
             return None, False
         return state, _answers_metadata(state.bootstrap, timeout_s=2.0)
 
-    def ensure_running(self, timeout_s: float = 20.0) -> tuple[BrokerState, bool]:
-        """Return (state, started_now)."""
+    def ensure_running(self, timeout_s: float = 20.0, *, restart_stopped: bool = True) -> tuple[BrokerState, bool]:
+        """Return (state, started_now). With `restart_stopped=False`, a broker stopped on purpose
+        (`stop(deliberate=True)`) is not started: `BrokerStopped` says so."""
         with self._lock():
             state = self.state()
             if state is not None:
@@ -170,6 +179,11 @@ class EmbeddedBroker:
                 log.warning("embedded broker pid %s does not answer; restarting it", state.pid)
                 self._terminate(state.pid)
                 self.state_path.unlink(missing_ok=True)
+            elif not restart_stopped and self.stopped_path.exists():
+                raise BrokerStopped(
+                    f"the embedded broker of {self.dir.parent} was stopped by `radar broker stop`; "
+                    "`radar broker start` starts it again"
+                )
             return self._start(timeout_s), True
 
     def _start(self, timeout_s: float) -> BrokerState:
@@ -208,6 +222,7 @@ class EmbeddedBroker:
                 raise BrokerError(f"embedded broker exited with code {proc.returncode} on port {port}: {tail}")
             if _answers_metadata(state.bootstrap, timeout_s=1.0):
                 self.state_path.write_text(json.dumps(asdict(state)))
+                self.stopped_path.unlink(missing_ok=True)
                 log.info("embedded broker started on %s (pid %s)", state.bootstrap, proc.pid)
                 return state
             time.sleep(0.05)
@@ -221,9 +236,12 @@ class EmbeddedBroker:
             return "(no log)"
         return lines[-1] if lines else "(empty log)"
 
-    def stop(self, timeout_s: float = 10.0) -> BrokerState | None:
-        """Stop the broker if it runs; return what was stopped."""
+    def stop(self, timeout_s: float = 10.0, *, deliberate: bool = False) -> BrokerState | None:
+        """Stop the broker if it runs; return what was stopped. `deliberate` (an operator's stop)
+        leaves a mark that keeps a following processor from starting it again (`ensure_running`)."""
         with self._lock():
+            if deliberate:
+                self.stopped_path.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "\n")
             state = self.state()
             if state is None:
                 return None
@@ -248,12 +266,14 @@ class EmbeddedBroker:
         raise BrokerError(f"embedded broker pid {pid} did not exit")
 
 
-def resolve_bootstrap(settings: Settings) -> tuple[str, bool]:
-    """The bootstrap servers to use, starting the embedded broker when configured.
+def resolve_bootstrap(settings: Settings, *, restart_stopped: bool = True) -> tuple[str, bool]:
+    """The bootstrap servers to use, starting the embedded broker when configured (unless it was
+    stopped on purpose and `restart_stopped` is False: `BrokerStopped`).
 
     Returns (bootstrap, started_now) so a one-shot command can stop what it started.
     """
     if not settings.kafka.embedded:
         return settings.kafka.bootstrap, False
-    state, started = EmbeddedBroker(settings.data_dir, settings.kafka.embedded_port).ensure_running()
+    embedded = EmbeddedBroker(settings.data_dir, settings.kafka.embedded_port)
+    state, started = embedded.ensure_running(restart_stopped=restart_stopped)
     return state.bootstrap, started

@@ -1,16 +1,21 @@
-"""`radar process --follow` outlives its broker: it reconnects to the new one and goes on."""
+"""`radar process --follow` outlives its broker: it reconnects to the new one and goes on. An embedded
+broker that crashed it starts again; one an operator stopped (`radar broker stop`) it waits for."""
 
 from __future__ import annotations
 
+import os
 import queue
+import signal
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from app.processor import BatchReport, Processor
-from infra.broker import EmbeddedBroker
+from infra.broker import BrokerStopped, EmbeddedBroker, resolve_bootstrap
 from infra.config import KafkaSettings, Settings, StoreSettings
 from infra.kafka import make_producer
 from schemas.envelope import dump_envelope
@@ -27,15 +32,22 @@ def _produce(bootstrap: str, settings: Settings, numbers: range) -> None:
     producer.close()
 
 
-def test_follow_reconnects_to_a_restarted_embedded_broker(tmp_path: Path) -> None:
-    settings = Settings(
+def _settings(tmp_path: Path) -> Settings:
+    return Settings(
         data_dir=tmp_path / "data",
         kafka=KafkaSettings(bootstrap="embedded", ack_timeout_s=30),
         store=StoreSettings(path=tmp_path / "data" / "radar.duckdb", lock_timeout_s=30),
         processor={"poll_interval_s": 0.1},
     )
+
+
+def _follow_through(settings: Settings, lose_broker: Callable[[EmbeddedBroker], None], *, waits: bool) -> None:
+    """Follow 5 records, lose the broker, and follow 3 more on whatever broker comes back. `waits`: the
+    processor must not start one itself, so the test starts it (as `radar broker start` does) after
+    seeing that nothing did for a few seconds."""
     events: queue.Queue[tuple[str, object]] = queue.Queue()
     stop = threading.Event()
+    broker = EmbeddedBroker(settings.data_dir)
     try:
         with Processor(settings, as_of=AS_OF) as processor:
             first = processor.bootstrap
@@ -54,8 +66,8 @@ def test_follow_reconnects_to_a_restarted_embedded_broker(tmp_path: Path) -> Non
             worker = threading.Thread(target=run, daemon=True)
             worker.start()
 
-            def next_event(kind: str) -> object:
-                got, value = events.get(timeout=120)
+            def next_event(kind: str, timeout: float = 120) -> object:
+                got, value = events.get(timeout=timeout)
                 assert got == kind, (got, value)
                 return value
 
@@ -64,7 +76,12 @@ def test_follow_reconnects_to_a_restarted_embedded_broker(tmp_path: Path) -> Non
                 batch = next_event("batch")
                 assert isinstance(batch, BatchReport)
                 records += batch.records
-            EmbeddedBroker(settings.data_dir).stop()  # what `radar broker stop` does
+            lose_broker(broker)
+            if waits:
+                with pytest.raises(queue.Empty):
+                    events.get(timeout=4.0)  # no reconnect, no error: it waits
+                assert broker.state() is None, "the follower started the broker an operator stopped"
+                broker.ensure_running()  # what `radar broker start` does
             lost, now = next_event("reconnect")  # type: ignore[misc]
             assert lost == first and now != first
             _produce(now, settings, range(100, 103))
@@ -79,7 +96,40 @@ def test_follow_reconnects_to_a_restarted_embedded_broker(tmp_path: Path) -> Non
             assert not worker.is_alive()
     finally:
         stop.set()
-        EmbeddedBroker(settings.data_dir).stop()
+        broker.stop()
     with duckdb.connect(str(settings.store.path), read_only=True) as con:
         ids = {r[0] for r in con.execute("SELECT item_id FROM items").fetchall()}
     assert ids == {raw_post(i).key for i in [*range(5), *range(100, 103)]}
+
+
+def _crash(broker: EmbeddedBroker) -> None:
+    state = broker.state()
+    assert state is not None
+    os.kill(state.pid, signal.SIGKILL)
+
+
+def test_follow_starts_a_crashed_embedded_broker_again_and_goes_on(tmp_path: Path) -> None:
+    _follow_through(_settings(tmp_path), _crash, waits=False)
+
+
+def test_follow_waits_for_an_embedded_broker_stopped_on_purpose_and_goes_on_once_started(tmp_path: Path) -> None:
+    _follow_through(_settings(tmp_path), lambda broker: broker.stop(deliberate=True), waits=True)
+
+
+def test_a_deliberate_stop_holds_only_a_follower_and_any_start_lifts_it(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    broker = EmbeddedBroker(settings.data_dir)
+    try:
+        broker.ensure_running()
+        broker.stop(deliberate=True)
+        with pytest.raises(BrokerStopped, match=r"stopped by `radar broker stop`; `radar broker start` starts it"):
+            resolve_bootstrap(settings, restart_stopped=False)
+        assert broker.state() is None
+        # Any other command that needs Kafka (ingest, process --once) starts it, as before.
+        bootstrap, started = resolve_bootstrap(settings)
+        assert started and broker.state() is not None
+        assert resolve_bootstrap(settings, restart_stopped=False) == (bootstrap, False), "the mark is gone"
+        broker.stop()  # a stop that is not an operator's leaves no mark
+        assert resolve_bootstrap(settings, restart_stopped=False)[1], "started again after a plain stop"
+    finally:
+        broker.stop()
