@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Hashable, Sequence
+from collections.abc import Collection, Hashable, Sequence
 from dataclasses import asdict, dataclass
 
 __all__ = ["Scores", "adjusted_rand", "bcubed", "bcubed_losses", "nmi", "pairwise", "score"]
@@ -39,19 +39,25 @@ def pairwise(gold: Sequence[Hashable], predicted: Sequence[Hashable]) -> tuple[f
     return p, r, _f1(p, r)
 
 
-def bcubed(gold: Sequence[Hashable], predicted: Sequence[Hashable]) -> tuple[float, float, float]:
+def bcubed(
+    gold: Sequence[Hashable], predicted: Sequence[Hashable], labels: Collection[Hashable] | None = None
+) -> tuple[float, float, float]:
     """B-cubed precision/recall/F1 (Bagga & Baldwin 1998), each item weighing the same.
 
     An item's precision is the share of its predicted cluster with its gold label, its recall
-    the share of its gold cluster in its predicted cluster; both include the item itself.
+    the share of its gold cluster in its predicted cluster; both include the item itself. With
+    `labels`, the averages run over the items of those gold labels only, each still scored against
+    its whole predicted cluster (held-out stories inside a stream of others: a held-out item in an
+    event of other stories loses precision, which scoring a filtered list would not see).
     """
     g, k, joint = _tables(gold, predicted)
-    n = len(gold)
+    cells = joint.items() if labels is None else [(key, c) for key, c in joint.items() if key[0] in labels]
+    n = sum(c for _, c in cells)
     if n == 0:
         return 1.0, 1.0, 1.0
     # Summing per (gold, predicted) cell: each of its `c` items scores c/|K| and c/|G|.
-    p = sum(c * c / k[kk] for (_, kk), c in joint.items()) / n
-    r = sum(c * c / g[gg] for (gg, _), c in joint.items()) / n
+    p = sum(c * c / k[kk] for (_, kk), c in cells) / n
+    r = sum(c * c / g[gg] for (gg, _), c in cells) / n
     return p, r, _f1(p, r)
 
 
