@@ -181,8 +181,8 @@ class EmbeddedBroker:
                 self.state_path.unlink(missing_ok=True)
             elif not restart_stopped and self.stopped_path.exists():
                 raise BrokerStopped(
-                    f"the embedded broker of {self.dir.parent} was stopped by `radar broker stop`; "
-                    "`radar broker start` starts it again"
+                    f"the embedded broker of {self.dir.parent} was stopped on purpose (`radar broker stop` or "
+                    "`make ops-down`); `radar broker start` starts it again"
                 )
             return self._start(timeout_s), True
 

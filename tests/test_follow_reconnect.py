@@ -122,7 +122,8 @@ def test_a_deliberate_stop_holds_only_a_follower_and_any_start_lifts_it(tmp_path
     try:
         broker.ensure_running()
         broker.stop(deliberate=True)
-        with pytest.raises(BrokerStopped, match=r"stopped by `radar broker stop`; `radar broker start` starts it"):
+        on_purpose = r"stopped on purpose \(`radar broker stop` or `make ops-down`\); `radar broker start` starts it"
+        with pytest.raises(BrokerStopped, match=on_purpose):
             resolve_bootstrap(settings, restart_stopped=False)
         assert broker.state() is None
         # Any other command that needs Kafka (ingest, process --once) starts it, as before.
