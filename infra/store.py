@@ -28,6 +28,8 @@ file open: every unit of work opens it, does its transaction, and closes it.
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import logging
 import os
 import random
@@ -72,6 +74,9 @@ class StoreDamaged(StoreError):
 # A DuckDB file is a 4 KiB main header and two 4 KiB database headers, then its blocks.
 _FILE_HEADER_BYTES = 3 * 4096
 # Connections this process holds per file (see Store._open).
+# Errors of `os.link` that mean the file system has no hard links (then a copy is kept aside).
+_NO_HARD_LINKS = frozenset({errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK})
+
 _OPEN_LOCK = threading.Lock()
 _OPEN: Counter[str] = Counter()
 
@@ -91,7 +96,13 @@ LATEST_VERSION = MIGRATIONS[-1][0] if MIGRATIONS else 0
 
 def _is_lock_error(exc: Exception) -> bool:
     text = str(exc)
-    return "Could not set lock" in text or "Conflicting lock" in text
+    # The last: another thread of this process has the file open the other way (read-only against
+    # read-write), e.g. a restore's guard beside a processor's next batch; it is let go as soon.
+    return (
+        "Could not set lock" in text
+        or "Conflicting lock" in text
+        or "same database file with a different configuration" in text
+    )
 
 
 @dataclass(frozen=True)
@@ -193,7 +204,7 @@ class Store:
         while True:
             try:
                 return self._open(read_only)
-            except duckdb.IOException as exc:
+            except (duckdb.IOException, duckdb.ConnectionException) as exc:
                 if not _is_lock_error(exc):
                     raise StoreError(f"cannot open {self.path}: {exc}") from None
                 self._ask_for_file()
@@ -416,37 +427,50 @@ class Store:
         Returns where the replaced file was moved. The swap happens while this process holds the
         current file's lock (a read-only connection, which no writer can open beside), so a batch
         being committed finishes first and lands in the file kept aside rather than in a file
-        renamed under it; a holder is asked for the file (`<store>.wanted`) and waited for up to
-        the lock timeout. The path always names a whole file: the current one is hard-linked
-        aside and the backup renamed over it, with no moment where a writer could open the path
-        and create an empty store. A damaged current file cannot be locked through DuckDB: it is
-        replaced without the lock, so stop the processor and flows first (the runbook says so).
+        renamed under it; a holder, in this process or another, is asked for the file
+        (`<store>.wanted`) and waited for up to the lock timeout. The path always names a whole
+        file: the current one is hard-linked aside and the backup renamed over it, with no moment
+        where a writer could open the path and create an empty store. A current file DuckDB cannot
+        open (damaged) cannot be locked through it: it is replaced without the lock, so stop the
+        processor and flows first (the runbook says so).
         """
         Store(source).verify()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        staged = self.path.with_name(self.path.name + ".restoring")
-        shutil.copyfile(source, staged)
-        try:
-            guard = self._lock_for_restore()
-        except BaseException:
-            staged.unlink(missing_ok=True)
-            raise
-        try:
-            kept = self._keep_aside() if self.path.exists() else None
-            os.replace(staged, self.path)
-        except BaseException:
-            staged.unlink(missing_ok=True)  # e.g. a full disk while keeping the current file aside
-            raise
-        finally:
-            if guard is not None:
-                self._close(guard)
+        # One restore at a time: the read-only lock below is shared, so it keeps writers out but
+        # not a second restore, which would reuse the staging name and the kept-aside name.
+        with open(self.path.with_name(self.path.name + ".restore.lock"), "w") as serial:
+            fcntl.flock(serial, fcntl.LOCK_EX)
+            staged = self.path.with_name(self.path.name + ".restoring")
+            shutil.copyfile(source, staged)
+            try:
+                guard = self._lock_for_restore()
+            except BaseException:
+                staged.unlink(missing_ok=True)
+                raise
+            try:
+                kept = self._swap_in(staged)
+            finally:
+                if guard is not None:
+                    self._close(guard)
         self._migrated = False
         return kept
 
     def _lock_for_restore(self) -> duckdb.DuckDBPyConnection | None:
-        """A read-only connection on the current file (None when there is none, or it is damaged)."""
+        """A read-only connection on the current file (None when there is none, or DuckDB cannot open it)."""
         if not self.path.exists():
             return None
+        # A holder in this very process (a processor's kept connection, in another thread) would make
+        # DuckDB refuse the read-only connection as "a different configuration", not as a lock: ask
+        # for the file as another process would, and wait until this process has let go of it.
+        key = str(self.path.resolve())
+        deadline = time.monotonic() + self.lock_timeout_s
+        while _OPEN.get(key):
+            self._ask_for_file()
+            if time.monotonic() > deadline:
+                raise StoreLocked(
+                    f"{self.path} stayed open in this process for {self.lock_timeout_s:.0f} s: nothing was restored"
+                )
+            time.sleep(0.05)
         try:
             return self._connect(read_only=True)
         except StoreLocked:
@@ -458,7 +482,36 @@ class Store:
             log.warning("restoring over %s without its lock: %s", self.path, str(exc).splitlines()[0])
             return None
 
-    def _keep_aside(self) -> Path:
+    def _swap_in(self, staged: Path) -> Path | None:
+        """Keep the current file (and its WAL) aside and rename `staged` over the path; on a failure,
+        put everything back as it was (the live file keeps its WAL) and drop the staged copy."""
+        kept: Path | None = None
+        wal_moved: tuple[Path, Path] | None = None
+        try:
+            if self.path.exists():
+                kept = self._kept_name()
+                try:
+                    os.link(self.path, kept)
+                except OSError as exc:
+                    if exc.errno not in _NO_HARD_LINKS:
+                        raise
+                    # A file system without hard links: a copy (the lock keeps writers out meanwhile).
+                    shutil.copyfile(self.path, kept)
+                wal = self.path.with_name(self.path.name + ".wal")
+                if wal.exists():
+                    os.replace(wal, kept.with_name(kept.name + ".wal"))
+                    wal_moved = (kept.with_name(kept.name + ".wal"), wal)
+            os.replace(staged, self.path)
+        except BaseException:
+            if wal_moved is not None:
+                os.replace(*wal_moved)
+            if kept is not None:
+                kept.unlink(missing_ok=True)  # a second name of the live file, or a copy of it
+            staged.unlink(missing_ok=True)
+            raise
+        return kept
+
+    def _kept_name(self) -> Path:
         stamp = time.strftime("%Y%m%dT%H%M%S")
         kept = self.path.with_name(f"{self.path.name}.replaced-{stamp}")
         n = 1
@@ -466,14 +519,6 @@ class Store:
             # Two restores in one second: the first file kept aside must not be overwritten.
             n += 1
             kept = self.path.with_name(f"{self.path.name}.replaced-{stamp}-{n}")
-        try:
-            os.link(self.path, kept)
-        except OSError:
-            # A file system without hard links: a copy (the lock keeps writers out meanwhile).
-            shutil.copyfile(self.path, kept)
-        wal = self.path.with_name(self.path.name + ".wal")
-        if wal.exists():
-            os.replace(wal, kept.with_name(kept.name + ".wal"))
         return kept
 
     def verify(self) -> None:

@@ -65,7 +65,8 @@ def test_a_follower_stops_at_a_restore_and_a_restart_replays_to_the_same_content
             kind, batch = events.get(timeout=120)
             assert kind == "batch" and isinstance(batch, BatchReport), (kind, batch)
             records += batch.records
-        # The follower keeps the file open between batches; the restore asks for it and swaps.
+        # The follower is idle now and has let go of the file (a holder that keeps it is asked for it:
+        # tests/test_store.py); what this test proves is what the follower does after the swap.
         kept = Store(settings.store.path, lock_timeout_s=60).restore(backup)
         _produce(settings, range(10, 13))
         kind, error = events.get(timeout=120)

@@ -339,6 +339,76 @@ def test_a_restore_waits_for_a_commit_in_progress_which_lands_in_the_file_kept_a
     assert restored.table_counts()["source_seen"] == 200000
 
 
+RESTORER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from infra.store import Store
+    print("kept", Store(sys.argv[1], lock_timeout_s=30).restore(Path(sys.argv[2])), flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("restorer", ["process", "thread"])
+def test_a_restore_gets_a_file_its_holder_keeps_open_and_no_batch_is_lost(tmp_path: Path, restorer: str) -> None:
+    """The processor keeps the file open between batches (`hold`, an hour here); a restore, from another
+    process (`radar store restore`) or from a thread of the holder's own process, asks for it and the
+    holder lets go at its next batch end. Every batch lands whole in one file or the other: the ones
+    committed before the swap in the file kept aside, the later ones in the restored file."""
+    path = tmp_path / "radar.duckdb"
+    store = Store(path)
+    seen = "INSERT INTO source_seen (source_name, entry_key) VALUES ('batch', ?)"
+    with store.write() as con:
+        con.execute(seen, ["0"])
+    backup = store.backup(tmp_path / "backup.duckdb")  # holds batch 0
+    done: list[str] = []
+    if restorer == "process":
+        child = subprocess.Popen(
+            [sys.executable, "-c", RESTORER, str(path), str(backup)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        finished = lambda: child.poll() is not None  # noqa: E731
+    else:
+        worker = threading.Thread(target=lambda: done.append(str(Store(path, lock_timeout_s=30).restore(backup))))
+        worker.start()
+        finished = lambda: not worker.is_alive()  # noqa: E731
+    store.hold(3600)
+    batches = 0
+    try:
+        while not finished() and batches < 1000:  # ~50 s: the restorer's own timeout comes first
+            batches += 1
+            with store.write() as con:  # a batch's commit, then the file held until the next one
+                con.execute(seen, [str(batches)])
+            store.hold(3600)
+            time.sleep(0.05)
+        for _ in range(3):  # batches after the swap go to the restored file
+            batches += 1
+            with store.write() as con:
+                con.execute(seen, [str(batches)])
+    finally:
+        store.release()
+    if restorer == "process":
+        out, err = child.communicate(timeout=60)
+        assert child.returncode == 0, err
+        done.append(out.split()[1])
+    else:
+        worker.join(timeout=60)
+    [kept] = done
+    assert kept != "None" and batches < 1000
+
+    def rows(file: Path | str) -> set[int]:
+        with duckdb.connect(str(file), read_only=True) as con:
+            return {int(r[0]) for r in con.execute("SELECT entry_key FROM source_seen").fetchall()}
+
+    before, after = rows(kept), rows(path)
+    swapped = max(before)
+    assert before == set(range(swapped + 1)), "the kept file holds every batch up to the swap"
+    assert after == {0} | set(range(swapped + 1, batches + 1)), "the restored file: the backup, then the rest"
+    assert after - {0}, "batches went on after the restore"
+
+
 def test_backup_and_restore_round_trip_through_the_cli(tmp_path: Path) -> None:
     path = tmp_path / "data" / "radar.duckdb"
     _filled_store(path)
