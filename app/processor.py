@@ -443,7 +443,7 @@ class Processor:
                 return
             try:
                 # An embedded broker that crashed is started again; one an operator stopped is waited
-                # for (`radar broker start`), not restarted behind their back.
+                # for (`radar broker start`) up to the ack timeout, not restarted behind their back.
                 bootstrap = resolve_bootstrap(self.settings, restart_stopped=False)[0]
                 probe_bootstrap(bootstrap, timeout_s=2.0)
                 break

@@ -25,33 +25,43 @@ class _Blank(dict[str, Any]):
 
 
 _FORMATTER = string.Formatter()
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# Han characters and the full-width punctuation Chinese text sets without spaces (《》「」（），。).
+_CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]")
 
 
-def _cjk(text: str) -> bool:
-    return bool(text) and _CJK.match(text) is not None
+def _cjk(char: str) -> bool:
+    return bool(char) and _CJK.match(char) is not None
 
 
 def _format_zh(template: str, values: _Blank) -> str:
     """`template.format_map(values)`, except that a space the template puts beside a placeholder goes
-    when a Chinese value meets Chinese text across it. The zh templates space their placeholders for
-    Latin values ("Hugging Face 于", "GPT-5 发布"), as Chinese typography sets Latin text apart; a
-    Chinese value there ("新智观察 于") would keep a gap no Chinese text has."""
-    out: list[str] = []
-    for literal, name, spec, conversion in _FORMATTER.parse(template):
+    when Chinese meets Chinese across it. The zh templates space their placeholders for Latin values
+    ("Hugging Face 于", "GPT-5 发布"), as Chinese typography sets Latin text apart; a Chinese value
+    there ("新智观察 于") would keep a gap no Chinese text has. A value's own spaces are its own."""
+    pieces: list[str] = []
+    spaces: list[int] = []  # offsets, in the result, of template spaces that touch a placeholder
+    length = 0
+    parsed = list(_FORMATTER.parse(template))
+    for i, (literal, name, spec, conversion) in enumerate(parsed):
         if literal:
-            if out and literal[0] == " " and _cjk(out[-1][-1:]) and _cjk(literal[1:2]):
-                literal = literal[1:]
-            out.append(literal)
+            if literal[0] == " " and i > 0 and parsed[i - 1][1] is not None:
+                spaces.append(length)
+            if literal[-1] == " " and name is not None and (len(literal) > 1 or not spaces or spaces[-1] != length):
+                spaces.append(length + len(literal) - 1)
+            pieces.append(literal)
+            length += len(literal)
         if name is None:
             continue
         value = _FORMATTER.vformat(
             "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}", (), values
         )
-        if value and out and out[-1].endswith(" ") and _cjk(out[-1][-2:-1]) and _cjk(value[0]):
-            out[-1] = out[-1][:-1]
-        out.append(value)
-    return "".join(out)
+        pieces.append(value)
+        length += len(value)
+    text = "".join(pieces)
+    for at in reversed(spaces):
+        if _cjk(text[at - 1 : at]) and _cjk(text[at + 1 : at + 2]):
+            text = text[:at] + text[at + 1 :]
+    return text
 
 
 @dataclass(frozen=True)

@@ -175,6 +175,7 @@ class EmbeddedBroker:
             state = self.state()
             if state is not None:
                 if _answers_metadata(state.bootstrap, timeout_s=3.0):
+                    self.stopped_path.unlink(missing_ok=True)  # it runs: no stop stands any more
                     return state, False
                 log.warning("embedded broker pid %s does not answer; restarting it", state.pid)
                 self._terminate(state.pid)
@@ -240,13 +241,14 @@ class EmbeddedBroker:
         """Stop the broker if it runs; return what was stopped. `deliberate` (an operator's stop)
         leaves a mark that keeps a following processor from starting it again (`ensure_running`)."""
         with self._lock():
+            state = self.state()
+            if state is not None:
+                self._terminate(state.pid, timeout_s)
+                self.state_path.unlink(missing_ok=True)
+            # Only once nothing runs: a mark beside a broker that would not exit would later keep a
+            # follower from restarting it after a crash.
             if deliberate:
                 self.stopped_path.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "\n")
-            state = self.state()
-            if state is None:
-                return None
-            self._terminate(state.pid, timeout_s)
-            self.state_path.unlink(missing_ok=True)
             return state
 
     @staticmethod

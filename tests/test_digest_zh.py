@@ -149,3 +149,9 @@ def test_a_placeholder_keeps_its_space_beside_latin_text_and_loses_it_between_ch
     # Numbers and Latin values keep their spaces on both sides; a value's own spaces are its own.
     assert zh.text("reasons", "social", count=3, engagement="8.3 万") == "X 上 3 条相关帖子（互动 8.3 万）"
     assert zh.text("reasons", "official", publisher="智谱 AI") == "智谱 AI 官方确认"
+    # Between two placeholders, before full-width punctuation, and never inside a value.
+    book = Playbook("zh", {"s": {"pair": "{a} {b}", "own": "{a}{b}", "title": "{a} 《{b}》"}})
+    assert book.text("s", "pair", a="新智", b="观察") == "新智观察"
+    assert book.text("s", "pair", a="GPT", b="观察") == "GPT 观察"
+    assert book.text("s", "own", a="新智 ", b="观察") == "新智 观察"
+    assert book.text("s", "title", a="新智观察", b="报告") == "新智观察《报告》"

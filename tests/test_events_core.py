@@ -34,6 +34,8 @@ def test_bcubed_by_hand() -> None:
     # scoring the filtered list instead would call them pure.
     assert bcubed(GOLD, PRED, {"b"}) == pytest.approx((2 / 3, 1.0, 0.8))
     assert bcubed(GOLD[3:], PRED[3:]) == pytest.approx((1.0, 1.0, 1.0))
+    with pytest.raises(ValueError, match="no item carries"):
+        bcubed(GOLD, PRED, {"z"})
 
 
 def test_nmi_and_ari_by_hand() -> None:

@@ -130,6 +130,9 @@ def test_a_deliberate_stop_holds_only_a_follower_and_any_start_lifts_it(tmp_path
         bootstrap, started = resolve_bootstrap(settings)
         assert started and broker.state() is not None
         assert resolve_bootstrap(settings, restart_stopped=False) == (bootstrap, False), "the mark is gone"
+        broker.stopped_path.write_text("stale\n")  # a mark beside a running broker holds nothing
+        assert resolve_bootstrap(settings, restart_stopped=False) == (bootstrap, False)
+        assert not broker.stopped_path.exists()
         broker.stop()  # a stop that is not an operator's leaves no mark
         assert resolve_bootstrap(settings, restart_stopped=False)[1], "started again after a plain stop"
     finally:

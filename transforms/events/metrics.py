@@ -54,6 +54,8 @@ def bcubed(
     cells = joint.items() if labels is None else [(key, c) for key, c in joint.items() if key[0] in labels]
     n = sum(c for _, c in cells)
     if n == 0:
+        if labels is not None and gold:
+            raise ValueError("no item carries any of the labels to score")  # not a perfect score
         return 1.0, 1.0, 1.0
     # Summing per (gold, predicted) cell: each of its `c` items scores c/|K| and c/|G|.
     p = sum(c * c / k[kk] for (_, kk), c in cells) / n
