@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections import Counter, defaultdict
 from dataclasses import replace
@@ -106,26 +107,41 @@ class _WatchedState(ClusterState):
     """A replay that records every merge it considers, with both events' majority stories."""
 
     def __init__(
-        self, model: DecisionModel, stories: dict[str, Counter[str]], seen: list[tuple[list[float], int, float]]
+        self,
+        model: DecisionModel,
+        stories: dict[str, Counter[str]],
+        seen: list[tuple[list[float], int, float]],
+        story_sizes: Counter[str] | None = None,
     ) -> None:
         super().__init__(model)
         self.stories = stories
         self.seen = seen
+        self.story_sizes = story_sizes
 
     def _should_merge(self, event: Event, other: Event) -> bool:
         a, b = self.stories.get(event.id), self.stories.get(other.id)
         if a and b:
-            label = int(a.most_common(1)[0][0] == b.most_common(1)[0][0])
+            story_a, story_b = a.most_common(1)[0][0], b.most_common(1)[0][0]
+            label = int(story_a == story_b)
             # A wrong merge costs B-cubed precision in proportion to the smaller side (roughly),
             # a missed one recall likewise: weigh each example by it.
-            self.seen.append((merge_features(event, other), label, float(min(event.size, other.size))))
+            weight = float(min(event.size, other.size))
+            if not label and self.story_sizes is not None:
+                # A wrong merge also costs what is still to come: the smaller story's later headlines
+                # join the mixed event too (a story's first headline merged into another story costs
+                # all of it). The geometric mean with the size now: the whole story alone made the
+                # model merge too little (bench/README.md, "A wrong merge weighed by what it will cost").
+                weight = math.sqrt(weight * min(self.story_sizes[story_a], self.story_sizes[story_b]))
+            self.seen.append((merge_features(event, other), label, weight))
         return super()._should_merge(event, other)
 
 
-def merge_examples(data: list[LabelledRecord], model: DecisionModel) -> list[tuple[list[float], int, float]]:
+def merge_examples(
+    data: list[LabelledRecord], model: DecisionModel, future_cost: bool = True
+) -> list[tuple[list[float], int, float]]:
     stories: dict[str, Counter[str]] = defaultdict(Counter)
     seen: list[tuple[list[float], int, float]] = []
-    state = _WatchedState(model, stories, seen)
+    state = _WatchedState(model, stories, seen, Counter(d.story for d in data) if future_cost else None)
     for item in data:
         assignment = state.assign(item.record)
         for absorbed in assignment.merged:
@@ -134,17 +150,19 @@ def merge_examples(data: list[LabelledRecord], model: DecisionModel) -> list[tup
     return seen
 
 
-def fit_merge(replays: list[list[LabelledRecord]], model: DecisionModel) -> DecisionModel:
+def fit_merge(replays: list[list[LabelledRecord]], model: DecisionModel, future_cost: bool = True) -> DecisionModel:
     """Two rounds: examples from replays merging by a permissive centroid cosine, then from the
     fitted merge model's own replays (so it also learns the pairs its own choices lead to)."""
     seen: list[tuple[list[float], int, float]] = []
     for data in replays:
-        seen += merge_examples(data, replace(model, merge_weights=(), merge_threshold=MERGE_COLLECT_COSINE))
+        seen += merge_examples(
+            data, replace(model, merge_weights=(), merge_threshold=MERGE_COLLECT_COSINE), future_cost
+        )
     for _ in range(2):
         weights = fit_logistic([f for f, _, _ in seen], [y for _, y, _ in seen], sample_weight=[w for _, _, w in seen])
         model = replace(model, merge_weights=tuple(float(round(w, 4)) for w in weights), merge_threshold=0.5)
         for data in replays:
-            seen = seen + merge_examples(data, model)
+            seen = seen + merge_examples(data, model, future_cost)
     return model
 
 
@@ -202,6 +220,7 @@ def fit(
     merge_threshold: float | None = None,
     merge_model: bool = True,
     merge_floor: float = 0.0,
+    future_cost: bool = True,
 ) -> tuple[DecisionModel, str]:
     data = load_uci(categories=fit_categories)
     # Both replay orders of the fit stories: in time order (UCI's crawl order) each story is one
@@ -234,13 +253,14 @@ def fit(
     if merge_model:
         # The merge examples are collected under the first grid's join threshold; the final grid
         # chooses both thresholds again, so a grid over cosine merge cuts here (84 replays) is skipped.
-        model = fit_merge(replays, model)
+        model = fit_merge(replays, model, future_cost)
         model, curve = choose_threshold(replays, model, MERGE_PROBABILITIES, JOIN_THRESHOLDS)
     else:
         model, curve = choose_threshold(replays, model, MERGE_THRESHOLDS if merge_threshold is None else None)
+    future = ", for a wrong merge its geometric mean with the smaller story's size" if future_cost else ""
     merge_how = (
         f"merge: a logistic model over {', '.join(MERGE_FEATURES)} fitted on the merges a replay of those "
-        f"stories considers (label: both events' majority story agree; weight: the smaller event's size), "
+        f"stories considers (label: both events' majority story agree; weight: the smaller event's size{future}), "
         f"threshold = its probability"
         if model.merge_weights
         else "merge: word-centroid cosine threshold"
@@ -274,6 +294,12 @@ def main() -> None:
         help="join probability the bridging item must also reach for the other event (bench/README.md: not kept)",
     )
     parser.add_argument(
+        "--merge-weight",
+        choices=("future", "now"),
+        default="future",
+        help="a wrong merge example weighed with the cost still to come (default), or by the events' size now",
+    )
+    parser.add_argument(
         "--short-text",
         metavar="DIR",
         type=Path,
@@ -285,7 +311,14 @@ def main() -> None:
         "--force", action="store_true", help="with --write: replace the packaged model even if it scores higher"
     )
     args = parser.parse_args()
-    model, note = fit(args.fit, args.window_hours, args.merge_threshold, not args.no_merge_model, args.merge_floor)
+    model, note = fit(
+        args.fit,
+        args.window_hours,
+        args.merge_threshold,
+        not args.no_merge_model,
+        args.merge_floor,
+        args.merge_weight == "future",
+    )
     print(dict(zip(FEATURES, model.weights, strict=True)))
     print(dict(zip(MERGE_FEATURES, model.merge_weights, strict=False)))
     print(note)
