@@ -55,17 +55,16 @@ def replay_scores(data: list[LabelledRecord], model: DecisionModel) -> tuple[Sco
 
 
 def held_out_within_all(
-    model: DecisionModel, order: str, categories: str = "tm"
+    data: list[LabelledRecord], predicted: list[str], categories: str = "tm"
 ) -> tuple[int, tuple[float, float, float]]:
-    """B-cubed P/R/F1 of the held-out stories inside the whole slice's replay, as a stream meets them:
-    each held-out headline scored against every member of its event (the fit stories' too). Replayed
-    alone, tech's first story (Titanfall, 165 headlines in one burst) opens a cold stream, so every
-    open event is a fragment of it and its name weighs least of all words (36 events); inside the
-    whole slice, 74 other events are open when it comes (one event of 164 and one of 1), but held-out
-    headlines also share events with business and entertainment stories (gas prices, Mt. Gox, Snowden
-    at SXSW), which lowers their precision. Returns how many headlines are scored, and P/R/F1."""
-    data = load_uci(order=order)
-    predicted = final_events(data, model)
+    """B-cubed P/R/F1 of the held-out stories inside the whole slice's replay (`data`, `predicted`), as
+    a stream meets them: each held-out headline scored against every member of its event (the fit
+    stories' too). Replayed alone, tech's first story (Titanfall, 165 headlines in one burst) opens a
+    cold stream, so every open event is a fragment of it and its name weighs least of all words (36
+    events); inside the whole slice, 74 other events are open when it comes (one event of 164 and one
+    of 1), but held-out headlines also share events with business and entertainment stories (gas
+    prices, Mt. Gox, Snowden at SXSW), which lowers their precision. Returns how many headlines are
+    scored, and P/R/F1."""
     held_out = {d.story for d in data if d.category in categories}
     scored = sum(1 for d in data if d.story in held_out)
     return scored, bcubed([d.story for d in data], predicted, held_out)
@@ -148,9 +147,12 @@ def main() -> None:
     )
     for order in ("time", "shuffled"):
         for label, categories in SLICES:
-            s, _ = run(categories, model, order)
-            print(row(f"{label} ({order})", s))
-        n, (p, r, f1) = held_out_within_all(model, order)
+            data = load_uci(categories=categories, order=order)
+            predicted = final_events(data, model)
+            print(row(f"{label} ({order})", score([d.story for d in data], predicted)))
+            if categories == "btem":
+                whole = (data, predicted)  # the held-out stories are scored inside this replay below
+        n, (p, r, f1) = held_out_within_all(*whole)
         print(f"{'t+m inside all (' + order + ')':22} {n:5} {'':8} {'':19}  {p:.3f} {r:.3f} {f1:.3f}")
     by_category = ", ".join(
         f"{label} {run(code, model, 'time')[0].bcubed_f1:.3f} / {run(code, model, 'shuffled')[0].bcubed_f1:.3f}"

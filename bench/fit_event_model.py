@@ -190,6 +190,11 @@ def fit_logistic(
     return w
 
 
+def mean_f1(replays: list[list[LabelledRecord]], model: DecisionModel) -> float:
+    """B-cubed F1 of each replay (its records in order through the model), averaged."""
+    return sum(score([d.story for d in data], final_events(data, model)).bcubed_f1 for data in replays) / len(replays)
+
+
 def choose_threshold(
     replays: list[list[LabelledRecord]],
     model: DecisionModel,
@@ -202,8 +207,7 @@ def choose_threshold(
     for merge in merges or [model.merge_threshold]:
         for threshold in thresholds or THRESHOLDS:
             candidate = replace(model, threshold=threshold, merge_threshold=merge)
-            f1s = [score([d.story for d in data], final_events(data, candidate)).bcubed_f1 for data in replays]
-            curve.append((threshold, merge, sum(f1s) / len(f1s)))
+            curve.append((threshold, merge, mean_f1(replays, candidate)))
     # The grid point with the best mean F1 wins (to 3 decimals; ties to the join threshold nearest
     # 0.5, then the higher merge threshold, i.e. the fewer merges). Averaging each point with its
     # grid neighbours, as before, picked points that were not the fit's best (join 0.4 / merge 0.4
@@ -351,11 +355,7 @@ def main() -> None:
 
 def held_out_f1(categories: str, model: DecisionModel) -> float:
     """Mean B-cubed F1 of the held-out stories replayed in time order and shuffled."""
-    f1s = []
-    for order in ("time", "shuffled"):
-        data = load_uci(categories=categories, order=order)
-        f1s.append(score([d.story for d in data], final_events(data, model)).bcubed_f1)
-    return sum(f1s) / len(f1s)
+    return mean_f1([load_uci(categories=categories, order=order) for order in ("time", "shuffled")], model)
 
 
 if __name__ == "__main__":

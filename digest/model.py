@@ -39,17 +39,18 @@ def _format_zh(template: str, values: _Blank) -> str:
     ("Hugging Face 于", "GPT-5 发布"), as Chinese typography sets Latin text apart; a Chinese value
     there ("新智观察 于") would keep a gap no Chinese text has. A value's own spaces are its own."""
     pieces: list[str] = []
-    spaces: list[int] = []  # offsets, in the result, of template spaces that touch a placeholder
+    spaces: set[int] = set()  # offsets, in the result, of template spaces that touch a placeholder
     length = 0
-    parsed = list(_FORMATTER.parse(template))
-    for i, (literal, name, spec, conversion) in enumerate(parsed):
+    after_value = False
+    for literal, name, spec, conversion in _FORMATTER.parse(template):
         if literal:
-            if literal[0] == " " and i > 0 and parsed[i - 1][1] is not None:
-                spaces.append(length)
-            if literal[-1] == " " and name is not None and (len(literal) > 1 or not spaces or spaces[-1] != length):
-                spaces.append(length + len(literal) - 1)
+            if literal[0] == " " and after_value:
+                spaces.add(length)
+            if literal[-1] == " " and name is not None:
+                spaces.add(length + len(literal) - 1)
             pieces.append(literal)
             length += len(literal)
+        after_value = name is not None
         if name is None:
             continue
         value = _FORMATTER.vformat(
@@ -58,7 +59,7 @@ def _format_zh(template: str, values: _Blank) -> str:
         pieces.append(value)
         length += len(value)
     text = "".join(pieces)
-    for at in reversed(spaces):
+    for at in sorted(spaces, reverse=True):
         if _cjk(text[at - 1 : at]) and _cjk(text[at + 1 : at + 2]):
             text = text[:at] + text[at + 1 :]
     return text

@@ -459,18 +459,9 @@ class Store:
         """A read-only connection on the current file (None when there is none, or DuckDB cannot open it)."""
         if not self.path.exists():
             return None
-        # A holder in this very process (a processor's kept connection, in another thread) would make
-        # DuckDB refuse the read-only connection as "a different configuration", not as a lock: ask
-        # for the file as another process would, and wait until this process has let go of it.
-        key = str(self.path.resolve())
-        deadline = time.monotonic() + self.lock_timeout_s
-        while _OPEN.get(key):
-            self._ask_for_file()
-            if time.monotonic() > deadline:
-                raise StoreLocked(
-                    f"{self.path} stayed open in this process for {self.lock_timeout_s:.0f} s: nothing was restored"
-                )
-            time.sleep(0.05)
+        # A holder in this very process (a processor's kept connection, in another thread) makes
+        # DuckDB refuse the read-only connection as "a different configuration": `_connect` takes that
+        # for a lock too, so it asks for the file and waits, as for a holder in another process.
         try:
             return self._connect(read_only=True)
         except StoreLocked:
