@@ -7,6 +7,7 @@ the stage, a one-line reason, where the record came from and its original bytes.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -186,8 +187,9 @@ def replay_dead_letters(settings: Settings, *, stage: str | None = None) -> Repl
     consumer = make_consumer(bootstrap, settings.kafka)
     producer = make_producer(bootstrap, settings.kafka)
     replayed: list[str] = []
+    sent: set[str] = set()  # the same letter can sit on the topic twice (a DLQ write retried)
     sends: list[tuple[str, Any]] = []
-    skipped: dict[str, int] = {}
+    skipped: Counter[str] = Counter()
     try:
         tps = partitions_of(consumer, settings.kafka.dlq_topic)
         ends = end_offsets(consumer, tps)
@@ -196,26 +198,25 @@ def replay_dead_letters(settings: Settings, *, stage: str | None = None) -> Repl
                 try:
                     letter = parse_envelope(record.value or b"")
                 except EnvelopeError:
-                    skipped["not a dead-letter envelope"] = skipped.get("not a dead-letter envelope", 0) + 1
+                    skipped["not a dead-letter envelope"] += 1
                     continue
                 if not isinstance(letter, DeadLetter):
                     continue
                 on_topic.add(letter.id)
-                if letter.id in done or letter.id in replayed:
+                if letter.id in done or letter.id in sent:
                     continue
                 if stage is not None and letter.stage != stage:
                     continue
                 if letter.coordinates is None or letter.coordinates.topic != settings.kafka.raw_topic:
-                    skipped["not from the raw topic: re-run `radar ingest`"] = (
-                        skipped.get("not from the raw topic: re-run `radar ingest`", 0) + 1
-                    )
+                    skipped["not from the raw topic: re-run `radar ingest`"] += 1
                     continue
                 if letter.original_size > len(letter.original):
-                    skipped["original truncated in the DLQ"] = skipped.get("original truncated in the DLQ", 0) + 1
+                    skipped["original truncated in the DLQ"] += 1
                     continue
                 key = letter.coordinates.key.encode() if letter.coordinates.key is not None else None
                 sends.append((letter.id, producer.send(settings.kafka.raw_topic, key=key, value=letter.original)))
                 replayed.append(letter.id)
+                sent.add(letter.id)
         # Only what the broker acknowledged counts as replayed; the rest stays replayable.
         failed = set()
         for letter_id, send in sends:
