@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -539,7 +541,43 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (ConfigError, BrokerError, StoreError, EnvelopeError, KafkaError, OSError, ConcurrentProcessorError)
 
 
+class _InterruptWatch:
+    """Whether Ctrl-C arrived during the command. Beam and DuckDB turn the KeyboardInterrupt it
+    raises into their own errors ("RuntimeError: KeyboardInterrupt [while running 'DecideAndWrite']",
+    "Query interrupted"), which must still end as an interrupt (130), not as an internal error."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self._previous: object = None
+
+    def __enter__(self) -> _InterruptWatch:
+        # Only over Python's own handler: one set by the caller (or SIG_IGN under nohup) stays.
+        if threading.current_thread() is threading.main_thread() and (
+            signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.seen = True
+        signal.default_int_handler(signum, frame)
+
+    def __exit__(self, *_: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)  # type: ignore[arg-type]
+
+
+def _aborted() -> None:
+    err_console.print("[red]aborted[/red]")
+    sys.exit(130)
+
+
 def main(argv: list[str] | None = None) -> None:
+    with _InterruptWatch() as interrupt:
+        _main(argv, interrupt)
+
+
+def _main(argv: list[str] | None, interrupt: _InterruptWatch) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv)
     os.environ.setdefault("DO_NOT_TRACK", "1")
     install_masking_excepthook()
@@ -551,13 +589,14 @@ def main(argv: list[str] | None = None) -> None:
     except (click.exceptions.Abort, typer.Abort, KeyboardInterrupt):
         # KeyboardInterrupt: Ctrl-C before a command installs its own stop handler (the first
         # seconds of `process --follow`, while imports and the broker start): no traceback either.
-        err_console.print("[red]aborted[/red]")
-        sys.exit(130)
+        _aborted()
     # Typer (0.29) raises its own vendored click's usage errors, not click's: both are user mistakes.
     except (click.ClickException, typer_click_errors.ClickException) as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except _user_errors() as exc:
+        if interrupt.seen and not debug:
+            _aborted()
         if debug:
             raise
         text = str(exc)
@@ -568,6 +607,8 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print(f"[red]error:[/red] {escape(message)}")
         sys.exit(1)
     except Exception as exc:
+        if interrupt.seen and not debug:
+            _aborted()
         # Not a user mistake: still one line, with the way to the details.
         if debug:
             raise

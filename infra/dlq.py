@@ -168,7 +168,15 @@ def replay_dead_letters(settings: Settings, *, stage: str | None = None) -> Repl
     from kafka.errors import KafkaError
 
     from infra.broker import resolve_bootstrap
-    from infra.kafka import close_producer, end_offsets, make_consumer, make_producer, partitions_of, read_range
+    from infra.kafka import (
+        close_producer,
+        end_offsets,
+        ensure_topics,
+        make_consumer,
+        make_producer,
+        partitions_of,
+        read_range,
+    )
     from infra.store import Store
     from schemas.envelope import EnvelopeError, parse_envelope
 
@@ -184,6 +192,9 @@ def replay_dead_letters(settings: Settings, *, stage: str | None = None) -> Repl
     done = {r[0] for r in rows}
     on_topic: set[str] = set()
     bootstrap, _ = resolve_bootstrap(settings)
+    # A broker without the topics (an embedded one started afresh) holds no dead letters: the rows
+    # listed are then reported as lost below, not as a missing topic.
+    ensure_topics(bootstrap, settings.kafka)
     consumer = make_consumer(bootstrap, settings.kafka)
     producer = make_producer(bootstrap, settings.kafka)
     replayed: list[str] = []

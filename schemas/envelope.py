@@ -101,7 +101,9 @@ def _one_line(exc: ValidationError, raw: bytes | str) -> str:
         known = ", ".join(CONTRACTS)
         return f"unknown envelope {tag or '(no schema/version)'}; known: {known}"
     if first["type"] == "json_invalid":
-        return f"invalid JSON: {first['msg']}"
+        # pydantic's message already opens with "Invalid JSON: ".
+        detail = first["msg"].removeprefix("Invalid JSON: ")
+        return f"invalid JSON: {detail}"
     loc = ".".join(str(p) for p in first["loc"][1:]) or "(root)"
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{loc}: {first['msg']}{more}"

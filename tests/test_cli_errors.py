@@ -108,6 +108,104 @@ def test_ctrl_c_before_a_command_handles_it_ends_in_one_line(
     assert exited.value.code == 130 and err.strip() == "aborted" and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["digest", "--from", "2026-04-13", "--to", "2026-04-19", "--out", "taken"],
+        ["demo", "--out", "taken"],
+    ],
+)
+def test_an_out_that_is_a_file_fails_before_the_run(
+    args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: `radar digest --out FILE` ran ingest, process and rollup, then said "FILE: file exists"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "taken").write_text("an earlier report\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    err = " ".join(capsys.readouterr().err.split())
+    assert exited.value.code == 1 and err == f"error: --out: {tmp_path / 'taken'} is not a directory", err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"], "nothing ran: no data directory, no store"
+
+
+def test_ingest_with_no_enabled_source_fails_like_its_deployment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: `radar ingest` on a config without sources printed a line and exited 0."""
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "radar.toml"
+    config.write_text(
+        "\n".join(
+            ['data_dir = "data"', "[[sources]]", 'name = "off"', 'kind = "feed"', 'url = "http://127.0.0.1:9/f"']
+            + ['tier = "media"', "enabled = false", ""]
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(config), "ingest"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert exited.value.code == 1 and f"sources: no enabled [[sources]] in {config}: nothing to ingest" in err, err
+    assert not (tmp_path / "data").exists(), "it failed before a broker or a file was created"
+
+
+def test_demo_port_without_serve_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--port", "5"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert exited.value.code == 1 and "--port applies with --serve only" in err, err
+
+
+@pytest.mark.parametrize(
+    "wrapped",
+    [
+        RuntimeError("KeyboardInterrupt [while running 'DecideAndWrite']"),  # Beam's
+        OSError("Query interrupted"),  # an error the CLI otherwise reports as the user's
+    ],
+)
+def test_ctrl_c_that_a_library_turned_into_its_own_error_still_ends_as_an_interrupt(
+    wrapped: Exception, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Review: Ctrl-C during `radar demo`'s process step ended in "internal error: RuntimeError:
+    KeyboardInterrupt [while running 'DecideAndWrite']" and exit 3, which reads as a bug."""
+    import os
+    import signal
+    import time
+
+    import app.cli
+
+    def interrupted_inside_a_library(**_: object) -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # the real signal, through the real handler
+            time.sleep(5)  # the handler raises long before
+        except KeyboardInterrupt:
+            raise wrapped from None
+
+    monkeypatch.setattr(app.cli, "app", interrupted_inside_a_library)
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(SystemExit) as exited:
+        main(["demo"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 130 and err.strip() == "aborted", err
+    assert signal.getsignal(signal.SIGINT) is before, "main() leaves the SIGINT handler as it found it"
+
+
+def test_an_error_without_ctrl_c_is_still_reported_as_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import app.cli
+
+    def fails(**_: object) -> None:
+        raise RuntimeError("KeyboardInterrupt [while running 'DecideAndWrite']")
+
+    monkeypatch.setattr(app.cli, "app", fails)
+    with pytest.raises(SystemExit) as exited:
+        main(["demo"])
+    assert exited.value.code == 3 and "internal error: RuntimeError" in capsys.readouterr().err
+
+
 def test_the_ops_module_entry_point_exits_1_when_ops_is_down(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

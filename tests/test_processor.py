@@ -154,6 +154,13 @@ def test_dlq_replay_resends_the_raw_originals_once(settings: Settings, tmp_path:
     assert expired.replayed == 0 and "gone from the DLQ topic" in (expired.skip_reason or ""), expired
     assert "1 listed in the store but gone" in (expired.skip_reason or ""), expired
     assert replay_dead_letters(settings, stage="parse").skip_reason is None, "other stages' rows are not counted"
+    # A broker that lost its topics (the embedded one restarted with a new data dir): the DLQ topic is
+    # created empty and every listed row is named as lost, rather than "topic has no partitions".
+    fresh = settings.model_copy(
+        update={"kafka": settings.kafka.model_copy(update={"dlq_topic": f"{settings.kafka.dlq_topic}.restarted"})}
+    )
+    lost = replay_dead_letters(fresh)
+    assert lost.replayed == 0 and "2 listed in the store but gone from the DLQ topic" in (lost.skip_reason or ""), lost
 
 
 CRASH_RECORDS = 20_000

@@ -37,7 +37,7 @@ def test_parse_envelopes_good_and_dead_letter_outputs() -> None:
         )
         assert_that(
             result.dead_letter | "Reasons" >> beam.Map(lambda d: (d.coordinates.offset, d.stage, d.reason[:20])),
-            equal_to([(1, "envelope", "invalid JSON: Invali"), (2, "envelope", "unknown envelope raw")]),
+            equal_to([(1, "envelope", "invalid JSON: key mu"), (2, "envelope", "unknown envelope raw")]),
             label="CheckDeadLetters",
         )
 

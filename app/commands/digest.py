@@ -138,6 +138,10 @@ def register(app: typer.Typer) -> None:
         start, end = _parse_day(date_from, "--from"), _parse_day(date_to, "--to")
         if end < start:
             raise ConfigError(f"--to {date_to} is before --from {date_from}")
+        # Before the run, not after its ingest, process and rollup have taken their time.
+        from infra.preflight import check_path
+
+        check_path("--out", out, is_dir=True)
         files = _run_with_progress(settings, start, end, out, lang, prefect=prefect, config_path=config_path)
         for path in files:
             console.print(f"wrote {path}")
@@ -161,6 +165,11 @@ def register(app: typer.Typer) -> None:
         if serve:
             _serve_corpus(port)
             return
+        if port:
+            raise ConfigError("--port applies with --serve only (the demo itself serves on any free port)")
+        from infra.preflight import check_path
+
+        check_path("--out", out, is_dir=True)
         files = _run_demo(Path("data/demo"), out, lang)
         md = next((p for p in files if p.suffix == ".md"), None)
         if md is not None:

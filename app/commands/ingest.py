@@ -67,18 +67,20 @@ def ingest(
     """Fetch every enabled source once into the raw topic (dead letters into the DLQ); exit 1 if a source failed."""
     # The connectors (Kafka, DuckDB, the fetcher: ~0.8 s of imports) load here, not with the CLI:
     # every other `radar` command starts that much sooner.
-    from connectors.ingest import IngestOutcome, run_ingest, select_sources
+    from connectors.ingest import IngestOutcome, nothing_to_ingest, run_ingest, select_sources
     from infra.store import Store
 
     settings = _settings(ctx)
     # An unknown name or group fails here, before Kafka starts.
     selected = select_sources(settings, source, group, exclude_group)
     if not selected:
-        console.print(
-            "no enabled sources configured"
-            if not (group or exclude_group)
-            else "no enabled sources in the selected groups"
-        )
+        if not (group or exclude_group):
+            # The same failure as an ingest deployment's: a run that can fetch nothing is a mistake.
+            from infra.preflight import check_settings
+
+            check_settings(settings, need_sources=True)
+        # A group with no enabled source runs nothing, as its deployment does (connectors.ingest).
+        console.print(nothing_to_ingest(group, exclude_group))
         return
     names = [s.name for s in selected]
     if console.is_terminal:
