@@ -306,11 +306,12 @@ def store_check(ctx: typer.Context) -> None:
 # --- process ----------------------------------------------------------------------------------
 
 
-def _as_of(text: str, ctx: typer.Context) -> datetime:
+def _as_of(text: str) -> datetime:
+    # A wrong value, as a wrong --from or --since: exit 1 (2 is for the command line's own form).
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO date-time (e.g. 2026-04-20T12:00:00Z)", ctx=ctx) from None
+        raise ConfigError(f"--as-of must be an ISO date-time (e.g. 2026-04-20T12:00:00Z), got {text!r}") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
@@ -336,7 +337,7 @@ def process(
     if once == follow:
         # With ctx, like click's own usage errors: the usage line and the --help hint, exit 2.
         raise click.UsageError("choose exactly one of --once or --follow", ctx=ctx)
-    fixed = _as_of(as_of, ctx) if as_of is not None else None
+    fixed = _as_of(as_of) if as_of is not None else None
     settings = _state(ctx).settings
 
     def show(batch: BatchReport) -> None:

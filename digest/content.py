@@ -462,6 +462,8 @@ def _x_judgment(
     }
     if kind == "fact" and post.official_for:
         return book.text("x", "fact_official", **values)
+    if kind == "opinion" and post.official_for:
+        return book.text("x", "opinion_official", **values)
     stated = {(f.unit, f.value) for f in figures(articles)}
     labels = book.data.get("fact_labels", {})
     repeated = [

@@ -36,7 +36,7 @@ from digest.content import (  # noqa: E402
     research_highlight,
     x_signal,
 )
-from digest.headline import chinese_headline, event_headline, research_kind  # noqa: E402
+from digest.headline import chinese_headline, event_headline, research_kind, research_topics  # noqa: E402
 from digest.model import Playbook, SourceItem  # noqa: E402
 from digest.render import render_html, render_markdown, x_heading  # noqa: E402
 from digest.select import Candidate, WindowSpec, is_ai_paper, page_keys, select_events  # noqa: E402
@@ -1298,3 +1298,13 @@ def test_a_guest_article_on_a_platform_is_the_communitys_and_leads_its_research_
         assert by in highlight.what, highlight.what
         assert "社区作者 " not in highlight.what, highlight.what  # no gap between two Chinese words
         assert "official" not in highlight.judgment and "官方" not in highlight.judgment, highlight.judgment
+
+
+def test_research_topics_match_whole_words_not_word_parts() -> None:
+    """Review (session 19): "documentation" in an agents benchmark's abstract made it a
+    document-recognition (文档识别) paper, and "homepage" would have given it OCR's applications."""
+    book = Playbook.load("zh")
+    agents = "Long-horizon workflow agents: tool-using models read documentation and homepage text for hours."
+    assert "文档识别" not in research_topics(agents, book) and "智能体与工具调用" in research_topics(agents, book)
+    assert "文档识别" in research_topics("OCR pretraining on rendered document images", book)
+    assert "文档识别" in research_topics("Parsing scanned documents at scale", book)

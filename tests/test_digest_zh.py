@@ -107,6 +107,13 @@ def test_an_official_account_reason_does_not_nest_the_headline(week: tuple[str, 
     # week 1 picks @googlegemma's opinion post for being Google's own account (its event's headline is
     # "谷歌官方账号评论 Gemma 4", which the old wording nested in "Google 官方账号就「…」直接发声")
     assert official or name != "week1", [s.judgment for s in digest.x_signals]
+    # Review (session 19): the same post's judgement then read "个人观点：作者对「谷歌官方账号评论 Gemma 4」的
+    # 解读" — a person's opinion, of a headline made from the post itself. An organisation's own account
+    # commenting is its stance, said without nesting the headline again.
+    for signal in official:
+        if signal.type == "opinion":
+            assert "个人观点" not in signal.judgment and "机构表态" in signal.judgment, (name, signal.judgment)
+            assert signal.event_title is None or signal.event_title not in signal.judgment, (name, signal.judgment)
 
 
 def test_a_research_title_keeps_its_english_name_beside_a_chinese_gist(week: tuple[str, Digest, Path]) -> None:
