@@ -267,6 +267,7 @@ def store_info(ctx: typer.Context) -> None:
 def store_backup(
     ctx: typer.Context,
     out: Annotated[Path | None, typer.Option("--out", help="Backup file (default: <data_dir>/backups/...).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file at --out.")] = False,
 ) -> None:
     """Copy the DuckDB file consistently (checkpointed, under its write lock) and verify the copy."""
 
@@ -275,6 +276,9 @@ def store_backup(
     settings = _state(ctx).settings
     require_existing(settings.store.path)
     target = out or settings.data_dir / "backups" / f"radar-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.duckdb"
+    if target.is_file() and not force:
+        # An earlier backup may be the only good copy left: replacing it is asked for, not assumed.
+        raise ConfigError(f"--out {target} exists (an earlier backup?): give another name, or --force to replace it")
     Store(settings.store.path, settings.store.lock_timeout_s).backup(target)
     console.print(f"backed up {settings.store.path} to {target} (verified)")
 

@@ -703,6 +703,8 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides
     path_str = str(config_file) if config_file is not None else os.environ.get("RADAR_CONFIG")
     path = Path(path_str) if path_str else None
     if path is not None:
+        if path.is_dir():
+            raise ConfigError(f"config file {path} is a directory: name the TOML file (e.g. {path / 'radar.toml'})")
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         import tomllib

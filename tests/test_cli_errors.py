@@ -148,6 +148,16 @@ def test_ingest_with_no_enabled_source_fails_like_its_deployment(
     assert not (tmp_path / "data").exists(), "it failed before a broker or a file was created"
 
 
+def test_a_config_that_is_a_directory_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(tmp_path), "status"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert exited.value.code == 1 and f"config file {tmp_path} is a directory" in err, err
+
+
 def test_demo_port_without_serve_is_refused(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -431,6 +431,10 @@ def test_backup_and_restore_round_trip_through_the_cli(tmp_path: Path) -> None:
     backup = tmp_path / "radar-backup.duckdb"
     made = radar("store", "backup", "--out", str(backup))
     assert made.returncode == 0, made.stderr
+    # Review (session 19): a second backup to the same name replaced the first without a word.
+    again = radar("store", "backup", "--out", str(backup))
+    assert again.returncode == 1 and "exists (an earlier backup?)" in " ".join(again.stderr.split()), again.stderr
+    assert radar("store", "backup", "--out", str(backup), "--force").returncode == 0
     os.truncate(path, path.stat().st_size // 2)
     for command in (["store", "info"], ["store", "check"], ["dlq", "list"]):
         broken = radar(*command)
