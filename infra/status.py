@@ -117,6 +117,15 @@ def _counts(con: duckdb.DuckDBPyConnection) -> Counts:
     )
 
 
+# A reason names the URL or the line it failed at ("line 3: invalid JSON", "HTTP 404 http://…"): grouped
+# as written, a feed of bad lines would fill the table with one row per dead letter. Groups are by the
+# reason with those particulars replaced; the latest full reason of each group is its example.
+_REASON_KIND = (
+    "regexp_replace(regexp_replace(reason, 'https?://[^\\s\\])>\"'']+', '<url>', 'g'),"
+    " '\\b(line|lines|column|char|offset|entry|row|position) [0-9]+', '\\1 N', 'g')"
+)
+
+
 def _dead_letters(con: duckdb.DuckDBPyConnection, total: int) -> DeadLetters:
     if total == 0:
         return DeadLetters(total=0)
@@ -126,15 +135,23 @@ def _dead_letters(con: duckdb.DuckDBPyConnection, total: int) -> DeadLetters:
             "SELECT stage, count(*) FROM dead_letters GROUP BY stage ORDER BY count(*) DESC, stage"
         ).fetchall()
     }
-    groups_total = int(_scalar(con, "SELECT count(*) FROM (SELECT DISTINCT stage, reason FROM dead_letters)") or 0)
+    kinds = f"SELECT *, {_REASON_KIND} AS kind FROM dead_letters"
+    groups_total = int(_scalar(con, f"SELECT count(*) FROM (SELECT DISTINCT stage, kind FROM ({kinds}))") or 0)
     rows = con.execute(
-        "SELECT stage, reason, count(*), count(replayed_at), max(occurred_at) FROM dead_letters"
-        " GROUP BY stage, reason ORDER BY count(*) DESC, max(occurred_at) DESC, stage, reason LIMIT ?",
+        "SELECT stage, kind, count(*), count(replayed_at), max(occurred_at), arg_max(reason, occurred_at)"
+        f" FROM ({kinds}) GROUP BY stage, kind ORDER BY count(*) DESC, max(occurred_at) DESC, stage, kind LIMIT ?",
         [DEAD_LETTER_GROUPS_SHOWN],
     ).fetchall()
     groups = [
-        DeadLetterGroup(stage=stage, reason=reason, count=int(n), replayed=int(replayed), last_at=_utc(last_at))
-        for stage, reason, n, replayed, last_at in rows
+        DeadLetterGroup(
+            stage=stage,
+            reason=kind,
+            count=int(n),
+            replayed=int(replayed),
+            last_at=_utc(last_at),
+            example=example if example != kind else None,
+        )
+        for stage, kind, n, replayed, last_at, example in rows
     ]
     return DeadLetters(total=total, by_stage=by_stage, groups=groups, groups_total=groups_total)
 

@@ -60,10 +60,11 @@ class Counts(Contract):
 
 class DeadLetterGroup(Contract):
     stage: str
-    reason: str
+    reason: str = Field(description="the reason with its URLs and line/column numbers replaced (<url>, N)")
     count: int = Field(ge=1)
     replayed: int = Field(ge=0)
     last_at: AwareDatetime
+    example: str | None = Field(None, description="the group's latest reason as written, when it differs")
 
 
 class DeadLetters(Contract):

@@ -270,7 +270,7 @@ def test_counts_dead_letter_groups_sources_and_last_digest(
 def test_dead_letter_groups_are_capped_and_the_rest_counted(settings: Settings) -> None:
     now = datetime.now(UTC)
     letters = [
-        make_dead_letter(stage="parse", reason=f"line {i}: invalid JSON", source_name="s", url=f"u{i}", occurred_at=now)
+        make_dead_letter(stage="parse", reason=f"missing field f{i}", source_name="s", url=f"u{i}", occurred_at=now)
         for i in range(DEAD_LETTER_GROUPS_SHOWN + 7)
     ]
     with Store(settings.store.path).write() as con:
@@ -296,3 +296,44 @@ def test_ingest_records_each_sources_last_success_and_last_error(settings: Setti
     assert failing.last_success_at is None and failing.consecutive_failures == 2
     assert failing.last_error is not None and "empty" in failing.last_error
     assert status.lag.known and status.lag.total == sum(r.produced for r in first.sources)
+
+
+def test_dead_letters_differing_only_in_their_line_or_url_are_one_group(settings: Settings) -> None:
+    """Review (session 19): a JSONL source's bad lines ("line 1: …", "line 3: …") and a feed's 404s (each
+    naming its URL) filled the status table with one row per dead letter."""
+    now = datetime.now(UTC)
+    letters = (
+        [
+            make_dead_letter(
+                stage="parse",
+                reason=f"line {n}: invalid JSON: EOF while parsing a value at line 1 column {n + 40}",
+                source_name="s",
+                url=f"u{n}",
+                occurred_at=now - timedelta(minutes=10 - n),
+            )
+            for n in (1, 3, 7)
+        ]
+        + [
+            make_dead_letter(
+                stage="fetch",
+                reason=f"HTTP 404 [http://127.0.0.1:9/page-{n}.html]",
+                source_name="s",
+                url=f"http://127.0.0.1:9/page-{n}.html",
+                occurred_at=now - timedelta(minutes=n),
+            )
+            for n in (1, 2)
+        ]
+        + [make_dead_letter(stage="fetch", reason="HTTP 503", source_name="s", url="v", occurred_at=now)]
+    )
+    with Store(settings.store.path).write() as con:
+        record_dead_letters(con, letters)
+    groups = {(g.stage, g.reason): g for g in collect_status(settings).dead_letters.groups}
+    assert sorted(groups) == [
+        ("fetch", "HTTP 404 [<url>]"),
+        ("fetch", "HTTP 503"),
+        ("parse", "line N: invalid JSON: EOF while parsing a value at line N column N"),
+    ]
+    lines = groups["parse", "line N: invalid JSON: EOF while parsing a value at line N column N"]
+    assert lines.count == 3 and lines.example == "line 7: invalid JSON: EOF while parsing a value at line 1 column 47"
+    assert groups["fetch", "HTTP 404 [<url>]"].example == "HTTP 404 [http://127.0.0.1:9/page-1.html]", "the latest"
+    assert groups["fetch", "HTTP 503"].example is None, "a reason with nothing replaced is its own example"
