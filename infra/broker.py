@@ -217,18 +217,23 @@ class EmbeddedBroker:
             log_handle.close()
         state = BrokerState(pid=proc.pid, port=port, started_at=time.time(), log_path=str(self.log_path), binary=binary)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                tail = self._log_tail()
-                raise BrokerError(f"embedded broker exited with code {proc.returncode} on port {port}: {tail}")
-            if _answers_metadata(state.bootstrap, timeout_s=1.0):
-                self.state_path.write_text(json.dumps(asdict(state)))
-                self.stopped_path.unlink(missing_ok=True)
-                log.info("embedded broker started on %s (pid %s)", state.bootstrap, proc.pid)
-                return state
-            time.sleep(0.05)
-        self._terminate(proc.pid)
-        raise BrokerError(f"embedded broker did not answer on {state.bootstrap} within {timeout_s:.0f} s")
+        try:
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    tail = self._log_tail()
+                    raise BrokerError(f"embedded broker exited with code {proc.returncode} on port {port}: {tail}")
+                if _answers_metadata(state.bootstrap, timeout_s=1.0):
+                    self.state_path.write_text(json.dumps(asdict(state)))
+                    self.stopped_path.unlink(missing_ok=True)
+                    log.info("embedded broker started on %s (pid %s)", state.bootstrap, proc.pid)
+                    return state
+                time.sleep(0.05)
+            raise BrokerError(f"embedded broker did not answer on {state.bootstrap} within {timeout_s:.0f} s")
+        except BaseException:
+            # Until broker.json names it, nothing else can find this process to stop it: a Ctrl-C or
+            # a timeout here must not leave it running in its own session.
+            self._terminate(proc.pid)
+            raise
 
     def _log_tail(self) -> str:
         try:

@@ -9,6 +9,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
 from kafka import TopicPartition
 
 from infra.broker import EmbeddedBroker, _pid_alive, resolve_bootstrap
@@ -73,6 +74,34 @@ def test_stale_state_file_is_ignored(tmp_path: Path) -> None:
         json.dumps({"pid": dead.pid, "port": 1, "started_at": 0, "log_path": "x", "binary": "tansu"})
     )
     assert broker.state() is None
+    assert not broker.state_path.exists()
+
+
+def test_a_start_interrupted_before_the_broker_answers_leaves_nothing_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review (session 19): Ctrl-C while `radar demo` started the broker left a Tansu in its own session
+    that no broker.json named, so neither `broker stop` nor the next demo could find it."""
+    import infra.broker
+
+    started: list[subprocess.Popen[bytes]] = []
+    real_popen = subprocess.Popen
+
+    def popen(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+        child = real_popen(*args, **kwargs)  # type: ignore[call-overload]
+        started.append(child)
+        return child
+
+    def interrupted(*_: object, **__: object) -> bool:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(infra.broker.subprocess, "Popen", popen)
+    monkeypatch.setattr(infra.broker, "_answers_metadata", interrupted)
+    broker = EmbeddedBroker(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        broker.ensure_running()
+    assert len(started) == 1, "the broker process was started, then the interrupt came"
+    assert started[0].poll() is not None and not _pid_alive(started[0].pid)
     assert not broker.state_path.exists()
 
 
