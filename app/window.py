@@ -35,6 +35,7 @@ class StepReport:
     summary: str
     # Sources that failed (ingest): the step still ran, but the digest stands on what the store held.
     failed: tuple[str, ...] = ()
+    warning: str = ""  # the step ran, but something the user should know (no sources at all)
 
 
 @dataclass
@@ -70,6 +71,7 @@ def run_window(
     # One Kafka session for every step: the bootstrap resolved, topics ensured and the raw topic
     # reconciled once, not once per step.
     session = KafkaSession.open(settings)
+    warnings: dict[str, str] = {}
 
     def step(name: str, fn: Callable[[], str | tuple[str, tuple[str, ...]]]) -> None:
         """`fn` returns its summary, or (summary, the sources that failed in it)."""
@@ -78,7 +80,7 @@ def run_window(
         t0 = time.perf_counter()
         outcome = fn()
         summary, failed = outcome if isinstance(outcome, tuple) else (outcome, ())
-        done = StepReport(name, time.perf_counter() - t0, summary, failed)
+        done = StepReport(name, time.perf_counter() - t0, summary, failed, warnings.get(name, ""))
         report.steps.append(done)
         if on_step is not None:
             on_step(done)
@@ -88,6 +90,9 @@ def run_window(
 
             def do_ingest() -> tuple[str, tuple[str, ...]]:
                 result = run_ingest(settings, session=session)
+                if not result.sources:
+                    # Not an error (a store filled by other runs makes a digest), but not a quiet ✓ either.
+                    warnings["ingest"] = "no enabled sources in the config: the digest uses what the store already held"
                 return result.summary(), tuple(s.name for s in result.sources if s.errors)
 
             step("ingest", do_ingest)

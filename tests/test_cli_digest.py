@@ -112,3 +112,21 @@ def test_digest_over_sources_that_all_fail_says_so(tmp_path: Path) -> None:
     assert "2 source(s) failed (openai-news, ai-wire)" in out or "2 source(s) failed (ai-wire, openai-news)" in out, out
     assert "`radar dlq list --stage fetch` says why" in out
     assert (tmp_path / "out" / "digest-2026-04-19.json").is_file()
+
+
+def test_digest_with_no_enabled_source_says_it_is_built_from_the_store_alone(tmp_path: Path) -> None:
+    """Review (session 19): every step showed ✓ ("0 sources: 0 fetched") and an empty digest came out."""
+    config = tmp_path / "radar.toml"
+    config.write_text(
+        "\n".join(
+            [f'data_dir = "{tmp_path / "data"}"', "[kafka]", 'bootstrap = "embedded"', "[digest]"]
+            + ['timezone = "Asia/Shanghai"', ""]
+        ),
+        encoding="utf-8",
+    )
+    result = _radar(["--config", str(config), "digest", "--from", "2026-04-13", "--to", "2026-04-19",
+                     "--out", str(tmp_path / "out")], tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = " ".join(result.stdout.split())
+    assert "! ingest" in out and "✓ ingest" not in out and "0 sources: 0 fetched" in out, out
+    assert "no enabled sources in the config: the digest uses what the store already held" in out, out

@@ -66,8 +66,10 @@ def _run_with_progress(
             progress.update(task, description=f"{name} ...")
 
         def finished(step: StepReport) -> None:
-            mark = "[yellow]![/yellow]" if step.failed else "[green]✓[/green]"
+            mark = "[yellow]![/yellow]" if step.failed or step.warning else "[green]✓[/green]"
             progress.console.print(f"{mark} {step.name:<8} {step.seconds:6.1f} s  {step.summary}")
+            if step.warning:
+                progress.console.print(f"  {escape(step.warning)}")
             if step.failed:
                 more = len(step.failed) - 5
                 listed = ", ".join(step.failed[:5]) + (f" and {more} more" if more > 0 else "")
