@@ -218,6 +218,10 @@ def replay_dead_letters(settings: Settings, *, stage: str | None = None) -> Repl
                     continue
                 if stage is not None and letter.stage != stage:
                     continue
+                if letter.stage == "webhook":
+                    # An alert a webhook did not take: it lives in the delivery log, not on the raw topic.
+                    skipped["webhook deliveries: `radar alerts deliver --requeue-dead` sends them again"] += 1
+                    continue
                 if letter.coordinates is None or letter.coordinates.topic != settings.kafka.raw_topic:
                     skipped["not from the raw topic: re-run `radar ingest`"] += 1
                     continue

@@ -1143,3 +1143,46 @@ def list_deliveries(settings: Settings, *, status: str | None = None, limit: int
     params: Sequence[object] = [status, limit] if status else [limit]
     with store.read() as con:
         return [DeliveryRow(*row) for row in con.execute(sql, params).fetchall()]
+
+
+def requeue_deliveries(
+    settings: Settings, *, dead: bool = False, due_now: bool = False, webhook: str | None = None
+) -> tuple[int, int]:
+    """Put deliveries back in line; returns (dead rows revived, pending rows made due now).
+
+    `dead`: rows whose retries ran out (a receiver down longer than its retry window) start again
+    as new, attempts at 0, so an alert is never lost to an outage that has ended. `due_now`: rows
+    waiting out their backoff are due at once (the receiver is known to be fixed). Alerts and
+    quiet-hours summaries alike; `webhook` (a webhook's name, or key) narrows to one.
+    """
+    keys = {w.key for w in settings.alerts.webhooks}
+    if webhook is not None and webhook not in keys:
+        known = ", ".join(sorted(keys)) or "none configured"
+        raise ConfigError(f"--webhook {webhook!r} is not a configured webhook (known: {known})")
+    only = " AND webhook = ?" if webhook is not None else ""
+    params: list[object] = [webhook] if webhook is not None else []
+    revived = hurried = 0
+    with Store(settings.store.path, settings.store.lock_timeout_s).write() as con:
+        for table in ("webhook_deliveries", "webhook_summaries"):
+            if dead:
+                revived += _count(
+                    con,
+                    f"UPDATE {table} SET status = 'pending', attempts = 0, next_attempt_at = NULL,"
+                    " lease_owner = NULL, lease_until = NULL, updated_at = now(),"
+                    " last_error = 'requeued after: ' || coalesce(last_error, 'no response')"
+                    f" WHERE status = 'dead'{only}",
+                    params,
+                )
+            if due_now:
+                hurried += _count(
+                    con,
+                    f"UPDATE {table} SET next_attempt_at = NULL, updated_at = now()"
+                    f" WHERE status = 'pending' AND next_attempt_at IS NOT NULL{only}",
+                    params,
+                )
+    return revived, hurried
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object]) -> int:
+    row = con.execute(sql, params).fetchone()
+    return int(row[0]) if row else 0

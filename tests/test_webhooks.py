@@ -19,9 +19,10 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from app.alerts import record_alerts
 from app.processor import Processor
 from infra.config import AlertSettings, ConfigError, Settings, WebhookConfig, load_settings
+from infra.dlq import replay_dead_letters
 from infra.kafka import close_producer, end_offsets, make_consumer, make_producer, partitions_of, read_range
 from infra.store import Store
-from infra.webhooks import WebhookDispatcher, load_secret, sign, slack_body, verify
+from infra.webhooks import WebhookDispatcher, load_secret, requeue_deliveries, sign, slack_body, verify
 from schemas.alert import Alert, AlertSource
 from schemas.dead_letter import DeadLetter
 from schemas.envelope import dump_envelope, parse_envelope
@@ -222,6 +223,39 @@ def test_the_last_failed_attempt_dead_letters(settings: Settings, producer: obje
     letter = next(d for d in _topic(settings, settings.kafka.dlq_topic) if isinstance(d, DeadLetter))
     assert "after 3 attempts" in letter.reason
     assert Alert.model_validate_json(letter.original).alert_id == "ev-1:high", "the body is kept for a resend"
+
+
+def test_a_dead_delivery_is_sent_again_once_requeued(settings: Settings, producer: object) -> None:
+    """Ops review (session 19): a receiver down longer than the retry window lost its alert for good:
+    neither `radar dlq replay` nor `radar alerts deliver` could send it again."""
+    with receiver(default=503) as down:
+        settings = _with_hooks(settings, _hook(down.url, name="team", max_attempts=2))
+        _record(settings, [_alert(1)])
+        WebhookDispatcher(settings, producer=producer).drain(10)  # type: ignore[arg-type]
+    assert _log(settings) == {"ev-1:high": ("dead", 2, 503)}
+    # The DLQ replay names the way to resend it, not "re-run radar ingest" (which raises no alert again).
+    replay = replay_dead_letters(settings)
+    assert replay.replayed == 0, replay
+    assert "`radar alerts deliver --requeue-dead` sends them again" in (replay.skip_reason or ""), replay
+    with receiver() as back:
+        settings = _with_hooks(settings, _hook(back.url, name="team", max_attempts=2))
+        with pytest.raises(ConfigError, match="'nope' is not a configured webhook"):
+            requeue_deliveries(settings, dead=True, webhook="nope")
+        assert requeue_deliveries(settings, dead=True, webhook="team") == (1, 0)
+        assert WebhookDispatcher(settings, producer=producer).drain(10) == 0  # type: ignore[arg-type]
+        assert requeue_deliveries(settings, dead=True) == (0, 0), "nothing dead is left"
+    assert [q.headers["webhook-id"] for q in back.requests] == ["ev-1:high"], "the same id: receivers dedupe by it"
+    assert _log(settings) == {"ev-1:high": ("delivered", 1, 200)}
+
+
+def test_now_makes_a_backed_off_delivery_due_at_once(settings: Settings) -> None:
+    with receiver(script=[503]) as r:
+        settings = _with_hooks(settings, _hook(r.url, backoff_s=3600, max_backoff_s=3600))
+        _record(settings, [_alert(1)])
+        assert WebhookDispatcher(settings).drain(1) == 1, "after a 503 it waits an hour"
+        assert requeue_deliveries(settings, due_now=True) == (0, 1)
+        assert WebhookDispatcher(settings).drain(10) == 0
+    assert [q.status for q in r.requests] == [503, 200]
 
 
 def test_a_timeout_is_retried(settings: Settings) -> None:

@@ -313,15 +313,38 @@ def deliver(
     timeout: Annotated[
         float, typer.Option(min=0, help="Keep retrying what is due for up to this many seconds.")
     ] = 30.0,
+    now: Annotated[
+        bool, typer.Option("--now", help="Pending deliveries waiting out their backoff are due at once.")
+    ] = False,
+    requeue_dead: Annotated[
+        bool,
+        typer.Option(
+            "--requeue-dead", help="Dead deliveries (retries ran out) start again from attempt 1; implies --now."
+        ),
+    ] = False,
+    webhook: Annotated[
+        str | None, typer.Option("--webhook", help="Only this webhook (its name) for --now / --requeue-dead.")
+    ] = None,
 ) -> None:
     """Deliver pending webhook deliveries now (after fixing a receiver or setting a secret)."""
     from infra.broker import resolve_bootstrap
     from infra.kafka import close_producer, make_producer
-    from infra.webhooks import WebhookDispatcher
+    from infra.webhooks import WebhookDispatcher, requeue_deliveries
 
     settings = _settings(ctx)
     if not settings.alerts.webhooks:
         raise ConfigError("no [[alerts.webhooks]] configured")
+    if webhook is not None and not (now or requeue_dead):
+        raise ConfigError("--webhook narrows --now or --requeue-dead: give one of them")
+    if now or requeue_dead:
+        from infra.store import require_existing
+
+        require_existing(settings.store.path)
+        revived, hurried = requeue_deliveries(settings, dead=requeue_dead, due_now=True, webhook=webhook)
+        if requeue_dead:
+            console.print(f"requeued {revived} dead deliveries")
+        if hurried:
+            console.print(f"{hurried} pending deliveries due now (their backoff skipped)")
     dispatcher = WebhookDispatcher(settings)
     bootstrap, _ = resolve_bootstrap(settings)
     dispatcher.producer = make_producer(bootstrap, settings.kafka)  # for dead letters
