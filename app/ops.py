@@ -446,6 +446,17 @@ def up(
     config = config.resolve()
     settings = load_checked(str(config))
     check_settings(settings, need_sources=True)
+    # What `radar config check` fails on fails here too: a stack whose webhooks cannot deliver (a secret
+    # unset in this environment) would post unsigned failure notices and hold every alert, said only
+    # in worker.log.
+    from infra.webhooks import webhook_problems
+
+    for hook in settings.alerts.webhooks:
+        errors, _ = webhook_problems(hook)
+        if errors:
+            raise ConfigError(
+                f"alerts.webhooks {hook.key}: cannot deliver: {errors[0]} (`radar config check` lists every problem)"
+            )
     # --database-url / $RADAR_OPS_DATABASE_URL win over [ops] prefect_database_url_env.
     database_url = database_url or settings.ops.prefect_database_url()
     ops = _ops_dir(settings)
@@ -529,6 +540,8 @@ def up(
                 "RADAR_CONFIG",
             )
         )
+        # The prefect and radar commands of this install, in a fresh shell too.
+        + f'export PATH={json.dumps(str(Path(sys.executable).parent))}:"$PATH"\n'
     )
     record["up_seconds"] = round(time.monotonic() - t0, 1)
     state.write(record)
@@ -589,15 +602,24 @@ def down(config: Path, *, say: Any = print) -> list[str]:
             except RuntimeError as exc:
                 lines.append(f"runs in flight: not marked ({exc})")
     broker = record.get("broker")
-    if broker:
-        embedded = EmbeddedBroker(settings.data_dir)
-        running = embedded.state()
-        if running is not None and running.pid == broker["pid"]:
-            embedded.stop(deliberate=True)
-            lines.append(f"broker pid {broker['pid']}: stopped")
-        else:
+    embedded = EmbeddedBroker(settings.data_dir)
+    running = embedded.state() if settings.kafka.embedded else None
+    if broker and running is not None and running.pid == broker["pid"]:
+        embedded.stop(deliberate=True)
+        lines.append(f"broker pid {broker['pid']}: stopped")
+    else:
+        if broker:
             lines.append(f"broker pid {broker['pid']}: not running (or replaced): left alone")
+        if running is not None:
+            # One a run or a command started (after a `radar broker stop`, say): not ours to stop, but
+            # an operator expecting nothing left running must hear of it.
+            lines.append(
+                f"an embedded broker for this data dir still runs (pid {running.pid}, {running.bootstrap}),"
+                " not started by ops up: `radar broker stop` stops it"
+            )
     state.path.unlink(missing_ok=True)
+    # Its PREFECT_API_URL names a server that no longer runs.
+    (state.path.parent / "env.sh").unlink(missing_ok=True)
     for line in lines:
         say(line)
     return lines
@@ -617,19 +639,30 @@ def schedules(config: Path, verb: str, *, say: Any = print) -> None:
 
 def status(config: Path, *, say: Any = print) -> bool:
     """Say what `up` recorded and whether each part still runs; True when ops is up and all of it runs."""
+    from infra.broker import EmbeddedBroker
     from infra.config import load_settings
 
-    record = OpsState(_ops_dir(load_settings(str(config.resolve()))) / "ops.json").read()
+    settings = load_settings(str(config.resolve()))
+    record = OpsState(_ops_dir(settings) / "ops.json").read()
     if record is None:
         say("ops: down")
         return False
+    # The broker runs now may not be the one `up` started: a run starts one after a `radar broker stop`.
+    serving = EmbeddedBroker(settings.data_dir).state() if settings.kafka.embedded else None
+    outside = "started outside ops up: `ops down` leaves it, `radar broker stop` stops it"
     running = True
     for part in ("server", "worker", "broker"):
         info = record.get(part)
-        if info:
-            alive = _alive(info["pid"])
-            running = running and alive
-            say(f"{part}: pid {info['pid']} {'running' if alive else 'NOT running'}")
+        if not info:
+            continue
+        alive = _alive(info["pid"])
+        if part == "broker" and not alive and serving is not None:
+            say(f"broker: pid {info['pid']} NOT running; pid {serving.pid} serves {serving.bootstrap} ({outside})")
+            continue
+        running = running and alive
+        say(f"{part}: pid {info['pid']} {'running' if alive else 'NOT running'}")
+    if not record.get("broker") and serving is not None:
+        say(f"broker: pid {serving.pid} serves {serving.bootstrap} ({outside})")
     say(f"api: {record['api_url']} (database: {record.get('database', 'sqlite')})")
     if record.get("server") and _alive(record["server"]["pid"]):
         try:

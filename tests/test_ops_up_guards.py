@@ -58,3 +58,66 @@ def test_up_stops_what_a_half_down_record_left_and_refuses_a_port_in_use(tmp_pat
     assert any(line.startswith(f"worker pid {worker.pid}: stopped") for line in said), said
     assert f"server pid {reused.pid}: pid {reused.pid} is no longer 'server': left alone" in said, said
     assert not (data / "ops" / "ops.json").exists(), "the stale record is gone with what it listed"
+
+
+def test_up_refuses_a_webhook_that_cannot_deliver_before_starting_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ops review (session 19): with the webhook secret unset, `ops up` started silently, failure notices
+    went out unsigned and the only word of it was in data/ops/worker.log; `radar config check` fails."""
+    monkeypatch.delenv("RADAR_TEST_UNSET_SECRET", raising=False)
+    data = tmp_path / "data"
+    config = tmp_path / "radar.toml"
+    config.write_text(
+        f'data_dir = "{data}"\n[[sources]]\nname = "feed"\nkind = "feed"\nurl = "http://127.0.0.1:9/f.xml"\n'
+        'tier = "media"\nlocal = true\n[[alerts.webhooks]]\nname = "pager"\nurl = "http://127.0.0.1:9/hook"\n'
+        'secret_env = "RADAR_TEST_UNSET_SECRET"\nlocal = true\n'
+    )
+    with pytest.raises(ConfigError) as refused:
+        up(config, port=0)
+    assert str(refused.value) == (
+        "alerts.webhooks pager: cannot deliver: env var RADAR_TEST_UNSET_SECRET is not set: its deliveries wait"
+        " until it is (`radar config check` lists every problem)"
+    )
+    assert not (data / "ops").exists(), "nothing was started or written"
+
+
+def test_status_and_down_name_a_broker_that_ops_up_did_not_start(tmp_path: Path) -> None:
+    """Ops review (session 19): after `radar broker stop`, a deployment run started its own broker;
+    `ops status` said the broker was NOT running and `ops down` left the new one running unmentioned."""
+    from app.ops import down, status
+    from infra.broker import EmbeddedBroker
+
+    data = tmp_path / "data"
+    config = tmp_path / "radar.toml"
+    config.write_text(f'data_dir = "{data}"\n')
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (data / "ops").mkdir(parents=True)
+    (data / "ops" / "env.sh").write_text("export PREFECT_API_URL=http://127.0.0.1:1/api\n")
+    (data / "ops" / "ops.json").write_text(
+        json.dumps(
+            {
+                "config": str(config),
+                "api_url": "http://127.0.0.1:1/api",
+                "server": {"pid": gone.pid, "marker": "server"},
+                "worker": {"pid": gone.pid, "marker": "worker"},
+                "broker": {"pid": gone.pid},  # the one `up` started, stopped since
+            }
+        )
+    )
+    broker = EmbeddedBroker(data)
+    serving, _ = broker.ensure_running()  # the one a run started afterwards
+    try:
+        said: list[str] = []
+        status(config, say=said.append)
+        outside = f"pid {serving.pid} serves {serving.bootstrap} (started outside ops up: `ops down` leaves it"
+        assert any(line.startswith(f"broker: pid {gone.pid} NOT running; {outside}") for line in said), said
+        said = []
+        down(config, say=said.append)
+        assert f"broker pid {gone.pid}: not running (or replaced): left alone" in said, said
+        assert any(f"still runs (pid {serving.pid}, {serving.bootstrap}), not started by ops up" in x for x in said)
+        assert broker.state() is not None, "not ours to stop"
+        assert not (data / "ops" / "env.sh").exists(), "its API URL names a server that no longer runs"
+    finally:
+        broker.stop()
