@@ -13,7 +13,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -241,7 +241,10 @@ def build_alerts(
     """
     chosen: list[tuple[Event, AlertLevel, str | None]] = []
     alerted: list[tuple[Event, AlertLevel]] = []  # already alerted, no rise: only a correction is news
+    oldest = as_of - timedelta(hours=settings.max_event_age_hours) if settings.max_event_age_hours else None
     for event in events:
+        if oldest is not None and event.last_seen < oldest:
+            continue  # old news: nothing in it is near-real-time (new coverage moves last_seen)
         level = level_for(event.signal_score, settings)
         sent = [lvl for lvl in LEVELS if f"{event.event_id}:{lvl}" in already]
         # Levels only rise: a score that decays from critical back to high raises nothing new.

@@ -343,6 +343,12 @@ class WebhookConfig(_Section):
 
 class AlertSettings(_Section):
     min_score: float = Field(70.0, ge=0, le=100)
+    # None: every event may alert. A first run over a new feed's back catalogue, or a replay of an old
+    # window, otherwise raises "near-real-time" alerts for news weeks old (age costs at most the
+    # recency component's 10 points); the digest is unaffected.
+    max_event_age_hours: float | None = Field(
+        None, gt=0, description="raise no alert for an event whose latest item is older than this (None: any age)"
+    )
     # None: min_score + 15 (capped at 100), the rule alerts had before this setting existed.
     critical_score: float | None = Field(None, ge=0, le=100)
     webhooks: list[WebhookConfig] = Field(default_factory=list)

@@ -237,6 +237,18 @@ def test_levels_rise_once_each_and_name_the_previous_alert() -> None:
     assert direct.level == "critical" and direct.previous_alert_id is None
 
 
+def test_max_event_age_keeps_old_news_from_alerting() -> None:
+    """Ops review (session 19): a first run raised alerts for events published weeks before."""
+    settings = AlertSettings(min_score=70, max_event_age_hours=48)
+    fresh = _event(75)
+    old = fresh.model_copy(update={"first_seen": AS_OF - timedelta(days=20), "last_seen": AS_OF - timedelta(days=19)})
+    assert build_alerts([old], set(), AS_OF, settings) == [], "old news raises nothing"
+    revived = old.model_copy(update={"last_seen": AS_OF - timedelta(hours=1)})
+    (alert,) = build_alerts([revived], set(), AS_OF, settings)  # new coverage today: news again
+    assert alert.alert_id == "ev-1:high"
+    assert len(build_alerts([old], set(), AS_OF, AlertSettings(min_score=70))) == 1, "off by default"
+
+
 @pytest.mark.parametrize(
     ("title", "views", "expected"),
     [
