@@ -125,7 +125,10 @@ class ProcessReport:
 
     def summary(self) -> str:
         """One line for flow logs and the window's step report."""
-        return f"{self.records} records -> {self.total('items')} items, {self.total('dead_letters')} dead letters"
+        return (
+            f"{self.records} records -> {self.total('items')} items, {self.total('dead_letters')} dead letters,"
+            f" {self.total('alerts')} alerts"
+        )
 
 
 class ConcurrentProcessorError(RuntimeError):

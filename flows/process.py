@@ -25,7 +25,12 @@ def process_pending(settings: Settings) -> str:
     from app.processor import Processor
 
     with Processor(settings) as processor:
-        return processor.run_once().summary()
+        summary = processor.run_once().summary()
+    if settings.alerts.webhooks:
+        # After the close, which is what drains the deliveries (up to alerts.drain_timeout_s).
+        hooks = processor.webhooks
+        summary += f"; webhooks: {hooks.delivered} delivered, {hooks.dead} dead-lettered, {hooks.pending()} pending"
+    return summary
 
 
 @flow(name="process", on_failure=[notify_failure_hook])

@@ -55,7 +55,9 @@ def test_process_once_lands_each_record_once_and_is_idempotent(settings: Setting
         report = processor.run_once()
         assert report.records == 100
         # The line the `process` flow logs (and tests/test_prefect_deployments.py looks for).
-        assert report.summary() == f"100 records -> {report.total('items')} items, 0 dead letters"
+        assert report.summary() == (
+            f"100 records -> {report.total('items')} items, 0 dead letters, {report.total('alerts')} alerts"
+        )
         assert report.total("items") == 100
         assert sum(processor.lag().values()) == 0
         assert processor.run_once().records == 0
