@@ -7,6 +7,7 @@ import base64
 import json
 import logging
 import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -246,6 +247,32 @@ def test_a_dead_delivery_is_sent_again_once_requeued(settings: Settings, produce
         assert requeue_deliveries(settings, dead=True) == (0, 0), "nothing dead is left"
     assert [q.headers["webhook-id"] for q in back.requests] == ["ev-1:high"], "the same id: receivers dedupe by it"
     assert _log(settings) == {"ev-1:high": ("delivered", 1, 200)}
+
+
+def test_radar_alerts_deliver_requeue_dead_sends_a_dead_delivery_again(settings: Settings, tmp_path: Path) -> None:
+    with receiver(default=503) as down:
+        dead_settings = _with_hooks(settings, _hook(down.url, name="team", max_attempts=1))
+        _record(dead_settings, [_alert(1)])
+        WebhookDispatcher(dead_settings).drain(10)
+    assert _log(dead_settings) == {"ev-1:high": ("dead", 1, 503)}
+    with receiver() as back:
+        config = crash_harness.write_config(settings, tmp_path / "radar.toml", batch_max_records=8, alert_min_score=10)
+        with config.open("a") as handle:
+            handle.write(
+                f'[[alerts.webhooks]]\nname = "team"\nurl = "{back.url}"\nsecret_env = "{SECRET_ENV}"\nlocal = true\n'
+            )
+        result = subprocess.run(
+            [sys.executable, "-m", "app.cli", "alerts", "deliver", "--requeue-dead", "--webhook", "team"],
+            env={**crash_harness.child_env(config), SECRET_ENV: SECRET},
+            cwd=crash_harness.ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 0, result.stderr
+    out = " ".join(result.stdout.split())
+    assert "requeued 1 dead deliveries" in out and "delivered 1, dead-lettered 0, still pending 0" in out, out
+    assert [q.headers["webhook-id"] for q in back.requests] == ["ev-1:high"]
 
 
 def test_now_makes_a_backed_off_delivery_due_at_once(settings: Settings) -> None:
