@@ -11,10 +11,11 @@ import logging
 import os
 import signal
 import sys
-import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from types import FrameType
+from typing import Annotated, Any, NoReturn
 
 import click
 import typer
@@ -27,6 +28,7 @@ from app.commands import alerts as alert_commands
 from app.commands import digest as digest_commands
 from app.commands import ingest as ingest_commands
 from app.commands import status as status_commands
+from app.commands.alerts import threading_is_main
 from infra.config import ConfigError, Settings, load_settings
 from infra.logfilters import install_noise_filters
 from infra.redact import SecretMaskingFilter, install_masking_excepthook, mask_secrets
@@ -361,10 +363,9 @@ def process(
         if settings.alerts.webhooks:
             # After the processor closed: closing is what drains the deliveries (up to drain_timeout_s).
             hooks = processor.webhooks
-            pending = hooks.pending()
             console.print(
-                f"webhooks: {hooks.delivered} delivered, {hooks.dead} dead-lettered, {pending} still pending"
-                + ("; `radar alerts deliveries` shows why" if hooks.dead or pending else ""),
+                f"webhooks: {hooks.outcome()}"
+                + ("; `radar alerts deliveries` shows why" if hooks.dead or hooks.pending() else ""),
                 markup=False,
             )
         return
@@ -549,30 +550,33 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 class _InterruptWatch:
     """Whether Ctrl-C arrived during the command. Beam and DuckDB turn the KeyboardInterrupt it
     raises into their own errors ("RuntimeError: KeyboardInterrupt [while running 'DecideAndWrite']",
-    "Query interrupted"), which must still end as an interrupt (130), not as an internal error."""
+    "Query interrupted"), which must still end as an interrupt (130), not as an internal error.
+
+    The handler still raises KeyboardInterrupt as Python's does. One difference: asyncio.run installs
+    its cancel-the-main-task handler only over Python's own, so Ctrl-C inside an event loop (a Prefect
+    flow run in this process) interrupts it as before Python 3.11, where the interrupt ends the run too.
+    """
 
     def __init__(self) -> None:
         self.seen = False
-        self._previous: object = None
+        self._previous: Callable[[int, FrameType | None], Any] | int | None = None
 
     def __enter__(self) -> _InterruptWatch:
         # Only over Python's own handler: one set by the caller (or SIG_IGN under nohup) stays.
-        if threading.current_thread() is threading.main_thread() and (
-            signal.getsignal(signal.SIGINT) is signal.default_int_handler
-        ):
+        if threading_is_main() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
-    def _handle(self, signum: int, frame: object) -> None:
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.seen = True
         signal.default_int_handler(signum, frame)
 
     def __exit__(self, *_: object) -> None:
         if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)  # type: ignore[arg-type]
+            signal.signal(signal.SIGINT, self._previous)
 
 
-def _aborted() -> None:
+def _aborted() -> NoReturn:
     err_console.print("[red]aborted[/red]")
     sys.exit(130)
 

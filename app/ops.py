@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -531,7 +532,7 @@ def up(
         raise
     (ops / "env.sh").write_text(
         "".join(
-            f"export {k}={json.dumps(env[k])}\n"
+            f"export {k}={shlex.quote(env[k])}\n"
             for k in (
                 "PREFECT_API_URL",
                 "PREFECT_HOME",
@@ -541,7 +542,7 @@ def up(
             )
         )
         # The prefect and radar commands of this install, in a fresh shell too.
-        + f'export PATH={json.dumps(str(Path(sys.executable).parent))}:"$PATH"\n'
+        + f'export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"\n'
     )
     record["up_seconds"] = round(time.monotonic() - t0, 1)
     state.write(record)
@@ -603,7 +604,8 @@ def down(config: Path, *, say: Any = print) -> list[str]:
                 lines.append(f"runs in flight: not marked ({exc})")
     broker = record.get("broker")
     embedded = EmbeddedBroker(settings.data_dir)
-    running = embedded.state() if settings.kafka.embedded else None
+    # The recorded broker is looked for even when the config has moved to an external Kafka since.
+    running = embedded.state() if settings.kafka.embedded or broker else None
     if broker and running is not None and running.pid == broker["pid"]:
         embedded.stop(deliberate=True)
         lines.append(f"broker pid {broker['pid']}: stopped")

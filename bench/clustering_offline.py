@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.sparse import csr_matrix
+from scipy.spatial.distance import squareform
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -42,8 +43,9 @@ def average_link(x: np.ndarray, gold: list[str]) -> tuple[float, float, int]:
     """Best B-cubed F1 over the cuts of the average-link dendrogram: (F1, cut, clusters)."""
     # Cosine distance of unit rows; an item with no words is at distance 1 from everything.
     distances = np.clip(1.0 - x @ x.T, 0.0, 2.0)
-    condensed = distances[np.triu_indices(len(x), k=1)]
-    tree = linkage(condensed, "average")
+    np.fill_diagonal(distances, 0.0)
+    # squareform, not an index of the upper triangle: GoogleNews's index arrays alone took ~2 GB.
+    tree = linkage(squareform(distances, checks=False), "average")
     best = (0.0, 0.0, 0)
     for cut in CUTS:
         labels = fcluster(tree, cut, "distance")
@@ -62,7 +64,9 @@ def spherical_kmeans(dense: np.ndarray, k: int, seed: int, iterations: int = 50)
     nearest = 1.0 - x @ dense[chosen[0]]
     for _ in range(k - 1):
         weights = np.clip(nearest, 0.0, None) ** 2
-        pick = int(rng.choice(n, p=weights / weights.sum()))
+        total = weights.sum()
+        # Every item already on a chosen centre (identical or empty rows): any item will do.
+        pick = int(rng.choice(n, p=weights / total)) if total > 0 else int(rng.integers(n))
         chosen.append(pick)
         nearest = np.minimum(nearest, 1.0 - x @ dense[pick])
     centroids = dense[chosen].copy()

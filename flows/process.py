@@ -28,8 +28,7 @@ def process_pending(settings: Settings) -> str:
         summary = processor.run_once().summary()
     if settings.alerts.webhooks:
         # After the close, which is what drains the deliveries (up to alerts.drain_timeout_s).
-        hooks = processor.webhooks
-        summary += f"; webhooks: {hooks.delivered} delivered, {hooks.dead} dead-lettered, {hooks.pending()} pending"
+        summary += f"; webhooks: {processor.webhooks.outcome()}"
     return summary
 
 

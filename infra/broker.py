@@ -231,8 +231,15 @@ class EmbeddedBroker:
             raise BrokerError(f"embedded broker did not answer on {state.bootstrap} within {timeout_s:.0f} s")
         except BaseException:
             # Until broker.json names it, nothing else can find this process to stop it: a Ctrl-C or
-            # a timeout here must not leave it running in its own session.
-            self._terminate(proc.pid)
+            # a timeout here must not leave it running in its own session. Through Popen, which never
+            # signals a child it has already reaped (an exit during start: its pid may be reused).
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=5)
             raise
 
     def _log_tail(self) -> str:

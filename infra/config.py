@@ -233,8 +233,9 @@ class WebhookConfig(_Section):
     # Strict like a source's: only an explicit TOML true opens loopback/private addresses.
     local: StrictBool = Field(False, description="allow a loopback or private address (this origin only)")
     timeout_s: float = Field(10.0, gt=0, le=120)
-    # 20 attempts, the delay doubling from backoff_s up to max_backoff_s: ~1 h 45 min with the defaults, so
-    # a receiver down for a deploy or an incident gets its alerts; 8 gave up after ~2 minutes.
+    # 20 attempts, the delay doubling from backoff_s up to max_backoff_s, each wait jittered to half to all
+    # of it: 55 min to 1 h 45 min of retries with the defaults, so a receiver down for a deploy or an
+    # incident gets its alerts; 8 gave up after 1-2 minutes.
     max_attempts: int = Field(20, ge=1, le=50)
     backoff_s: float = Field(1.0, ge=0, description="first retry delay; doubles per attempt, with jitter")
     max_backoff_s: float = Field(600.0, ge=0)

@@ -121,8 +121,10 @@ def _counts(con: duckdb.DuckDBPyConnection) -> Counts:
 # as written, a feed of bad lines would fill the table with one row per dead letter. Groups are by the
 # reason with those particulars replaced; the latest full reason of each group is its example.
 _REASON_KIND = (
-    "regexp_replace(regexp_replace(reason, 'https?://[^\\s\\])>\"'']+', '<url>', 'g'),"
-    " '\\b(line|lines|column|char|offset|entry|row|position) [0-9]+', '\\1 N', 'g')"
+    "regexp_replace(regexp_replace(regexp_replace(reason, 'https?://[^\\s\\])>\"'']+', '<url>', 'g'),"
+    " '(?i)\\b(lines?|column|char|offset|entry|row|position) [0-9]+(-[0-9]+)?', '\\1 N', 'g'),"
+    # A webhook's dead letter names its alert ("alert ev-1:high not delivered"): one outage, one row.
+    " '\\b(alert|summary) \\S+ not delivered', '\\1 <id> not delivered', 'g')"
 )
 
 

@@ -743,6 +743,10 @@ class WebhookDispatcher:
         future.add_done_callback(lambda _f: self._wake.set())
         return future
 
+    def outcome(self) -> str:
+        """What this dispatcher did, for a command's last line and a flow run's log."""
+        return f"{self.delivered} delivered, {self.dead} dead-lettered, {self.pending()} still pending"
+
     def pending(self) -> int:
         """Rows and summaries still owed and not held back by quiet hours."""
         with self._session.transaction() as con:
@@ -1153,14 +1157,16 @@ def requeue_deliveries(
     `dead`: rows whose retries ran out (a receiver down longer than its retry window) start again
     as new, attempts at 0, so an alert is never lost to an outage that has ended. `due_now`: rows
     waiting out their backoff are due at once (the receiver is known to be fixed). Alerts and
-    quiet-hours summaries alike; `webhook` (a webhook's name, or key) narrows to one.
+    quiet-hours summaries alike; `webhook` (a webhook's name, or key) narrows to one. The dead letters
+    of the first failure stay, as the record of the outage.
     """
     keys = {w.key for w in settings.alerts.webhooks}
     if webhook is not None and webhook not in keys:
         known = ", ".join(sorted(keys)) or "none configured"
         raise ConfigError(f"--webhook {webhook!r} is not a configured webhook (known: {known})")
-    only = " AND webhook = ?" if webhook is not None else ""
-    params: list[object] = [webhook] if webhook is not None else []
+    # Rows of a webhook no longer configured stay as they are: no dispatcher would ever claim them.
+    only = " AND webhook IN (SELECT unnest(?))"
+    params: list[object] = [[webhook] if webhook is not None else sorted(keys)]
     revived = hurried = 0
     with Store(settings.store.path, settings.store.lock_timeout_s).write() as con:
         for table in ("webhook_deliveries", "webhook_summaries"):

@@ -194,12 +194,17 @@ def test_ctrl_c_that_a_library_turned_into_its_own_error_still_ends_as_an_interr
             raise wrapped from None
 
     monkeypatch.setattr(app.cli, "app", interrupted_inside_a_library)
-    before = signal.getsignal(signal.SIGINT)
-    with pytest.raises(SystemExit) as exited:
-        main(["demo"])
+    # Python's own handler, as in a terminal, whatever started pytest (a background job has SIGINT ignored).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main(["demo"])
+        after = signal.getsignal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     err = capsys.readouterr().err
     assert exited.value.code == 130 and err.strip() == "aborted", err
-    assert signal.getsignal(signal.SIGINT) is before, "main() leaves the SIGINT handler as it found it"
+    assert after is signal.default_int_handler, "main() leaves the SIGINT handler as it found it"
 
 
 def test_an_error_without_ctrl_c_is_still_reported_as_one(

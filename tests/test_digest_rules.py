@@ -1308,3 +1308,4 @@ def test_research_topics_match_whole_words_not_word_parts() -> None:
     assert "文档识别" not in research_topics(agents, book) and "智能体与工具调用" in research_topics(agents, book)
     assert "文档识别" in research_topics("OCR pretraining on rendered document images", book)
     assert "文档识别" in research_topics("Parsing scanned documents at scale", book)
+    assert "文档识别" not in research_topics("We document the tool-use traces; project page: example.org", book)

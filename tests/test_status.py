@@ -324,6 +324,18 @@ def test_dead_letters_differing_only_in_their_line_or_url_are_one_group(settings
             for n in (1, 2)
         ]
         + [make_dead_letter(stage="fetch", reason="HTTP 503", source_name="s", url="v", occurred_at=now)]
+        + [
+            # A receiver's outage: one dead letter per alert, each naming its alert.
+            make_dead_letter(
+                stage="webhook",
+                reason=f"webhook team: alert ev-{n}:high not delivered, after 20 attempts: HTTP 503",
+                source_name="webhook:team",
+                url="http://127.0.0.1:9",
+                original=f'{{"alert_id": "ev-{n}:high"}}'.encode(),  # the body: what makes each its own
+                occurred_at=now,
+            )
+            for n in (1, 2)
+        ]
     )
     with Store(settings.store.path).write() as con:
         record_dead_letters(con, letters)
@@ -332,7 +344,9 @@ def test_dead_letters_differing_only_in_their_line_or_url_are_one_group(settings
         ("fetch", "HTTP 404 [<url>]"),
         ("fetch", "HTTP 503"),
         ("parse", "line N: invalid JSON: EOF while parsing a value at line N column N"),
+        ("webhook", "webhook team: alert <id> not delivered, after 20 attempts: HTTP 503"),
     ]
+    assert groups["webhook", "webhook team: alert <id> not delivered, after 20 attempts: HTTP 503"].count == 2
     lines = groups["parse", "line N: invalid JSON: EOF while parsing a value at line N column N"]
     assert lines.count == 3 and lines.example == "line 7: invalid JSON: EOF while parsing a value at line 1 column 47"
     assert groups["fetch", "HTTP 404 [<url>]"].example == "HTTP 404 [http://127.0.0.1:9/page-1.html]", "the latest"

@@ -68,17 +68,15 @@ def ingest(
     # The connectors (Kafka, DuckDB, the fetcher: ~0.8 s of imports) load here, not with the CLI:
     # every other `radar` command starts that much sooner.
     from connectors.ingest import IngestOutcome, nothing_to_ingest, run_ingest, select_sources
+    from infra.preflight import check_settings
     from infra.store import Store
 
     settings = _settings(ctx)
+    # The deployment's check (flows/ingest.py): a config with no enabled source can fetch nothing.
+    check_settings(settings, need_sources=True, source_names=source)
     # An unknown name or group fails here, before Kafka starts.
     selected = select_sources(settings, source, group, exclude_group)
     if not selected:
-        if not (group or exclude_group):
-            # The same failure as an ingest deployment's: a run that can fetch nothing is a mistake.
-            from infra.preflight import check_settings
-
-            check_settings(settings, need_sources=True)
         # A group with no enabled source runs nothing, as its deployment does (connectors.ingest).
         console.print(nothing_to_ingest(group, exclude_group))
         return
