@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import click
 import typer
@@ -33,6 +33,10 @@ from infra.config import ConfigError, Settings, load_settings
 from infra.logfilters import install_noise_filters
 from infra.redact import SecretMaskingFilter, install_masking_excepthook, mask_secrets
 from infra.tables import print_wide
+
+if TYPE_CHECKING:
+    # Beam comes with it (~1 s): the CLI imports it only in the commands that process.
+    from app.processor import Processor
 
 __all__ = ["app", "main"]
 
@@ -321,6 +325,17 @@ def _as_of(text: str) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def _say_webhooks(settings: Settings, processor: Processor) -> None:
+    """What the webhooks did; after the processor closed, since closing drains the deliveries."""
+    if settings.alerts.webhooks:
+        hooks = processor.webhooks
+        console.print(
+            f"webhooks: {hooks.outcome()}"
+            + ("; `radar alerts deliveries` shows why" if hooks.dead or hooks.pending() else ""),
+            markup=False,
+        )
+
+
 @app.command("process")
 def process(
     ctx: typer.Context,
@@ -338,7 +353,7 @@ def process(
     """Turn raw envelopes on radar.raw.v1 into deduplicated, scored events in DuckDB."""
     import signal
 
-    from app.processor import BatchReport, Processor
+    from app.processor import BatchReport, Processor, ProcessReport
 
     if once == follow:
         # With ctx, like click's own usage errors: the usage line and the --help hint, exit 2.
@@ -360,14 +375,7 @@ def process(
                 f"{report.total('items')} items, {report.total('events')} event updates, "
                 f"{report.total('dead_letters')} dead letters; lag now {sum(processor.lag().values())}"
             )
-        if settings.alerts.webhooks:
-            # After the processor closed: closing is what drains the deliveries (up to drain_timeout_s).
-            hooks = processor.webhooks
-            console.print(
-                f"webhooks: {hooks.outcome()}"
-                + ("; `radar alerts deliveries` shows why" if hooks.dead or hooks.pending() else ""),
-                markup=False,
-            )
+        _say_webhooks(settings, processor)
         return
     with Processor(settings, as_of=fixed) as processor:
         stop = {"flag": False}
@@ -378,11 +386,24 @@ def process(
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
         console.print(f"following {settings.kafka.raw_topic} (Ctrl-C stops after the current batch)")
+        followed = ProcessReport()
+
+        def show_and_count(batch: BatchReport) -> None:
+            followed.batches.append(batch)
+            show(batch)
+
         processor.follow(
             lambda: stop["flag"],
-            progress=show,
+            progress=show_and_count,
             on_reconnect=lambda lost, now: console.print(f"Kafka at {lost} went away; reconnected to {now}"),
         )
+    # No lag here: the broker may be what went away, and asking it would wait out a timeout.
+    console.print(
+        f"stopped after {followed.records} records in {len(followed.batches)} batch(es): "
+        f"{followed.total('items')} items, {followed.total('events')} event updates, "
+        f"{followed.total('dead_letters')} dead letters, {followed.total('alerts')} alerts"
+    )
+    _say_webhooks(settings, processor)
 
 
 # --- dlq --------------------------------------------------------------------------------------

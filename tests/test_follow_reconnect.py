@@ -137,3 +137,40 @@ def test_a_deliberate_stop_holds_only_a_follower_and_any_start_lifts_it(tmp_path
         assert resolve_bootstrap(settings, restart_stopped=False)[1], "started again after a plain stop"
     finally:
         broker.stop()
+
+
+def test_follow_stopped_by_ctrl_c_says_what_it_did(tmp_path: Path) -> None:
+    """Ops review (session 19): `radar process --follow` stopped by SIGINT printed no summary."""
+    import subprocess
+    import sys
+
+    settings = _settings(tmp_path)
+    config = tmp_path / "radar.toml"
+    config.write_text(f'data_dir = "{settings.data_dir}"\n[kafka]\nbootstrap = "embedded"\n', encoding="utf-8")
+    broker = EmbeddedBroker(settings.data_dir)
+    try:
+        bootstrap, _ = resolve_bootstrap(settings)
+        _produce(bootstrap, settings, range(5))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
+        child = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "--config", str(config), "process", "--follow"]
+            + ["--as-of", AS_OF.isoformat()],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert child.stdout is not None
+        records, lines = 0, []
+        while records < 5:
+            line = child.stdout.readline()
+            assert line, (lines, child.stderr.read() if child.poll() is not None else "")
+            lines.append(line)
+            if line.startswith("batch: "):
+                records += int(line.split()[1])
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        broker.stop()
+    assert child.returncode == 0, err
+    assert "stopped after 5 records in " in out and "5 items" in out and "0 dead letters" in out, out
