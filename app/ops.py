@@ -362,6 +362,22 @@ def _delete_stale_blocks(api_url: str, keep: set[str]) -> None:
             _api(api_url, "DELETE", f"/block_documents/{doc['id']}")
 
 
+def schedule_summary(api_url: str) -> str:
+    """Which deployments' schedules run: the first thing to check after `up` (which deploys them
+    paused), `resume`, `pause` or a redeploy."""
+    deployments = _api(api_url, "POST", "/deployments/filter", {}) or []
+    active, paused = [], []
+    for dep in deployments:
+        if not dep.get("schedules"):
+            continue  # run by hand only
+        running = not dep.get("paused") and any(s.get("active") for s in dep["schedules"])
+        (active if running else paused).append(dep["name"])
+    if not active:
+        return f"schedules: all {len(paused)} PAUSED (`radar ops resume` starts them)"
+    listed = ", ".join(sorted(paused)) or "none"
+    return f"schedules: {len(active)} active, {len(paused)} paused ({listed})"
+
+
 def failure_automation(api_url: str) -> dict[str, Any] | None:
     """The automation named AUTOMATION on the server, or None."""
     found = _api(api_url, "POST", "/automations/filter", {"automations": {"name": {"any_": [AUTOMATION]}}})
@@ -667,6 +683,10 @@ def status(config: Path, *, say: Any = print) -> bool:
         say(f"broker: pid {serving.pid} serves {serving.bootstrap} ({outside})")
     say(f"api: {record['api_url']} (database: {record.get('database', 'sqlite')})")
     if record.get("server") and _alive(record["server"]["pid"]):
+        try:
+            say(schedule_summary(record["api_url"]))
+        except RuntimeError as exc:
+            say(f"schedules: unknown ({exc})")
         try:
             automation = failure_automation(record["api_url"])
         except RuntimeError as exc:

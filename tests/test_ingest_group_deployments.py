@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from app.ops import schedule_summary
 from tests.prefect_support import Ops, site_config
 
 GROUP_DEPLOYMENTS = {"ingest": None, "ingest-x": ["x"], "ingest-arxiv": ["arxiv"]}
@@ -33,6 +34,9 @@ def test_group_deployments_and_their_schedules(ops: Ops) -> None:
     assert feeds_schedule.parameters == {"exclude_groups": ["x", "arxiv"]}
     [arxiv_schedule] = deployments["ingest-arxiv"].schedules
     assert arxiv_schedule.schedule.cron == "20 * * * *"
+    # `radar ops status` says so (ops review, session 19: it did not show whether schedules run).
+    scheduled = sum(1 for d in deployments.values() if d.schedules)
+    assert schedule_summary(ops.api_url) == f"schedules: all {scheduled} PAUSED (`radar ops resume` starts them)"
 
 
 def test_each_group_deployment_runs_only_its_sources(ops: Ops) -> None:
