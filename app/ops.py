@@ -366,12 +366,15 @@ def schedule_summary(api_url: str) -> str:
     """Which deployments' schedules run: the first thing to check after `up` (which deploys them
     paused), `resume`, `pause` or a redeploy."""
     deployments = _api(api_url, "POST", "/deployments/filter", {}) or []
-    active, paused = [], []
+    active: list[str] = []
+    paused: list[str] = []
     for dep in deployments:
         if not dep.get("schedules"):
             continue  # run by hand only
         running = not dep.get("paused") and any(s.get("active") for s in dep["schedules"])
         (active if running else paused).append(dep["name"])
+    if not active and not paused:
+        return "schedules: none (no deployment has one)"
     if not active:
         return f"schedules: all {len(paused)} PAUSED (`radar ops resume` starts them)"
     listed = ", ".join(sorted(paused)) or "none"
