@@ -370,11 +370,7 @@ def process(
     if once:
         with Processor(settings, as_of=fixed) as processor:
             report = processor.run_once(progress=show)
-            console.print(
-                f"processed {report.records} records in {len(report.batches)} batch(es): "
-                f"{report.total('items')} items, {report.total('events')} event updates, "
-                f"{report.total('dead_letters')} dead letters; lag now {sum(processor.lag().values())}"
-            )
+            console.print(f"processed {report.described()}; lag now {sum(processor.lag().values())}")
         _say_webhooks(settings, processor)
         return
     with Processor(settings, as_of=fixed) as processor:
@@ -398,11 +394,7 @@ def process(
             on_reconnect=lambda lost, now: console.print(f"Kafka at {lost} went away; reconnected to {now}"),
         )
     # No lag here: the broker may be what went away, and asking it would wait out a timeout.
-    console.print(
-        f"stopped after {followed.records} records in {len(followed.batches)} batch(es): "
-        f"{followed.total('items')} items, {followed.total('events')} event updates, "
-        f"{followed.total('dead_letters')} dead letters, {followed.total('alerts')} alerts"
-    )
+    console.print(f"stopped after {followed.described()}")
     _say_webhooks(settings, processor)
 
 

@@ -36,10 +36,13 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.config import ConfigError, Settings, WebhookConfig
 from infra.preflight import check_settings, load_checked
+
+if TYPE_CHECKING:
+    from infra.broker import BrokerState
 
 __all__ = [
     "AUTOMATION",
@@ -623,8 +626,7 @@ def down(config: Path, *, say: Any = print) -> list[str]:
                 lines.append(f"runs in flight: not marked ({exc})")
     broker = record.get("broker")
     embedded = EmbeddedBroker(settings.data_dir)
-    # The recorded broker is looked for even when the config has moved to an external Kafka since.
-    running = embedded.state() if settings.kafka.embedded or broker else None
+    running = _serving_broker(settings, record)
     if broker and running is not None and running.pid == broker["pid"]:
         embedded.stop(deliberate=True)
         lines.append(f"broker pid {broker['pid']}: stopped")
@@ -658,9 +660,19 @@ def schedules(config: Path, verb: str, *, say: Any = print) -> None:
     say(_run([_prefect(), "deployment", "schedule", verb, "--all"], env, f"schedule {verb}").strip())
 
 
+def _serving_broker(settings: Settings, record: dict[str, Any]) -> BrokerState | None:
+    """The embedded broker running for this data dir, which need not be the one `up` started (a run
+    starts one after a `radar broker stop`); looked for even when the config moved to an external
+    Kafka after `up`, while `up` recorded one."""
+    from infra.broker import EmbeddedBroker
+
+    if not (settings.kafka.embedded or record.get("broker")):
+        return None
+    return EmbeddedBroker(settings.data_dir).state()
+
+
 def status(config: Path, *, say: Any = print) -> bool:
     """Say what `up` recorded and whether each part still runs; True when ops is up and all of it runs."""
-    from infra.broker import EmbeddedBroker
     from infra.config import load_settings
 
     settings = load_settings(str(config.resolve()))
@@ -668,8 +680,7 @@ def status(config: Path, *, say: Any = print) -> bool:
     if record is None:
         say("ops: down")
         return False
-    # The broker runs now may not be the one `up` started: a run starts one after a `radar broker stop`.
-    serving = EmbeddedBroker(settings.data_dir).state() if settings.kafka.embedded else None
+    serving = _serving_broker(settings, record)
     outside = "started outside ops up: `ops down` leaves it, `radar broker stop` stops it"
     running = True
     for part in ("server", "worker", "broker"):

@@ -123,6 +123,14 @@ class ProcessReport:
     def total(self, name: BatchCounter) -> int:
         return sum(getattr(b, name) for b in self.batches)
 
+    def described(self) -> str:
+        """What the batches did, for the CLI's last line ("processed ...", "stopped after ...")."""
+        return (
+            f"{self.records} records in {len(self.batches)} batch(es): {self.total('items')} items, "
+            f"{self.total('events')} event updates, {self.total('dead_letters')} dead letters, "
+            f"{self.total('alerts')} alerts"
+        )
+
     def summary(self) -> str:
         """One line for flow logs and the window's step report."""
         return (

@@ -167,16 +167,8 @@ def replay_dead_letters(settings: Settings, *, stage: str | None = None) -> Repl
     """Re-send the original bytes of dead letters that came off the raw topic, once each."""
     from kafka.errors import KafkaError
 
-    from infra.broker import resolve_bootstrap
-    from infra.kafka import (
-        close_producer,
-        end_offsets,
-        ensure_topics,
-        make_consumer,
-        make_producer,
-        partitions_of,
-        read_range,
-    )
+    from infra.kafka import close_producer, end_offsets, make_consumer, make_producer, partitions_of, read_range
+    from infra.session import KafkaSession
     from infra.store import Store
     from schemas.envelope import EnvelopeError, parse_envelope
 
@@ -191,13 +183,11 @@ def replay_dead_letters(settings: Settings, *, stage: str | None = None) -> Repl
         ).fetchall()
     done = {r[0] for r in rows}
     on_topic: set[str] = set()
-    bootstrap, _ = resolve_bootstrap(settings)
-    # A broker without the topics (an embedded one started afresh) holds no dead letters: the rows
-    # listed are then reported as lost below, not as a missing topic.
-    ensure_topics(bootstrap, settings.kafka)
+    # The topics ensured (a broker started afresh holds no dead letters: the rows listed are then
+    # reported as lost below, not as a missing topic) and the raw topic reconciled before sending to it.
+    bootstrap = KafkaSession.open(settings, store=store).bootstrap
     consumer = make_consumer(bootstrap, settings.kafka)
     producer = make_producer(bootstrap, settings.kafka)
-    replayed: list[str] = []
     sent: set[str] = set()  # the same letter can sit on the topic twice (a DLQ write retried)
     sends: list[tuple[str, Any]] = []
     skipped: Counter[str] = Counter()
@@ -230,7 +220,6 @@ def replay_dead_letters(settings: Settings, *, stage: str | None = None) -> Repl
                     continue
                 key = letter.coordinates.key.encode() if letter.coordinates.key is not None else None
                 sends.append((letter.id, producer.send(settings.kafka.raw_topic, key=key, value=letter.original)))
-                replayed.append(letter.id)
                 sent.add(letter.id)
         # Only what the broker acknowledged counts as replayed; the rest stays replayable.
         failed = set()
@@ -239,7 +228,7 @@ def replay_dead_letters(settings: Settings, *, stage: str | None = None) -> Repl
                 send.get(timeout=30)
             except KafkaError:
                 failed.add(letter_id)
-        replayed = [letter_id for letter_id in replayed if letter_id not in failed]
+        replayed = [letter_id for letter_id, _ in sends if letter_id not in failed]
         if failed:
             skipped["send failed, still replayable"] = len(failed)
         gone = sum(1 for (letter_id,) in listed if letter_id not in on_topic)

@@ -73,10 +73,9 @@ class StoreDamaged(StoreError):
 
 # A DuckDB file is a 4 KiB main header and two 4 KiB database headers, then its blocks.
 _FILE_HEADER_BYTES = 3 * 4096
-# Connections this process holds per file (see Store._open).
 # Errors of `os.link` that mean the file system has no hard links (then a copy is kept aside).
 _NO_HARD_LINKS = frozenset({errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK})
-
+# Connections this process holds per file (see Store._open).
 _OPEN_LOCK = threading.Lock()
 _OPEN: Counter[str] = Counter()
 
@@ -490,8 +489,9 @@ class Store:
                     shutil.copyfile(self.path, kept)
                 wal = self.path.with_name(self.path.name + ".wal")
                 if wal.exists():
-                    os.replace(wal, kept.with_name(kept.name + ".wal"))
-                    wal_moved = (kept.with_name(kept.name + ".wal"), wal)
+                    kept_wal = kept.with_name(kept.name + ".wal")
+                    os.replace(wal, kept_wal)
+                    wal_moved = (kept_wal, wal)
             os.replace(staged, self.path)
         except BaseException:
             if wal_moved is not None:

@@ -1165,7 +1165,6 @@ def requeue_deliveries(
         known = ", ".join(sorted(keys)) or "none configured"
         raise ConfigError(f"--webhook {webhook!r} is not a configured webhook (known: {known})")
     # Rows of a webhook no longer configured stay as they are: no dispatcher would ever claim them.
-    only = " AND webhook IN (SELECT unnest(?))"
     params: list[object] = [[webhook] if webhook is not None else sorted(keys)]
     revived = hurried = 0
     with Store(settings.store.path, settings.store.lock_timeout_s).write() as con:
@@ -1176,14 +1175,14 @@ def requeue_deliveries(
                     f"UPDATE {table} SET status = 'pending', attempts = 0, next_attempt_at = NULL,"
                     " lease_owner = NULL, lease_until = NULL, updated_at = now(),"
                     " last_error = 'requeued after: ' || coalesce(last_error, 'no response')"
-                    f" WHERE status = 'dead'{only}",
+                    " WHERE status = 'dead' AND webhook IN (SELECT unnest(?))",
                     params,
                 )
             if due_now:
                 hurried += _count(
                     con,
                     f"UPDATE {table} SET next_attempt_at = NULL, updated_at = now()"
-                    f" WHERE status = 'pending' AND next_attempt_at IS NOT NULL{only}",
+                    " WHERE status = 'pending' AND next_attempt_at IS NOT NULL AND webhook IN (SELECT unnest(?))",
                     params,
                 )
     return revived, hurried

@@ -15,31 +15,44 @@ import pytest
 from app.ops import _alive, up
 from infra.config import ConfigError
 
+_FEED = (
+    'data_dir = "{data}"\n[[sources]]\nname = "feed"\nkind = "feed"\nurl = "http://127.0.0.1:9/f.xml"\n'
+    'tier = "media"\nlocal = true\n'
+)
 
-def test_up_stops_what_a_half_down_record_left_and_refuses_a_port_in_use(tmp_path: Path) -> None:
+
+def _config(tmp_path: Path, text: str) -> tuple[Path, Path]:
+    """(data dir, radar.toml) under tmp_path; `text` may name the data dir as {data}."""
     data = tmp_path / "data"
     config = tmp_path / "radar.toml"
-    config.write_text(
-        f'data_dir = "{data}"\n[[sources]]\nname = "feed"\nkind = "feed"\nurl = "http://127.0.0.1:9/f.xml"\n'
-        'tier = "media"\nlocal = true\n'
-    )
-    # The recorded server's pid now belongs to another program (the server died, the pid was reused):
-    # not "already up", and left alone.
-    reused = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
-    # A worker the dead server's `up` started: its own process group, "worker" in its command line.
-    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "worker"], start_new_session=True)
-    (data / "ops").mkdir(parents=True)
+    config.write_text(text.format(data=data))
+    return data, config
+
+
+def _record(data: Path, config: Path, server: int, worker: int, broker: dict[str, int] | None) -> None:
+    """An ops.json as `up` leaves it, with these pids (no server answers its API URL)."""
+    (data / "ops").mkdir(parents=True, exist_ok=True)
     (data / "ops" / "ops.json").write_text(
         json.dumps(
             {
                 "config": str(config),
                 "api_url": "http://127.0.0.1:1/api",
-                "server": {"pid": reused.pid, "marker": "server"},
-                "worker": {"pid": worker.pid, "marker": "worker"},
-                "broker": None,
+                "server": {"pid": server, "marker": "server"},
+                "worker": {"pid": worker, "marker": "worker"},
+                "broker": broker,
             }
         )
     )
+
+
+def test_up_stops_what_a_half_down_record_left_and_refuses_a_port_in_use(tmp_path: Path) -> None:
+    data, config = _config(tmp_path, _FEED)
+    # The recorded server's pid now belongs to another program (the server died, the pid was reused):
+    # not "already up", and left alone.
+    reused = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+    # A worker the dead server's `up` started: its own process group, "worker" in its command line.
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "worker"], start_new_session=True)
+    _record(data, config, reused.pid, worker.pid, None)
     said: list[str] = []
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -66,12 +79,10 @@ def test_up_refuses_a_webhook_that_cannot_deliver_before_starting_anything(
     """Ops review (session 19): with the webhook secret unset, `ops up` started silently, failure notices
     went out unsigned and the only word of it was in data/ops/worker.log; `radar config check` fails."""
     monkeypatch.delenv("RADAR_TEST_UNSET_SECRET", raising=False)
-    data = tmp_path / "data"
-    config = tmp_path / "radar.toml"
-    config.write_text(
-        f'data_dir = "{data}"\n[[sources]]\nname = "feed"\nkind = "feed"\nurl = "http://127.0.0.1:9/f.xml"\n'
-        'tier = "media"\nlocal = true\n[[alerts.webhooks]]\nname = "pager"\nurl = "http://127.0.0.1:9/hook"\n'
-        'secret_env = "RADAR_TEST_UNSET_SECRET"\nlocal = true\n'
+    data, config = _config(
+        tmp_path,
+        _FEED + '[[alerts.webhooks]]\nname = "pager"\nurl = "http://127.0.0.1:9/hook"\n'
+        'secret_env = "RADAR_TEST_UNSET_SECRET"\nlocal = true\n',
     )
     with pytest.raises(ConfigError) as refused:
         up(config, port=0)
@@ -88,24 +99,12 @@ def test_status_and_down_name_a_broker_that_ops_up_did_not_start(tmp_path: Path)
     from app.ops import down, status
     from infra.broker import EmbeddedBroker
 
-    data = tmp_path / "data"
-    config = tmp_path / "radar.toml"
-    config.write_text(f'data_dir = "{data}"\n')
+    data, config = _config(tmp_path, 'data_dir = "{data}"\n')
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    (data / "ops").mkdir(parents=True)
+    # The broker `up` started, stopped since.
+    _record(data, config, gone.pid, gone.pid, {"pid": gone.pid})
     (data / "ops" / "env.sh").write_text("export PREFECT_API_URL=http://127.0.0.1:1/api\n")
-    (data / "ops" / "ops.json").write_text(
-        json.dumps(
-            {
-                "config": str(config),
-                "api_url": "http://127.0.0.1:1/api",
-                "server": {"pid": gone.pid, "marker": "server"},
-                "worker": {"pid": gone.pid, "marker": "worker"},
-                "broker": {"pid": gone.pid},  # the one `up` started, stopped since
-            }
-        )
-    )
     broker = EmbeddedBroker(data)
     serving, _ = broker.ensure_running()  # the one a run started afterwards
     try:

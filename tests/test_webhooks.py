@@ -261,13 +261,8 @@ def test_radar_alerts_deliver_requeue_dead_sends_a_dead_delivery_again(settings:
             handle.write(
                 f'[[alerts.webhooks]]\nname = "team"\nurl = "{back.url}"\nsecret_env = "{SECRET_ENV}"\nlocal = true\n'
             )
-        result = subprocess.run(
-            [sys.executable, "-m", "app.cli", "alerts", "deliver", "--requeue-dead", "--webhook", "team"],
-            env={**crash_harness.child_env(config), SECRET_ENV: SECRET},
-            cwd=crash_harness.ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
+        result = _run_child(
+            [sys.executable, "-m", "app.cli", "alerts", "deliver", "--requeue-dead", "--webhook", "team"], config
         )
     assert result.returncode == 0, result.stderr
     out = " ".join(result.stdout.split())
@@ -458,6 +453,18 @@ def test_the_processor_delivers_each_alert_it_records(settings: Settings) -> Non
         assert "http" not in alert.title
 
 
+def _run_child(command: list[str], config: Path) -> subprocess.CompletedProcess[str]:
+    """A radar command in a child process, on `config`, with the webhook secret set."""
+    return subprocess.run(
+        command,
+        env={**crash_harness.child_env(config), SECRET_ENV: SECRET},
+        cwd=crash_harness.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def _crash_config(settings: Settings, path: Path, hook_url: str) -> Path:
     crash_harness.write_config(settings, path, batch_max_records=8, alert_min_score=10)
     with path.open("a") as handle:
@@ -524,14 +531,7 @@ def test_process_once_reports_what_its_webhooks_delivered_and_dead_lettered(sett
         with config.open("a") as handle:
             # Loopback without `local = true`: refused by the address guard, dead on the first attempt.
             handle.write('[[alerts.webhooks]]\nname = "refused"\nurl = "http://127.0.0.1:9/hook"\n')
-        result = subprocess.run(
-            crash_harness.process_command(),
-            env={**crash_harness.child_env(config), SECRET_ENV: SECRET},
-            cwd=crash_harness.ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        result = _run_child(crash_harness.process_command(), config)
         assert result.returncode == 0, result.stderr
         delivered = len(r.requests)
     assert delivered > 0
